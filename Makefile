@@ -1,0 +1,42 @@
+# Every target sets itself up on first use: `make test` on a fresh machine creates .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# numba does not notice edits to functions called from another module, so the cache is
+# keyed by a hash of the engine sources.
+export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache/$(shell cat prefabs/*.py verification/*.py tcg_env/*.py 2>/dev/null | md5sum | cut -c1-12)
+# nvcc must stay off PATH for source builds; the venv comes first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup test test-fast bench verify play train clean
+
+help:
+	@echo "make test    set up .venv (first use) and run the test suite"
+	@echo "make bench   run the benchmarks (each prints one JSON line)"
+	@echo "make verify  cross-check the legal enumerator against explain on 5000 random states"
+	@echo "make train   train a bot with the embedded cpu config (arrives with the trainer)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(VENV)/bin/tcg bench env --json
+
+verify: $(STAMP)
+	$(VENV)/bin/tcg verify --states 5000 --seed 0
+
+train: $(STAMP)
+	@echo "make train: the PPO trainer is not implemented yet (tracked in issue 5)." >&2; exit 2
+
+clean:
+	rm -rf $(VENV) .numba_cache .pytest_cache

@@ -1,0 +1,122 @@
+"""Engine throughput benchmark (``tcg bench env``). Prints one JSON line; not a test.
+
+Rows:
+- ``batched_N{n}``: the fused numba kernel stepping n games, each decision a uniform
+  random legal tuple chosen inside numba (apply + auto-reset + legal enumeration +
+  observation), on one core;
+- ``python_per_game``: the checked Python path (``GameState.legal_tuples`` +
+  ``GameState.apply``), the path the Gymnasium/PettingZoo/play faces use;
+- ``numba_cold_start_s`` / ``numba_warm_start_s``: a fresh process importing the engine
+  and stepping once, with an empty and with a populated ``NUMBA_CACHE_DIR``.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from prefabs import default_pool
+from verification.layout import STATE_SIZE
+from verification.spec import MAX_LEGAL
+
+from . import engine
+from .observation import OBS_SIZE
+from .selfcheck import deck_pairs
+
+
+def make_batch(n: int, seed: int = 0):
+    pool = default_pool()
+    pairs = deck_pairs(pool)
+    decks = np.stack([np.stack(pairs[i % len(pairs)]) for i in range(n)]).astype(np.int32)
+    bufs = dict(
+        state=np.zeros((n, STATE_SIZE), np.int32), legal=np.zeros((n, MAX_LEGAL, 4), np.int8),
+        legal_n=np.zeros(n, np.int32), obs=np.zeros((n, OBS_SIZE), np.int8),
+        seat_rewards=np.zeros((n, 2), np.float32), actor=np.zeros(n, np.int32),
+    )
+    seeds = (np.arange(n, dtype=np.uint64) + np.uint64(seed) * np.uint64(1_000_003))
+    engine.reset_batch(bufs["state"], pool.table, decks, seeds, bufs["legal"], bufs["legal_n"], bufs["obs"],
+                       bufs["actor"])
+    return pool, bufs
+
+
+def bench_batched(n: int, total_decisions: int, repeats: int = 3) -> dict:
+    pool, b = make_batch(n)
+    bot = np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    engine.random_play_batch(b["state"], pool.table, b["legal"], b["legal_n"], b["obs"], b["seat_rewards"],
+                             b["actor"], bot, 10)   # warm-up (and compile if needed)
+    steps = max(1, total_decisions // n)
+    rates = []
+    games = 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        d, g = engine.random_play_batch(b["state"], pool.table, b["legal"], b["legal_n"], b["obs"],
+                                        b["seat_rewards"], b["actor"], bot, steps)
+        rates.append(d / (time.perf_counter() - t))
+        games += g
+    return {"decisions_per_s": statistics.median(rates), "runs": [round(r) for r in rates],
+            "decisions_per_run": int(steps * n), "games_finished": int(games)}
+
+
+def bench_python(seconds: float = 3.0) -> dict:
+    from .state import GameState
+    rng = np.random.default_rng(0)
+    g = GameState.new(seed=0)
+    g.legal_tuples()
+    d = 0
+    games = 0
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        if g.done:
+            games += 1
+            g = GameState.new(seed=games)
+        legal = g.legal_tuples()
+        g.apply(legal[rng.integers(len(legal))])
+        d += 1
+    return {"decisions_per_s": d / (time.perf_counter() - t), "games_finished": games}
+
+
+def _start_time(cache_dir: str) -> float:
+    code = ("import time; t=time.perf_counter(); from tcg_env.bench import make_batch; import numpy as np; "
+            "from tcg_env import engine; pool, b = make_batch(4); "
+            "engine.random_play_batch(b['state'], pool.table, b['legal'], b['legal_n'], b['obs'], "
+            "b['seat_rewards'], b['actor'], np.ones(4, np.uint64), 5); print(time.perf_counter()-t)")
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bench_start() -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        cold = _start_time(d)
+        warm = statistics.median(_start_time(d) for _ in range(3))
+    return {"numba_cold_start_s": round(cold, 2), "numba_warm_start_s": round(warm, 2)}
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+
+
+def run(quick: bool = False, start_times: bool = True) -> dict:
+    total = 200_000 if quick else 2_000_000
+    res = {"bench": "env", "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    for n in (1, 64, 1024):
+        res[f"batched_N{n}"] = bench_batched(n, total if n > 1 else total // 4)
+    res["python_per_game"] = bench_python(1.0 if quick else 3.0)
+    if start_times:
+        res.update(bench_start())
+    return res

@@ -1,0 +1,183 @@
+"""One game as a Python object: checked and unchecked apply, clone, bytes, text.
+
+``GameState`` wraps a single ``int32`` state row plus the card pool. It is the
+per-game path the Gymnasium, PettingZoo and play faces use; the batched path is
+``tcg_env.engine.step_batch``.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import numpy as np
+
+from prefabs import CardPool, Deck, DeckError, default_decks, default_pool, deck_ids
+from prefabs.table import CARD_TABLE_VERSION
+from verification import explain as X
+from verification.errors import ActionOutOfRangeError, IllegalActionError, LegalCapacityError
+from verification.layout import (DONE_NO, DONE_TERMINAL, DONE_TRUNCATED, G_DECISIONS, G_DONE, G_PHASE, G_TURN,
+                                 G_WINNER, STATE_LAYOUT_VERSION, STATE_SIZE)
+from verification.legal import enumerate_legal
+from verification.rules import actor
+from verification.spec import ACTION_SPEC_VERSION, MAX_LEGAL
+
+from . import engine
+from .observation import OBS_SIZE, write_obs
+
+_MAGIC = b"TCGS"
+_HEADER = struct.Struct("<4sHHHH16s")   # magic, state layout, action spec, card table, reserved, pool digest
+
+
+class StateFormatError(ValueError):
+    """Bytes that are not a serialized state of this engine and card pool."""
+
+
+def pool_digest(pool: CardPool) -> bytes:
+    return hashlib.blake2b(pool.table.tobytes(), digest_size=16).digest()
+
+
+def resolve_deck(deck: str | Deck | None, pool: CardPool) -> np.ndarray:
+    """A deck given by name (or a :class:`Deck`) as the engine's int32[41] row."""
+    decks = default_decks()
+    if deck is None:
+        deck = next(iter(decks))
+    if isinstance(deck, str):
+        if deck not in decks:
+            raise DeckError(f"unknown deck {deck!r}; prebuilt decks: {', '.join(decks)}")
+        deck = decks[deck]
+    return deck_ids(deck, pool)
+
+
+class GameState:
+    """A single game. Create with :meth:`new`; act with :meth:`apply` (checked)."""
+
+    def __init__(self, row: np.ndarray, pool: CardPool | None = None):
+        row = np.asarray(row)
+        if row.dtype != np.int32 or row.shape != (STATE_SIZE,):
+            raise StateFormatError(f"a state row is int32[{STATE_SIZE}], got {row.dtype}{list(row.shape)}")
+        self.row = row
+        self.pool = pool or default_pool()
+        self._legal = np.zeros((MAX_LEGAL, 4), dtype=np.int8)
+        self._legal_n = -1
+
+    # -- construction
+    @classmethod
+    def new(cls, deck0: str | Deck | None = None, deck1: str | Deck | None = None, seed: int = 0,
+            pool: CardPool | None = None) -> "GameState":
+        pool = pool or default_pool()
+        if not 0 <= int(seed) < 2 ** 64:
+            raise ValueError(f"seed must be in 0..2**64-1, got {seed}")
+        row = np.zeros(STATE_SIZE, dtype=np.int32)
+        engine.reset_game(row, pool.table, resolve_deck(deck0, pool), resolve_deck(deck1, pool), np.uint64(seed))
+        return cls(row, pool)
+
+    def clone(self) -> "GameState":
+        """A cheap independent copy (one row copy)."""
+        return GameState(self.row.copy(), self.pool)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, GameState) and np.array_equal(self.row, other.row)
+
+    def to_bytes(self) -> bytes:
+        return _HEADER.pack(_MAGIC, STATE_LAYOUT_VERSION, ACTION_SPEC_VERSION, CARD_TABLE_VERSION, 0,
+                            pool_digest(self.pool)) + self.row.astype("<i4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, pool: CardPool | None = None) -> "GameState":
+        pool = pool or default_pool()
+        if len(data) != _HEADER.size + 4 * STATE_SIZE:
+            raise StateFormatError(f"expected {_HEADER.size + 4 * STATE_SIZE} bytes, got {len(data)}")
+        magic, lay, spec, tab, _, digest = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise StateFormatError("not a TCG state (bad magic)")
+        if (lay, spec, tab) != (STATE_LAYOUT_VERSION, ACTION_SPEC_VERSION, CARD_TABLE_VERSION):
+            raise StateFormatError(f"state versions (layout {lay}, action spec {spec}, card table {tab}) do not match "
+                                   f"this engine ({STATE_LAYOUT_VERSION}, {ACTION_SPEC_VERSION}, {CARD_TABLE_VERSION})")
+        if digest != pool_digest(pool):
+            raise StateFormatError("the state was saved with a different card pool")
+        row = np.frombuffer(data, dtype="<i4", offset=_HEADER.size).astype(np.int32)
+        return cls(row, pool)
+
+    # -- queries
+    @property
+    def current_player(self) -> int:
+        """The player to decide next (-1 when the game is over)."""
+        return int(actor(self.row))
+
+    @property
+    def done(self) -> bool:
+        return int(self.row[G_DONE]) != DONE_NO
+
+    @property
+    def terminated(self) -> bool:
+        return int(self.row[G_DONE]) == DONE_TERMINAL
+
+    @property
+    def truncated(self) -> bool:
+        return int(self.row[G_DONE]) == DONE_TRUNCATED
+
+    @property
+    def winner(self) -> int | None:
+        """0 or 1, 2 for a draw, None while running or after truncation."""
+        w = int(self.row[G_WINNER])
+        return None if w < 0 else w
+
+    @property
+    def phase(self) -> int:
+        return int(self.row[G_PHASE])
+
+    @property
+    def turn(self) -> int:
+        return int(self.row[G_TURN])
+
+    @property
+    def decisions(self) -> int:
+        return int(self.row[G_DECISIONS])
+
+    def legal_tuples(self) -> np.ndarray:
+        """The legal tuples (``int8[n, 4]``, canonical order). Empty when the game is over."""
+        n = enumerate_legal(self.row, self.pool.table, self._legal)
+        if n < 0:
+            raise LegalCapacityError(f"legal list overflowed its capacity {MAX_LEGAL}")
+        return self._legal[:n].copy()
+
+    def explain(self, action) -> str | None:
+        """None if ``action`` is legal, else the first rule it breaks, in words."""
+        a = X.check_range(action)
+        code, detail = X.explain_code(self.row, self.pool.table, *a)
+        if code == X.OK:
+            return None
+        return X.reason_text(int(code), int(detail), a, self.phase, self.pool)
+
+    def observation(self, player: int | None = None) -> np.ndarray:
+        """``int8[OBS_SIZE]`` from ``player``'s view (default: the player to act)."""
+        p = self.current_player if player is None else int(player)
+        out = np.zeros(OBS_SIZE, dtype=np.int8)
+        write_obs(self.row, self.pool.table, max(p, 0), out)
+        return out
+
+    # -- acting
+    def apply(self, action) -> "GameState":
+        """Checked apply: raises :class:`ActionOutOfRangeError` or :class:`IllegalActionError`
+        (with ``explain``'s reason) and leaves the state unchanged; otherwise applies in place."""
+        a = X.check_range(action)
+        code, detail = X.explain_code(self.row, self.pool.table, *a)
+        if code != X.OK:
+            raise IllegalActionError(a, X.reason_text(int(code), int(detail), a, self.phase, self.pool))
+        engine.apply_action(self.row, self.pool.table, *a)
+        return self
+
+    def apply_unchecked(self, action) -> "GameState":
+        """Apply without checking (the caller guarantees legality)."""
+        engine.apply_action(self.row, self.pool.table, *(int(x) for x in action))
+        return self
+
+    def render(self) -> str:
+        from .render import render_state
+        return render_state(self)
+
+    def __repr__(self) -> str:
+        return f"GameState(turn={self.turn}, phase={self.phase}, actor={self.current_player}, done={self.done})"
+
+
+__all__ = ["GameState", "StateFormatError", "IllegalActionError", "ActionOutOfRangeError", "resolve_deck"]

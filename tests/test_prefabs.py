@@ -1,0 +1,471 @@
+"""Card prefab data, deck lists, loader validation and card text."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from prefabs import (CardPool, CardType, Deck, DeckError, Effect, Keyword, LeaderSubtype, PrefabError, SpellSubtype,
+                     Target, Trigger, UnitSubtype, WeaponSubtype, default_decks, default_pool, deck_ids, load_pool,
+                     validate_deck)
+from prefabs import table as T
+from prefabs.enums import CHOSEN_TARGETS, KEYWORD_ORDER
+from prefabs.loader import DECK_IKZ, DECK_MAIN, MAX_COPIES, parse_cards, parse_decks
+from prefabs.text import ability_text, card_text, keyword_names, pool_table
+
+PLANS = {"aggro", "control", "weapons", "spells"}
+
+
+@pytest.fixture(scope="module")
+def pool() -> CardPool:
+    return default_pool()
+
+
+@pytest.fixture(scope="module")
+def decks(pool):
+    return default_decks()
+
+
+def of_type(pool, t):
+    return [c for c in pool.cards if c.type == t]
+
+
+def all_abilities(card):
+    return list(card.abilities.values()) + list(card.modes)
+
+
+# ---------------------------------------------------------------------------- the default pool
+
+def test_default_pool_loads_and_ids_are_dense(pool):
+    assert len(pool) >= 64
+    assert [c.id for c in pool.cards] == list(range(1, len(pool) + 1))
+    for c in pool.cards:
+        assert pool[c.id] is c
+        assert pool.id_of(c.name) == c.id
+    with pytest.raises(KeyError):
+        pool[0]
+    with pytest.raises(KeyError):
+        pool[len(pool) + 1]
+
+
+def test_at_least_60_distinct_cards(pool):
+    names = [c.name for c in pool.cards]
+    assert len(set(names)) == len(names) >= 60
+
+
+def test_card_counts_by_type(pool):
+    leaders = of_type(pool, CardType.LEADER)
+    assert len(leaders) == 4
+    assert {LeaderSubtype(c.subtype) for c in leaders} == set(LeaderSubtype)
+    for c in leaders:
+        assert c.health == 20
+        ab = c.abilities[Trigger.ACTIVATED]
+        assert 1 <= ab.cost <= 3
+    assert len({(a.effect, a.amount, a.amount2, a.target)
+                for a in (c.abilities[Trigger.ACTIVATED] for c in leaders)}) == 4, "leader abilities must differ"
+
+    ikz = {c.name: c for c in of_type(pool, CardType.IKZ)}
+    assert len(ikz) == 3
+    assert ikz["Plain IKZ"].abilities == {}
+    arrivals = {(a.effect, a.target) for c in ikz.values() for a in c.abilities.values()}
+    assert (Effect.HEAL, Target.OWN_LEADER) in arrivals
+    assert (Effect.DAMAGE, Target.ENEMY_LEADER) in arrivals
+
+    tokens = [c for c in of_type(pool, CardType.UNIT) if c.token]
+    assert len(tokens) >= 2
+    for t in tokens:
+        assert t.cost == 0 and t.attack + t.health <= 4
+
+    units = [c for c in of_type(pool, CardType.UNIT) if not c.token]
+    assert len(units) >= 30
+    assert len(of_type(pool, CardType.WEAPON)) >= 8
+    assert len(of_type(pool, CardType.SPELL)) >= 14
+
+
+def test_subtypes_used(pool):
+    units = of_type(pool, CardType.UNIT)
+    assert len({c.subtype for c in units}) >= 5
+    assert {UnitSubtype(c.subtype) for c in units if not c.token} == set(UnitSubtype)
+    assert {WeaponSubtype(c.subtype) for c in of_type(pool, CardType.WEAPON)} == set(WeaponSubtype)
+    assert {SpellSubtype(c.subtype) for c in of_type(pool, CardType.SPELL)} == set(SpellSubtype)
+
+
+def test_every_non_ikz_card_has_a_subtype(pool):
+    for c in pool.cards:
+        if c.type == CardType.IKZ:
+            assert c.subtype == 0, c.name
+            assert c.subtype_name == ""
+        else:
+            assert c.subtype >= 1, c.name
+            assert c.subtype_name  # resolves through the subtype enum
+
+
+def test_unit_curve_and_power_band(pool):
+    units = [c for c in of_type(pool, CardType.UNIT) if not c.token]
+    costs = {c.cost for c in units}
+    assert set(range(1, 9)) <= costs
+    for c in units:
+        budget = 2 * c.cost + 1
+        assert c.attack + c.health <= budget + 1, f"{c.name} is above the power band"
+        if not c.abilities and not c.keywords:
+            assert c.attack + c.health >= budget - 1, f"vanilla {c.name} is below the power band"
+    for w in of_type(pool, CardType.WEAPON):
+        assert 1 <= w.cost <= 5
+
+
+def test_every_keyword_appears_at_least_twice(pool):
+    units = [c for c in of_type(pool, CardType.UNIT) if not c.token]
+    for kw in KEYWORD_ORDER:
+        assert sum(1 for c in units if c.keywords & kw) >= 2, kw.name
+    weapon_kws = Keyword.NONE
+    for w in of_type(pool, CardType.WEAPON):
+        weapon_kws |= w.keywords
+    assert weapon_kws & Keyword.LIFESTEAL and weapon_kws & Keyword.SHIELD and weapon_kws & Keyword.RANGED
+
+
+def test_every_effect_appears(pool):
+    used = {a.effect for c in pool.cards for a in all_abilities(c)}
+    assert set(Effect) - {Effect.NONE} <= used
+
+
+def test_every_trigger_appears_several_times(pool):
+    units = [c for c in of_type(pool, CardType.UNIT) if not c.token]
+    for trig in Trigger:
+        assert sum(1 for c in units if trig in c.abilities) >= 3, trig.name
+    chosen_on_play = [c for c in units if Trigger.PLAY in c.abilities
+                      and c.abilities[Trigger.PLAY].target in CHOSEN_TARGETS]
+    assert len(chosen_on_play) >= 2
+    assert any(c.abilities.get(Trigger.PLAY) and c.abilities[Trigger.PLAY].effect == Effect.MODE for c in units)
+    for c in pool.cards:
+        for trig in (Trigger.DEATH, Trigger.ATTACK):
+            if trig in c.abilities:
+                assert c.abilities[trig].target not in CHOSEN_TARGETS, c.name
+
+
+def test_spells_cover_the_required_effects(pool):
+    spells = of_type(pool, CardType.SPELL)
+    plays = [s.abilities[Trigger.PLAY] for s in spells]
+    assert any(a.effect == Effect.DAMAGE and a.target == Target.ALL_ENEMY_UNITS for a in plays)
+    assert any(a.effect == Effect.DAMAGE and a.target in (Target.ENEMY_LEADER, Target.ENEMY_ANY) for a in plays)
+    for eff in (Effect.DESTROY, Effect.DRAW, Effect.GAIN_IKZ, Effect.MODE):
+        assert any(a.effect == eff for a in plays), eff.name
+    for s in spells:
+        if SpellSubtype(s.subtype) == SpellSubtype.CHARM:
+            assert s.abilities[Trigger.PLAY].effect == Effect.MODE
+            assert 2 <= len(s.modes) <= 3
+
+
+def test_summons_name_tokens(pool):
+    for c in pool.cards:
+        for a in all_abilities(c):
+            if a.effect == Effect.SUMMON:
+                assert pool.by_name[a.token].token and pool.by_name[a.token].type == CardType.UNIT
+
+
+def test_every_card_has_flavor(pool):
+    for c in pool.cards:
+        assert c.flavor.strip(), c.name
+
+
+# ---------------------------------------------------------------------------- compiled table
+
+def test_compiled_table_shape_and_contents(pool):
+    tab = pool.table
+    assert tab.dtype == np.int32
+    assert tab.shape == (len(pool) + 1, T.CARD_FIELDS)
+    assert not tab[0].any(), "row 0 is the empty card"
+    for c in pool.cards:
+        r = tab[c.id]
+        assert r[T.C_TYPE] == int(c.type)
+        assert r[T.C_SUBTYPE] == c.subtype
+        assert r[T.C_COST] == c.cost
+        assert r[T.C_ATK] == c.attack
+        assert r[T.C_HP] == c.health
+        assert r[T.C_KW] == int(c.keywords)
+        assert r[T.C_TOKEN] == int(c.token)
+        assert r[T.C_NMODES] == len(c.modes)
+        for trig in Trigger:
+            ab = c.abilities.get(trig)
+            eff = r[T.ability_col(int(trig), T.AB_EFF)]
+            assert eff == (int(ab.effect) if ab else 0)
+        if Trigger.ACTIVATED in c.abilities:
+            assert r[T.C_ACT_COST] == c.abilities[Trigger.ACTIVATED].cost
+    summoner = pool.by_name["Grove Matriarch"]
+    ab = summoner.abilities[Trigger.PLAY]
+    r = tab[summoner.id]
+    assert r[T.ability_col(T.SLOT_PLAY, T.AB_EFF)] == Effect.SUMMON
+    assert r[T.ability_col(T.SLOT_PLAY, T.AB_A1)] == pool.id_of(ab.token)
+    assert r[T.ability_col(T.SLOT_PLAY, T.AB_A2)] == ab.amount
+
+
+# ---------------------------------------------------------------------------- decks
+
+def test_four_decks_with_the_four_plans(pool, decks):
+    assert len(decks) >= 4
+    assert {d.plan for d in decks.values()} >= PLANS
+    for d in decks.values():
+        validate_deck(d, pool)
+        assert d.description.strip()
+        assert len(d.main) == DECK_MAIN and len(d.ikz) == DECK_IKZ
+        ids = deck_ids(d, pool)
+        assert ids.shape == (1 + DECK_MAIN + DECK_IKZ,) and ids.dtype == np.int32
+        assert pool[int(ids[0])].type == CardType.LEADER
+
+
+def test_decks_are_playable(pool, decks):
+    for d in decks.values():
+        cards = [pool.by_name[n] for n in d.main]
+        units = [c for c in cards if c.type == CardType.UNIT]
+        assert len(units) >= 12, d.name
+        assert max(d.main.count(n) for n in d.main) <= MAX_COPIES
+        assert all(pool.by_name[n].type == CardType.IKZ for n in d.ikz)
+
+
+def test_decks_match_their_plans(pool, decks):
+    by_plan = {d.plan: [pool.by_name[n] for n in d.main] for d in decks.values()}
+
+    def avg_cost(cards):
+        return sum(c.cost for c in cards) / len(cards)
+
+    aggro = by_plan["aggro"]
+    assert avg_cost(aggro) < min(avg_cost(by_plan[p]) for p in PLANS - {"aggro"})
+    assert sum(1 for c in aggro if c.keywords & Keyword.CHARGE) >= 6
+    control = by_plan["control"]
+    assert sum(1 for c in control if c.keywords & Keyword.GUARD) >= 6
+    assert any(a.target == Target.ALL_ENEMY_UNITS for c in control for a in all_abilities(c))
+    assert any(a.effect == Effect.DESTROY for c in control for a in all_abilities(c))
+    assert any(a.effect == Effect.HEAL for c in control for a in all_abilities(c))
+    assert sum(1 for c in by_plan["weapons"] if c.type == CardType.WEAPON) >= 8
+    spells = by_plan["spells"]
+    assert sum(1 for c in spells if c.type == CardType.SPELL) >= 14
+
+
+# ---------------------------------------------------------------------------- card text
+
+def test_card_text_renders_every_card(pool):
+    for c in pool.cards:
+        s = card_text(c, pool)
+        assert s.startswith(c.name) and len(s) > len(c.name) + 5
+        for kw in keyword_names(c.keywords):
+            assert kw in s, (c.name, kw)
+        assert "?" not in s and "None" not in s, s
+
+
+def test_card_text_examples(pool):
+    assert card_text(pool.by_name["Ember Drake"], pool) == (
+        "Ember Drake — 3 IKZ, UNIT (DRAGON) 3/2. CHARGE. On play: deal 1 damage to an enemy unit or leader.")
+    assert "summon 2 Sprout tokens (1/1)" in card_text(pool.by_name["Grove Matriarch"], pool)
+    assert "choose one: draw a card; or your leader restores 3 health" in card_text(pool.by_name["Wisp Lantern"])
+    assert "deal 2 damage to all enemy units" in card_text(pool.by_name["Cinder Storm"], pool).lower()
+    assert "+2 attack, grants LIFESTEAL" in card_text(pool.by_name["Vampiric Edge"], pool)
+    assert "Activated (2 IKZ, once per turn): deal 2 damage to an enemy unit" in \
+        card_text(pool.by_name["Runeforged Titan"], pool)
+    leader = card_text(pool.by_name["Grask, Ember Warlord"], pool)
+    assert "Leader, 20 health. Ability (2 IKZ, once per turn): deal 1 damage to an enemy unit or leader" in leader
+    assert "On arrival" in card_text(pool.by_name["Cinder IKZ"], pool)
+
+
+def test_ability_text_and_keyword_names():
+    from prefabs import Ability
+    assert keyword_names(0) == []
+    assert keyword_names(Keyword.GUARD | Keyword.SHIELD) == ["GUARD", "SHIELD"]
+    assert keyword_names(31) == [k.name for k in KEYWORD_ORDER]
+    assert ability_text(Ability(Effect.DRAW, 2)) == "draw 2 cards"
+    assert ability_text(Ability(Effect.HEAL, 4, target=Target.OWN_LEADER)) == "your leader restores 4 health"
+    assert ability_text(Ability(Effect.GRANT, 9, target=Target.FRIENDLY_UNIT)) == \
+        "give a friendly unit GUARD and LIFESTEAL"
+    assert ability_text(Ability(Effect.BUFF, 1, 2, Target.ALL_FRIENDLY_UNITS)) == "give all friendly units +1/+2"
+    assert ability_text(Ability(Effect.DESTROY, target=Target.ENEMY_UNIT)) == "destroy an enemy unit"
+
+
+def test_pool_table_lists_every_card(pool):
+    lines = pool_table(pool).splitlines()
+    assert len(lines) == len(pool)
+    for c, line in zip(pool.cards, lines):
+        assert c.name in line and line.lstrip().startswith(str(c.id))
+
+
+# ---------------------------------------------------------------------------- bad card input
+
+def unit(**kw):
+    raw = {"name": "Test Unit", "type": "UNIT", "subtype": "BEAST", "cost": 2, "attack": 2, "health": 2}
+    raw.update(kw)
+    return raw
+
+
+TOKEN = {"name": "Test Token", "type": "UNIT", "subtype": "SPIRIT", "token": True, "attack": 1, "health": 1}
+
+
+def test_valid_minimal_cards_parse():
+    cards = parse_cards([unit(on_play={"effect": "SUMMON", "amount": 2, "token": "Test Token"}), TOKEN])
+    assert [c.id for c in cards] == [1, 2]
+    assert cards[0].abilities[Trigger.PLAY].token == "Test Token"
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    ([unit(type="MINION")], ["Test Unit", "type", "MINION"]),
+    ([unit(keywords=["FLYING"])], ["Test Unit", "keywords", "FLYING"]),
+    ([{k: v for k, v in unit().items() if k != "subtype"}], ["Test Unit", "subtype"]),
+    ([{"name": "Odd IKZ", "type": "IKZ", "subtype": "BEAST"}], ["Odd IKZ", "subtype"]),
+    ([unit(on_death={"effect": "DAMAGE", "amount": 1, "target": "ENEMY_UNIT"})], ["Test Unit", "on_death", "ENEMY_UNIT"]),
+    ([unit(on_play={"effect": "MODE"})], ["Test Unit", "MODE", "modes"]),
+    ([{"name": "Odd Charm", "type": "SPELL", "subtype": "CHARM", "cost": 1, "effect": {"effect": "MODE"},
+       "modes": [{"effect": "DRAW", "amount": 1}]}], ["Odd Charm", "modes"]),
+    ([unit(on_play={"effect": "SUMMON", "amount": 1, "token": "Other Unit"}), unit(name="Other Unit")],
+     ["Test Unit", "SUMMON", "token", "Other Unit"]),
+    ([unit(on_play={"effect": "SUMMON", "amount": 1, "token": "Nobody"})], ["Test Unit", "SUMMON", "Nobody"]),
+    ([unit(), unit(attack=3)], ["Test Unit", "duplicate"]),
+    ([unit(cost=-1)], ["Test Unit", "cost", "-1"]),
+    ([unit(health=0)], ["Test Unit", "health"]),
+    ([unit(on_play={"effect": "FIREBALL", "target": "ENEMY_UNIT"})], ["Test Unit", "on_play", "FIREBALL"]),
+    ([unit(on_play={"effect": "DAMAGE", "amount": 1, "target": "EVERYONE"})], ["Test Unit", "target", "EVERYONE"]),
+    ([unit(on_play={"effect": "DAMAGE", "amount": 1})], ["Test Unit", "on_play", "target"]),
+    ([unit(on_play={"effect": "DESTROY", "target": "ENEMY_ANY"})], ["Test Unit", "DESTROY", "ENEMY_ANY"]),
+    ([unit(on_play={"effect": "DRAW", "amount": 1, "target": "OWN_LEADER"})], ["Test Unit", "DRAW", "NONE"]),
+    ([unit(effect={"effect": "DRAW", "amount": 1})], ["Test Unit", "effect"]),
+    ([unit(on_death={"effect": "MODE"}, modes=[{"effect": "DRAW", "amount": 1},
+                                               {"effect": "DRAW", "amount": 2}])], ["Test Unit", "on_death", "MODE"]),
+    ([unit(on_play={"effect": "MODE"}, modes=[{"effect": "DRAW", "amount": 1},
+                                              {"effect": "DAMAGE", "amount": 1, "target": "ENEMY_UNIT"}])],
+     ["Test Unit", "modes[1]", "ENEMY_UNIT"]),
+    ([unit(modes=[{"effect": "DRAW", "amount": 1}, {"effect": "DRAW", "amount": 2}])], ["Test Unit", "modes"]),
+    ([{"name": "Odd IKZ", "type": "IKZ", "on_arrival": {"effect": "DAMAGE", "amount": 1, "target": "ENEMY_ANY"}}],
+     ["Odd IKZ", "on_arrival", "ENEMY_ANY"]),
+    ([{"name": "Odd IKZ", "type": "IKZ", "cost": 1}], ["Odd IKZ", "cost"]),
+    ([{"name": "Odd Spell", "type": "SPELL", "subtype": "BOLT", "cost": 1}], ["Odd Spell", "effect"]),
+    ([{"name": "Odd Spell", "type": "SPELL", "subtype": "HEX", "cost": 1, "attack": 2,
+       "effect": {"effect": "DESTROY", "target": "ENEMY_UNIT"}}], ["Odd Spell", "attack"]),
+    ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20}], ["Odd Leader", "ability"]),
+    ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20,
+       "ability": {"effect": "BUFF", "amount": 1, "target": "SELF", "cost": 1}}], ["Odd Leader", "SELF"]),
+    ([{"name": "Odd Weapon", "type": "WEAPON", "subtype": "BLADE", "cost": 1}], ["Odd Weapon", "attack or keywords"]),
+    ([{"name": "Odd Weapon", "type": "WEAPON", "subtype": "WAND", "cost": 1, "attack": 1}], ["Odd Weapon", "WAND"]),
+    ([{"name": "Odd Weapon", "type": "WEAPON", "subtype": "BLADE", "cost": 1, "attack": 1, "token": True}],
+     ["Odd Weapon", "token"]),
+    ([{"type": "UNIT"}], ["card #1", "name"]),
+])
+def test_parse_cards_rejects_malformed(raw, fragments):
+    with pytest.raises(PrefabError) as ei:
+        parse_cards(copy.deepcopy(raw) + [copy.deepcopy(TOKEN)])
+    msg = str(ei.value)
+    for frag in fragments:
+        assert frag in msg, (frag, msg)
+
+
+def test_parse_cards_rejects_empty():
+    with pytest.raises(PrefabError):
+        parse_cards([])
+
+
+def test_load_pool_rejects_bad_toml(tmp_path):
+    p = tmp_path / "cards.toml"
+    p.write_text("[[card]]\nname = 'Broken\n")
+    with pytest.raises(PrefabError, match="not valid TOML"):
+        load_pool(p)
+
+
+# ---------------------------------------------------------------------------- bad decks
+
+@pytest.fixture
+def good_deck(decks):
+    return next(d for d in decks.values() if d.plan == "aggro")
+
+
+def with_(deck: Deck, **kw) -> Deck:
+    fields = dict(name=deck.name, plan=deck.plan, leader=deck.leader, main=deck.main, ikz=deck.ikz,
+                  description=deck.description)
+    fields.update(kw)
+    return Deck(**fields)
+
+
+def first_with_copies(deck: Deck, n: int) -> str:
+    return next(x for x in deck.main if deck.main.count(x) == n)
+
+
+def test_validate_deck_rejects_29_cards(pool, good_deck):
+    with pytest.raises(DeckError, match="exactly 30"):
+        validate_deck(with_(good_deck, main=good_deck.main[:-1]), pool)
+
+
+def test_validate_deck_rejects_31_cards(pool, good_deck):
+    with pytest.raises(DeckError, match="exactly 30"):
+        validate_deck(with_(good_deck, main=good_deck.main + good_deck.main[:1]), pool)
+
+
+def test_validate_deck_rejects_four_copies(pool, good_deck):
+    three = first_with_copies(good_deck, 3)
+    main = list(good_deck.main)
+    other = next(x for x in main if x != three)
+    main[main.index(other)] = three
+    with pytest.raises(DeckError, match="4 copies") as ei:
+        validate_deck(with_(good_deck, main=tuple(main)), pool)
+    assert three in str(ei.value)
+
+
+def test_validate_deck_rejects_ikz_in_main(pool, good_deck):
+    main = ("Plain IKZ",) + good_deck.main[1:]
+    with pytest.raises(DeckError, match="Plain IKZ") as ei:
+        validate_deck(with_(good_deck, main=main), pool)
+    assert "IKZ" in str(ei.value) and "main deck" in str(ei.value)
+
+
+def test_validate_deck_rejects_unit_in_ikz_deck(pool, good_deck):
+    ikz = ("Ember Whelp",) + good_deck.ikz[1:]
+    with pytest.raises(DeckError, match="IKZ deck holds only IKZ"):
+        validate_deck(with_(good_deck, ikz=ikz), pool)
+
+
+def test_validate_deck_rejects_wrong_ikz_count(pool, good_deck):
+    with pytest.raises(DeckError, match="exactly 10"):
+        validate_deck(with_(good_deck, ikz=good_deck.ikz[:-1]), pool)
+
+
+def test_validate_deck_rejects_unknown_card(pool, good_deck):
+    main = ("Nonexistent Card",) + good_deck.main[1:]
+    with pytest.raises(DeckError, match="unknown card 'Nonexistent Card'"):
+        validate_deck(with_(good_deck, main=main), pool)
+    with pytest.raises(DeckError, match="unknown card 'Nonexistent IKZ'"):
+        validate_deck(with_(good_deck, ikz=("Nonexistent IKZ",) + good_deck.ikz[1:]), pool)
+
+
+def test_validate_deck_rejects_non_leader_leader(pool, good_deck):
+    with pytest.raises(DeckError, match="not a leader"):
+        validate_deck(with_(good_deck, leader="Ember Whelp"), pool)
+    with pytest.raises(DeckError, match="not a leader"):
+        validate_deck(with_(good_deck, leader="Nobody At All"), pool)
+
+
+def test_validate_deck_rejects_token_in_main(pool, good_deck):
+    main = ("Sprout",) + good_deck.main[1:]
+    with pytest.raises(DeckError, match="token"):
+        validate_deck(with_(good_deck, main=main), pool)
+
+
+def test_validate_deck_rejects_leader_in_main(pool, good_deck):
+    main = (good_deck.leader,) + good_deck.main[1:]
+    with pytest.raises(DeckError, match="LEADER"):
+        validate_deck(with_(good_deck, main=main), pool)
+
+
+def test_parse_decks_rejects_bad_tables(pool, good_deck):
+    main = {}
+    for n in good_deck.main:
+        main[n] = main.get(n, 0) + 1
+    ikz = {}
+    for n in good_deck.ikz:
+        ikz[n] = ikz.get(n, 0) + 1
+    raw = {"name": "X", "plan": "aggro", "leader": good_deck.leader, "main": main, "ikz": ikz}
+    assert parse_decks([raw], pool)["X"].main == good_deck.main
+    with pytest.raises(DeckError, match="duplicate"):
+        parse_decks([raw, dict(raw)], pool)
+    bad = dict(raw, main=dict(main, **{"Ember Whelp": 0}))
+    with pytest.raises(DeckError, match="positive integer"):
+        parse_decks([bad], pool)
+    with pytest.raises(DeckError, match="missing 'name'"):
+        parse_decks([{k: v for k, v in raw.items() if k != "name"}], pool)
+
+
+def test_grant_can_give_shield():
+    cards = parse_cards([unit(on_play={"effect": "GRANT", "amount": int(Keyword.SHIELD), "target": "FRIENDLY_UNIT"})])
+    assert cards[0].abilities[Trigger.PLAY].amount == Keyword.SHIELD
