@@ -78,3 +78,85 @@ def verify_random_states(n_states: int, seed: int = 0, progress=None) -> VerifyR
     rep.games = game
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def check_invariants(state) -> list[str]:
+    """OpenSpiel-style invariants of one ``GameState``; returns the violations in words.
+
+    Card conservation (every deck card in exactly one zone), zone padding, stat and
+    health bounds, IKZ accounting, legal list non-empty unless over and strictly
+    increasing, observation within its declared bounds, clone and bytes round trips,
+    and the turn cap."""
+    from collections import Counter
+
+    from verification.layout import (B_ATK, B_CARD, B_HP, B_MAXHP, B_WEAPON, DECK_SIZE, DISCARD_MAX, G_TURN,
+                                     IKZ_DECK_SIZE, MAX_STAT, P_DECK, P_DECK_N, P_DECKLIST, P_DISC, P_DISC_N,
+                                     P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK, P_IKZDECK_N,
+                                     P_IKZLIST, P_MAXHP, TURN_CAP)
+    from verification.rules import pbase, sbase
+    from verification.spec import BOARD_SLOTS, HAND_MAX
+    from prefabs import table as T
+    from .observation import OBS_HIGH, OBS_LOW
+    from .state import GameState
+
+    s = state.row
+    cards = state.pool.table
+    bad = []
+
+    def zone(b, off, n, cap, name):
+        if not 0 <= n <= cap:
+            bad.append(f"{name} count {n} outside 0..{cap}")
+            n = max(0, min(n, cap))
+        if np.any(s[b + off + n:b + off + cap] != 0):
+            bad.append(f"{name} has non-zero entries past its count")
+        return list(s[b + off:b + off + n])
+
+    for p in range(2):
+        b = pbase(p)
+        held = zone(b, P_DECK, s[b + P_DECK_N], DECK_SIZE, f"p{p} deck")
+        held += zone(b, P_HAND, s[b + P_HAND_N], HAND_MAX, f"p{p} hand")
+        held += zone(b, P_DISC, s[b + P_DISC_N], DISCARD_MAX, f"p{p} discard")
+        for slot in range(BOARD_SLOTS):
+            u = sbase(p, slot)
+            c = s[u + B_CARD]
+            if c == 0:
+                if np.any(s[u:u + 10] != 0):
+                    bad.append(f"p{p} empty slot {slot} has leftover fields")
+                continue
+            if cards[c, T.C_TOKEN] == 0:
+                held.append(c)
+            if s[u + B_WEAPON]:
+                held.append(s[u + B_WEAPON])
+            if not 0 <= s[u + B_ATK] <= MAX_STAT:
+                bad.append(f"p{p} slot {slot} attack {s[u + B_ATK]} out of 0..{MAX_STAT}")
+            if not 1 <= s[u + B_HP] <= s[u + B_MAXHP] <= MAX_STAT:
+                bad.append(f"p{p} slot {slot} health {s[u + B_HP]}/{s[u + B_MAXHP]} out of bounds")
+        if Counter(held) != Counter(s[b + P_DECKLIST:b + P_DECKLIST + DECK_SIZE]):
+            bad.append(f"p{p} main-deck cards not conserved")
+        ikz = zone(b, P_IKZ, s[b + P_IKZ_N], IKZ_DECK_SIZE, f"p{p} IKZ area")
+        ikz += zone(b, P_IKZDECK, s[b + P_IKZDECK_N], IKZ_DECK_SIZE, f"p{p} IKZ deck")
+        if Counter(ikz) != Counter(s[b + P_IKZLIST:b + P_IKZLIST + IKZ_DECK_SIZE]):
+            bad.append(f"p{p} IKZ cards not conserved")
+        if not 0 <= s[b + P_IKZ_TAPPED] <= s[b + P_IKZ_N]:
+            bad.append(f"p{p} tapped IKZ {s[b + P_IKZ_TAPPED]} outside 0..{s[b + P_IKZ_N]}")
+        if not 0 <= s[b + P_HP] <= s[b + P_MAXHP]:
+            bad.append(f"p{p} leader health {s[b + P_HP]} outside 0..{s[b + P_MAXHP]}")
+    legal = state.legal_tuples()
+    if state.done != (len(legal) == 0):
+        bad.append(f"done={state.done} but {len(legal)} legal tuples")
+    if len(legal) > 1:
+        keys = [tuple(r) for r in legal.tolist()]
+        if any(keys[i] >= keys[i + 1] for i in range(len(keys) - 1)):
+            bad.append("legal list is not strictly increasing (order or duplicates)")
+    if not state.done:
+        obs = state.observation()
+        if np.any(obs < OBS_LOW) or np.any(obs > OBS_HIGH):
+            idx = np.nonzero((obs < OBS_LOW) | (obs > OBS_HIGH))[0]
+            bad.append(f"observation outside declared bounds at {idx[:5].tolist()}")
+    if not (state.clone() == state):
+        bad.append("clone differs")
+    if not (GameState.from_bytes(state.to_bytes(), state.pool) == state):
+        bad.append("bytes round trip differs")
+    if not 1 <= s[G_TURN] <= TURN_CAP:
+        bad.append(f"turn {s[G_TURN]} outside 1..{TURN_CAP}")
+    return bad

@@ -1,0 +1,139 @@
+"""Bad input gets a typed error naming what was wrong, and loses nothing."""
+import numpy as np
+import pytest
+
+from prefabs import Deck, DeckError, default_decks, default_pool
+from tcg_env import ActionOutOfRangeError, GameState, IllegalActionError, StateFormatError, engine
+from tcg_env.bench import make_batch
+from verification.spec import HEAD_SIZES, Primary
+
+
+def _main_phase_state(seed=0):
+    g = GameState.new(None, None, seed=seed)
+    g.apply((Primary.MULLIGAN, 0, 0, 0)).apply((Primary.MULLIGAN, 0, 0, 0))
+    return g
+
+
+@pytest.mark.parametrize("action,fragment", [
+    ((13, 0, 0, 0), "primary=13 is out of range 0..12"),
+    ((-1, 0, 0, 0), "primary=-1"),
+    ((0, 32, 0, 0), "sub1=32 is out of range 0..31"),
+    ((0, 0, 0, 2), "sub3=2 is out of range 0..1"),
+    ((0, 0, 0), "4 values"),
+    ("end", "4 integers"),
+])
+def test_out_of_range_raises_and_changes_nothing(action, fragment):
+    g = _main_phase_state()
+    before = g.row.copy()
+    with pytest.raises(ActionOutOfRangeError) as e:
+        g.apply(action)
+    assert fragment in str(e.value)
+    assert np.array_equal(g.row, before)
+
+
+def test_illegal_tuples_raise_with_reason_and_change_nothing():
+    g = _main_phase_state(1)
+    legal = {tuple(r) for r in g.legal_tuples().tolist()}
+    before = g.row.copy()
+    cases = [
+        ((Primary.MULLIGAN, 0, 0, 0), "not allowed in the main phase"),
+        ((Primary.END_TURN, 1, 0, 0), "sub1 is unused by END_TURN and must be 0"),
+        ((Primary.PLAY_UNIT, 31, 0, 0), "is not a card in your hand"),
+        ((Primary.ATTACK, 2, 1, 0), "not one of your units"),
+        ((Primary.BLOCK, 2, 0, 0), "not allowed in the main phase"),
+        ((Primary.CHOOSE_MODE, 0, 0, 0), "not allowed"),
+    ]
+    for action, fragment in cases:
+        assert tuple(action) not in legal
+        with pytest.raises(IllegalActionError) as e:
+            g.apply(action)
+        assert fragment in e.value.reason, (action, e.value.reason)
+        assert g.explain(action) == e.value.reason
+        assert np.array_equal(g.row, before)
+
+
+def test_every_unlisted_tuple_is_rejected_on_sampled_states():
+    rng = np.random.default_rng(4)
+    g = GameState.new(None, None, seed=77)
+    for _ in range(60):
+        legal = {tuple(r) for r in g.legal_tuples().tolist()}
+        for _ in range(40):
+            a = tuple(int(rng.integers(h)) for h in HEAD_SIZES)
+            if a in legal:
+                continue
+            before = g.row.copy()
+            with pytest.raises(IllegalActionError):
+                g.apply(a)
+            assert np.array_equal(g.row, before)
+        g.apply(list(legal)[rng.integers(len(legal))])
+        if g.done:
+            break
+
+
+def test_game_over_rejects_everything():
+    g = GameState.new(None, None, seed=2)
+    rng = np.random.default_rng(0)
+    while not g.done:
+        legal = g.legal_tuples()
+        g.apply(legal[rng.integers(len(legal))])
+    with pytest.raises(IllegalActionError, match="game is over"):
+        g.apply((0, 0, 0, 0))
+
+
+def test_batch_kernel_counts_illegal_and_leaves_game_unchanged():
+    pool, b = make_batch(3)
+    n = 3
+    actions = np.zeros((n, 4), np.int32)
+    for i in range(n):
+        actions[i] = b["legal"][i, 0]
+    actions[1] = (Primary.ATTACK, 31, 31, 1)   # never legal
+    before = b["state"].copy()
+    obs_before = b["obs"][1].copy()
+    rewards = np.zeros(n, np.float32)
+    term = np.zeros(n, np.bool_)
+    trunc = np.zeros(n, np.bool_)
+    illegal = np.zeros(n, np.int32)
+    bad = engine.step_batch(b["state"], pool.table, actions, b["legal"], b["legal_n"], b["obs"], rewards,
+                            b["seat_rewards"], term, trunc, b["actor"], illegal)
+    assert bad == 1
+    assert illegal.tolist() == [0, 1, 0]
+    assert np.array_equal(b["state"][1], before[1])
+    assert np.array_equal(b["obs"][1], obs_before)
+    assert not np.array_equal(b["state"][0], before[0])
+
+
+def test_malformed_decks_raise_deck_error():
+    pool = default_pool()
+    good = next(iter(default_decks().values()))
+    with pytest.raises(DeckError, match="unknown deck 'Nope'"):
+        GameState.new("Nope", None)
+    short = Deck(name="short", plan="x", leader=good.leader, main=good.main[:29], ikz=good.ikz)
+    with pytest.raises(DeckError, match="exactly 30"):
+        GameState.new(short, None)
+    bad_leader = Deck(name="bl", plan="x", leader=good.main[0], main=good.main, ikz=good.ikz)
+    with pytest.raises(DeckError, match="not a leader"):
+        GameState.new(bad_leader, None)
+    assert pool is default_pool()
+
+
+def test_seed_out_of_range():
+    with pytest.raises(ValueError, match="seed"):
+        GameState.new(None, None, seed=-1)
+
+
+def test_corrupt_state_bytes_raise_state_format_error():
+    g = _main_phase_state()
+    data = g.to_bytes()
+    assert GameState.from_bytes(data) == g
+    with pytest.raises(StateFormatError, match="expected"):
+        GameState.from_bytes(data[:-4])
+    with pytest.raises(StateFormatError, match="magic"):
+        GameState.from_bytes(b"XXXX" + data[4:])
+    wrong_version = bytearray(data)
+    wrong_version[4] ^= 0xFF
+    with pytest.raises(StateFormatError, match="versions"):
+        GameState.from_bytes(bytes(wrong_version))
+    wrong_pool = bytearray(data)
+    wrong_pool[12] ^= 0xFF
+    with pytest.raises(StateFormatError, match="card pool"):
+        GameState.from_bytes(bytes(wrong_pool))
