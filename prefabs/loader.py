@@ -27,6 +27,7 @@ DECK_MAIN = 30
 DECK_IKZ = 10
 MAX_COPIES = 3
 MAX_MODES = 3
+MAX_CARDS = 127   # card ids travel in the int8 observation
 MAX_KEYWORD_BITS = int(Keyword.GUARD | Keyword.CHARGE | Keyword.RANGED | Keyword.LIFESTEAL | Keyword.SHIELD)
 
 
@@ -162,6 +163,8 @@ def parse_cards(raw_cards: list) -> list[Card]:
     """Validate raw card tables (from TOML) and assign ids 1..n in file order."""
     if not isinstance(raw_cards, list) or not raw_cards:
         raise PrefabError("cards file must contain a non-empty [[card]] array")
+    if len(raw_cards) > MAX_CARDS:
+        raise PrefabError(f"the pool has {len(raw_cards)} cards; at most {MAX_CARDS} fit the int8 observation")
     names: dict[str, int] = {}
     parsed = []
     for idx, raw in enumerate(raw_cards):
@@ -230,8 +233,9 @@ def parse_cards(raw_cards: list) -> list[Card]:
             if key in raw:
                 ab = _parse_ability(raw[key], f"{where}.{key}", activated=trig == Trigger.ACTIVATED)
                 chosen_ok = trig in (Trigger.PLAY, Trigger.ACTIVATED) and ctype != CardType.IKZ
+                # on death the unit is already gone, so SELF would name nothing
                 _check_effect_target(ab, f"{where}.{key}", chosen_ok=chosen_ok,
-                                     self_ok=ctype == CardType.UNIT)
+                                     self_ok=ctype == CardType.UNIT and trig != Trigger.DEATH)
                 if ctype == CardType.IKZ and ab.effect in (Effect.GAIN_IKZ, Effect.MODE):
                     raise PrefabError(f"{where}.{key}: an IKZ arrival effect cannot be {ab.effect.name}")
                 if ab.effect == Effect.MODE and not (trig == Trigger.PLAY and ctype in (CardType.UNIT, CardType.SPELL)):

@@ -18,7 +18,7 @@ from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MA
                                  G_MULL_PLAYER, G_PEND_A1, G_PEND_A2, G_PEND_CARD, G_PEND_EFF, G_PEND_PLAYER,
                                  G_PEND_SLOT, G_PEND_TGT, G_PHASE, G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, G_TURN,
                                  G_WINNER, IKZ_DECK_SIZE, MAX_STAT, P_DECK, P_DECK_N, P_DECKLIST, P_DISC, P_DISC_N,
-                                 P_FATIGUE, P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK,
+                                 P_FATIGUE, P_FELL, P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK,
                                  P_IKZDECK_N, P_IKZLIST, P_LEADER, P_LEADER_USED, P_MAXHP, P_MULLIGANED, P_TOKEN,
                                  PH_BLOCK, PH_CHOOSE_MODE, PH_CHOOSE_TARGET, PH_MAIN, PH_MULLIGAN, PH_OVER,
                                  PLAYER_WORDS, STATE_SIZE, TURN_CAP)
@@ -298,30 +298,37 @@ def _clear_slot(s, p, slot):
 # ----------------------------------------------------------------------------- damage and effects
 @njit(cache=True)
 def _damage_leader(s, p, n):
+    """Returns the health removed."""
     b = pbase(p)
-    hp = s[b + P_HP] - n
+    before = s[b + P_HP]
+    hp = before - n
     s[b + P_HP] = hp if hp > 0 else 0
+    if hp <= 0:
+        s[b + P_FELL] = 1
+    return n if n < before else before
 
 
 @njit(cache=True)
 def _heal_leader(s, p, n):
     b = pbase(p)
+    if s[b + P_FELL] == 1:
+        return
     hp = s[b + P_HP] + n
     s[b + P_HP] = hp if hp < s[b + P_MAXHP] else s[b + P_MAXHP]
 
 
 @njit(cache=True)
 def _damage_unit(s, p, slot, n):
-    """Deal n damage to a unit; SHIELD absorbs the first damage. Returns the damage dealt."""
+    """Deal n damage to a unit; SHIELD absorbs the first damage. Returns the health removed."""
     u = sbase(p, slot)
     if n <= 0 or s[u + B_CARD] == 0:
         return 0
     if (s[u + B_KW] & K_SHIELD) != 0:
         s[u + B_KW] &= ~K_SHIELD
         return 0
-    hp = s[u + B_HP] - n
-    s[u + B_HP] = hp if hp > 0 else 0
-    return n
+    before = s[u + B_HP]
+    s[u + B_HP] = before - n if before > n else 0
+    return n if n < before else before
 
 
 @njit(cache=True)
@@ -494,8 +501,8 @@ def process_deaths(s, cards):
 
 @njit(cache=True)
 def _check_over(s):
-    dead0 = s[pbase(0) + P_HP] <= 0
-    dead1 = s[pbase(1) + P_HP] <= 0
+    dead0 = s[pbase(0) + P_FELL] == 1
+    dead1 = s[pbase(1) + P_FELL] == 1
     if dead0 or dead1:
         s[G_DONE] = DONE_TERMINAL
         s[G_PHASE] = PH_OVER
@@ -537,9 +544,9 @@ def _resolve_combat(s, cards, blocker):
     atk = unit_attack(s, cards, p, src)
     akw = s[sbase(p, src) + B_KW]
     if tgt == ATK_TGT_LEADER:
-        _damage_leader(s, q, atk)
+        dealt = _damage_leader(s, q, atk)
         if (akw & K_LIFESTEAL) != 0:
-            _heal_leader(s, p, atk)
+            _heal_leader(s, p, dealt)
     else:
         back = unit_attack(s, cards, q, tgt)
         dkw = s[sbase(q, tgt) + B_KW]
@@ -624,9 +631,7 @@ def apply_action(s, cards, a0, a1, a2, a3):
         s[G_ATK_TGT] = ATK_TGT_LEADER if a2 == 1 else a2 - ENT_OPP_BOARD
         _resolve_slot(s, cards, p, s[sbase(p, src) + B_CARD], T.SLOT_ATTACK, -1, src)
         process_deaths(s, cards)
-        if s[G_DONE] != DONE_NO:
-            return
-        if s[G_ATK_SRC] < 0 or s[G_ATK_TGT] < 0:
+        if s[G_DONE] != DONE_NO or s[G_ATK_SRC] < 0 or s[G_ATK_TGT] < 0:
             s[G_ATK_SRC] = -1
             s[G_ATK_TGT] = -1
             return

@@ -100,7 +100,8 @@ _KW_BITS = np.array([int(k) for k in (Keyword.GUARD, Keyword.CHARGE, Keyword.RAN
 
 @njit(cache=True)
 def _clip(v):
-    return 0 if v < 0 else (127 if v > 127 else v)
+    """Stats are shown within their declared bounds 0..MAX_STAT."""
+    return 0 if v < 0 else (MAX_STAT if v > MAX_STAT else v)
 
 
 @njit(cache=True)

@@ -90,7 +90,7 @@ def check_invariants(state) -> list[str]:
     from collections import Counter
 
     from verification.layout import (B_ATK, B_CARD, B_HP, B_MAXHP, B_WEAPON, DECK_SIZE, DISCARD_MAX, G_TURN,
-                                     IKZ_DECK_SIZE, MAX_STAT, P_DECK, P_DECK_N, P_DECKLIST, P_DISC, P_DISC_N,
+                                     IKZ_DECK_SIZE, MAX_STAT, P_DECK, P_DECK_N, P_DECKLIST, P_DISC, P_DISC_N, P_FELL,
                                      P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK, P_IKZDECK_N,
                                      P_IKZLIST, P_MAXHP, TURN_CAP)
     from verification.rules import pbase, sbase
@@ -141,6 +141,8 @@ def check_invariants(state) -> list[str]:
             bad.append(f"p{p} tapped IKZ {s[b + P_IKZ_TAPPED]} outside 0..{s[b + P_IKZ_N]}")
         if not 0 <= s[b + P_HP] <= s[b + P_MAXHP]:
             bad.append(f"p{p} leader health {s[b + P_HP]} outside 0..{s[b + P_MAXHP]}")
+        if (s[b + P_HP] == 0) != (s[b + P_FELL] == 1):
+            bad.append(f"p{p} leader health {s[b + P_HP]} disagrees with its fallen flag")
     legal = state.legal_tuples()
     if state.done != (len(legal) == 0):
         bad.append(f"done={state.done} but {len(legal)} legal tuples")

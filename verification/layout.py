@@ -66,6 +66,7 @@ P_DECK_N = 9
 P_HAND_N = 10
 P_DISC_N = 11
 P_MULLIGANED = 12
+P_FELL = 13         # 1 once the leader reached 0 health: it has lost, no heal revives it
 P_IKZ = 16                              # IKZ area card ids
 P_IKZDECK = P_IKZ + IKZ_DECK_SIZE       # IKZ deck, top = index n-1
 P_DECK = P_IKZDECK + IKZ_DECK_SIZE      # main deck, top = index n-1
@@ -78,7 +79,7 @@ B_CARD = 0
 B_ATK = 1           # attack without the weapon bonus
 B_HP = 2
 B_MAXHP = 3
-B_KW = 4            # keyword bits the unit has (printed, granted), without the weapon's
+B_KW = 4            # keyword bits the unit has: printed, granted, and those of every weapon attached to it
 B_READY = 5
 B_SICK = 6          # arrived this turn
 B_MOVED = 7

@@ -48,7 +48,7 @@ NUM_TARGETABLE = ENT_MY_HAND   # entities 0-21 can be targets
 
 @njit(cache=True)
 def _push(out, n, a, b, c, d):
-    if n >= out.shape[0]:
+    if n < 0 or n >= out.shape[0]:   # overflow is sticky: -1 stays -1
         return -1
     out[n, 0] = a
     out[n, 1] = b
