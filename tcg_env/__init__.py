@@ -1,5 +1,12 @@
 """The game engine and the faces users touch. Never imports torch or pufferlib."""
 from verification.errors import ActionOutOfRangeError, IllegalActionError, LegalCapacityError
 from .state import GameState, StateFormatError
+from .vec import VecTCG
 
-__all__ = ["GameState", "IllegalActionError", "ActionOutOfRangeError", "LegalCapacityError", "StateFormatError"]
+try:  # Gymnasium is optional for the engine; registering costs nothing when it is there.
+    from .gym_env import register as _register_gym
+    _register_gym()
+except ImportError:  # pragma: no cover
+    pass
+
+__all__ = ["GameState", "IllegalActionError", "ActionOutOfRangeError", "LegalCapacityError", "StateFormatError", "VecTCG"]

@@ -1,0 +1,122 @@
+"""Scripted bots: ``random`` (uniform over legal tuples, seeded) and ``heuristic``
+(rule-based). Each works on a single :class:`~tcg_env.GameState` (``act``) and on a batch
+of state rows (``act_batch``, numba), so evaluation runs inside the fast path.
+
+``make_bot("random" | "heuristic" | "checkpoint:PATH", seed=...)`` builds one by name.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .builtin import BOT_HEURISTIC, BOT_RANDOM, act_batch, bot_index, play_matches
+
+BOT_NAMES = ("random", "heuristic")
+
+
+def _mix(seed: int) -> int:
+    """A non-zero 64-bit generator state from any integer seed."""
+    return ((int(seed) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) | 1
+
+
+class BuiltinBot:
+    kind: int = BOT_RANDOM
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        self.seed = int(seed)
+        self._rng = np.array([_mix(seed)], dtype=np.uint64)
+
+    def act(self, state) -> tuple[int, int, int, int]:
+        """The bot's tuple for a single game (the game must not be over)."""
+        legal = state.legal_tuples()
+        if len(legal) == 0:
+            raise ValueError("the game is over: there is no decision to make")
+        k = bot_index(self.kind, state.row, state.pool.table, legal, len(legal), self._rng, 0)
+        return tuple(int(x) for x in legal[k])
+
+    def act_batch(self, state, cards, legal, legal_n, out=None, rng=None) -> np.ndarray:
+        """Tuples for every row of a batch (``out`` int32[N, 4]; rows with no decision are left as is)."""
+        n = state.shape[0]
+        out = np.zeros((n, 4), np.int32) if out is None else out
+        if rng is None:
+            rng = self._batch_rng(n)
+        act_batch(self.kind, state, cards, legal, legal_n, rng, out)
+        return out
+
+    def _batch_rng(self, n: int) -> np.ndarray:
+        if getattr(self, "_brng", None) is None or self._brng.shape[0] != n:
+            self._brng = np.array([_mix(self.seed * 1_000_003 + i + 1) for i in range(n)], dtype=np.uint64)
+        return self._brng
+
+    def __repr__(self):
+        return f"{type(self).__name__}(seed={self.seed})"
+
+
+class RandomBot(BuiltinBot):
+    """Uniform over the legal tuples, from its own seeded generator."""
+    kind = BOT_RANDOM
+    name = "random"
+
+
+class HeuristicBot(BuiltinBot):
+    """Rule-based: plays on curve, trades, goes face on lethal, blocks to survive."""
+    kind = BOT_HEURISTIC
+    name = "heuristic"
+
+
+def make_bot(spec: str, seed: int = 0):
+    """A bot from its name: ``random``, ``heuristic`` or ``checkpoint:PATH``."""
+    if spec == "random":
+        return RandomBot(seed)
+    if spec == "heuristic":
+        return HeuristicBot(seed)
+    if spec.startswith("checkpoint:"):
+        raise NotImplementedError("checkpoint bots arrive with the policy (issue 4); use random or heuristic")
+    raise ValueError(f"unknown bot {spec!r}; choose from: random, heuristic, checkpoint:PATH")
+
+
+def match(bot0: str, bot1: str, games: int, seed: int = 0, deck0=None, deck1=None, both_seats: bool = True):
+    """Play ``games`` games between two built-in bots inside numba.
+
+    With ``both_seats`` the bots swap seats for the second half. Returns a dict with the
+    first bot's wins, losses, draws, truncations and mean length."""
+    from prefabs import default_decks, default_pool, deck_ids
+    from verification.spec import MAX_LEGAL
+
+    pool = default_pool()
+    kinds = {"random": BOT_RANDOM, "heuristic": BOT_HEURISTIC}
+    for b in (bot0, bot1):
+        if b not in kinds:
+            raise ValueError(f"match() plays built-in bots only ({', '.join(kinds)}), got {b!r}")
+    names = list(default_decks())
+    rng = np.random.default_rng(seed)
+    d0 = [deck_ids(default_decks()[deck0], pool)] if deck0 else [deck_ids(default_decks()[n], pool) for n in names]
+    d1 = [deck_ids(default_decks()[deck1], pool)] if deck1 else [deck_ids(default_decks()[n], pool) for n in names]
+    out = {"games": 0, "wins": 0, "losses": 0, "draws": 0, "truncated": 0, "decisions": 0}
+    halves = [(0, games // 2), (1, games - games // 2)] if both_seats else [(0, games)]
+    legal = np.zeros((MAX_LEGAL, 4), np.int8)
+    bot_rng = np.array([_mix(seed)], np.uint64)
+    for first_seat, n in halves:
+        if n == 0:
+            continue
+        decks = np.zeros((n, 2, 41), np.int32)
+        for g in range(n):
+            a, b = d0[g % len(d0)], d1[(g // len(d0)) % len(d1)]
+            decks[g] = (a, b) if first_seat == 0 else (b, a)
+        seeds = rng.integers(0, 2 ** 63, size=n, dtype=np.uint64)
+        k = np.array([kinds[bot0], kinds[bot1]] if first_seat == 0 else [kinds[bot1], kinds[bot0]], np.int32)
+        results = np.zeros(n, np.int32)
+        lengths = np.zeros(n, np.int32)
+        play_matches(k, decks, seeds, pool.table, bot_rng, legal, results, lengths)
+        out["games"] += n
+        out["wins"] += int(np.sum(results == first_seat))
+        out["losses"] += int(np.sum(results == 1 - first_seat))
+        out["draws"] += int(np.sum(results == 2))
+        out["truncated"] += int(np.sum(results == -1))
+        out["decisions"] += int(lengths.sum())
+    out["win_rate"] = out["wins"] / max(out["games"], 1)
+    out["mean_decisions"] = out["decisions"] / max(out["games"], 1)
+    return out
+
+
+__all__ = ["BOT_NAMES", "HeuristicBot", "RandomBot", "make_bot", "match"]

@@ -1,0 +1,213 @@
+"""Gymnasium face: the agent (seat 0) against a built-in or user-supplied opponent.
+
+``gymnasium.make("tcg_env/Duel-v0", opponent="random" | "heuristic" | callable,
+deck=None, opponent_deck=None, illegal_action="raise" | "lose", render_mode=None)``
+
+Observation (``Dict``):
+
+================ ============================== ==========================================
+key              space                          meaning
+================ ============================== ==========================================
+``globals``      Box int8 (32,)                 named view ``globals`` (docs/RULES.md)
+``entities``     Box int8 (32, 24)              named view ``entities``
+``legal_tuples`` Box int8 (MAX_LEGAL, 4)        legal tuples, canonical order; rows past
+                                                ``legal_count`` are zero
+``legal_count``  Discrete(MAX_LEGAL + 1)        number of legal tuples
+``action_mask``  MultiBinary(13)                primaries that start at least one legal
+                                                tuple (derived from the legal list; for
+                                                simple agents: a primary alone is not an
+                                                action)
+================ ============================== ==========================================
+
+Action: ``MultiDiscrete(HEAD_SIZES)``, the tuple ``(primary, sub1, sub2, sub3)``.
+
+Reward: +1 when the agent wins, -1 when it loses, 0 for a draw, a truncation at the
+turn cap, and every other step. Seat 0 is the agent; who takes turn 1 is drawn from the
+game's seed. The opponent's decisions (including its answers in the response window)
+are played inside ``step`` until the agent must decide again.
+
+Illegal actions: by default ``step`` raises :class:`IllegalActionError` with the rule
+the tuple breaks, and nothing changes. With ``illegal_action="lose"`` an illegal tuple
+ends the episode instead: ``terminated=True``, reward ``ILLEGAL_ACTION_PENALTY`` (-1),
+and ``info["illegal_action"]`` holds the reason.
+
+A callable opponent is called as ``opponent(state) -> tuple`` with a
+:class:`~tcg_env.GameState` it may read (clone it before searching); it sees the
+true state, so it is trusted code.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from prefabs import default_decks, default_pool
+from verification.errors import IllegalActionError
+from verification.explain import check_range
+from verification.layout import STATE_SIZE
+from verification.spec import HEAD_SIZES, MAX_LEGAL, NUM_ENTITIES, NUM_PRIMARIES
+
+from . import engine
+from .bots import BOT_HEURISTIC, BOT_RANDOM, _mix
+from .duel import duel_step, fill_agent_view, run_opponent
+from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, view, write_obs
+from .state import GameState, resolve_deck
+
+ILLEGAL_ACTION_PENALTY = -1.0
+AGENT = 0
+_BUILTIN = {"random": BOT_RANDOM, "heuristic": BOT_HEURISTIC}
+
+
+_H0, _H1, _H2, _H3 = HEAD_SIZES
+
+
+def _as_tuple(action):
+    """Four in-range Python ints, fast for the common case; ``check_range`` explains the rest."""
+    if type(action) is np.ndarray and action.shape == (4,) and action.dtype.kind in "iu":
+        a0, a1, a2, a3 = action.tolist()
+        if 0 <= a0 < _H0 and 0 <= a1 < _H1 and 0 <= a2 < _H2 and 0 <= a3 < _H3:
+            return a0, a1, a2, a3
+    return check_range(action)
+
+
+def observation_space() -> spaces.Dict:
+    g_lo, g_hi = view(OBS_LOW, "globals"), view(OBS_HIGH, "globals")
+    e_lo, e_hi = view(OBS_LOW, "entities"), view(OBS_HIGH, "entities")
+    return spaces.Dict({
+        "globals": spaces.Box(g_lo, g_hi, dtype=np.int8),
+        "entities": spaces.Box(e_lo, e_hi, dtype=np.int8),
+        "legal_tuples": spaces.Box(0, max(HEAD_SIZES) - 1, shape=(MAX_LEGAL, 4), dtype=np.int8),
+        "legal_count": spaces.Discrete(MAX_LEGAL + 1),
+        "action_mask": spaces.MultiBinary(NUM_PRIMARIES),
+    })
+
+
+class DuelEnv(gym.Env):
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(self, opponent="random", deck=None, opponent_deck=None, illegal_action="raise",
+                 render_mode=None):
+        if illegal_action not in ("raise", "lose"):
+            raise ValueError(f"illegal_action must be 'raise' or 'lose', got {illegal_action!r}")
+        if render_mode not in (None, "ansi", "human"):
+            raise ValueError(f"render_mode must be None, 'ansi' or 'human', got {render_mode!r}")
+        if isinstance(opponent, str):
+            if opponent not in _BUILTIN:
+                raise ValueError(f"opponent must be 'random', 'heuristic' or a callable(state) -> tuple, "
+                                 f"got {opponent!r}")
+            self._opp_kind = _BUILTIN[opponent]
+            self._opp_fn = None
+        elif callable(opponent) or hasattr(opponent, "act"):
+            self._opp_kind = -1
+            self._opp_fn = opponent.act if hasattr(opponent, "act") else opponent
+        else:
+            raise ValueError(f"opponent must be 'random', 'heuristic' or a callable(state) -> tuple, got {opponent!r}")
+        self.pool = default_pool()
+        self._cards = self.pool.table
+        self._deck_rows = [resolve_deck(d, self.pool) for d in default_decks().values()]
+        self._deck = None if deck is None else resolve_deck(deck, self.pool)
+        self._opp_deck = None if opponent_deck is None else resolve_deck(opponent_deck, self.pool)
+        self.illegal_action = illegal_action
+        self.render_mode = render_mode
+        self.observation_space = observation_space()
+        self.action_space = spaces.MultiDiscrete(np.array(HEAD_SIZES, dtype=np.int64))
+        self._row = np.zeros(STATE_SIZE, np.int32)
+        self._legal = np.zeros((MAX_LEGAL, 4), np.int8)
+        self._legal_n = 0
+        self._obs = np.zeros(OBS_SIZE, np.int8)
+        self._legal_view = np.zeros((MAX_LEGAL, 4), np.int8)
+        self._shown_n = MAX_LEGAL
+        self._mask = np.zeros(NUM_PRIMARIES, np.int8)
+        self._opp_rng = np.ones(1, np.uint64)
+        self._done = True
+        self.state = GameState(self._row, self.pool)
+
+    # -- helpers
+    def _pick_deck(self, fixed):
+        if fixed is not None:
+            return fixed
+        return self._deck_rows[int(self.np_random.integers(len(self._deck_rows)))]
+
+    def _observation(self):
+        # The padded legal list and the mask live in buffers updated in place (only the rows
+        # that changed); the returned dict holds copies, so observations stay valid after step.
+        n = self._legal_n
+        fill_agent_view(self._legal, n, self._shown_n, self._legal_view, self._mask)
+        self._shown_n = n
+        return {
+            "globals": self._obs[:NUM_GLOBALS].copy(),
+            "entities": self._obs[NUM_GLOBALS:].reshape(NUM_ENTITIES, NUM_ENTITY_FEATURES).copy(),
+            "legal_tuples": self._legal_view.copy(),
+            "legal_count": int(n),
+            "action_mask": self._mask.copy(),
+        }
+
+    def _run_callable_opponent(self):
+        while not self.state.done and self.state.current_player != AGENT:
+            self.state.apply(self._opp_fn(self.state))
+        self._legal_n = engine.refresh(self._row, self._cards, self._legal, self._obs) if not self.state.done \
+            else 0
+        write_obs(self._row, self._cards, AGENT, self._obs)
+
+    # -- gym API
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        game_seed = int(self.np_random.integers(2 ** 63))
+        self._opp_rng[0] = _mix(int(self.np_random.integers(2 ** 63)))
+        engine.reset_game(self._row, self._cards, self._pick_deck(self._deck), self._pick_deck(self._opp_deck),
+                          np.uint64(game_seed))
+        if self._opp_fn is None:
+            self._legal_n = run_opponent(self._row, self._cards, AGENT, self._opp_kind, self._opp_rng, self._legal)
+            write_obs(self._row, self._cards, AGENT, self._obs)
+        else:
+            self._run_callable_opponent()
+        self._done = False
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), {"game_seed": game_seed}
+
+    def step(self, action):
+        if self._done:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        a = _as_tuple(action)
+        status, reward, n = duel_step(self._row, self._cards, a[0], a[1], a[2], a[3], AGENT,
+                                      self._opp_kind if self._opp_fn is None else -1, self._opp_rng,
+                                      self._legal, self._legal_n, self._obs)
+        info = {}
+        if status < 0:
+            reason = self.state.explain(a) or "not in the legal list"
+            if self.illegal_action == "raise":
+                raise IllegalActionError(a, reason)
+            self._done = True
+            info["illegal_action"] = reason
+            return self._observation(), ILLEGAL_ACTION_PENALTY, True, False, info
+        self._legal_n = n
+        if self._opp_fn is not None and status == 0:
+            self._run_callable_opponent()
+            status = 0 if not self.state.done else (1 if self.state.terminated else 2)
+            w = self.state.winner
+            reward = 0.0 if w in (None, 2) else (1.0 if w == AGENT else -1.0)
+        terminated, truncated = status == 1, status == 2
+        if terminated or truncated:
+            self._done = True
+            self._legal_n = 0
+            info["winner"] = self.state.winner
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), float(reward), terminated, truncated, info
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; use render_mode='ansi' or 'human'")
+            return None
+        from .render import render_state
+        text = render_state(self.state, perspective=AGENT)
+        if self.render_mode == "ansi":
+            return text
+        print(text)
+        return None
+
+
+def register():
+    if "tcg_env/Duel-v0" not in gym.registry:
+        gym.register(id="tcg_env/Duel-v0", entry_point="tcg_env.gym_env:DuelEnv")

@@ -1,0 +1,143 @@
+"""The native batched env on the PufferLib buffer contract (without importing pufferlib).
+
+``VecTCG(num_games, seed, decks=...)`` holds N games. Its buffers are allocated once
+and filled in place by the fused numba kernel (``engine.step_batch``):
+
+================== ======================= ============================================
+buffer             shape / dtype           meaning
+================== ======================= ============================================
+``observations``   [N, OBS_SIZE] int8      the next actor's observation (named views:
+                                           ``view(observations, "globals" | "entities")``)
+``legal_tuples``   [N, MAX_LEGAL, 4] int8  legal tuples of that decision, canonical
+                                           order; rows past ``legal_count`` are stale
+``legal_count``    [N] int32               number of legal tuples
+``current_player`` [N] int32               the seat (0/1) that decides row i next
+``actions``        [N, 4] int32            write tuples here, then ``step()``
+``rewards``        [N] float32             reward of the seat that just acted
+``seat_rewards``   [N, 2] float32          both seats' rewards of the last step
+``terminals``      [N] bool                the last step ended game i (win/loss/draw)
+``truncations``    [N] bool                the last step hit the turn cap
+``masks``          [N] bool                row i is alive (always True: games auto-reset)
+================== ======================= ============================================
+
+**Self-play and rewards.** Every row is one decision of ``current_player[i]``; the two
+seats interleave (the defender answers attacks during the attacker's turn). Rewards
+are 0 until a game ends. On the step that ends game i, ``terminals[i]`` (or
+``truncations[i]``) is set, ``rewards[i]`` is the final reward (+1 win, -1 loss, 0 draw
+or truncation) of the seat that made that last decision, and ``seat_rewards[i]`` holds
+the final reward of *both* seats: that is the moment the other seat learns its final
+reward too. The row has already been reset to a new game (its seed drawn from the old
+game's own generator), so ``observations[i]`` is the first decision of the next game.
+
+An action that is not in row i's legal list changes nothing in that game; it is
+counted in ``illegal_counts[i]`` and in ``infos``: never silently fixed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from prefabs import Deck, default_pool
+from verification.layout import STATE_SIZE
+from verification.spec import HEAD_SIZES, MAX_LEGAL
+
+from . import engine
+from .observation import OBS_SIZE, view
+from .state import GameState, resolve_deck
+
+
+def _deck_rows(decks, n: int, pool) -> np.ndarray:
+    """decks: None (every prebuilt pairing in turn), a name/Deck (both seats), a pair, or a
+    list of pairs (one per game)."""
+    from .selfcheck import deck_pairs
+    if decks is None:
+        pairs = deck_pairs(pool)
+        return np.stack([np.stack(pairs[i % len(pairs)]) for i in range(n)]).astype(np.int32)
+    if isinstance(decks, (str, Deck)):
+        row = resolve_deck(decks, pool)
+        return np.broadcast_to(np.stack([row, row]), (n, 2, row.size)).copy()
+    if isinstance(decks, tuple) and len(decks) == 2 and isinstance(decks[0], (str, Deck)):
+        pair = np.stack([resolve_deck(decks[0], pool), resolve_deck(decks[1], pool)])
+        return np.broadcast_to(pair, (n,) + pair.shape).copy()
+    decks = list(decks)
+    if len(decks) != n:
+        raise ValueError(f"decks: got {len(decks)} pairs for {n} games; give one pair per game, one pair, or a name")
+    return np.stack([np.stack([resolve_deck(a, pool), resolve_deck(b, pool)]) for a, b in decks]).astype(np.int32)
+
+
+class VecTCG:
+    """N games stepped by one fused numba kernel. See the module docstring for the buffers."""
+
+    def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None):
+        if not isinstance(num_games, (int, np.integer)) or num_games < 1:
+            raise ValueError(f"num_games must be a positive integer, got {num_games!r}")
+        self.num_agents = self.num_games = int(num_games)
+        self.pool = pool or default_pool()
+        self.cards = self.pool.table
+        self.decks = _deck_rows(decks, self.num_games, self.pool)
+        n = self.num_games
+        self.state = np.zeros((n, STATE_SIZE), np.int32)
+        self.observations = np.zeros((n, OBS_SIZE), np.int8)
+        self.legal_tuples = np.zeros((n, MAX_LEGAL, 4), np.int8)
+        self.legal_count = np.zeros(n, np.int32)
+        self.current_player = np.zeros(n, np.int32)
+        self.actions = np.zeros((n, 4), np.int32)
+        self.rewards = np.zeros(n, np.float32)
+        self.seat_rewards = np.zeros((n, 2), np.float32)
+        self.terminals = np.zeros(n, np.bool_)
+        self.truncations = np.zeros(n, np.bool_)
+        self.masks = np.ones(n, np.bool_)
+        self.illegal_counts = np.zeros(n, np.int32)
+        self.seed = seed
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None):
+        """Start every game anew; game i's seed depends only on ``seed`` and i."""
+        if seed is not None:
+            self.seed = int(seed)
+        seeds = game_seeds(self.seed, self.num_games)
+        engine.reset_batch(self.state, self.cards, self.decks, seeds, self.legal_tuples, self.legal_count,
+                           self.observations, self.current_player)
+        self.rewards[:] = 0
+        self.seat_rewards[:] = 0
+        self.terminals[:] = False
+        self.truncations[:] = False
+        self.illegal_counts[:] = 0
+        return self.observations, []
+
+    def step(self, actions=None):
+        """Apply ``actions`` (int[N, 4]; default: the ``actions`` buffer) to every game."""
+        if actions is not None:
+            a = np.asarray(actions)
+            if a.shape != (self.num_games, 4):
+                raise ValueError(f"actions must have shape ({self.num_games}, 4), got {a.shape}")
+            if np.any(a < 0) or np.any(a >= np.asarray(HEAD_SIZES)):
+                bad = np.argwhere((a < 0) | (a >= np.asarray(HEAD_SIZES)))[0]
+                raise ValueError(f"actions[{bad[0]}, {bad[1]}] = {a[bad[0], bad[1]]} is out of range "
+                                 f"0..{HEAD_SIZES[bad[1]] - 1}")
+            self.actions[:] = a
+        before = self.illegal_counts.copy()
+        bad = engine.step_batch(self.state, self.cards, self.actions, self.legal_tuples, self.legal_count,
+                                self.observations, self.rewards, self.seat_rewards, self.terminals,
+                                self.truncations, self.current_player, self.illegal_counts)
+        infos = []
+        if bad:
+            rows = np.nonzero(self.illegal_counts != before)[0]
+            infos.append({"illegal_actions": int(bad), "illegal_rows": rows.tolist()})
+        return self.observations, self.rewards, self.terminals, self.truncations, infos
+
+    def view(self, name: str) -> np.ndarray:
+        """A named view (``globals`` or ``entities``) of the observation buffer."""
+        return view(self.observations, name)
+
+    def game(self, i: int) -> GameState:
+        """A copy of game i as a :class:`GameState` (for rendering or search)."""
+        return GameState(self.state[i].copy(), self.pool)
+
+    def close(self):
+        pass
+
+
+def game_seeds(seed: int, n: int) -> np.ndarray:
+    """Per-game 64-bit seeds: game i's seed is a function of (seed, i) only, never of n."""
+    base = (int(seed) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    return np.array([(base + 0xD1B54A32D192ED03 * (i + 1)) & 0xFFFFFFFFFFFFFFFF for i in range(n)], dtype=np.uint64)
