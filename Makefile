@@ -10,7 +10,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache/$(shell cat prefabs/*.py verifi
 # nvcc must stay off PATH for source builds; the venv comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test test-fast bench verify play train clean
+.PHONY: help setup test bench verify play train puffer clean
 
 help:
 	@echo "make test    set up .venv (first use) and run the test suite"
@@ -34,6 +34,18 @@ bench: $(STAMP)
 
 verify: $(STAMP)
 	$(VENV)/bin/tcg verify --states 5000 --seed 0
+
+play: $(STAMP)
+	$(VENV)/bin/tcg play
+
+# PufferLib is optional: pufferlib-core 3.0.10 built from its sdist against the installed
+# torch (recipe in DEVELOPERS.md). The stamp makes it a one-time cost.
+PUFFER_STAMP := $(VENV)/.pufferlib-stamp
+$(PUFFER_STAMP): $(STAMP) scripts/install_pufferlib.sh
+	bash scripts/install_pufferlib.sh $(VENV)
+	touch $(PUFFER_STAMP)
+
+puffer: $(PUFFER_STAMP)
 
 train: $(STAMP)
 	@echo "make train: the PPO trainer is not implemented yet (tracked in issue 5)." >&2; exit 2

@@ -1,0 +1,99 @@
+"""The Gymnasium face."""
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import tcg_env  # noqa: F401  (registers tcg_env/Duel-v0)
+from tcg_env import IllegalActionError
+from tcg_env.gym_env import ILLEGAL_ACTION_PENALTY
+
+
+def _play(env, seed, rng):
+    obs, _ = env.reset(seed=seed)
+    total, steps = 0.0, 0
+    while True:
+        assert env.observation_space.contains(obs)
+        n = obs["legal_count"]
+        assert n > 0 and not obs["legal_tuples"][n:].any()
+        assert set(np.nonzero(obs["action_mask"])[0]) == set(obs["legal_tuples"][:n, 0].tolist())
+        obs, r, term, trunc, info = env.step(obs["legal_tuples"][rng.integers(n)])
+        total += r
+        steps += 1
+        if term or trunc:
+            return total, steps, info
+
+
+def test_check_env_passes_without_warnings():
+    # check_env samples uniformly from the MultiDiscrete space, which is almost never a legal
+    # tuple, so it runs with illegal_action="lose" (the documented penalty, no exception).
+    env = gym.make("tcg_env/Duel-v0", opponent="heuristic", illegal_action="lose").unwrapped
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env)
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("opponent", ["random", "heuristic"])
+def test_full_games_end_with_a_result(opponent):
+    env = gym.make("tcg_env/Duel-v0", opponent=opponent)
+    rng = np.random.default_rng(0)
+    results = [_play(env, seed, rng) for seed in range(8)]
+    for total, steps, info in results:
+        assert total in (-1.0, 0.0, 1.0)
+        assert "winner" in info
+
+
+def test_same_seed_same_episode():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    a = _play(gym.make("tcg_env/Duel-v0", opponent="heuristic"), 42, rng_a)
+    b = _play(gym.make("tcg_env/Duel-v0", opponent="heuristic"), 42, rng_b)
+    assert a == b
+
+
+def test_illegal_action_raises_and_changes_nothing():
+    env = gym.make("tcg_env/Duel-v0").unwrapped
+    obs, _ = env.reset(seed=1)
+    row = env.state.row.copy()
+    with pytest.raises(IllegalActionError) as e:
+        env.step(np.array([5, 31, 31, 1]))
+    assert e.value.reason
+    assert np.array_equal(env.state.row, row)
+    obs2, *_ = env.step(obs["legal_tuples"][0])   # the env still works
+
+
+def test_illegal_action_lose_option():
+    env = gym.make("tcg_env/Duel-v0", illegal_action="lose")
+    env.reset(seed=1)
+    obs, r, term, trunc, info = env.step(np.array([5, 31, 31, 1]))
+    assert r == ILLEGAL_ACTION_PENALTY and term and not trunc
+    assert "illegal_action" in info
+
+
+def test_out_of_range_and_bad_arguments():
+    from tcg_env import ActionOutOfRangeError
+    env = gym.make("tcg_env/Duel-v0")
+    env.reset(seed=0)
+    with pytest.raises(ActionOutOfRangeError, match="sub1=99"):
+        env.step([0, 99, 0, 0])
+    with pytest.raises(ValueError, match="opponent"):
+        gym.make("tcg_env/Duel-v0", opponent="alphazero")
+    with pytest.raises(ValueError, match="illegal_action"):
+        gym.make("tcg_env/Duel-v0", illegal_action="ignore")
+
+
+def test_callable_opponent_and_render_modes():
+    calls = []
+
+    def first_legal(state):
+        calls.append(state.current_player)
+        return tuple(state.legal_tuples()[0])
+
+    env = gym.make("tcg_env/Duel-v0", opponent=first_legal, render_mode="ansi", deck="Emberfang Rush",
+                   opponent_deck="Thornwall Bastion")
+    total, steps, info = _play(env, 3, np.random.default_rng(1))
+    assert calls and set(calls) == {1}
+    text = env.render()
+    assert "Result" in text
