@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(VENV)/bin/tcg bench env --json
+	@for b in benchmarks/bench_*.py; do echo "# $$b" >&2; $(PY) $$b || exit 1; done
 
 verify: $(STAMP)
 	$(VENV)/bin/tcg verify --states 5000 --seed 0

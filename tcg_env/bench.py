@@ -5,7 +5,11 @@ Rows:
   random legal tuple chosen inside numba (apply + auto-reset + legal enumeration +
   observation), on one core;
 - ``python_per_game``: the checked Python path (``GameState.legal_tuples`` +
-  ``GameState.apply``), the path the Gymnasium/PettingZoo/play faces use;
+  ``GameState.apply``), the path the play script uses;
+- ``gym_loop`` / ``gym_loop_unwrapped``: agent steps/s of ``tcg_env/Duel-v0`` against the
+  random bot with random legal actions, through ``gymnasium.make``'s wrappers and without;
+- ``aec_loop``: decisions/s of the PettingZoo AEC env with random legal actions;
+- ``heuristic_vs_random``: the heuristic bot's win rate over 1,000 games, both seats;
 - ``numba_cold_start_s`` / ``numba_warm_start_s``: a fresh process importing the engine
   and stepping once, with an empty and with a populated ``NUMBA_CACHE_DIR``.
 """
@@ -81,6 +85,58 @@ def bench_python(seconds: float = 3.0) -> dict:
     return {"decisions_per_s": d / (time.perf_counter() - t), "games_finished": games}
 
 
+def bench_gym(seconds: float = 3.0, unwrapped: bool = False) -> dict:
+    """Agent steps per second of ``gymnasium.make("tcg_env/Duel-v0", opponent="random")`` with
+    uniformly random legal actions (each step also plays the opponent's decisions)."""
+    import gymnasium as gym
+    env = gym.make("tcg_env/Duel-v0", opponent="random")
+    if unwrapped:
+        env = env.unwrapped
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    env.step(obs["legal_tuples"][0])   # compile outside the timed loop
+    obs, _ = env.reset(seed=1)
+    steps = episodes = 0
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        obs, r, term, trunc, _ = env.step(obs["legal_tuples"][rng.integers(obs["legal_count"])])
+        steps += 1
+        if term or trunc:
+            episodes += 1
+            obs, _ = env.reset()
+    return {"steps_per_s": steps / (time.perf_counter() - t), "episodes": episodes}
+
+
+def bench_aec(seconds: float = 3.0) -> dict:
+    """Decisions per second of the PettingZoo AEC loop with random legal actions."""
+    from . import aec_env
+    env = aec_env()
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    steps = episodes = 0
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        agent = env.agent_selection
+        obs, r, term, trunc, _ = env.last()
+        if term or trunc:
+            env.step(None)
+            if not env.agents:
+                episodes += 1
+                env.reset()
+            continue
+        env.step(int(rng.integers(obs["legal_count"])))
+        steps += 1
+    return {"decisions_per_s": steps / (time.perf_counter() - t), "episodes": episodes}
+
+
+def bench_bots(games: int = 1000) -> dict:
+    from .bots import match
+    t = time.perf_counter()
+    res = match("heuristic", "random", games=games, seed=2026)
+    res["seconds"] = round(time.perf_counter() - t, 2)
+    return res
+
+
 def _start_time(cache_dir: str) -> float:
     code = ("import time; t=time.perf_counter(); from tcg_env.bench import make_batch; import numpy as np; "
             "from tcg_env import engine; pool, b = make_batch(4); "
@@ -117,6 +173,13 @@ def run(quick: bool = False, start_times: bool = True) -> dict:
     for n in (1, 64, 1024):
         res[f"batched_N{n}"] = bench_batched(n, total if n > 1 else total // 4)
     res["python_per_game"] = bench_python(1.0 if quick else 3.0)
+    res["gym_loop"] = bench_gym(1.0 if quick else 3.0)
+    res["gym_loop_unwrapped"] = bench_gym(1.0 if quick else 3.0, unwrapped=True)
+    try:
+        res["aec_loop"] = bench_aec(1.0 if quick else 3.0)
+    except ImportError as e:   # the AEC face is optional until it lands
+        res["aec_loop"] = {"error": str(e)}
+    res["heuristic_vs_random"] = bench_bots(200 if quick else 1000)
     if start_times:
         res.update(bench_start())
     return res
