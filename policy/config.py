@@ -1,0 +1,40 @@
+"""Policy configuration: one dataclass, two named sizes."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class PolicyConfig:
+    """Sizes of :class:`~policy.model.TCGPolicy`."""
+    d_model: int = 64
+    """Width of entity embeddings and of the attention layers."""
+    n_heads: int = 4
+    """Attention heads per encoder layer."""
+    n_layers: int = 2
+    """Transformer encoder layers over the entity table."""
+    d_ff: int = 128
+    """Feed-forward width inside each encoder layer."""
+    num_cards: int = 128
+    """Card-id embedding rows (card ids are < 128: they travel as int8)."""
+    dropout: float = 0.0
+    """Dropout inside the encoder (0 keeps rollout and replay log-probs identical)."""
+
+    @classmethod
+    def named(cls, size: str) -> "PolicyConfig":
+        if size == "small":
+            return cls()
+        if size == "large":
+            return cls(d_model=256, n_heads=8, n_layers=4, d_ff=1024)
+        raise ValueError(f"unknown policy size {size!r}; choose 'small' (CPU default) or 'large' (GPU)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PolicyConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown policy config field(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,182 @@
+"""The sequential sampler: draw an action tuple head by head, with masks derived from
+the legal tuples by prefix, and replay stored tuples through the same code path.
+
+``sample(policy, enc, legal_tuples, legal_count, generator=None, greedy=False)`` draws
+head 0, then head 1 given the drawn head 0, and so on. The mask of head k is the set of
+values that continue the drawn prefix to at least one legal tuple, computed on the
+device and vectorised over the batch (never a product of independent per-head masks).
+``evaluate(policy, enc, legal_tuples, legal_count, actions)`` runs the same function
+with the stored tuple instead of drawing: deterministic, no RNG.
+
+- log-prob is the sum over heads that are applicable to the primary and not forced; a
+  forced head (one legal value) and a head the primary does not use contribute exactly 0
+  (and no gradient);
+- masking is one boolean ``masked_fill`` on fp32 logits; softmax and log_softmax run in
+  fp32 even under autocast;
+- entropy is by default the exact joint entropy of the policy's distribution over the
+  legal tuples, computed over the prefix tree (every distinct legal prefix, batched):
+  ``H = sum_k sum_{prefix of length k} P(prefix) * H(head k | prefix)``;
+  ``entropy="sampled"`` gives the cheaper sampled-prefix estimate (the sum of each head's
+  entropy at the drawn prefix), which is unbiased for H but whose gradient drops a term
+  (PITFALLS.md item 6);
+- a decision with zero legal tuples raises.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from verification.spec import HEAD_SIZES, SLOT_KIND, SlotKind
+
+NUM_HEADS = 4
+_UNUSED = int(SlotKind.UNUSED)
+_MAXH = max(HEAD_SIZES)
+
+
+class NoLegalActionError(ValueError):
+    """A decision with zero legal tuples was handed to the sampler (a terminal state)."""
+
+
+class ReplayMismatchError(RuntimeError):
+    """A stored tuple is not legal under its stored legal list."""
+
+
+@dataclass
+class SampleResult:
+    actions: torch.Tensor        # [B, 4] long
+    log_prob: torch.Tensor       # [B]
+    entropy: torch.Tensor        # [B] exact joint (default) or sampled-prefix
+    head_log_prob: torch.Tensor  # [B, 4]
+    head_entropy: torch.Tensor   # [B, 4] each head's entropy at the drawn prefix (0 when forced / unused)
+    applicable: torch.Tensor     # [B, 4] bool: the primary uses this head
+    forced: torch.Tensor         # [B, 4] bool: exactly one legal value
+    legal_count: torch.Tensor    # [B]
+
+
+def _slot_kind(device) -> torch.Tensor:
+    return torch.as_tensor(SLOT_KIND.astype(np.int64), device=device)
+
+
+def _valid_rows(legal_tuples: torch.Tensor, legal_count: torch.Tensor) -> torch.Tensor:
+    if bool((legal_count <= 0).any()):
+        bad = torch.nonzero(legal_count <= 0)[0].item()
+        raise NoLegalActionError(f"batch row {bad} has no legal tuple: a finished game cannot be sampled from")
+    L = legal_tuples.shape[1]
+    return torch.arange(L, device=legal_tuples.device).unsqueeze(0) < legal_count.unsqueeze(1)
+
+
+def prefix_mask(legal: torch.Tensor, valid: torch.Tensor, prefix: torch.Tensor, k: int) -> torch.Tensor:
+    """``[B, HEAD_SIZES[k]]`` bool: values of head k that extend ``prefix[:, :k]`` to a legal tuple."""
+    match = valid
+    for j in range(k):
+        match = match & (legal[:, :, j] == prefix[:, j:j + 1])
+    size = HEAD_SIZES[k]
+    idx = torch.where(match, legal[:, :, k], torch.full_like(legal[:, :, k], size))
+    mask = torch.zeros(legal.shape[0], size + 1, dtype=torch.bool, device=legal.device)
+    mask.scatter_(1, idx, True)
+    return mask[:, :size]
+
+
+def _masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        return torch.log_softmax(logits.float().masked_fill(~mask, float("-inf")), dim=-1)
+
+
+def _entropy(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Entropy of a masked distribution; masked entries contribute exactly 0 (no 0 * -inf)."""
+    safe = torch.where(mask, logp, torch.zeros_like(logp))
+    return -(torch.where(mask, safe.exp(), torch.zeros_like(safe)) * safe).sum(-1)
+
+
+def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, greedy=False, entropy="exact"):
+    legal = legal_tuples.long()
+    count = legal_count.long()
+    valid = _valid_rows(legal, count)
+    B = legal.shape[0]
+    kinds = _slot_kind(legal.device)
+    chosen = torch.zeros(B, NUM_HEADS, dtype=torch.long, device=legal.device)
+    head_lp = torch.zeros(B, NUM_HEADS, device=legal.device)
+    head_ent = torch.zeros(B, NUM_HEADS, device=legal.device)
+    applicable = torch.zeros(B, NUM_HEADS, dtype=torch.bool, device=legal.device)
+    forced = torch.zeros(B, NUM_HEADS, dtype=torch.bool, device=legal.device)
+    for k in range(NUM_HEADS):
+        mask = prefix_mask(legal, valid, chosen, k)
+        logits = policy.head_logits(enc, k, chosen[:, :k] if k else None)
+        logp = _masked_log_softmax(logits, mask)
+        if actions is None:
+            if greedy:
+                a = logp.argmax(-1)
+            else:
+                a = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
+        else:
+            a = actions[:, k].long()
+            ok = mask.gather(1, a.unsqueeze(1)).squeeze(1)
+            if not bool(ok.all()):
+                r = torch.nonzero(~ok)[0].item()
+                raise ReplayMismatchError(f"stored tuple {actions[r].tolist()} (row {r}) is not legal under its "
+                                          f"legal list at head {k}")
+        appl = torch.ones(B, dtype=torch.bool, device=legal.device) if k == 0 else kinds[chosen[:, 0], k - 1] != _UNUSED
+        one = mask.sum(-1) == 1
+        live = appl & ~one
+        lp = logp.gather(1, a.unsqueeze(1)).squeeze(1)
+        head_lp[:, k] = torch.where(live, lp, torch.zeros_like(lp))
+        ent = _entropy(logp, mask)
+        head_ent[:, k] = torch.where(live, ent, torch.zeros_like(ent))
+        applicable[:, k] = appl
+        forced[:, k] = appl & one
+        chosen[:, k] = a
+    if entropy == "exact":
+        joint = exact_entropy(policy, enc, legal, count, valid)
+    elif entropy == "sampled":
+        joint = head_ent.sum(-1)
+    else:
+        raise ValueError(f"entropy must be 'exact' or 'sampled', got {entropy!r}")
+    return SampleResult(chosen, head_lp.sum(-1), joint, head_lp, head_ent, applicable, forced, count)
+
+
+def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False):
+    """Exact joint entropy ``[B]`` of the policy over each row's legal tuples, by the prefix tree.
+
+    With ``return_tuple_logp`` also returns (batch index [M], tuples [M, 4], log-prob [M]) of
+    every legal tuple, for brute-force checks."""
+    legal = legal.long()
+    if valid is None:
+        valid = _valid_rows(legal, count.long())
+    bidx, ridx = torch.nonzero(valid, as_tuple=True)
+    tup = legal[bidx, ridx]                       # [M, 4]
+    M = tup.shape[0]
+    dev = legal.device
+    log_p = torch.zeros(M, device=dev)
+    H = torch.zeros(legal.shape[0], device=dev)
+    key = bidx.clone()
+    for k in range(NUM_HEADS):
+        if k > 0:
+            key = key * (HEAD_SIZES[k - 1] + 1) + tup[:, k - 1]
+        uniq, inv = torch.unique(key, return_inverse=True)
+        U = uniq.shape[0]
+        rep = torch.full((U,), M, dtype=torch.long, device=dev).scatter_reduce(
+            0, inv, torch.arange(M, device=dev), reduce="amin")
+        sub = enc.index(bidx[rep])
+        logits = policy.head_logits(sub, k, tup[rep, :k] if k else None)
+        mask = torch.zeros(U, HEAD_SIZES[k], dtype=torch.bool, device=dev)
+        mask[inv, tup[:, k]] = True
+        logp = _masked_log_softmax(logits, mask)
+        ent = _entropy(logp, mask)
+        p_prefix = log_p[rep].exp()
+        H = H.index_add(0, bidx[rep], p_prefix * ent)
+        log_p = log_p + logp[inv, tup[:, k]]
+    if return_tuple_logp:
+        return H, bidx, tup, log_p
+    return H
+
+
+def sample(policy, encoding, legal_tuples, legal_count, generator=None, greedy=False, entropy="exact"):
+    """Draw one legal tuple per row. See the module docstring."""
+    return _run(policy, encoding, legal_tuples, legal_count, None, generator, greedy, entropy)
+
+
+def evaluate(policy, encoding, legal_tuples, legal_count, actions, entropy="exact"):
+    """Replay stored tuples through the same path as :func:`sample` (no RNG)."""
+    return _run(policy, encoding, legal_tuples, legal_count, actions, None, False, entropy)
