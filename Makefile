@@ -18,9 +18,14 @@ help:
 	@echo "make verify  cross-check the legal enumerator against explain on 5000 random states"
 	@echo "make train   train a bot with the embedded cpu config (arrives with the trainer)"
 
+# torch is installed first and pinned: 2.13.0 is the CPU build on this machine's local index
+# (unpinned torch resolves to a ~5 GB CUDA build). Override with TORCH_VERSION=... on a GPU box.
+TORCH_VERSION ?= 2.13.0
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 

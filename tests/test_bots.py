@@ -53,7 +53,8 @@ def test_make_bot_names():
     assert isinstance(make_bot("random"), RandomBot)
     assert isinstance(make_bot("heuristic"), HeuristicBot)
     import pytest
-    with pytest.raises(NotImplementedError, match="policy"):
+    from training.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="does not exist"):
         make_bot("checkpoint:/nope.pt")
     with pytest.raises(ValueError, match="random, heuristic"):
         make_bot("alphazero")

@@ -2,7 +2,9 @@
 (rule-based). Each works on a single :class:`~tcg_env.GameState` (``act``) and on a batch
 of state rows (``act_batch``, numba), so evaluation runs inside the fast path.
 
-``make_bot("random" | "heuristic" | "checkpoint:PATH", seed=...)`` builds one by name.
+``make_bot("random" | "heuristic" | "checkpoint:PATH[@greedy|@sample]", seed=...)`` builds one by
+name; a checkpoint bot plays a trained policy through the sequential sampler (it imports torch
+lazily, only when built).
 """
 from __future__ import annotations
 
@@ -71,7 +73,12 @@ def make_bot(spec: str, seed: int = 0):
     if spec == "heuristic":
         return HeuristicBot(seed)
     if spec.startswith("checkpoint:"):
-        raise NotImplementedError("checkpoint bots arrive with the policy (issue 4); use random or heuristic")
+        # Lazy: only a checkpoint bot needs torch and the trained policy.
+        from .policy_bot import PolicyBot
+        path, _, mode = spec[len("checkpoint:"):].partition("@")
+        if mode not in ("", "greedy", "sample"):
+            raise ValueError(f"checkpoint bot mode must be 'greedy' or 'sample' (checkpoint:PATH@sample), got {mode!r}")
+        return PolicyBot(path, greedy=mode != "sample", seed=seed)
     raise ValueError(f"unknown bot {spec!r}; choose from: random, heuristic, checkpoint:PATH")
 
 

@@ -1,0 +1,100 @@
+"""Checkpoint files: data only (``torch.load(..., weights_only=True)``), versioned, atomic.
+
+A checkpoint is a dict of tensors and plain values:
+``format`` ("tcg-checkpoint"), ``version``, ``action_spec_version``, ``card_table_digest``
+(hex digest of the compiled card pool), ``policy_config`` (dict), ``model`` (state dict),
+and, for training checkpoints, more keys (optimizer, counters, ...). Loading checks every
+one of them and raises :class:`CheckpointError` naming what is wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from prefabs import default_pool
+from verification.spec import ACTION_SPEC_VERSION
+
+FORMAT = "tcg-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, or made for another game or model."""
+
+
+def card_table_digest(pool=None) -> str:
+    pool = pool or default_pool()
+    return hashlib.blake2b(pool.table.tobytes(), digest_size=16).hexdigest()
+
+
+def atomic_save(obj, path: str | Path) -> Path:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_policy(policy, path: str | Path, extra: dict | None = None) -> Path:
+    data = {
+        "format": FORMAT, "version": VERSION, "action_spec_version": ACTION_SPEC_VERSION,
+        "card_table_digest": card_table_digest(), "policy_config": policy.config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+    }
+    if extra:
+        data.update(extra)
+    return atomic_save(data, path)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Load and validate a checkpoint dict (data only; nothing in it is executed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for a corrupt or non-weights file
+        raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch file: "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a tcg checkpoint (format {data.get('format') if isinstance(data, dict) else type(data).__name__!r})")
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {data.get('version')}; this code reads version {VERSION}")
+    if data.get("action_spec_version") != ACTION_SPEC_VERSION:
+        raise CheckpointError(f"{path} was trained for action spec version {data.get('action_spec_version')}; "
+                              f"this game uses version {ACTION_SPEC_VERSION}")
+    if data.get("card_table_digest") != card_table_digest():
+        raise CheckpointError(f"{path} was trained on a different card pool (digest mismatch)")
+    for key in ("policy_config", "model"):
+        if key not in data:
+            raise CheckpointError(f"{path} lacks '{key}'")
+    return data
+
+
+def load_policy(path: str | Path, map_location="cpu"):
+    """A :class:`~policy.TCGPolicy` from a checkpoint, in eval mode."""
+    from policy import PolicyConfig, TCGPolicy
+    data = load_checkpoint(path, map_location)
+    try:
+        cfg = PolicyConfig.from_dict(dict(data["policy_config"]))
+        policy = TCGPolicy(cfg)
+        policy.load_state_dict(data["model"])
+    except (ValueError, RuntimeError, TypeError) as e:
+        raise CheckpointError(f"{path}: the model weights do not fit the recorded policy config: "
+                              f"{str(e).splitlines()[0]}") from None
+    policy.eval()
+    return policy
