@@ -35,6 +35,9 @@ def _cmd_bench(args) -> int:
     if args.what == "env":
         from tcg_env.bench import run
         res = run(quick=args.quick, start_times=not args.no_start_times)
+    elif args.what == "sampler":
+        from training.bench import run
+        res = run(quick=args.quick)
     else:  # argparse restricts choices
         raise AssertionError(args.what)
     if args.json:
@@ -43,6 +46,16 @@ def _cmd_bench(args) -> int:
         for k, v in res.items():
             print(f"{k}: {v}")
     return 0
+
+
+def _cmd_play(args) -> int:
+    from tcg_env.play import play_command
+    return play_command(args)
+
+
+def _cmd_replay(args) -> int:
+    from tcg_env.replay import replay_command
+    return replay_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,11 +73,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="throughput benchmarks (one JSON line with --json)",
                        description="Benchmarks print figures; they are never run by `make test`.")
-    b.add_argument("what", choices=["env"], help="env: engine decisions per second")
+    b.add_argument("what", choices=["env", "sampler"],
+                   help="env: engine and env-face decisions per second; sampler: policy encode + sample/evaluate")
     b.add_argument("--json", action="store_true", help="print one JSON line")
     b.add_argument("--quick", action="store_true", help="fewer decisions (a smoke run, noisier figures)")
     b.add_argument("--no-start-times", action="store_true", help="skip the numba cold/warm start measurement")
     b.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "play", help="play a game against a bot in the terminal",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Play Ikazuchi Duel against a bot. The board is shown from your seat (the bot's hand is only "
+                    "a count); your legal actions are listed by number: type a number and press Enter.\n\n"
+                    "Commands at the prompt: N (take action N), card N (full text of hand card #N, or card NAME), "
+                    "info (full text of every visible card), board (redraw), undo (take back your last decision), "
+                    "help (commands and rules in brief), quit (stop; the replay is still written; end of input "
+                    "also quits).\n\n"
+                    "When the bot attacks you are asked whether to block. The game ends with a line "
+                    "'Result: you win' / 'you lose' / 'draw' / 'truncated at the turn cap', and is saved as a JSON "
+                    "replay for `tcg replay`. Without a terminal (or with --plain) everything is plain text read "
+                    "line by line from stdin, so games can be scripted.")
+    p.add_argument("--opponent", default="heuristic", metavar="BOT",
+                   help="random, heuristic or checkpoint:PATH (default heuristic; checkpoints arrive with the policy)")
+    p.add_argument("--seed", type=int, default=None, help="game seed (default: a random one, kept in the replay)")
+    p.add_argument("--deck", default=None, metavar="NAME",
+                   help="your prebuilt deck (default: the first prebuilt deck; see --list-decks)")
+    p.add_argument("--opponent-deck", default=None, metavar="NAME",
+                   help="the bot's prebuilt deck (default: the second prebuilt deck)")
+    p.add_argument("--list-decks", action="store_true", help="list the prebuilt decks with plan and description")
+    p.add_argument("--seat", type=int, choices=[0, 1], default=0,
+                   help="your seat, 0 or 1 (default 0; who goes first is drawn from the seed)")
+    p.add_argument("--replay-out", default=None, metavar="FILE",
+                   help="where to write the replay (default replays/<timestamp>-seed<N>.json)")
+    p.add_argument("--plain", action="store_true", help="plain text even on a terminal (no colours or panels)")
+    p.set_defaults(func=_cmd_play)
+
+    r = sub.add_parser("replay", help="step through a saved game",
+                       description="Re-play a replay file written by `tcg play`: each decision (whose, in words) and "
+                                   "the board after it (full debug view). On a terminal press Enter to advance; "
+                                   "--all prints everything at once. Ends with the result line. Exits 2 when the "
+                                   "file is missing, not a replay, of another version, or re-plays an illegal "
+                                   "action.")
+    r.add_argument("file", help="a replay JSON file")
+    r.add_argument("--all", action="store_true", help="print every step without waiting")
+    r.add_argument("--perspective", type=int, choices=[0, 1], default=None,
+                   help="show the board as this seat sees it (default: everything, both hands and decks)")
+    r.add_argument("--no-board", action="store_true", help="print the decisions only, not the board after each")
+    r.set_defaults(func=_cmd_replay)
     return ap
 
 

@@ -90,9 +90,17 @@ def _entropy(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return -(torch.where(mask, safe.exp(), torch.zeros_like(safe)) * safe).sum(-1)
 
 
-def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, greedy=False, entropy="exact"):
-    legal = legal_tuples.long()
+def _trim(legal_tuples: torch.Tensor, legal_count: torch.Tensor):
+    """Drop the columns past the longest legal list in the batch (they are never read)."""
     count = legal_count.long()
+    if count.numel() and bool((count <= 0).any()):
+        _valid_rows(legal_tuples[:, :1], count)   # raises with the row
+    width = int(count.max()) if count.numel() else 0
+    return legal_tuples[:, :width].long(), count
+
+
+def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, greedy=False, entropy="exact"):
+    legal, count = _trim(legal_tuples, legal_count)
     valid = _valid_rows(legal, count)
     B = legal.shape[0]
     kinds = _slot_kind(legal.device)
@@ -141,9 +149,10 @@ def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False
 
     With ``return_tuple_logp`` also returns (batch index [M], tuples [M, 4], log-prob [M]) of
     every legal tuple, for brute-force checks."""
-    legal = legal.long()
     if valid is None:
-        valid = _valid_rows(legal, count.long())
+        legal, count = _trim(legal, count)
+        valid = _valid_rows(legal, count)
+    legal = legal.long()
     bidx, ridx = torch.nonzero(valid, as_tuple=True)
     tup = legal[bidx, ridx]                       # [M, 4]
     M = tup.shape[0]
