@@ -9,4 +9,10 @@ try:  # Gymnasium is optional for the engine; registering costs nothing when it 
 except ImportError:  # pragma: no cover
     pass
 
-__all__ = ["GameState", "IllegalActionError", "ActionOutOfRangeError", "LegalCapacityError", "StateFormatError", "VecTCG"]
+
+def aec_env(*args, **kwargs):
+    """The PettingZoo AEC env (imported on first use; see :mod:`tcg_env.aec`)."""
+    from .aec import aec_env as _make
+    return _make(*args, **kwargs)
+
+__all__ = ["GameState", "IllegalActionError", "ActionOutOfRangeError", "LegalCapacityError", "StateFormatError", "VecTCG", "aec_env"]

@@ -1,0 +1,251 @@
+"""The PettingZoo AEC face (tcg_env.aec): API conformance, seeding, agent selection in the
+response window, per-agent observations, both action forms, illegal actions, endings."""
+import warnings
+
+import numpy as np
+import pytest
+from pettingzoo.test import api_test, seed_test
+
+from prefabs import default_decks
+from tcg_env import GameState
+from tcg_env.aec import AGENTS, aec_env
+from verification.errors import ActionOutOfRangeError, IllegalActionError
+from verification.layout import G_ACTIVE, PH_BLOCK
+from verification.spec import MAX_LEGAL, Primary
+
+DECKS = list(default_decks())
+
+
+def _random_index(rng, obs):
+    return int(rng.integers(obs["legal_count"]))
+
+
+def _play_until(env, rng, stop, max_steps=5000):
+    """Step random legal indices until ``stop(env)`` is true or the game ends; True if stopped."""
+    for _ in range(max_steps):
+        if env.game.done:
+            return False
+        if stop(env):
+            return True
+        env.step(_random_index(rng, env.observe(env.agent_selection)))
+    raise AssertionError("game did not end")
+
+
+def _finish(env):
+    """Step every finished agent with None until none is left."""
+    while env.agents:
+        _, _, term, trunc, _ = env.last()
+        assert term or trunc
+        env.step(None)
+
+
+def test_api_test_passes():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the suite's advisory warnings (a Dict observation, ...)
+        api_test(aec_env(), num_cycles=1000)
+
+
+def test_seed_test_passes():
+    seed_test(aec_env)
+
+
+def test_same_seed_same_game_and_fixed_decks_match_gamestate():
+    a, b = aec_env(), aec_env()
+    a.reset(seed=7)
+    b.reset(seed=7)
+    assert a.game_seed == b.game_seed and np.array_equal(a.game.row, b.game.row)
+    rng_a, rng_b = np.random.default_rng(0), np.random.default_rng(0)
+    for _ in range(200):
+        if a.game.done:
+            break
+        a.step(_random_index(rng_a, a.observe(a.agent_selection)))
+        b.step(_random_index(rng_b, b.observe(b.agent_selection)))
+        assert a.agent_selection == b.agent_selection and np.array_equal(a.game.row, b.game.row)
+    a.reset(seed=8)
+    b.reset(seed=7)
+    assert a.game_seed != b.game_seed
+    env = aec_env(deck0=DECKS[1], deck1=DECKS[2])
+    env.reset(seed=3)
+    assert np.array_equal(env.game.row, GameState.new(DECKS[1], DECKS[2], seed=env.game_seed).row)
+
+
+def test_agent_selection_is_the_deciding_seat_and_the_defender_in_the_block_window():
+    env = aec_env()
+    rng = np.random.default_rng(5)
+    windows = 0
+    for game in range(40):
+        env.reset(seed=game)
+        while not env.game.done:
+            assert env.agent_selection == AGENTS[env.game.current_player]
+            if env.game.phase == PH_BLOCK:
+                active = int(env.game.row[G_ACTIVE])
+                assert env.agent_selection == AGENTS[1 - active], "the defender answers the attack"
+                obs = env.observe(env.agent_selection)
+                prims = {int(t[0]) for t in obs["legal_tuples"][:obs["legal_count"]]}
+                assert prims <= {Primary.BLOCK, Primary.NO_BLOCK} and Primary.NO_BLOCK in prims
+                assert env.observe(AGENTS[active])["legal_count"] == 0
+                windows += 1
+            env.step(_random_index(rng, env.observe(env.agent_selection)))
+        if windows >= 5:
+            break
+    assert windows > 0, "no response window reached in random play"
+
+
+def test_observe_per_agent_legal_lists_masks_and_hidden_info():
+    env = aec_env()
+    rng = np.random.default_rng(11)
+    env.reset(seed=11)
+    space = env.observation_space(AGENTS[0])
+    steps = 0
+    while not env.game.done:
+        me = env.agent_selection
+        other = AGENTS[1 - AGENTS.index(me)]
+        mine, theirs = env.observe(me), env.observe(other)
+        legal = env.game.legal_tuples()
+        n = len(legal)
+        assert mine["legal_count"] == n > 0
+        assert np.array_equal(mine["legal_tuples"][:n], legal) and not mine["legal_tuples"][n:].any()
+        assert mine["action_mask"].dtype == np.int8 and mine["action_mask"].shape == (MAX_LEGAL,)
+        assert mine["action_mask"][:n].all() and not mine["action_mask"][n:].any()
+        assert theirs["legal_count"] == 0
+        assert not theirs["legal_tuples"].any() and not theirs["action_mask"].any()
+        for seat, obs in enumerate((env.observe(AGENTS[0]), env.observe(AGENTS[1]))):
+            assert np.array_equal(obs["observation"], env.game.observation(seat)), "each agent sees its own view"
+            assert space.contains(obs)
+        assert np.array_equal(mine["entities"].reshape(-1), mine["observation"][32:])
+        env.step(_random_index(rng, mine))
+        steps += 1
+        if steps == 150:
+            break
+    # an observation stays valid after later steps (fresh arrays per observe)
+    snap = env.observe(env.agent_selection)
+    kept = {k: np.copy(v) for k, v in snap.items()}
+    if not env.game.done:
+        env.step(0)
+    assert all(np.array_equal(snap[k], kept[k]) for k in kept)
+
+
+def test_tuple_form_matches_index_form():
+    a, b = aec_env(), aec_env()
+    a.reset(seed=21)
+    b.reset(seed=21)
+    rng = np.random.default_rng(21)
+    for i in range(120):
+        if a.game.done:
+            break
+        obs = a.observe(a.agent_selection)
+        k = _random_index(rng, obs)
+        a.step(k)
+        t = obs["legal_tuples"][k]
+        b.step(t if i % 3 == 0 else (tuple(int(x) for x in t) if i % 3 == 1 else [int(x) for x in t]))
+        assert a.agent_selection == b.agent_selection and np.array_equal(a.game.row, b.game.row)
+    a.reset(seed=21)
+    a.step(np.int32(0))      # numpy integer indices are accepted (pettingzoo's action flexibility)
+    a.step(np.array(0))
+
+
+def test_illegal_tuple_and_index_raise_with_reason_and_change_nothing():
+    env = aec_env()
+    env.reset(seed=4)
+    rng = np.random.default_rng(4)
+    assert _play_until(env, rng, lambda e: e.game.phase != 0)   # past the mulligans
+    row = env.game.row.copy()
+    sel, cum = env.agent_selection, dict(env._cumulative_rewards)
+    before = env.observe(sel)
+    bad = (int(Primary.MULLIGAN), 0, 0, 0)
+    with pytest.raises(IllegalActionError) as e:
+        env.step(bad)
+    assert e.value.reason == env.game.explain(bad) and "mulligan" in e.value.reason.lower()
+    assert e.value.action == bad
+    with pytest.raises(IllegalActionError, match="not a legal index"):
+        env.step(before["legal_count"])
+    with pytest.raises(IllegalActionError):
+        env.step(-1)
+    with pytest.raises(ActionOutOfRangeError):
+        env.step((99, 0, 0, 0))
+    with pytest.raises(ActionOutOfRangeError):
+        env.step(1.5)
+    assert np.array_equal(env.game.row, row)
+    assert env.agent_selection == sel and env._cumulative_rewards == cum
+    assert not any(env.terminations.values()) and not any(env.truncations.values())
+    after = env.observe(sel)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    env.step(0)   # still playable
+
+
+@pytest.mark.parametrize("form", ["tuple", "index"])
+def test_illegal_action_lose_ends_the_game(form):
+    env = aec_env(illegal_action="lose")
+    env.reset(seed=9)
+    offender = env.agent_selection
+    other = AGENTS[1 - AGENTS.index(offender)]
+    env.step((int(Primary.ATTACK), 2, 1, 0) if form == "tuple" else MAX_LEGAL - 1)
+    assert env.terminations == {offender: True, other: True}
+    assert env.truncations == {offender: False, other: False}
+    assert env.rewards == {offender: -1.0, other: 1.0}
+    for a in AGENTS:
+        assert env.infos[a]["winner"] == AGENTS.index(other)
+        assert env.infos[a]["illegal_agent"] == offender and env.infos[a]["illegal_action"]
+    seen = {}
+    while env.agents:
+        obs, r, term, trunc, info = env.last()
+        assert term and not trunc and obs["legal_count"] == 0 and not obs["action_mask"].any()
+        seen[env.agent_selection] = r
+        env.step(None)
+    assert seen == {offender: -1.0, other: 1.0}
+    with pytest.raises(RuntimeError):
+        env.step(None)
+
+
+def test_random_games_finish_with_zero_sum_rewards_and_all_agents_removed():
+    env = aec_env()
+    rng = np.random.default_rng(2)
+    endings = set()
+    for game in range(30):
+        env.reset(seed=1000 + game)
+        final = {}
+        for agent in env.agent_iter():
+            obs, reward, term, trunc, info = env.last()
+            if term or trunc:
+                final[agent] = (reward, term, trunc, info)
+                env.step(None)
+            else:
+                assert reward == 0
+                env.step(_random_index(rng, obs))
+        assert env.agents == [] and set(final) == set(AGENTS)
+        assert sum(r for r, *_ in final.values()) == 0
+        w = env.game.winner
+        for seat, a in enumerate(AGENTS):
+            r, term, trunc, info = final[a]
+            assert info["winner"] == w
+            assert term == env.game.terminated and trunc == env.game.truncated
+            assert r == (0.0 if w in (None, 2) else (1.0 if w == seat else -1.0))
+        endings.add(w)
+    assert {0, 1} <= endings
+
+
+def test_turn_cap_truncates_both_agents_with_zero_reward():
+    env = aec_env()
+    env.reset(seed=0)
+    while not env.game.done:
+        env.step(0)   # keep the opening hand, then always END_TURN: nobody is ever hurt
+    assert env.game.truncated
+    assert env.truncations == {a: True for a in AGENTS} and env.terminations == {a: False for a in AGENTS}
+    assert env.rewards == {a: 0.0 for a in AGENTS}
+    assert all(env.infos[a] == {"winner": None} for a in AGENTS)
+    _finish(env)
+    assert env.agents == []
+
+
+def test_render_modes(capsys):
+    env = aec_env(render_mode="ansi")
+    env.reset(seed=0)
+    text = env.render()
+    assert isinstance(text, str) and "omniscient view" in text
+    env = aec_env(render_mode="human")
+    env.reset(seed=0)
+    assert "Ikazuchi Duel" in capsys.readouterr().out
+    with pytest.raises(ValueError):
+        aec_env(render_mode="rgb_array")
+    with pytest.raises(ValueError):
+        aec_env(illegal_action="ignore")
