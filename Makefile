@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+PUFFER_STAMP := $(VENV)/.pufferlib-stamp
 # numba does not notice edits to functions called from another module, so the cache is
 # keyed by a hash of the engine sources.
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache/$(shell cat prefabs/*.py verification/*.py tcg_env/*.py 2>/dev/null | md5sum | cut -c1-12)
@@ -16,6 +17,8 @@ help:
 	@echo "make test    set up .venv (first use) and run the test suite"
 	@echo "make bench   run the benchmarks (each prints one JSON line)"
 	@echo "make verify  cross-check the legal enumerator against explain on 5000 random states"
+	@echo "make play    play against the heuristic bot in this terminal"
+	@echo "make puffer  build the optional PufferLib dependency against the installed torch"
 	@echo "make train   train a bot with the embedded cpu config (arrives with the trainer)"
 
 # torch is installed first and pinned: 2.13.0 is the CPU build on this machine's local index
@@ -31,7 +34,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+# make test also builds the optional PufferLib dependency once, for its integration test.
+test: $(STAMP) $(PUFFER_STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
@@ -45,7 +49,6 @@ play: $(STAMP)
 
 # PufferLib is optional: pufferlib-core 3.0.10 built from its sdist against the installed
 # torch (recipe in DEVELOPERS.md). The stamp makes it a one-time cost.
-PUFFER_STAMP := $(VENV)/.pufferlib-stamp
 $(PUFFER_STAMP): $(STAMP) scripts/install_pufferlib.sh
 	bash scripts/install_pufferlib.sh $(VENV)
 	touch $(PUFFER_STAMP)
