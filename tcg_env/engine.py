@@ -702,9 +702,11 @@ def refresh(s, cards, legal, obs):
 
 
 @njit(cache=True)
-def step_one(s, cards, a0, a1, a2, a3, legal, legal_n, obs, seat_rewards):
+def step_one(s, cards, a0, a1, a2, a3, legal, legal_n, obs, seat_rewards, final_obs):
     """One decision of the fused kernel for one game. Returns
-    (status, count): status 0 applied, 1 applied and ended (terminal), 2 ended truncated, -1 illegal."""
+    (status, count): status 0 applied, 1 applied and ended (terminal), 2 ended truncated, -1 illegal.
+    When the game ends, ``final_obs[p]`` receives seat p's view of the final position (for
+    bootstrapping a truncation) before the row restarts."""
     if not is_listed(legal, legal_n, a0, a1, a2, a3):
         return -1, legal_n
     apply_action(s, cards, a0, a1, a2, a3)
@@ -717,6 +719,8 @@ def step_one(s, cards, a0, a1, a2, a3, legal, legal_n, obs, seat_rewards):
         if w == 0 or w == 1:
             seat_rewards[w] = 1.0
             seat_rewards[1 - w] = -1.0
+        write_obs(s, cards, 0, final_obs[0])
+        write_obs(s, cards, 1, final_obs[1])
         restart_game(s, cards)
     n = refresh(s, cards, legal, obs)
     return status, n
@@ -733,18 +737,19 @@ def reset_batch(state, cards, decks, seeds, legal, legal_n, obs, actor_out):
 
 @njit(cache=True, nogil=True)
 def step_batch(state, cards, actions, legal, legal_n, obs, rewards, seat_rewards, terminals, truncations,
-               actor_out, illegal):
+               actor_out, illegal, final_obs):
     """The fused serial kernel: for each game apply its tuple (if listed as legal), auto-reset
     a finished game, enumerate the next legal list and write the next actor's observation.
 
     ``rewards[i]`` is the reward of the seat that acted; ``seat_rewards[i]`` holds both seats'.
+    ``final_obs[i]`` (int8[2, OBS_SIZE]) receives both seats' views of a game that just ended.
     An unlisted tuple changes nothing in that game, counts in ``illegal[i]`` and is reported.
     Returns the number of illegal tuples in this call."""
     bad = 0
     for i in range(state.shape[0]):
         p = actor_out[i]
         status, n = step_one(state[i], cards, actions[i, 0], actions[i, 1], actions[i, 2], actions[i, 3],
-                             legal[i], legal_n[i], obs[i], seat_rewards[i])
+                             legal[i], legal_n[i], obs[i], seat_rewards[i], final_obs[i])
         if status < 0:
             illegal[i] += 1
             bad += 1
@@ -777,13 +782,14 @@ def random_play_batch(state, cards, legal, legal_n, obs, seat_rewards, actor_out
     (decisions, games finished)."""
     decisions = 0
     finished = 0
+    final = np.empty((2, obs.shape[1]), dtype=np.int8)
     for i in range(state.shape[0]):
         x = bot_rng[i]
         for _ in range(steps):
             x = _bot_rng(x)
             k = np.int64((x >> np.uint64(33)) % np.uint64(legal_n[i]))
             status, n = step_one(state[i], cards, legal[i, k, 0], legal[i, k, 1], legal[i, k, 2], legal[i, k, 3],
-                                 legal[i], legal_n[i], obs[i], seat_rewards[i])
+                                 legal[i], legal_n[i], obs[i], seat_rewards[i], final)
             legal_n[i] = n
             decisions += 1
             if status > 0:
@@ -791,3 +797,10 @@ def random_play_batch(state, cards, legal, legal_n, obs, seat_rewards, actor_out
         bot_rng[i] = x
         actor_out[i] = actor(state[i])
     return decisions, finished
+
+
+@njit(cache=True, nogil=True)
+def observe_batch(state, cards, players, out):
+    """Write ``players[i]``'s view of game i into ``out[i]`` (any seat, acting or not)."""
+    for i in range(state.shape[0]):
+        write_obs(state[i], cards, players[i], out[i])

@@ -18,6 +18,8 @@ buffer             shape / dtype           meaning
 ``terminals``      [N] bool                the last step ended game i (win/loss/draw)
 ``truncations``    [N] bool                the last step hit the turn cap
 ``masks``          [N] bool                row i is alive (always True: games auto-reset)
+``final_observations`` [N, 2, OBS_SIZE]    both seats' views of the position a game ended
+                   int8                    in (valid on rows with a terminal/truncation)
 ================== ======================= ============================================
 
 **Self-play and rewards.** Every row is one decision of ``current_player[i]``; the two
@@ -87,6 +89,7 @@ class VecTCG:
         self.truncations = np.zeros(n, np.bool_)
         self.masks = np.ones(n, np.bool_)
         self.illegal_counts = np.zeros(n, np.int32)
+        self.final_observations = np.zeros((n, 2, OBS_SIZE), np.int8)
         self.seed = seed
         self.reset(seed)
 
@@ -118,12 +121,19 @@ class VecTCG:
         before = self.illegal_counts.copy()
         bad = engine.step_batch(self.state, self.cards, self.actions, self.legal_tuples, self.legal_count,
                                 self.observations, self.rewards, self.seat_rewards, self.terminals,
-                                self.truncations, self.current_player, self.illegal_counts)
+                                self.truncations, self.current_player, self.illegal_counts,
+                                self.final_observations)
         infos = []
         if bad:
             rows = np.nonzero(self.illegal_counts != before)[0]
             infos.append({"illegal_actions": int(bad), "illegal_rows": rows.tolist()})
         return self.observations, self.rewards, self.terminals, self.truncations, infos
+
+    def observe(self, players) -> np.ndarray:
+        """Observations of every game from ``players[i]``'s view (a new int8[N, OBS_SIZE])."""
+        out = np.zeros_like(self.observations)
+        engine.observe_batch(self.state, self.cards, np.asarray(players, np.int32), out)
+        return out
 
     def view(self, name: str) -> np.ndarray:
         """A named view (``globals`` or ``entities``) of the observation buffer."""

@@ -94,7 +94,8 @@ def test_batch_kernel_counts_illegal_and_leaves_game_unchanged():
     trunc = np.zeros(n, np.bool_)
     illegal = np.zeros(n, np.int32)
     bad = engine.step_batch(b["state"], pool.table, actions, b["legal"], b["legal_n"], b["obs"], rewards,
-                            b["seat_rewards"], term, trunc, b["actor"], illegal)
+                            b["seat_rewards"], term, trunc, b["actor"], illegal,
+                                np.zeros((b["obs"].shape[0], 2, b["obs"].shape[1]), np.int8))
     assert bad == 1
     assert illegal.tolist() == [0, 1, 0]
     assert np.array_equal(b["state"][1], before[1])

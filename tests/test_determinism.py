@@ -45,7 +45,8 @@ def test_step_batch_matches_per_game_path():
             assert np.array_equal(legal, b["legal"][i, :b["legal_n"][i]])
             actions[i] = legal[rng.integers(len(legal))]
         bad = engine.step_batch(b["state"], pool.table, actions, b["legal"], b["legal_n"], b["obs"], rewards,
-                                b["seat_rewards"], term, trunc, b["actor"], illegal)
+                                b["seat_rewards"], term, trunc, b["actor"], illegal,
+                                np.zeros((b["obs"].shape[0], 2, b["obs"].shape[1]), np.int8))
         assert bad == 0
         for i in range(n):
             actor = games[i].current_player

@@ -1,5 +1,5 @@
-"""The ``tcg`` command line: ``tcg verify``, ``tcg bench`` (more subcommands arrive with
-the env faces, the policy and the trainer)."""
+"""The ``tcg`` command line: ``verify``, ``bench``, ``play``, ``replay`` (and ``train``/``eval``
+with the trainer). ``tcg COMMAND --help`` explains each."""
 from __future__ import annotations
 
 import argparse

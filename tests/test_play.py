@@ -1,0 +1,433 @@
+"""`tcg play` (human vs bot in the terminal) and `tcg replay` (tcg_env.play, tcg_env.replay)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prefabs import default_decks
+from tcg_env import GameState
+from tcg_env.bots import make_bot
+from tcg_env.play import (PlayError, _headline, describe_for, list_decks_text, play_game, resolve_deck_name)
+from tcg_env.replay import (Replay, ReplayError, load_replay, replay_states, result_line, run_replay, save_replay)
+from training.cli import main as cli_main
+from verification.layout import P0, P_HAND, P_HAND_N, PH_BLOCK, PLAYER_WORDS
+from verification.spec import ACTION_SPEC_VERSION, Primary
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPT = re.compile(r"Choose 1-(\d+) \(or help\)> ")
+RESULT = re.compile(r"Result: [^\r\n]+")
+DECKS = list(default_decks())
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
+    env["COLUMNS"] = "120"
+    return env
+
+
+class Typist:
+    """An input stream that answers every prompt with a seeded random choice from the list
+    just printed to ``out`` (so a scripted game reaches every kind of decision)."""
+
+    def __init__(self, out: io.StringIO, seed: int = 0, limit: int = 5000):
+        self.out, self.rng, self.limit, self.lines = out, random.Random(seed), limit, 0
+
+    def readline(self) -> str:
+        self.lines += 1
+        if self.lines > self.limit:
+            return ""
+        text = self.out.getvalue()
+        n = int(PROMPT.match(text, text.rfind("Choose 1-")).group(1))
+        return f"{self.rng.randint(1, n)}\n"
+
+
+def _play(text: str = "", **kw):
+    out = io.StringIO()
+    kw.setdefault("opponent", "random")
+    kw.setdefault("seed", 3)
+    res = play_game(input=io.StringIO(text), output=out, **kw)
+    return res, out.getvalue()
+
+
+def _hand(state: GameState, p: int) -> list[int]:
+    b = P0 + p * PLAYER_WORDS
+    return [int(state.row[b + P_HAND + i]) for i in range(int(state.row[b + P_HAND_N]))]
+
+
+def _first_human_state(seed: int, seat: int, decks, opponent: str = "random") -> tuple[GameState, list]:
+    """The state at the human's first decision, reached with the same bot as play_game builds."""
+    s = GameState.new(decks[0], decks[1], seed)
+    bot = make_bot(opponent, seed)
+    acts = []
+    while s.current_player != seat:
+        a = bot.act(s)
+        acts.append(tuple(a))
+        s.apply(a)
+    return s, acts
+
+
+# ----------------------------------------------------------------------------- a whole game in a terminal
+def test_pexpect_game_then_replay(tmp_path):
+    pexpect = pytest.importorskip("pexpect")
+    replay_file = tmp_path / "game.json"
+    child = pexpect.spawn(sys.executable, ["-m", "training.cli", "play", "--opponent", "random", "--seed", "3",
+                                           "--plain", "--replay-out", str(replay_file)],
+                          cwd=str(ROOT), env=_env(), encoding="utf-8", timeout=240, dimensions=(50, 160))
+    child.delaybeforesend = None
+    rng = random.Random(1)
+    result, answers = None, 0
+    try:
+        while True:
+            k = child.expect([PROMPT, RESULT, pexpect.EOF])
+            if k == 0:
+                answers += 1
+                assert answers < 2000, "the game does not end"
+                child.sendline(str(rng.randint(1, int(child.match.group(1)))))
+            elif k == 1:
+                result = child.match.group(0).strip()
+                child.expect(pexpect.EOF)
+                break
+            else:
+                raise AssertionError(f"tcg play ended without a result line:\n{child.before[-3000:]}")
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert result in ("Result: you win", "Result: you lose", "Result: draw", "Result: truncated at the turn cap")
+    assert answers > 5
+    assert replay_file.exists()
+    rep = load_replay(replay_file)
+    assert rep.seats == {"human": 0, "bot": "random"} and rep.seed == 3
+    assert rep.result["line"] == result and rep.result["finished"]
+
+    out = subprocess.run([sys.executable, "-m", "training.cli", "replay", str(replay_file), "--all"], cwd=str(ROOT),
+                         env=_env(), capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
+    assert lines[-1] == result
+    assert sum(1 for ln in lines if re.match(r"#\d+ · turn \d+ · P[01] \((you|bot random)\): ", ln)) == \
+        len(rep.actions)
+
+
+# ----------------------------------------------------------------------------- input handling
+def test_bad_input_reprompts_with_reasons():
+    res, out = _play("abc\n99\n\nhelp\n0\n-3\ncard\ncard 42\nfrobnicate now\n\u00b2\n   \nquit\n")
+    assert res.outcome == "quit"
+    assert "'abc' is not a number or a command" in out
+    assert "There is no action 99" in out
+    assert "There is no action 0" in out and "There is no action -3" in out
+    assert "Please type the number of an action" in out
+    assert "Commands (type one and press Enter)" in out and "Rules in brief" in out
+    assert "Usage: card N" in out and "Your hand has no card #42" in out
+    assert "'frobnicate now' is not a number or a command" in out
+    assert "'\u00b2' is not a number or a command" in out
+    assert len(PROMPT.findall(out)) == 12          # one prompt per line typed: nothing crashed
+    assert res.replay.actions == [tuple(a) for a in _first_human_state(3, 0, DECKS[:2])[1]]
+    assert "\x1b" not in out                        # plain text: no escape codes
+
+
+def test_card_info_and_board_commands():
+    state, _ = _first_human_state(3, 0, DECKS[:2])
+    first = GameState.new(DECKS[0], DECKS[1], 3).pool[_hand(state, 0)[0]].name
+    res, out = _play("card 1\ncard #1\ncard firebolt\ninfo\nboard\nquit\n")
+    assert out.count(f"#1 {first} — ") >= 3          # the hand list, card 1, card #1
+    assert "Firebolt — 2 IKZ, SPELL (BOLT). Deal 3 damage to any unit or leader." in out
+    assert "leader: Sela of the Thornwall — LEADER" in out and "hand: 5 cards (hidden)" in out
+    assert out.count("==== Ikazuchi Duel · turn") == 2   # board redraws the screen
+
+
+def test_undo_restores_the_state_before_the_last_decision():
+    decks = DECKS[:2]
+    before, bot_first = _first_human_state(3, 0, decks)
+    res, out = _play("1\nundo\nquit\n")
+    assert "Undone: Keep opening hand" in out
+    assert res.state == before                      # the very state of the human's first decision
+    assert res.replay.actions == bot_first          # later actions are gone from the replay
+    events_after_undo = out.split("Undone:")[1].split("Recent events:")[1].split("\n\n")[0]
+    assert "You: " not in events_after_undo         # and so are the later events
+
+    # Undo also rewinds the bot's generator: the same choices again give the same game.
+    straight, _ = _play("1\n2\n3\nquit\n")
+    with_undo, out2 = _play("1\n2\nundo\nundo\n1\n2\n3\nquit\n")
+    assert out2.count("Undone:") == 2
+    assert with_undo.replay.actions == straight.replay.actions
+    assert with_undo.state == straight.state
+
+    nothing, out3 = _play("undo\nquit\n")
+    assert "Nothing to undo" in out3
+
+
+def test_quit_and_eof_write_a_replay(tmp_path):
+    for text, said in (("quit\n", "You quit."), ("", "End of input: quitting."), ("1\n", "End of input")):
+        path = tmp_path / f"r{len(text)}.json"
+        res, out = _play(text, replay_out=path)
+        assert res.outcome == "quit" and said in out
+        assert path.exists() and res.replay_path == path
+        assert out.rstrip().splitlines()[-1] == res.line == result_line(res.state, 0)
+        assert res.line.startswith("Result: unfinished")
+        rep = load_replay(path)
+        assert rep.meta["quit"] is True and rep.result["finished"] is False
+        assert rep.actions == res.replay.actions
+        data = json.loads(path.read_text())
+        assert data["format"] == "tcg-replay" and data["version"] == 1
+        assert data["action_spec_version"] == ACTION_SPEC_VERSION
+        assert data["decks"] == DECKS[:2] and data["seats"] == {"human": 0, "bot": "random"}
+
+
+def test_scripted_full_game_result_and_replay(tmp_path):
+    for seed, seat, opponent in ((3, 0, "random"), (11, 1, "heuristic")):
+        out = io.StringIO()
+        path = tmp_path / f"g{seed}.json"
+        res = play_game(opponent=opponent, seed=seed, seat=seat, deck="anvil", opponent_deck="sagefire",
+                        input=Typist(out, seed), output=out, replay_out=path)
+        text = out.getvalue()
+        assert res.state.done and res.outcome in ("win", "loss", "draw", "truncated")
+        assert res.line == {"win": "Result: you win", "loss": "Result: you lose", "draw": "Result: draw",
+                            "truncated": "Result: truncated at the turn cap"}[res.outcome]
+        assert text.rstrip().splitlines()[-1] == res.line
+        assert "Bot: " in text and "You: " in text
+        assert re.search(r"(You|Bot): .* \[.*(\d+→\d+ HP|dies).*\]", text)   # what a decision did
+        rep = load_replay(path)
+        expect = ["Anvil Vanguard", "Sagefire Circle"] if seat == 0 else ["Sagefire Circle", "Anvil Vanguard"]
+        assert list(rep.decks) == expect and rep.seats == {"human": seat, "bot": opponent}
+        steps = list(replay_states(rep))
+        assert len(steps) == len(rep.actions) + 1 and steps[-1].state == res.state
+        view = io.StringIO()
+        assert run_replay(path, show_all=True, output=view) == 0
+        assert view.getvalue().rstrip().splitlines()[-1] == res.line
+
+
+def test_response_window_prompt():
+    """When the bot attacks and the human may block, the prompt names the attack."""
+    seen = 0
+    for seed in range(40):
+        out = io.StringIO()
+        play_game(opponent="random", seed=seed, input=Typist(out, seed), output=out)
+        for m in re.finditer(r"The bot attacks (.+) → (.+)\. Block\?\n((?:  \d+\) .*\n)+)", out.getvalue()):
+            seen += 1
+            opts = m.group(3)
+            assert re.search(r"\d+\) Block with ", opts) and re.search(r"\d+\) Don't block", opts)
+            assert m.group(2).startswith("your ")
+        if seen >= 3:
+            break
+    assert seen >= 3
+
+
+def test_headline_in_block_phase():
+    rng_bot = make_bot("random", 5)
+    for seed in range(50):
+        s = GameState.new(DECKS[0], DECKS[1], seed)
+        while not s.done and s.phase != PH_BLOCK:
+            s.apply(rng_bot.act(s))
+        if s.phase == PH_BLOCK:
+            text = _headline(s, s.current_player)
+            assert text.startswith("The bot attacks ") and " → your " in text and text.endswith("Block?")
+            return
+    pytest.fail("no block window reached")
+
+
+def test_bot_actions_are_described_from_the_humans_seat():
+    s = GameState.new(DECKS[0], DECKS[1], 3)
+    actor = s.current_player
+    mull = next(t for t in s.legal_tuples() if t[1] == 0b10011)
+    assert describe_for(s, mull, 1 - actor) == "Mulligan 3 cards"      # which cards is hidden
+    assert describe_for(s, (int(Primary.MULLIGAN), 0, 0, 0), 1 - actor) == "Keep opening hand"
+    assert describe_for(s, mull, actor).startswith("Mulligan hand positions 0, 1 and 4 (")
+    # "enemy leader" from the bot's seat is "your leader" from the human's
+    attack = (int(Primary.ATTACK), 2, 1, 0)
+    assert describe_for(s, attack, 1 - actor).endswith("→ your leader")
+    assert describe_for(s, (int(Primary.CHOOSE_TARGET), 0, 0, 0), 1 - actor) == "Choose target: their leader"
+    assert describe_for(s, (int(Primary.CHOOSE_TARGET), 0, 0, 0), actor) == "Choose target: your leader"
+    # a mode's card text, chosen by the bot: its "your" is "their", "enemy" is "your"
+    wyvern = next(c for c in s.pool.cards if c.name == "Ashen Wyvern")
+    from verification.layout import G_PEND_CARD, G_PEND_PLAYER, G_PHASE, PH_CHOOSE_MODE
+    s.row[G_PHASE], s.row[G_PEND_CARD], s.row[G_PEND_PLAYER] = PH_CHOOSE_MODE, wyvern.id, actor
+    assert describe_for(s, (int(Primary.CHOOSE_MODE), 0, 0, 0), 1 - actor) == \
+        "Choose mode 0: deal 3 damage to your leader"
+    assert describe_for(s, (int(Primary.CHOOSE_MODE), 0, 1, 0), 1 - actor) == \
+        "Choose mode 1: deal 1 damage to all your units"
+    assert describe_for(s, (int(Primary.CHOOSE_MODE), 0, 0, 0), actor) == \
+        "Choose mode 0: deal 3 damage to the enemy leader"
+
+
+def test_opponent_hand_is_never_shown():
+    # Emberfang Rush and Thornwall Bastion share no card: any bot hand card name on the first
+    # screen (before the bot plays anything) would be a leak.
+    for seat in (0, 1):
+        for seed in (1, 2, 3):
+            decks = (DECKS[0], DECKS[1]) if seat == 0 else (DECKS[1], DECKS[0])
+            state, _ = _first_human_state(seed, seat, decks)
+            hidden = {state.pool[c].name for c in _hand(state, 1 - seat)}
+            _, out = _play("info\nquit\n", seed=seed, seat=seat)
+            assert not [n for n in hidden if n in out], seat
+            assert re.search(r"hand 5 cards · deck", out)
+
+
+def test_rich_screen_smoke():
+    out = io.StringIO()
+    res = play_game(opponent="random", seed=3, plain=False, input=io.StringIO("board\nundo\n1\nquit\n"), output=out)
+    text = out.getvalue()
+    assert "Your hand" in text and "Recent events" in text and "Opponent P1" in text
+    assert res.line.startswith("Result: ")
+
+
+def test_decks_and_settings():
+    assert resolve_deck_name(None, "Anvil Vanguard") == "Anvil Vanguard"
+    assert resolve_deck_name("emberfang", "x") == "Emberfang Rush"
+    assert resolve_deck_name("thornwall-bastion", "x") == "Thornwall Bastion"
+    assert resolve_deck_name("SAGEFIRE CIRCLE", "x") == "Sagefire Circle"
+    with pytest.raises(PlayError, match="unknown deck 'nope'"):
+        resolve_deck_name("nope", "x")
+    text = list_decks_text()
+    for d in default_decks().values():
+        assert d.name in text and f"({d.plan})" in text and d.description[:30] in text
+    with pytest.raises(PlayError):
+        _play("", seat=2)
+
+
+def test_cli_errors_exit_2(capsys, tmp_path):
+    assert cli_main(["play", "--list-decks"]) == 0
+    assert "Emberfang Rush (aggro)" in capsys.readouterr().out
+    assert cli_main(["play", "--deck", "nope", "--replay-out", str(tmp_path / "x.json")]) == 2
+    assert "tcg play: unknown deck 'nope'" in capsys.readouterr().err
+    assert cli_main(["play", "--opponent", "nobody", "--replay-out", str(tmp_path / "x.json")]) == 2
+    assert "unknown bot 'nobody'" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_checkpoint_opponent_message(capsys, tmp_path):
+    """Until the policy lands a checkpoint bot raises NotImplementedError; later a missing
+    checkpoint is an error. Either way: one clear line, exit status 2, no traceback."""
+    rc = cli_main(["play", "--opponent", f"checkpoint:{tmp_path / 'missing.pt'}", "--seed", "1",
+                   "--replay-out", str(tmp_path / "x.json")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("tcg play: ") and "checkpoint" in err and "Traceback" not in err
+    assert not (tmp_path / "x.json").exists()
+    try:
+        make_bot("checkpoint:x.pt")
+    except NotImplementedError as e:
+        with pytest.raises(NotImplementedError, match="checkpoint bots arrive with the policy"):
+            _play("", opponent="checkpoint:x.pt")
+        assert "checkpoint bots arrive with the policy" in str(e)
+    except Exception:   # the policy has landed: a missing file is a plain error
+        pass
+
+
+# ----------------------------------------------------------------------------- replay files
+def _good_replay(tmp_path) -> tuple[Path, dict]:
+    res, _ = _play("1\n2\n1\nquit\n", replay_out=tmp_path / "good.json")
+    return tmp_path / "good.json", json.loads((tmp_path / "good.json").read_text())
+
+
+def _write(tmp_path, name, data) -> Path:
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data))
+    return p
+
+
+def test_load_replay_round_trip(tmp_path):
+    path, data = _good_replay(tmp_path)
+    rep = load_replay(path)
+    assert isinstance(rep, Replay) and rep.to_json()["actions"] == data["actions"]
+    again = save_replay(rep, tmp_path / "sub" / "again.json")
+    assert json.loads(again.read_text()) == data
+    steps = list(replay_states(rep))
+    assert steps[0].index == -1 and steps[0].action is None
+    assert [s.action for s in steps[1:]] == [tuple(a) for a in data["actions"]]
+    assert all(s.player in (0, 1) and s.text for s in steps[1:])
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda d: "{ not json", "not valid JSON (line 1, column 3"),
+    (lambda d: [1, 2], "a replay is a JSON object"),
+    (lambda d: {**d, "format": "pickle"}, "not a tcg replay: format is 'pickle'"),
+    (lambda d: {**d, "version": 2}, "unsupported replay version 2: this tool reads version 1"),
+    (lambda d: {k: v for k, v in d.items() if k != "version"}, "unsupported replay version None"),
+    (lambda d: {**d, "action_spec_version": 99}, "action spec version 99"),
+    (lambda d: {**d, "seed": -1}, "seed must be an integer"),
+    (lambda d: {**d, "decks": ["Emberfang Rush", "Nope"]}, "unknown deck 'Nope'"),
+    (lambda d: {**d, "decks": [["x"], "Nope"]}, "unknown deck ['x']"),
+    (lambda d: {**d, "version": True}, "unsupported replay version True"),
+    (lambda d: {**d, "actions": {"0": [0, 0, 0, 0]}}, "actions must be a list"),
+    (lambda d: {**d, "actions": d["actions"] + [[1, 2]]}, "is not a list of 4 integers"),
+    (lambda d: {**d, "result": {**d["result"], "finished": True}}, "stored result says finished=True"),
+])
+def test_load_replay_errors_name_the_problem(tmp_path, mutate, needle):
+    _, data = _good_replay(tmp_path)
+    bad = _write(tmp_path, "bad.json", mutate(data))
+    with pytest.raises(ReplayError) as ei:
+        load_replay(bad)
+    assert needle in str(ei.value) and str(bad) in str(ei.value)
+
+
+def test_load_replay_missing_file(tmp_path):
+    with pytest.raises(ReplayError, match="replay file not found"):
+        load_replay(tmp_path / "nope.json")
+    with pytest.raises(ReplayError, match="is a directory"):
+        load_replay(tmp_path)
+
+
+def test_load_replay_illegal_action_names_its_position(tmp_path):
+    _, data = _good_replay(tmp_path)
+    k = len(data["actions"]) - 1
+    acts = [list(a) for a in data["actions"]]
+    acts[k] = [int(Primary.CHOOSE_MODE), 0, 1, 0]             # not allowed in this phase
+    with pytest.raises(ReplayError) as ei:
+        load_replay(_write(tmp_path, "illegal.json", {**data, "actions": acts}))
+    assert ei.value.position == k
+    assert f"actions[{k}] = [12, 0, 1, 0] is illegal: " in str(ei.value)
+    acts[k] = [5, 40, 0, 0]                                    # out of range
+    with pytest.raises(ReplayError, match=rf"actions\[{k}\] = \[5, 40, 0, 0\] is illegal: sub1=40 is out of range"):
+        load_replay(_write(tmp_path, "range.json", {**data, "actions": acts}))
+
+
+def test_replay_cli(tmp_path, capsys):
+    path, data = _good_replay(tmp_path)
+    assert cli_main(["replay", str(path), "--all", "--no-board"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == data["result"]["line"]
+    assert sum(1 for ln in out if ln.startswith("#")) == len(data["actions"])
+    bad = _write(tmp_path, "bad.json", "[]")
+    assert cli_main(["replay", str(bad), "--all"]) == 2
+    assert "a replay is a JSON object" in capsys.readouterr().err
+    assert cli_main(["replay", str(tmp_path / "none.json")]) == 2
+    assert "replay file not found" in capsys.readouterr().err
+
+
+def test_replay_viewer_steps_on_enter(tmp_path):
+    path, data = _good_replay(tmp_path)
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = TTY()
+    assert run_replay(path, input=TTY("\nq\n"), output=out) == 0
+    text = out.getvalue()
+    assert text.count("[Enter] next") == 2
+    assert "#1 · " in text and "#2 · " not in text           # the start, one step, then q
+    assert text.rstrip().splitlines()[-1] == data["result"]["line"]
+
+
+def test_recent_events_cover_the_bots_whole_turn():
+    from tcg_env.play import EVENTS_MAX, EVENTS_SHOWN, _Session
+
+    sess = _Session.__new__(_Session)
+    sess.events = [f"turn 1 · Bot: e{i}" for i in range(3)]
+    assert sess.recent_events() == sess.events
+    sess.events = [f"turn {i} · Bot: e{i}" for i in range(20)]
+    assert len(sess.recent_events()) == EVENTS_SHOWN
+    sess.events = ["turn 1 · You: mine"] + [f"turn 2 · Bot: e{i}" for i in range(10)]
+    assert sess.recent_events() == sess.events                 # everything since your last decision
+    sess.events = ["turn 1 · You: mine"] + [f"turn 2 · Bot: e{i}" for i in range(40)]
+    assert len(sess.recent_events()) == EVENTS_MAX
