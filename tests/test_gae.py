@@ -1,0 +1,89 @@
+"""Seat-chained GAE on a tiny alternating-turn game with known values."""
+import numpy as np
+
+from training.gae import seat_gae
+
+
+def _run(values, seats, dones, trunc, seat_rewards, final_values, last, gamma=1.0, lam=1.0, learner=None):
+    values = np.asarray(values, np.float32)[:, None]
+    T = values.shape[0]
+    seats = np.asarray(seats, np.int32)[:, None]
+    learner = np.ones((T, 1), np.bool_) if learner is None else np.asarray(learner, np.bool_)[:, None]
+    dones = np.asarray(dones, np.bool_)[:, None]
+    trunc = np.asarray(trunc, np.bool_)[:, None]
+    sr = np.zeros((T, 1, 2), np.float32)
+    fv = np.zeros((T, 1, 2), np.float32)
+    for t, r in seat_rewards.items():
+        sr[t, 0] = r
+    for t, v in final_values.items():
+        fv[t, 0] = v
+    adv, ret = seat_gae(values, seats, learner, dones, trunc, sr, fv, np.asarray([last], np.float32), gamma, lam)
+    return adv[:, 0], ret[:, 0]
+
+
+def test_alternating_seats_get_their_own_final_reward():
+    # decisions: seat0, seat1, seat0, seat1(wins: game ends). lambda=gamma=1, so each return is
+    # that seat's final reward: seat1 +1, seat0 -1, regardless of the other seat's values.
+    values = [0.1, 0.2, 0.3, 0.4]
+    adv, ret = _run(values, [0, 1, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0], {3: (-1.0, 1.0)}, {}, (0, 0))
+    assert np.allclose(ret, [-1, 1, -1, 1])
+    assert np.allclose(adv, np.array([-1, 1, -1, 1]) - values)
+
+
+def test_td0_links_each_seat_to_its_own_next_decision():
+    # lambda = 0: the advantage is r + gamma * V(same seat's next decision) - V.
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    seats = [0, 1, 1, 0, 1]     # seat 1 acts twice in a row (a response, then its turn)
+    adv, ret = _run(values, seats, [0] * 5, [0] * 5, {}, {}, (10.0, 20.0), gamma=0.5, lam=0.0)
+    assert np.allclose(ret, [0.5 * 4.0, 0.5 * 3.0, 0.5 * 5.0, 0.5 * 10.0, 0.5 * 20.0])
+
+
+def test_games_do_not_leak_across_a_reset():
+    # game 1: seat0, seat1 (seat 1's decision ends it, seat 0 wins); game 2: seat1, seat0
+    values = [0.0, 0.0, 0.5, 0.5]
+    seats = [0, 1, 1, 0]
+    adv, ret = _run(values, seats, [0, 1, 0, 0], [0, 0, 0, 0], {1: (1.0, -1.0)}, {}, (0.7, 0.9))
+    assert np.allclose(ret, [1.0, -1.0, 0.9, 0.7])
+
+
+def test_truncation_is_bootstrapped_from_the_final_views():
+    values = [0.0, 0.0]
+    adv, ret = _run(values, [0, 1], [0, 1], [0, 1], {1: (0.0, 0.0)}, {1: (0.25, -0.5)}, (0, 0))
+    assert np.allclose(ret, [0.25, -0.5])
+
+
+def test_opponent_rows_are_skipped():
+    # seat1 is a pool opponent: its rows are not trained and do not break seat0's chain
+    values = [0.2, 9.0, 0.4, 9.0]
+    adv, ret = _run(values, [0, 1, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0], {3: (1.0, -1.0)}, {}, (0, 0),
+                    gamma=0.9, lam=1.0, learner=[1, 0, 1, 0])
+    assert adv[1] == 0 and adv[3] == 0
+    assert np.isclose(ret[2], 1.0) and np.isclose(ret[0], 0.9)
+
+
+def test_matches_a_brute_force_lambda_return():
+    rng = np.random.default_rng(0)
+    T = 40
+    seats = rng.integers(0, 2, T)
+    values = rng.normal(size=T).astype(np.float32)
+    dones = np.zeros(T, bool)
+    dones[[9, 25]] = True
+    srs = {9: (1.0, -1.0), 25: (-1.0, 1.0)}
+    last = (0.3, -0.2)
+    gamma, lam = 0.97, 0.8
+    adv, ret = _run(values, seats, dones, [0] * T, srs, {}, last, gamma, lam)
+    # compute expected via explicit recursion instead
+    exp_adv = np.zeros(T)
+    for t in range(T - 1, -1, -1):
+        s = seats[t]
+        # find game end (if any) at or after t, and next same-seat decision before it
+        end = next((k for k in range(t, T) if dones[k]), None)
+        nxt = next((k for k in range(t + 1, (end + 1) if end is not None else T) if seats[k] == s), None)
+        if nxt is not None and (end is None or nxt <= end):
+            delta = gamma * values[nxt] - values[t]
+            exp_adv[t] = delta + gamma * lam * exp_adv[nxt]
+        elif end is not None:
+            exp_adv[t] = srs[end][s] - values[t]
+        else:
+            exp_adv[t] = gamma * last[s] - values[t]
+    assert np.allclose(adv, exp_adv, atol=1e-5)

@@ -1,0 +1,123 @@
+"""Training settings: one dataclass, each field documented; named configs are TOML files in
+``configs/`` (``configs/cpu.toml``, ``configs/gpu.toml``)."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    # --- run
+    seed: int = _f(1, "Seed of everything: envs, sampling, initial weights.")
+    total_steps: int = _f(2_000_000, "Stop after this many learner decisions (agent steps).")
+    minutes: float = _f(0.0, "Stop after this many minutes of wall time (0: no time limit).")
+    device: str = _f("cpu", "Torch device for the learner ('cpu', 'cuda', 'cuda:1').")
+    torch_threads: int = _f(0, "torch.set_num_threads for the learner (0: leave torch's default).")
+    # --- policy
+    policy_size: str = _f("small", "Policy size: 'small' (CPU) or 'large' (GPU).")
+    d_model: int = _f(0, "Override the policy width (0: the size's default).")
+    n_layers: int = _f(0, "Override the number of encoder layers (0: the size's default).")
+    bf16: bool = _f(False, "bf16 autocast for the policy forward on CUDA (log-softmax stays fp32).")
+    # --- rollouts
+    num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
+    rollout_steps: int = _f(64, "Env steps per rollout; each step is one decision in every game.")
+    env_threads: int = _f(1, "Threads stepping slices of the batch (numba nogil); 1 steps inline.")
+    decks: str = _f("all", "'all' (every prebuilt pairing) or a deck name used by both seats.")
+    # --- PPO
+    learning_rate: float = _f(1e-3, "Adam learning rate (annealed linearly to 0 when anneal_lr).")
+    anneal_lr: bool = _f(True, "Anneal the learning rate linearly over total_steps.")
+    gamma: float = _f(0.995, "Discount per decision of the same seat.")
+    gae_lambda: float = _f(0.95, "GAE lambda, chained per seat.")
+    update_epochs: int = _f(2, "Passes over each rollout.")
+    num_minibatches: int = _f(4, "Minibatches per epoch.")
+    clip_coef: float = _f(0.2, "PPO ratio clip.")
+    clip_vloss: bool = _f(True, "Clip the value loss around the rollout values.")
+    ent_coef: float = _f(0.01, "Weight of the entropy bonus.")
+    entropy: str = _f("exact", "Entropy of the bonus: 'exact' joint entropy, or 'sampled' (per-head at the drawn prefix; an ablation).")
+    vf_coef: float = _f(0.5, "Weight of the value loss.")
+    max_grad_norm: float = _f(0.5, "Global gradient-norm clip.")
+    target_kl: float = _f(0.0, "Stop the epoch loop when approx_kl exceeds this (0: never).")
+    ratio_check_tol: float = _f(1e-4, "Max |log ratio| allowed before the first gradient step of an update.")
+    independent_heads: bool = _f(False, "Ablation: sample heads independently with masks applied only to the primary (illegal tuples are then possible and are counted).")
+    # --- self-play and opponents
+    pool_fraction: float = _f(0.5, "Fraction of games where one seat is a pool opponent (the rest are pure self-play).")
+    pool_add_every: int = _f(10, "Add the current policy to the opponent pool every K updates.")
+    pool_size: int = _f(12, "Keep at most this many past selves in the pool.")
+    pool_latest_prob: float = _f(0.5, "Probability of facing the latest pool member; otherwise prioritised by how often it beats the learner.")
+    bot_opponent_prob: float = _f(0.2, "Probability that the pool games of an update face the heuristic bot instead of a past self.")
+    # --- evaluation
+    eval_every: int = _f(10, "Evaluate every E updates (0: only at the end).")
+    eval_games: int = _f(100, "Games per opponent per evaluation (half in each seat).")
+    eval_pool_members: int = _f(2, "Pool members included in each evaluation.")
+    # --- checkpoints and logs
+    out: str = _f("runs/latest", "Output folder: checkpoints, TensorBoard logs, league table.")
+    checkpoint_every: int = _f(10, "Write a checkpoint every K updates (and at the end).")
+    keep_checkpoints: int = _f(3, "Keep the last K checkpoints.")
+    log_every: int = _f(1, "Print a summary line every K updates.")
+
+    @classmethod
+    def named(cls, name: str) -> "TrainConfig":
+        path = CONFIG_DIR / f"{name}.toml"
+        if not path.is_file():
+            names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+            raise ValueError(f"unknown config {name!r}; named configs: {', '.join(names)} (files in {CONFIG_DIR})")
+        return cls.from_toml(path)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "TrainConfig":
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(raw, where=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "config") -> "TrainConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(raw) - set(known)
+        if unknown:
+            raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; see `tcg train --help`")
+        cfg = cls()
+        for k, v in raw.items():
+            want = type(getattr(cfg, k))
+            if want is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+                raise ValueError(f"{where}: {k} = {v!r} must be a {want.__name__}")
+            setattr(cfg, k, v)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        def need(ok, msg):
+            if not ok:
+                raise ValueError(f"config: {msg}")
+        need(self.total_steps > 0, "total_steps must be > 0")
+        need(self.num_envs >= 1 and self.rollout_steps >= 1, "num_envs and rollout_steps must be >= 1")
+        need(self.num_minibatches >= 1 and self.update_epochs >= 1, "num_minibatches and update_epochs must be >= 1")
+        need(self.policy_size in ("small", "large"), "policy_size must be 'small' or 'large'")
+        need(self.entropy in ("exact", "sampled"), "entropy must be 'exact' or 'sampled'")
+        need(0.0 <= self.pool_fraction <= 1.0, "pool_fraction must be in [0, 1]")
+        need(0.0 < self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0, "gamma in (0, 1], gae_lambda in [0, 1]")
+        need(self.env_threads >= 1, "env_threads must be >= 1")
+        need(self.eval_games >= 2, "eval_games must be >= 2")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def help_table() -> str:
+    """Every setting with its default and meaning, for ``tcg train --help``."""
+    lines = []
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not MISSING else ""
+        lines.append(f"  {f.name:<20} {default!r:<14} {f.metadata.get('help', '')}")
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""Generalised advantage estimation chained per seat.
+
+A turn-based game interleaves both seats' decisions in one stream per game (the
+defender even answers during the attacker's turn). GAE here links each decision of a
+seat to *that same seat's* next decision in the same game; rewards are 0 until the game
+ends, when each seat receives its own final reward (+1/-1/0) on its last decision. A
+truncated game is bootstrapped with the value of the seat's view of the final position;
+a terminal one with 0. At the end of a rollout each seat's chain is bootstrapped with the
+value of that seat's view of the current position.
+
+Inputs are time-major ``[T, N]``. ``learner[t, i]`` marks decisions that belong to the
+learner (rows played by a pool opponent are skipped; their seat's chain is not trained).
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def seat_gae(values, seats, learner, dones, truncated, seat_rewards, final_values, last_values, gamma, lam):
+    """Advantages and returns ``[T, N]``.
+
+    values [T,N] V of each decision; seats [T,N] acting seat; learner [T,N] bool;
+    dones [T,N] bool (the decision ended its game); truncated [T,N] bool (ended by the turn cap);
+    seat_rewards [T,N,2] final rewards of both seats at an ending step; final_values [T,N,2]
+    V of each seat's view of an ended game's final position (used on truncation);
+    last_values [N,2] V of each seat's view of the position after the rollout."""
+    T, N = values.shape
+    adv = np.zeros((T, N), np.float32)
+    for i in range(N):
+        next_v = np.empty(2, np.float32)
+        next_a = np.zeros(2, np.float32)
+        pend_r = np.zeros(2, np.float32)
+        next_v[0] = last_values[i, 0]
+        next_v[1] = last_values[i, 1]
+        for t in range(T - 1, -1, -1):
+            if dones[t, i]:
+                for p in range(2):
+                    next_v[p] = final_values[t, i, p] if truncated[t, i] else 0.0
+                    next_a[p] = 0.0
+                    pend_r[p] = seat_rewards[t, i, p]
+            if not learner[t, i]:
+                continue
+            s = seats[t, i]
+            delta = pend_r[s] + gamma * next_v[s] - values[t, i]
+            a = delta + gamma * lam * next_a[s]
+            adv[t, i] = a
+            next_v[s] = values[t, i]
+            next_a[s] = a
+            pend_r[s] = 0.0
+    returns = adv + values
+    return adv, returns
