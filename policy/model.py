@@ -97,33 +97,53 @@ class TCGPolicy(nn.Module):
         return Encoding(ents, present, pooled, value)
 
     # -- heads
-    def _condition(self, enc: Encoding, k: int, prefix: torch.Tensor) -> torch.Tensor:
-        c = enc.pooled
+    supports_rows = True   # head_logits accepts ``rows`` (many prefixes per encoded state)
+
+    def _condition(self, enc: Encoding, k: int, prefix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        c = enc.pooled[rows]
         if k >= 1:
             a0 = prefix[:, 0]
             c = c + self.prim_emb(a0)
             for j in range(1, k):
                 kind = self.slot_kind[a0, j - 1]
                 v = prefix[:, j]
-                ptr = self.ptr_proj[j - 1](enc.entities[torch.arange(v.shape[0], device=v.device), v])
+                ptr = self.ptr_proj[j - 1](enc.entities[rows, v])
                 binv = self.bin_emb[j - 1](v)
                 e = torch.where((kind == POINTER).unsqueeze(-1), ptr, binv)
                 c = c + torch.where((kind == UNUSED).unsqueeze(-1), torch.zeros_like(e), e)
         return self.cond[k](c)
 
-    def head_logits(self, enc: Encoding, k: int, prefix: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``[B, HEAD_SIZES[k]]`` of head k given ``prefix`` [B, >=k] (values of heads 0..k-1)."""
+    def head_logits(self, enc: Encoding, k: int, prefix: torch.Tensor | None = None,
+                    rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[P, HEAD_SIZES[k]]`` of head k given ``prefix`` [P, >=k] (values of heads 0..k-1).
+
+        Without ``rows`` there is one prefix per encoded state (P = B). With ``rows`` [P]
+        (sorted), prefix p belongs to state ``rows[p]``: the exact entropy evaluates every
+        legal prefix of a state this way without copying the state's entity table per prefix."""
+        B = enc.pooled.shape[0]
+        if rows is None:
+            rows = torch.arange(B if prefix is None else prefix.shape[0], device=enc.pooled.device)
         if k == 0:
-            return self.bin_out[0](self._condition(enc, 0, None))
+            return self.bin_out[0](self._condition(enc, 0, None, rows))
         prefix = prefix.long()
-        c = self._condition(enc, k, prefix)
+        c = self._condition(enc, k, prefix, rows)
         bin_logits = self.bin_out[k](c)
         if k == 3:
             return bin_logits
         q = self.ptr_q[k - 1](c)
-        keys = self.ptr_k[k - 1](enc.entities)
-        ptr_logits = torch.einsum("bd,bed->be", q, keys) / float(np.sqrt(q.shape[-1]))
-        ptr_logits = ptr_logits.masked_fill(~enc.present, torch.finfo(ptr_logits.dtype).min)
+        keys = self.ptr_k[k - 1](enc.entities)            # [B, E, d], once per state
+        P = q.shape[0]
+        if P == B and bool((rows == torch.arange(B, device=rows.device)).all()):
+            scores = torch.einsum("bd,bed->be", q, keys)
+        else:
+            # group the prefixes by state: [B, max prefixes per state, d] @ keys^T
+            first = torch.searchsorted(rows, rows, right=False)
+            pos = torch.arange(P, device=rows.device) - first
+            width = int(pos.max()) + 1
+            qpad = q.new_zeros(B, width, q.shape[-1]).index_put((rows, pos), q)
+            scores = torch.bmm(qpad, keys.transpose(1, 2))[rows, pos]
+        ptr_logits = scores / float(np.sqrt(q.shape[-1]))
+        ptr_logits = ptr_logits.masked_fill(~enc.present[rows], torch.finfo(ptr_logits.dtype).min)
         is_ptr = (self.slot_kind[prefix[:, 0], k - 1] == POINTER).unsqueeze(-1)
         return torch.where(is_ptr, ptr_logits, bin_logits)
 

@@ -58,6 +58,128 @@ def _cmd_replay(args) -> int:
     return replay_command(args)
 
 
+def _cmd_train(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from . import distributed as D
+    from .checkpoint import CheckpointError
+    from .config import TrainConfig
+    from .evaluate import format_table
+
+    try:
+        if args.config.endswith(".toml"):
+            cfg = TrainConfig.from_toml(args.config)
+        else:
+            cfg = TrainConfig.named(args.config)
+        overrides = {}
+        for item in args.set or []:
+            key, sep, val = item.partition("=")
+            if not sep:
+                raise ValueError(f"--set expects key=value, got {item!r}")
+            overrides[key] = _parse_value(val)
+        for key, val in (("total_steps", args.total_steps), ("minutes", args.minutes), ("out", args.out),
+                         ("seed", args.seed)):
+            if val is not None:
+                overrides[key] = val
+        if args.total_steps is not None and args.minutes is None:
+            overrides["minutes"] = 0.0
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides}, where="tcg train")
+    except ValueError as e:
+        print(f"tcg train: {e}", file=sys.stderr)
+        return 2
+    D.init()
+    from .ppo import Trainer
+    console = Console(stderr=False)
+    try:
+        trainer = Trainer(cfg, resume=args.resume, init_from=args.init_from, console=console)
+    except (CheckpointError, ValueError) as e:
+        print(f"tcg train: {e}", file=sys.stderr)
+        return 2
+    main_rank = D.rank() == 0
+    if main_rank:
+        console.print(f"tcg train: config {args.config}, {cfg.num_envs} games x {cfg.rollout_steps} steps per update, "
+                      f"policy {cfg.policy_size} on {trainer.device}, world size {D.world_size()}, out {cfg.out}"
+                      + (f", resumed at update {trainer.update}" if args.resume else ""), highlight=False)
+    show = main_rank and console.is_terminal and not args.no_progress
+    cols = [TextColumn("[bold]train"), BarColumn(), TextColumn("{task.fields[steps]:>11,} steps"),
+            TextColumn("{task.fields[sps]:>7.0f} sps"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), TextColumn("{task.fields[wins]}")]
+    with Progress(*cols, console=console, disable=not show, transient=False) as prog:
+        task = prog.add_task("train", total=1000, steps=trainer.steps, sps=0.0, wins="")
+
+        def on_update(tr, stats):
+            frac = tr.steps / cfg.total_steps
+            if cfg.minutes:
+                frac = max(frac, tr.elapsed() / (cfg.minutes * 60))
+            wins = " ".join(f"{k.split('vs_')[1]} {v:.0%}" for k, v in stats.items()
+                            if k.startswith("eval/win_rate_vs_") and not k.endswith(tuple("0123456789")))
+            if wins:
+                on_update.wins = wins
+            prog.update(task, completed=min(1000, int(frac * 1000)), steps=tr.steps, sps=stats.get("sps", 0.0),
+                        wins=getattr(on_update, "wins", ""))
+
+        try:
+            trainer.train(progress=on_update)
+        finally:
+            trainer.close()
+    if main_rank:
+        from .evaluate import evaluate_policy
+        table = {}
+        for opp in ("random", "heuristic"):
+            table[opp] = evaluate_policy(trainer.policy, opp, args.final_eval_games, seed=cfg.seed + 99,
+                                         device=trainer.device)
+        console.print(format_table(table), highlight=False, markup=False)
+        console.print(f"checkpoints in {cfg.out}/checkpoints, policy in {cfg.out}/policy.pt, "
+                      f"TensorBoard logs in {cfg.out}/tb, league table {cfg.out}/league.csv", highlight=False)
+    D.shutdown()
+    return 0
+
+
+def _parse_value(v: str):
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(v.replace("_", ""))
+        except ValueError:
+            pass
+    return v
+
+
+def _cmd_eval(args) -> int:
+    import torch
+
+    from tcg_env.bots import make_bot
+    from .checkpoint import CheckpointError, load_policy
+    from .evaluate import format_table, play_match
+
+    if args.games < 2:
+        print("tcg eval: --games must be >= 2", file=sys.stderr)
+        return 2
+    try:
+        policy = load_policy(args.checkpoint)
+        opp_policy = None
+        kind = args.opponent
+        if kind.startswith("checkpoint:"):
+            opp_policy = load_policy(kind[len("checkpoint:"):])
+            kind = "policy"
+        elif kind not in ("random", "heuristic"):
+            make_bot(kind)   # raises the standard message
+    except (CheckpointError, ValueError) as e:
+        print(f"tcg eval: {e}", file=sys.stderr)
+        return 2
+    with torch.no_grad():
+        res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy)
+    res.pop("results")
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, "opponent": args.opponent, **res}))
+    else:
+        print(format_table({args.opponent: res}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tcg", description="Train, evaluate, verify and benchmark the TCG stack.")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -120,6 +242,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the board as this seat sees it (default: everything, both hands and decks)")
     r.add_argument("--no-board", action="store_true", help="print the decisions only, not the board after each")
     r.set_defaults(func=_cmd_replay)
+
+    from .config import help_table
+    tr = sub.add_parser("train", help="PPO self-play training",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Train a policy by PPO self-play against itself, past selves and the heuristic "
+                                    "bot. Settings come from a named config (configs/NAME.toml) or a TOML file; "
+                                    "flags and --set override them. Checkpoints, TensorBoard logs (losses/, charts/, "
+                                    "eval/) and the league table go to --out.",
+                        epilog="settings (--set key=value):\n" + help_table())
+    tr.add_argument("--config", default="cpu", help="named config (cpu, gpu) or a .toml file (default cpu)")
+    tr.add_argument("--total-steps", type=int, default=None, help="stop after N learner decisions")
+    tr.add_argument("--minutes", type=float, default=None, help="stop after M minutes")
+    tr.add_argument("--out", default=None, help="output folder (default from the config: runs/latest)")
+    tr.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    tr.add_argument("--init-from", default=None, metavar="CKPT", help="start from a policy checkpoint (e.g. from BC)")
+    tr.add_argument("--seed", type=int, default=None, help="seed of everything")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
+    tr.add_argument("--final-eval-games", type=int, default=200, help="games per bot in the closing table (default 200)")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="play a checkpoint against a bot or another checkpoint",
+                        description="Play N games (half in each seat) and print wins, losses, draws and win rate.")
+    ev.add_argument("--checkpoint", required=True, help="policy checkpoint (policy.pt or a training checkpoint)")
+    ev.add_argument("--opponent", default="heuristic", help="random, heuristic or checkpoint:PATH (default heuristic)")
+    ev.add_argument("--games", type=int, default=200, help="games to play (default 200)")
+    ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
+    ev.add_argument("--json", action="store_true", help="print one JSON line")
+    ev.set_defaults(func=_cmd_eval)
     return ap
 
 

@@ -99,7 +99,8 @@ def _trim(legal_tuples: torch.Tensor, legal_count: torch.Tensor):
     return legal_tuples[:, :width].long(), count
 
 
-def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, greedy=False, entropy="exact"):
+def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, greedy=False, entropy="exact",
+         independent=False):
     legal, count = _trim(legal_tuples, legal_count)
     valid = _valid_rows(legal, count)
     B = legal.shape[0]
@@ -110,8 +111,19 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
     applicable = torch.zeros(B, NUM_HEADS, dtype=torch.bool, device=legal.device)
     forced = torch.zeros(B, NUM_HEADS, dtype=torch.bool, device=legal.device)
     for k in range(NUM_HEADS):
-        mask = prefix_mask(legal, valid, chosen, k)
-        logits = policy.head_logits(enc, k, chosen[:, :k] if k else None)
+        if independent and k > 0:
+            # Ablation: the sub-heads see only the primary and no legality mask; only the
+            # ACTION_SPEC structure (an unused slot is 0) constrains them.
+            appl_k = kinds[chosen[:, 0], k - 1] != _UNUSED
+            mask = torch.ones(B, HEAD_SIZES[k], dtype=torch.bool, device=legal.device)
+            mask[:, 1:] &= appl_k.unsqueeze(1)
+            cond = torch.zeros_like(chosen[:, :k])
+            cond[:, 0] = chosen[:, 0].clone()
+            logits = policy.head_logits(enc, k, cond)
+        else:
+            mask = prefix_mask(legal, valid, chosen, k)
+            # a copy: ``chosen`` is filled in place below and embeddings keep their indices for backward
+            logits = policy.head_logits(enc, k, chosen[:, :k].clone() if k else None)
         logp = _masked_log_softmax(logits, mask)
         if actions is None:
             if greedy:
@@ -135,8 +147,10 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
         applicable[:, k] = appl
         forced[:, k] = appl & one
         chosen[:, k] = a
-    if entropy == "exact":
+    if entropy == "exact" and not independent:
         joint = exact_entropy(policy, enc, legal, count, valid)
+    elif independent:
+        joint = head_ent.sum(-1)
     elif entropy == "sampled":
         joint = head_ent.sum(-1)
     else:
@@ -167,25 +181,44 @@ def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False
         U = uniq.shape[0]
         rep = torch.full((U,), M, dtype=torch.long, device=dev).scatter_reduce(
             0, inv, torch.arange(M, device=dev), reduce="amin")
-        sub = enc.index(bidx[rep])
-        logits = policy.head_logits(sub, k, tup[rep, :k] if k else None)
         mask = torch.zeros(U, HEAD_SIZES[k], dtype=torch.bool, device=dev)
         mask[inv, tup[:, k]] = True
-        logp = _masked_log_softmax(logits, mask)
-        ent = _entropy(logp, mask)
-        p_prefix = log_p[rep].exp()
-        H = H.index_add(0, bidx[rep], p_prefix * ent)
-        log_p = log_p + logp[inv, tup[:, k]]
+        # A prefix with one legal continuation (forced, or a slot the primary does not use)
+        # has entropy 0 and log-prob 0: only the others need the head evaluated.
+        live = torch.nonzero(mask.sum(-1) > 1).squeeze(1)
+        if live.numel() == 0:
+            continue
+        lrep = rep[live]
+        if getattr(policy, "supports_rows", False):
+            logits = policy.head_logits(enc, k, tup[lrep, :k] if k else None, rows=bidx[lrep])
+        else:
+            logits = policy.head_logits(enc.index(bidx[lrep]), k, tup[lrep, :k] if k else None)
+        logp_live = _masked_log_softmax(logits, mask[live])
+        ent = _entropy(logp_live, mask[live])
+        H = H.index_add(0, bidx[lrep], log_p[lrep].exp() * ent)
+        # log-prob of each tuple's value at this level: 0 on forced prefixes
+        slot = torch.full((U,), -1, dtype=torch.long, device=dev)
+        slot[live] = torch.arange(live.numel(), device=dev)
+        rs = slot[inv]
+        on = rs >= 0
+        step = torch.zeros(M, device=dev)
+        step[on] = logp_live[rs[on], tup[on, k]]
+        log_p = log_p + step
     if return_tuple_logp:
         return H, bidx, tup, log_p
     return H
 
 
-def sample(policy, encoding, legal_tuples, legal_count, generator=None, greedy=False, entropy="exact"):
-    """Draw one legal tuple per row. See the module docstring."""
-    return _run(policy, encoding, legal_tuples, legal_count, None, generator, greedy, entropy)
+def sample(policy, encoding, legal_tuples, legal_count, generator=None, greedy=False, entropy="exact",
+           independent=False):
+    """Draw one legal tuple per row. See the module docstring.
+
+    ``independent=True`` is an ablation only: sub-heads are drawn without prefix
+    conditioning and without legality masks (only the primary is masked), so the drawn
+    tuple can be illegal; its entropy is the per-head sum."""
+    return _run(policy, encoding, legal_tuples, legal_count, None, generator, greedy, entropy, independent)
 
 
-def evaluate(policy, encoding, legal_tuples, legal_count, actions, entropy="exact"):
+def evaluate(policy, encoding, legal_tuples, legal_count, actions, entropy="exact", independent=False):
     """Replay stored tuples through the same path as :func:`sample` (no RNG)."""
-    return _run(policy, encoding, legal_tuples, legal_count, actions, None, False, entropy)
+    return _run(policy, encoding, legal_tuples, legal_count, actions, None, False, entropy, independent)

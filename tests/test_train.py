@@ -1,0 +1,188 @@
+"""The PPO trainer: diagnostics, determinism, exact resume, crash-safety, torchrun, CLI."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.config import TrainConfig
+from training.ppo import RatioCheckError, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(num_envs=8, rollout_steps=8, d_model=16, n_layers=1, num_minibatches=2, update_epochs=2,
+            eval_every=0, eval_games=4, checkpoint_every=1, pool_add_every=1, minutes=0.0, total_steps=10_000,
+            torch_threads=1)
+
+
+def tiny(tmp_path, **kw) -> TrainConfig:
+    return TrainConfig.from_dict({**TINY, "out": str(tmp_path / "run"), **kw})
+
+
+def params_digest(policy) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(policy.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def run_updates(cfg, n, resume=None):
+    tr = Trainer(cfg, resume=resume, quiet=True)
+    stats = []
+    for _ in range(n):
+        ro, rs = tr.collect()
+        st = tr.learn(ro)
+        tr.update += 1
+        if tr.update % cfg.pool_add_every == 0:
+            tr._add_to_pool()
+        stats.append({**rs, **st})
+        tr.save()
+    tr.close()
+    return tr, stats
+
+
+def test_update_logs_every_diagnostic_and_samples_nothing_illegal(tmp_path):
+    tr, stats = run_updates(tiny(tmp_path), 2)
+    s = stats[-1]
+    for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl", "clipfrac",
+                "explained_variance", "grad_norm", "ratio_min", "ratio_mean", "ratio_max", "learning_rate",
+                "legal_per_decision", "illegal_actions", "head_entropy_0", "head_entropy_3", "forced_frac_1"):
+        assert key in s, key
+    assert all(x["illegal_actions"] == 0 for x in stats)
+    assert s["entropy"] > 0 and s["legal_per_decision"] > 1
+    assert (tmp_path / "run" / "checkpoints" / "ckpt_000002.pt").exists()
+    assert list((tmp_path / "run" / "tb").iterdir())
+
+
+def test_same_seed_same_first_updates(tmp_path):
+    a, _ = run_updates(tiny(tmp_path / "a"), 2)
+    b, _ = run_updates(tiny(tmp_path / "b"), 2)
+    c, _ = run_updates(tiny(tmp_path / "c", seed=2), 2)
+    assert params_digest(a.policy) == params_digest(b.policy)
+    assert params_digest(a.policy) != params_digest(c.policy)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight, _ = run_updates(tiny(tmp_path / "s"), 4)
+    cfg = tiny(tmp_path / "r")
+    run_updates(cfg, 2)
+    resumed, _ = run_updates(cfg, 2, resume=str(tmp_path / "r" / "run"))
+    assert resumed.update == 4
+    assert params_digest(straight.policy) == params_digest(resumed.policy)
+
+
+def test_ratio_check_stops_training_on_a_replay_mismatch(tmp_path, monkeypatch):
+    cfg = tiny(tmp_path)
+    tr = Trainer(cfg, quiet=True)
+    ro, _ = tr.collect()
+    ro.logp[0][:] += 0.5   # as if the rollout had used different masks
+    with pytest.raises(RatioCheckError, match="ratio must be 1"):
+        tr.learn(ro)
+
+
+def test_evaluation_writes_league_table_and_plot(tmp_path):
+    cfg = tiny(tmp_path, eval_games=6, eval_pool_members=1)
+    tr, _ = run_updates(cfg, 1)
+    res = tr.evaluate_now()
+    assert set(res) >= {"eval/win_rate_vs_random", "eval/win_rate_vs_heuristic"}
+    league = (tmp_path / "run" / "league.csv").read_text().splitlines()
+    assert league[0].startswith("update,steps,minutes,opponent") and len(league) >= 3
+    assert (tmp_path / "run" / "league.png").stat().st_size > 1000
+    assert "learner" in tr.ratings and "heuristic" in tr.ratings
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
+    return env
+
+
+def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "training.cli", "train", "--config", "cpu", "--out", str(out), "--no-progress",
+            "--total-steps", "100000000", "--final-eval-games", "2"]
+    for k, v in {**TINY, "checkpoint_every": 1}.items():
+        if k not in ("minutes", "total_steps"):
+            args += ["--set", f"{k}={v}"]
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ck = out / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(ck.glob("ckpt_*.pt"))) < 2 and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = sorted(ck.glob("ckpt_*.pt"))
+    assert kept
+    from training.checkpoint import load_checkpoint
+    for k in kept:   # a kill mid-write leaves at most a .tmp file, never a partial checkpoint
+        load_checkpoint(k)
+    last = int(kept[-1].stem.split("_")[1])
+    # resume for exactly two more updates
+    more = (last + 2) * TINY["num_envs"] * TINY["rollout_steps"]
+    cmd = [a for a in args]
+    cmd[cmd.index("--total-steps") + 1] = str(more)
+    res = subprocess.run(cmd + ["--resume", str(out)], env=_env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"resumed at update {last}" in res.stdout
+    newest = int(sorted(ck.glob("ckpt_*.pt"))[-1].stem.split("_")[1])
+    assert newest >= last + 1
+    assert not list(ck.glob("*.tmp"))   # the resumed run cleaned up the interrupted write
+
+
+def test_torchrun_two_ranks_hold_identical_parameters(tmp_path):
+    script = tmp_path / "ddp_check.py"
+    script.write_text(f"""
+import hashlib, json, os, sys
+sys.path.insert(0, {str(ROOT)!r})
+import torch
+from training import distributed as D
+from training.config import TrainConfig
+from training.ppo import Trainer
+D.init()
+cfg = TrainConfig.from_dict({{**{TINY!r}, "out": {str(tmp_path / 'run')!r}, "eval_every": 0}})
+tr = Trainer(cfg, quiet=True)
+for _ in range(2):
+    ro, _ = tr.collect(); tr.learn(ro); tr.update += 1
+h = hashlib.sha256()
+for k, v in sorted(tr.policy.state_dict().items()):
+    h.update(v.detach().contiguous().numpy().tobytes())
+open(os.path.join({str(tmp_path)!r}, f"rank{{D.rank()}}.txt"), "w").write(h.hexdigest())
+D.shutdown()
+""")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = _env()
+    env["TCG_DIST_BACKEND"] = "gloo"
+    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    h0, h1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
+    assert h0 == h1
+    # the two ranks stepped different games: the parameters moved from their initial values
+    torch.manual_seed(1)
+    from training.ppo import build_policy
+    init = build_policy(TrainConfig.from_dict({**TINY}))
+    assert params_digest(init) != h0
+
+
+def test_cli_config_errors_are_clear():
+    from training.cli import main
+    assert main(["train", "--config", "nope"]) == 2
+    assert main(["train", "--set", "wings=3"]) == 2
+    assert main(["train", "--set", "num_envs=many"]) == 2
+
+
+def test_tcg_eval_json(tmp_path, capsys):
+    tr, _ = run_updates(tiny(tmp_path), 1)
+    from training.cli import main
+    assert main(["eval", "--checkpoint", str(tmp_path / "run" / "policy.pt"), "--opponent", "random",
+                 "--games", "6", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["games"] == 6 and out["wins"] + out["losses"] + out["draws"] == 6
+    assert main(["eval", "--checkpoint", str(tmp_path / "nope.pt")]) == 2

@@ -1,0 +1,89 @@
+"""torchrun / DistributedDataParallel helpers. Without torchrun everything is a no-op.
+
+Each rank runs its own envs (seeded by rank); gradients are all-reduced by DDP; scalar
+stats are averaged across ranks; only rank 0 writes checkpoints and logs. The backend is
+NCCL on CUDA and gloo on CPU.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def init() -> None:
+    """Join the process group if torchrun started us (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("TCG_DIST_BACKEND") != "gloo" else "gloo"
+        dist.init_process_group(backend=backend)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def local_device(requested: str) -> str:
+    if requested.startswith("cuda") and active():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return requested
+
+
+def wrap(module: nn.Module) -> nn.Module:
+    """DDP-wrap ``module`` when distributed. Heads unused by a minibatch leave parameters
+    without gradients, hence ``find_unused_parameters``."""
+    if not active():
+        return module
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    dev = next(module.parameters()).device
+    return DDP(module, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
+
+
+def all_reduce_min(x: int) -> int:
+    if not active():
+        return x
+    t = torch.tensor([x], dtype=torch.long)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
+
+
+def all_reduce_sum(x: int) -> int:
+    if not active():
+        return x
+    t = torch.tensor([x], dtype=torch.long)
+    dist.all_reduce(t)
+    return int(t.item())
+
+
+def reduce_stats(stats: dict) -> dict:
+    """Average numeric stats over ranks (sums for counts of illegal actions)."""
+    if not active():
+        return stats
+    keys = sorted(k for k, v in stats.items() if isinstance(v, (int, float)))
+    t = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(t)
+    out = dict(stats)
+    for k, v in zip(keys, t.tolist()):
+        out[k] = v if k in ("illegal_actions", "decisions") else v / world_size()
+    return out
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if active():
+        dist.destroy_process_group()

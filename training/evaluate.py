@@ -1,0 +1,166 @@
+"""Evaluation matches, openskill ratings and the league table.
+
+``evaluate_policy`` plays ``games`` games of a policy against ``random``, ``heuristic`` or
+another policy, half in each seat, all inside the batched env: the bots act in numba, the
+policies through the sequential sampler. ``update_league`` rates the results with
+openskill (Plackett-Luce) and appends to ``league.csv`` and ``league.png`` in the run folder.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from policy import obs_tensors
+from tcg_env import VecTCG
+from tcg_env.bots import HeuristicBot, RandomBot
+
+from .sampler import sample
+
+
+def _policy_actions(policy, env, rows, device, gen, greedy):
+    if len(rows) == 0:
+        return np.zeros((0, 4), np.int32)
+    width = int(env.legal_count[rows].max())
+    g, e = obs_tensors(env.observations[rows], device)
+    with torch.no_grad():
+        enc = policy(g, e)
+        res = sample(policy, enc, torch.as_tensor(env.legal_tuples[rows, :width], device=device),
+                     torch.as_tensor(env.legal_count[rows], device=device), generator=gen, greedy=greedy,
+                     entropy="sampled")
+    return res.actions.cpu().numpy().astype(np.int32)
+
+
+def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
+               opponent_policy=None) -> dict:
+    """Results of ``policy`` against ``opponent`` ("random", "heuristic", or "policy" with
+    ``opponent_policy``) over ``games`` games, the policy in seat 0 for even game ids."""
+    device = torch.device(device)
+    env = VecTCG(games, seed=seed)
+    seat = (np.arange(games) % 2).astype(np.int32)
+    finished = np.zeros(games, np.bool_)
+    result = np.zeros(games, np.float32)
+    lengths = np.zeros(games, np.int32)
+    bot = RandomBot(seed) if opponent == "random" else HeuristicBot(seed) if opponent == "heuristic" else None
+    gen = torch.Generator(device=device).manual_seed(seed)
+    was_training = policy.training
+    policy.eval()
+    for _ in range(100_000):
+        if finished.all():
+            break
+        mine = env.current_player == seat
+        acts = env.legal_tuples[:, 0].astype(np.int32)
+        pr = np.nonzero(mine & ~finished)[0]
+        orow = np.nonzero(~mine & ~finished)[0]
+        acts[pr] = _policy_actions(policy, env, pr, device, gen, greedy)
+        if len(orow):
+            if bot is not None:
+                acts[orow] = bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count)[orow]
+            else:
+                acts[orow] = _policy_actions(opponent_policy, env, orow, device, gen, greedy)
+        env.step(acts)
+        lengths[~finished] += 1
+        ended = (env.terminals | env.truncations) & ~finished
+        for i in np.nonzero(ended)[0]:
+            result[i] = env.seat_rewards[i, seat[i]]
+        finished |= ended
+    policy.train(was_training)
+    wins, losses = int((result > 0).sum()), int((result < 0).sum())
+    return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
+            "win_rate": wins / games, "score": (wins + 0.5 * (games - wins - losses)) / games,
+            "mean_decisions": float(lengths.mean()), "illegal_actions": int(env.illegal_counts.sum()),
+            "results": result}
+
+
+def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cpu", opponent_state_dict=None,
+                    opponent_builder=None) -> dict:
+    opp = None
+    kind = opponent
+    if opponent not in ("random", "heuristic"):
+        opp = opponent_builder().to(device).eval()
+        opp.load_state_dict(opponent_state_dict)
+        kind = "policy"
+    return play_match(policy, kind, games, seed, device, opponent_policy=opp)
+
+
+def update_league(trainer, results: dict) -> None:
+    """Rate this evaluation's games with openskill and append to league.csv / league.png."""
+    from openskill.models import PlackettLuce
+    model = PlackettLuce()
+    ratings = trainer.ratings
+
+    def get(name):
+        mu, sigma = ratings.get(name, (model.mu, model.sigma))
+        return model.rating(mu=mu, sigma=sigma, name=name)
+
+    learner = get("learner")
+    rows = []
+    for name, r in results.items():
+        opp = get(name)
+        for res in r["results"]:
+            ranks = [0, 1] if res > 0 else [1, 0] if res < 0 else [0, 0]
+            [[learner], [opp]] = model.rate([[learner], [opp]], ranks=ranks)
+        ratings[name] = (opp.mu, opp.sigma)
+        rows.append({"update": trainer.update, "steps": trainer.steps, "minutes": round(trainer.elapsed() / 60, 2),
+                     "opponent": name, "games": r["games"], "wins": r["wins"], "losses": r["losses"],
+                     "draws": r["draws"], "win_rate": round(r["win_rate"], 4),
+                     "opponent_rating": round(opp.ordinal(), 3)})
+    ratings["learner"] = (learner.mu, learner.sigma)
+    for row in rows:
+        row["learner_rating"] = round(learner.ordinal(), 3)
+    path = Path(trainer.out) / "league.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+    try:
+        plot_league(path, Path(trainer.out) / "league.png")
+    except Exception as e:  # a plot must never stop training
+        trainer._print(f"(league plot skipped: {e})")
+
+
+def plot_league(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = list(csv.DictReader(csv_path.open()))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    for opp in ("random", "heuristic"):
+        pts = [(float(r["minutes"]), float(r["win_rate"])) for r in rows if r["opponent"] == opp]
+        if pts:
+            a1.plot(*zip(*pts), marker="o", label=f"vs {opp}")
+    a1.set_xlabel("minutes")
+    a1.set_ylabel("win rate")
+    a1.set_ylim(0, 1)
+    a1.grid(alpha=0.3)
+    a1.legend()
+    seen = {}
+    for r in rows:
+        seen[(r["update"], r["minutes"])] = float(r["learner_rating"])
+    pts = sorted((float(m), v) for (u, m), v in seen.items())
+    if pts:
+        a2.plot(*zip(*pts), marker="o", color="tab:green")
+    a2.set_xlabel("minutes")
+    a2.set_ylabel("learner rating (openskill ordinal)")
+    a2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)
+
+
+def format_table(results: dict) -> str:
+    from rich.table import Table
+    from rich.console import Console
+    t = Table(title="Evaluation")
+    for c in ("opponent", "games", "wins", "losses", "draws", "win rate"):
+        t.add_column(c, justify="right" if c != "opponent" else "left")
+    for name, r in results.items():
+        t.add_row(name, str(r["games"]), str(r["wins"]), str(r["losses"]), str(r["draws"]), f"{r['win_rate']:.1%}")
+    console = Console(record=True, width=80)
+    with console.capture() as cap:
+        console.print(t)
+    return cap.get()

@@ -1,0 +1,27 @@
+"""The module PPO differentiates: encode + replay through the sequential sampler.
+
+Wrapping encode and ``sampler.evaluate`` in one ``forward`` lets DistributedDataParallel
+see every parameter the loss uses (the action heads are called by the sampler, outside
+the policy's own ``forward``)."""
+from __future__ import annotations
+
+from torch import nn
+
+from policy import obs_tensors
+
+from .sampler import evaluate
+
+
+class ReplayModule(nn.Module):
+    def __init__(self, policy, entropy: str = "exact", independent: bool = False):
+        super().__init__()
+        self.policy = policy
+        self.entropy = entropy
+        self.independent = independent
+
+    def forward(self, obs, legal, count, actions):
+        g, e = obs_tensors(obs, obs.device)
+        enc = self.policy(g, e)
+        res = evaluate(self.policy, enc, legal, count, actions, entropy=self.entropy, independent=self.independent)
+        # plain tensors (not the dataclass): DDP finds the outputs it must trace for unused parameters
+        return res.log_prob, res.entropy, enc.value, res.head_entropy, res.forced, res.applicable

@@ -1,0 +1,547 @@
+"""PPO self-play trainer.
+
+One update = a rollout of ``rollout_steps`` decisions in each of ``num_envs`` games of the
+native batched env, then ``update_epochs`` passes of clipped PPO over the learner's
+decisions. Per update:
+
+1. **Opponents.** In a ``pool_fraction`` of the games one seat is an opponent (the heuristic
+   bot with probability ``bot_opponent_prob``, else a past self from the pool, chosen as the
+   latest with probability ``pool_latest_prob`` or else with weight ``(1 - learner win rate
+   against it)^2 + 0.05``, prioritised fictitious self-play); in the other games the learner
+   plays both seats. Until the pool has a member, every game is self-play.
+2. **Rollout.** The learner's rows are encoded and sampled with the sequential sampler; every
+   stored row keeps the observation, the legal tuples (trimmed to the step's longest list),
+   the action, log-prob, value, seat and game id. Opponent rows are played but not stored.
+3. **Advantages** by seat-chained GAE (``training.gae``).
+4. **PPO.** Log-prob and entropy are replayed with ``sampler.evaluate``; before the first
+   gradient step of each update the ratio must be 1 (``ratio_check_tol``) or training stops:
+   a mismatch means rollout and replay disagree, which is a bug.
+
+Checkpoints hold the model, optimizer, all RNG states, the env rows, the pool, ratings,
+config and counters; ``--resume`` continues exactly. Only rank 0 writes checkpoints and logs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from policy import PolicyConfig, TCGPolicy, obs_tensors
+from tcg_env import VecTCG
+from tcg_env.bots import HeuristicBot
+from verification.spec import NUM_PRIMARIES
+
+from . import distributed as D
+from .checkpoint import CheckpointError, atomic_save, card_table_digest, load_checkpoint
+from .config import TrainConfig
+from .gae import seat_gae
+from .losses import ReplayModule
+from .sampler import sample
+
+CKPT_FORMAT = "tcg-checkpoint"
+
+
+class RatioCheckError(RuntimeError):
+    """Rollout and replay log-probs disagree before the first gradient step: a bug."""
+
+
+def build_policy(cfg: TrainConfig) -> TCGPolicy:
+    pc = PolicyConfig.named(cfg.policy_size)
+    if cfg.d_model:
+        pc.d_model = cfg.d_model
+        pc.d_ff = 2 * cfg.d_model
+    if cfg.n_layers:
+        pc.n_layers = cfg.n_layers
+    return TCGPolicy(pc)
+
+
+@dataclass
+class PoolMember:
+    name: str
+    update: int
+    state_dict: dict
+    games: int = 0
+    learner_wins: float = 0.0
+
+    def learner_win_rate(self) -> float:
+        return (self.learner_wins + 1.0) / (self.games + 2.0)
+
+
+@dataclass
+class Rollout:
+    obs: list = field(default_factory=list)
+    legal: list = field(default_factory=list)
+    count: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+    logp: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+    seats: list = field(default_factory=list)
+    learner: list = field(default_factory=list)
+    dones: list = field(default_factory=list)
+    truncs: list = field(default_factory=list)
+    seat_rewards: list = field(default_factory=list)
+    final_values: list = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: str | None = None, init_from: str | None = None,
+                 console=None, quiet: bool = False):
+        cfg.validate()
+        self.cfg = cfg
+        self.rank, self.world = D.rank(), D.world_size()
+        self.is_main = self.rank == 0
+        self.console = console
+        self.quiet = quiet or not self.is_main
+        self.device = torch.device(D.local_device(cfg.device))
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)
+        self.out = Path(cfg.out)
+        self.policy = build_policy(cfg).to(self.device)
+        self.opp_policy = build_policy(cfg).to(self.device).eval()
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        self.replay = D.wrap(ReplayModule(self.policy, cfg.entropy, cfg.independent_heads))
+        decks = None if cfg.decks == "all" else cfg.decks
+        env_seed = cfg.seed * 1_000_003 + self.rank
+        self.env = VecTCG(cfg.num_envs, seed=env_seed, decks=decks)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 7919 + self.rank)
+        self.np_rng = np.random.default_rng(cfg.seed * 104729 + self.rank)
+        self.bot = HeuristicBot(cfg.seed)
+        self.pool: list[PoolMember] = []
+        self.ratings: dict[str, tuple[float, float]] = {}
+        self.update = 0
+        self.steps = 0
+        self.started = time.time()
+        self.elapsed_before = 0.0
+        self.history: list[dict] = []
+        n_pool = int(round(cfg.pool_fraction * cfg.num_envs))
+        self.pool_envs = np.zeros(cfg.num_envs, np.bool_)
+        self.pool_envs[:n_pool] = True
+        self.learner_seat = (np.arange(cfg.num_envs) % 2).astype(np.int32)
+        self.opponent: str | None = None
+        self.illegal_total = 0
+        if init_from:
+            self._init_from(init_from)
+        if resume:
+            self.load(resume)
+        self.writer = None
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.update + 1 if resume else None)
+
+    # ------------------------------------------------------------------ opponents
+    def _choose_opponent(self) -> str | None:
+        cfg = self.cfg
+        if not self.pool_envs.any():
+            return None
+        r = self.np_rng.random()
+        if r < cfg.bot_opponent_prob:
+            return "heuristic"
+        if not self.pool:
+            return None
+        if self.np_rng.random() < cfg.pool_latest_prob:
+            m = self.pool[-1]
+        else:
+            w = np.array([(1.0 - m.learner_win_rate()) ** 2 + 0.05 for m in self.pool])
+            m = self.pool[int(self.np_rng.choice(len(self.pool), p=w / w.sum()))]
+        self.opp_policy.load_state_dict(m.state_dict)
+        return m.name
+
+    def _add_to_pool(self):
+        sd = {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
+        self.pool.append(PoolMember(f"self@{self.update}", self.update, sd))
+        if len(self.pool) > self.cfg.pool_size:
+            self.pool.pop(0)
+
+    # ------------------------------------------------------------------ acting
+    def _policy_act(self, policy, obs, legal, count, rows, store: bool):
+        g, e = obs_tensors(obs[rows], self.device)
+        lt = torch.as_tensor(legal[rows], device=self.device)
+        lc = torch.as_tensor(count[rows], device=self.device)
+        with torch.no_grad(), self._autocast():
+            enc = policy(g, e)
+            res = sample(policy, enc, lt, lc, generator=self.gen, entropy="sampled",
+                         independent=self.cfg.independent_heads and store)
+        return res.actions.cpu().numpy().astype(np.int32), res.log_prob.float().cpu().numpy(), \
+            enc.value.float().cpu().numpy()
+
+    def _autocast(self):
+        if self.cfg.bf16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, enabled=False)
+
+    def _values_of(self, obs: np.ndarray) -> np.ndarray:
+        if len(obs) == 0:
+            return np.zeros(0, np.float32)
+        with torch.no_grad(), self._autocast():
+            return self.policy(*obs_tensors(obs, self.device)).value.float().cpu().numpy()
+
+    # ------------------------------------------------------------------ rollout
+    def collect(self) -> tuple[Rollout, dict]:
+        cfg, env = self.cfg, self.env
+        N = cfg.num_envs
+        ro = Rollout()
+        self.opponent = self._choose_opponent()
+        ended = {"games": 0, "learner_wins": 0.0}
+        illegal_before = int(env.illegal_counts.sum())
+        self.policy.eval()
+        local_steps = 0
+        for _ in range(cfg.rollout_steps):
+            actor = env.current_player.copy()
+            if self.opponent is None:
+                learner = np.ones(N, np.bool_)
+            else:
+                learner = ~self.pool_envs | (actor == self.learner_seat)
+            obs = env.observations.copy()
+            count = env.legal_count.copy()
+            width = int(count.max())
+            legal = env.legal_tuples[:, :width].copy()
+            actions = np.zeros((N, 4), np.int32)
+            logp = np.zeros(N, np.float32)
+            values = np.zeros(N, np.float32)
+            li = np.nonzero(learner)[0]
+            a, lp, v = self._policy_act(self.policy, obs, legal, count, li, store=True)
+            actions[li], logp[li], values[li] = a, lp, v
+            oi = np.nonzero(~learner)[0]
+            if len(oi):
+                if self.opponent == "heuristic":
+                    full = self.bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count)
+                    actions[oi] = full[oi]
+                else:
+                    actions[oi] = self._policy_act(self.opp_policy, obs, legal, count, oi, store=False)[0]
+            env.step(actions)
+            done = env.terminals | env.truncations
+            final_values = np.zeros((N, 2), np.float32)
+            tr = np.nonzero(env.truncations)[0]
+            if len(tr):
+                fo = env.final_observations[tr]
+                final_values[tr, 0] = self._values_of(fo[:, 0])
+                final_values[tr, 1] = self._values_of(fo[:, 1])
+            for i in np.nonzero(done & self.pool_envs)[0]:
+                if self.opponent is not None:
+                    ended["games"] += 1
+                    ended["learner_wins"] += float(env.seat_rewards[i, self.learner_seat[i]] > 0)
+            ro.obs.append(obs)
+            ro.legal.append(legal)
+            ro.count.append(count)
+            ro.actions.append(actions)
+            ro.logp.append(logp)
+            ro.values.append(values)
+            ro.seats.append(actor)
+            ro.learner.append(learner)
+            ro.dones.append(done.copy())
+            ro.truncs.append(env.truncations.copy())
+            ro.seat_rewards.append(env.seat_rewards.copy())
+            ro.final_values.append(final_values)
+            local_steps += int(learner.sum())
+        last = np.stack([self._values_of(env.observe(np.zeros(N, np.int32))),
+                         self._values_of(env.observe(np.ones(N, np.int32)))], axis=1)
+        ro.last_values = last.astype(np.float32)
+        # the step counter drives LR annealing: it must be the same global count on every rank
+        ro.global_steps = D.all_reduce_sum(local_steps)
+        self.steps += ro.global_steps
+        stats = {"illegal_actions": int(env.illegal_counts.sum()) - illegal_before}
+        self.illegal_total += stats["illegal_actions"]
+        if self.opponent is not None and self.opponent != "heuristic" and ended["games"]:
+            m = next(m for m in self.pool if m.name == self.opponent)
+            m.games += ended["games"]
+            m.learner_wins += ended["learner_wins"]
+        if self.opponent == "heuristic" and ended["games"]:
+            stats["rollout_win_rate_vs_heuristic"] = ended["learner_wins"] / ended["games"]
+        return ro, stats
+
+    # ------------------------------------------------------------------ update
+    def learn(self, ro: Rollout) -> dict:
+        cfg = self.cfg
+        T = len(ro.obs)
+        values = np.stack(ro.values)
+        learner = np.stack(ro.learner)
+        adv, ret = seat_gae(values, np.stack(ro.seats), learner, np.stack(ro.dones), np.stack(ro.truncs),
+                            np.stack(ro.seat_rewards), np.stack(ro.final_values), ro.last_values,
+                            cfg.gamma, cfg.gae_lambda)
+        t_idx, i_idx = np.nonzero(learner)
+        M = len(t_idx)
+        width = max(l.shape[1] for l in ro.legal)
+        legal = np.zeros((T, cfg.num_envs, width, 4), np.int8)
+        for t, l in enumerate(ro.legal):
+            legal[t, :, :l.shape[1]] = l
+        dev = self.device
+        b_obs = torch.as_tensor(np.stack(ro.obs)[t_idx, i_idx], device=dev)
+        b_legal = torch.as_tensor(legal[t_idx, i_idx], device=dev)
+        b_count = torch.as_tensor(np.stack(ro.count)[t_idx, i_idx], device=dev)
+        b_act = torch.as_tensor(np.stack(ro.actions)[t_idx, i_idx], device=dev).long()
+        b_logp = torch.as_tensor(np.stack(ro.logp)[t_idx, i_idx], device=dev)
+        b_val = torch.as_tensor(values[t_idx, i_idx], device=dev)
+        b_adv = torch.as_tensor(adv[t_idx, i_idx], device=dev)
+        b_ret = torch.as_tensor(ret[t_idx, i_idx], device=dev)
+        # every rank must run the same number of minibatches for DDP: size them by the global min
+        M_all = D.all_reduce_min(M)
+        mb = max(1, M_all // cfg.num_minibatches)
+        if cfg.anneal_lr:
+            frac = max(0.0, 1.0 - self.steps / cfg.total_steps)
+            for g in self.optimizer.param_groups:
+                g["lr"] = cfg.learning_rate * frac
+        self.policy.train()
+        agg: dict[str, list] = {}
+        first = True
+        stop = False
+        for epoch in range(cfg.update_epochs):
+            perm = torch.randperm(M, generator=torch.Generator().manual_seed(cfg.seed + self.update * 131 + epoch))
+            for start in range(0, mb * cfg.num_minibatches, mb):
+                idx = perm[start:start + mb].to(dev)
+                with self._autocast():
+                    new_logp, entropy, value, head_ent, forced, applicable = self.replay(
+                        b_obs[idx], b_legal[idx], b_count[idx], b_act[idx])
+                logratio = new_logp - b_logp[idx]
+                if first:
+                    worst = logratio.abs().max().item()
+                    if worst > cfg.ratio_check_tol:
+                        raise RatioCheckError(
+                            f"update {self.update + 1}: before the first gradient step the PPO ratio must be 1, but "
+                            f"max |log ratio| = {worst:.3g} > {cfg.ratio_check_tol:g}. The rollout log-prob and the "
+                            f"replayed log-prob disagree (masks, dropout/eval mode, dtype or padding): a bug.")
+                    first = False
+                ratio = logratio.exp()
+                mb_adv = b_adv[idx]
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std(unbiased=False) + 1e-8)
+                pg = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+                v = value.float()
+                if cfg.clip_vloss:
+                    v_clip = b_val[idx] + (v - b_val[idx]).clamp(-cfg.clip_coef, cfg.clip_coef)
+                    vl = 0.5 * torch.max((v - b_ret[idx]) ** 2, (v_clip - b_ret[idx]) ** 2).mean()
+                else:
+                    vl = 0.5 * ((v - b_ret[idx]) ** 2).mean()
+                ent = entropy.mean()
+                loss = pg + cfg.vf_coef * vl - cfg.ent_coef * ent
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                gnorm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - logratio).mean().item()
+                    old_kl = (-logratio).mean().item()
+                    clipfrac = ((ratio - 1).abs() > cfg.clip_coef).float().mean().item()
+                for k, val in (("policy_loss", pg.item()), ("value_loss", vl.item()), ("entropy", ent.item()),
+                               ("approx_kl", approx_kl), ("old_approx_kl", old_kl), ("clipfrac", clipfrac),
+                               ("grad_norm", float(gnorm)), ("ratio_min", ratio.min().item()),
+                               ("ratio_mean", ratio.mean().item()), ("ratio_max", ratio.max().item())):
+                    agg.setdefault(k, []).append(val)
+                for k in range(4):
+                    agg.setdefault(f"head_entropy_{k}", []).append(head_ent[:, k].mean().item())
+                    agg.setdefault(f"forced_frac_{k}", []).append(
+                        (forced[:, k].float().sum() / applicable[:, k].float().sum().clamp(min=1)).item())
+                if cfg.target_kl and approx_kl > cfg.target_kl:
+                    stop = True
+                    break
+            if stop:
+                break
+        stats = {k: float(np.mean(v)) for k, v in agg.items()}
+        stats["ratio_min"] = float(np.min(agg["ratio_min"]))
+        stats["ratio_max"] = float(np.max(agg["ratio_max"]))
+        y, p = b_ret.cpu().numpy(), b_val.cpu().numpy()
+        var = np.var(y)
+        stats["explained_variance"] = float("nan") if var == 0 else float(1 - np.var(y - p) / var)
+        stats["learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        stats["legal_per_decision"] = float(b_count.float().mean())
+        stats["decisions"] = M
+        stats["kl_early_stop"] = float(stop)
+        return stats
+
+    # ------------------------------------------------------------------ loop
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.time() - self.started
+
+    def done(self) -> bool:
+        cfg = self.cfg
+        if self.steps >= cfg.total_steps:
+            return True
+        return bool(cfg.minutes) and self.elapsed() >= cfg.minutes * 60
+
+    def train(self, progress=None) -> dict:
+        cfg = self.cfg
+        last = {}
+        while not self.done():
+            t0 = time.time()
+            ro, rstats = self.collect()
+            t1 = time.time()
+            lstats = self.learn(ro)
+            self.update += 1
+            stats = D.reduce_stats({**rstats, **lstats})
+            stats["sps"] = ro.global_steps / max(time.time() - t0, 1e-9)
+            stats["rollout_s"], stats["learn_s"] = t1 - t0, time.time() - t1
+            if cfg.pool_add_every and self.update % cfg.pool_add_every == 0:
+                self._add_to_pool()
+            if cfg.eval_every and self.update % cfg.eval_every == 0:
+                stats.update(self.evaluate_now())
+            self._log(stats)
+            if self.is_main and cfg.checkpoint_every and self.update % cfg.checkpoint_every == 0:
+                self.save()
+            last = stats
+            if progress is not None:
+                progress(self, stats)
+        final = self.evaluate_now()
+        last.update(final)
+        if self.is_main:
+            self._log_eval(final)
+            self.save()
+        return last
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate_now(self) -> dict:
+        from .evaluate import evaluate_policy, update_league
+        cfg = self.cfg
+        opponents = ["random", "heuristic"] + [m.name for m in self.pool[-cfg.eval_pool_members:]]
+        results = {}
+        for name in opponents:
+            sd = next((m.state_dict for m in self.pool if m.name == name), None)
+            r = evaluate_policy(self.policy, name, cfg.eval_games, seed=cfg.seed * 31 + self.update, device=self.device,
+                                opponent_state_dict=sd, opponent_builder=lambda: build_policy(cfg))
+            results[name] = r
+        out = {f"eval/win_rate_vs_{k}": v["win_rate"] for k, v in results.items()}
+        if self.is_main:
+            update_league(self, results)
+        return out
+
+    # ------------------------------------------------------------------ logging
+    def _log(self, stats: dict):
+        self.history.append({"update": self.update, "steps": self.steps, **{k: v for k, v in stats.items()
+                                                                             if isinstance(v, (int, float))}})
+        if not self.is_main or self.writer is None:
+            return
+        w = self.writer
+        for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl", "clipfrac",
+                  "explained_variance", "grad_norm"):
+            if k in stats:
+                w.add_scalar(f"losses/{k}", stats[k], self.steps)
+        for k in range(4):
+            if f"head_entropy_{k}" in stats:
+                w.add_scalar(f"losses/head_entropy_{k}", stats[f"head_entropy_{k}"], self.steps)
+                w.add_scalar(f"charts/forced_frac_{k}", stats[f"forced_frac_{k}"], self.steps)
+        for k in ("ratio_min", "ratio_mean", "ratio_max", "learning_rate", "legal_per_decision", "illegal_actions",
+                  "sps", "rollout_s", "learn_s", "kl_early_stop", "rollout_win_rate_vs_heuristic"):
+            if k in stats:
+                w.add_scalar(f"charts/{k}", stats[k], self.steps)
+        w.add_scalar("charts/illegal_actions_total", self.illegal_total, self.steps)
+        w.add_scalar("charts/pool_size", len(self.pool), self.steps)
+        self._log_eval({k: v for k, v in stats.items() if k.startswith("eval/")})
+        if not self.quiet and self.cfg.log_every and self.update % self.cfg.log_every == 0:
+            self._print(self.summary_line(stats))
+
+    def _log_eval(self, ev: dict):
+        if self.writer is None:
+            return
+        for k, v in ev.items():
+            self.writer.add_scalar(k, v, self.steps)
+        self.writer.flush()
+
+    def summary_line(self, s: dict) -> str:
+        ev = " ".join(f"{k.split('vs_')[1]}={v:.2f}" for k, v in s.items() if k.startswith("eval/win_rate_vs_")
+                      and not k.split("vs_")[1].startswith("self"))
+        return (f"upd {self.update:4d} steps {self.steps:>9,d} sps {s.get('sps', 0):7.0f} "
+                f"pg {s.get('policy_loss', 0):+.3f} v {s.get('value_loss', 0):.3f} H {s.get('entropy', 0):.2f} "
+                f"kl {s.get('approx_kl', 0):.4f} clip {s.get('clipfrac', 0):.2f} ev {s.get('explained_variance', 0):+.2f} "
+                f"illegal {s.get('illegal_actions', 0)} opp {self.opponent or 'self'}" + (f" | win {ev}" if ev else ""))
+
+    def _print(self, msg: str):
+        if self.console is not None:
+            self.console.print(msg, highlight=False, markup=False)
+        else:
+            print(msg, flush=True)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict:
+        return {
+            "format": CKPT_FORMAT, "version": 1,
+            "action_spec_version": __import__("verification.spec", fromlist=["x"]).ACTION_SPEC_VERSION,
+            "card_table_digest": card_table_digest(),
+            "policy_config": self.policy.config.to_dict(),
+            "model": {k: v.detach().cpu() for k, v in self.policy.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "train_config": self.cfg.to_dict(),
+            "counters": {"update": self.update, "steps": self.steps, "elapsed": self.elapsed(),
+                         "illegal_total": self.illegal_total},
+            "rng": {"torch": torch.get_rng_state(), "generator": self.gen.get_state(),
+                    "numpy": json.dumps(self.np_rng.bit_generator.state),
+                    "bot": torch.as_tensor(self.bot._rng.view(np.int64).copy())},
+            "env": {k: torch.as_tensor(getattr(self.env, k)) for k in
+                    ("state", "observations", "legal_tuples", "legal_count", "current_player", "illegal_counts")},
+            "pool": [{"name": m.name, "update": m.update, "games": m.games, "learner_wins": m.learner_wins,
+                      "state_dict": m.state_dict} for m in self.pool],
+            "ratings": {k: [float(a), float(b)] for k, (a, b) in self.ratings.items()},
+            "history": json.dumps(self.history[-2000:]),
+        }
+
+    def save(self) -> Path:
+        ck = self.out / "checkpoints"
+        path = ck / f"ckpt_{self.update:06d}.pt"
+        atomic_save(self.state(), path)
+        atomic_save(self.state_light(), self.out / "policy.pt")
+        kept = sorted(ck.glob("ckpt_*.pt"))
+        for old in kept[:-self.cfg.keep_checkpoints]:
+            old.unlink()
+        return path
+
+    def state_light(self) -> dict:
+        s = self.state()
+        return {k: s[k] for k in ("format", "version", "action_spec_version", "card_table_digest", "policy_config",
+                                  "model", "counters")}
+
+    def load(self, path: str | Path):
+        path = Path(path)
+        if path.is_dir():
+            cands = sorted((path / "checkpoints").glob("ckpt_*.pt"))
+            if not cands:
+                raise CheckpointError(f"--resume {path}: no checkpoints in {path / 'checkpoints'}")
+            path = cands[-1]
+        for stale in path.parent.glob("*.tmp"):   # left by a writer that was killed mid-save
+            stale.unlink()
+        data = load_checkpoint(path, map_location="cpu")
+        for key in ("optimizer", "rng", "env", "counters", "train_config"):
+            if key not in data:
+                raise CheckpointError(f"{path} is a policy-only checkpoint (no '{key}'); it cannot be resumed, "
+                                      f"use it with --init-from")
+        if data["policy_config"] != self.policy.config.to_dict():
+            raise CheckpointError(f"{path}: its policy config {data['policy_config']} differs from this run's "
+                                  f"{self.policy.config.to_dict()}")
+        if data["train_config"]["num_envs"] != self.cfg.num_envs:
+            raise CheckpointError(f"{path}: num_envs {data['train_config']['num_envs']} differs from this run's "
+                                  f"{self.cfg.num_envs}")
+        self.policy.load_state_dict(data["model"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        c = data["counters"]
+        self.update, self.steps, self.elapsed_before = int(c["update"]), int(c["steps"]), float(c["elapsed"])
+        self.illegal_total = int(c.get("illegal_total", 0))
+        self.started = time.time()
+        r = data["rng"]
+        torch.set_rng_state(r["torch"])
+        self.gen.set_state(r["generator"])
+        self.np_rng.bit_generator.state = json.loads(r["numpy"])
+        self.bot._rng[:] = r["bot"].numpy().view(np.uint64)
+        for k, v in data["env"].items():
+            getattr(self.env, k)[...] = v.numpy()
+        self.pool = [PoolMember(m["name"], int(m["update"]), m["state_dict"], int(m["games"]),
+                                float(m["learner_wins"])) for m in data["pool"]]
+        self.ratings = {k: (v[0], v[1]) for k, v in data["ratings"].items()}
+        self.history = json.loads(data["history"])
+        self.resumed_from = path
+
+    def _init_from(self, path):
+        from .checkpoint import load_policy
+        src = load_policy(path)
+        if src.config.to_dict() != self.policy.config.to_dict():
+            raise CheckpointError(f"--init-from {path}: policy config {src.config.to_dict()} differs from this "
+                                  f"run's {self.policy.config.to_dict()}")
+        self.policy.load_state_dict(src.state_dict())
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
