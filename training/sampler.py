@@ -101,6 +101,8 @@ def _trim(legal_tuples: torch.Tensor, legal_count: torch.Tensor):
 
 def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, greedy=False, entropy="exact",
          independent=False):
+    if entropy not in ("exact", "sampled"):
+        raise ValueError(f"entropy must be 'exact' or 'sampled', got {entropy!r}")
     legal, count = _trim(legal_tuples, legal_count)
     valid = _valid_rows(legal, count)
     B = legal.shape[0]

@@ -1,0 +1,327 @@
+"""TCGPolicy (policy/model.py) and PolicyConfig: the encoder does no masking and no
+sampling, padding entities can never be pointed at, entity rows carry no position, and
+head 1/2 pick the pointer or the bin path per row."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from policy.config import PolicyConfig
+from policy.model import TCGPolicy, obs_tensors
+from tcg_env.bots import HeuristicBot, RandomBot
+from tcg_env.observation import ENTITY_FEATURES
+from tcg_env.vec import VecTCG
+from training.sampler import evaluate, exact_entropy, sample
+from verification.spec import HEAD_SIZES, NUM_ENTITIES, SLOT_KIND, Primary, SlotKind
+
+NUM_HEADS = 4
+POINTER = int(SlotKind.POINTER)
+F32_MIN = torch.finfo(torch.float32).min
+_PRESENT = ENTITY_FEATURES.index("present")
+_MULT = [int(np.prod(HEAD_SIZES[k + 1:])) for k in range(NUM_HEADS)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def states():
+    """(obs [N, OBS] int8, legal [N, MAX_LEGAL, 4] int8, count [N]) from bot-driven games."""
+    env = VecTCG(24, seed=5)
+    bots = (RandomBot(5), HeuristicBot(6))
+    obs, leg, cnt = [], [], []
+    for t in range(90):
+        obs.append(env.observations.copy())
+        leg.append(env.legal_tuples.copy())
+        cnt.append(env.legal_count.copy())
+        env.step(bots[t % 3 == 0].act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
+    return np.concatenate(obs), np.concatenate(leg), np.concatenate(cnt)
+
+
+def make_policy(cfg=None, seed=0, scale=None):
+    torch.manual_seed(seed)
+    pol = TCGPolicy(cfg or PolicyConfig())
+    if scale is not None:
+        with torch.no_grad():
+            for m in list(pol.bin_out) + list(pol.ptr_q):
+                m.weight.mul_(scale)
+                m.bias.mul_(scale)
+    return pol
+
+
+def tuple_key(t):
+    t = t.long()
+    return sum(t[..., k] * _MULT[k] for k in range(NUM_HEADS))
+
+
+def pointer_slots(primary: int) -> list[int]:
+    """The heads (1-3) that hold an entity pointer for this primary."""
+    return [j + 1 for j in range(3) if SLOT_KIND[primary, j] == POINTER]
+
+
+# ----------------------------------------------------------------------------- 7. forward
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_forward_and_heads_are_deterministic_and_draw_no_random_numbers(states, mode):
+    obs, leg, cnt = states
+    pol = make_policy(seed=1).train(mode == "train")
+    idx = np.arange(0, len(cnt), 9)[:128]
+    g, e = obs_tensors(obs[idx])
+    prefix = torch.as_tensor(leg[idx, 0]).long()
+    rng = torch.get_rng_state()
+    with torch.no_grad():
+        a, b = pol(g, e), pol(g, e)
+        for f in ("entities", "present", "pooled", "value"):
+            assert torch.equal(getattr(a, f), getattr(b, f)), f
+        for k in range(NUM_HEADS):
+            l1 = pol.head_logits(a, k, prefix[:, :k] if k else None)
+            l2 = pol.head_logits(b, k, prefix[:, :k] if k else None)
+            assert torch.equal(l1, l2)
+            assert l1.shape == (len(idx), HEAD_SIZES[k])
+        # no legality anywhere: every primary (legal here or not) gets a finite logit
+        assert torch.isfinite(pol.head_logits(a, 0)).all()
+        assert torch.isfinite(pol.head_logits(a, 3, prefix[:, :3])).all()
+    assert torch.equal(torch.get_rng_state(), rng), "forward/head_logits consumed the global RNG"
+    assert torch.equal(a.present, torch.as_tensor(obs[idx, 32:].reshape(len(idx), NUM_ENTITIES, -1)[..., _PRESENT] > 0))
+
+
+# ----------------------------------------------------------------------------- 8. padding entities
+def test_absent_entities_get_float32_min_pointer_logits(states):
+    obs, leg, cnt = states
+    pol = make_policy(seed=2).eval()
+    idx = np.arange(0, len(cnt), 5)[:200]
+    g, e = obs_tensors(obs[idx])
+    B = len(idx)
+    with torch.no_grad():
+        enc = pol(g, e)
+        present = enc.present
+        assert (~present).sum() > 500 and present.all(1).sum() < B
+        for p in (Primary.PLAY_SPELL, Primary.ATTACK, Primary.ACTIVATE, Primary.CHOOSE_TARGET):
+            # a present entity for the sub1 pointer, when there is one
+            sub1 = present.float().argmax(1)
+            prefix = torch.stack([torch.full((B,), int(p)), sub1, torch.zeros(B, dtype=torch.long)], 1)
+            for k in (1, 2):
+                logits = pol.head_logits(enc, k, prefix[:, :k])
+                if SLOT_KIND[p, k - 1] == POINTER:
+                    assert (logits[~present] == F32_MIN).all(), (p.name, k)
+                    assert torch.isfinite(logits[present]).all() and (logits[present] > F32_MIN / 2).all()
+        # a bin slot is not an entity: no padding value there
+        prefix = torch.stack([torch.full((B,), int(Primary.PLAY_UNIT)), sub1], 1)
+        assert (pol.head_logits(enc, 2, prefix) > F32_MIN / 2).all()
+
+
+@pytest.mark.parametrize("variant", ["fp32", "weights x1000", "bf16"])
+def test_sampling_never_points_at_an_absent_entity(states, variant):
+    """Legal lists that (wrongly) name every entity, present or not: the structural
+    padding still keeps absent entities at probability 0."""
+    obs, leg, cnt = states
+    pol = make_policy(seed=3, scale=1000.0 if variant == "weights x1000" else None).eval()
+    rng = np.random.default_rng(4)
+    all_present = obs[:, 32:].reshape(len(cnt), NUM_ENTITIES, -1)[..., _PRESENT] > 0
+    ok = all_present[:, 22:].any(1) & ~all_present[:, 22:].all(1)   # some hand cards, some empty hand rows
+    idx = rng.choice(np.nonzero(ok)[0], 40, replace=False)
+    g, e = obs_tensors(obs[idx])
+    present = torch.as_tensor(all_present[idx])
+    # tuples: CHOOSE_TARGET at any entity; PLAY_SPELL from any hand row at any entity (every
+    # head keeps at least one present option: a leader, a hand card)
+    tuples = [(int(Primary.CHOOSE_TARGET), 0, t, 0) for t in range(NUM_ENTITIES)]
+    tuples += [(int(Primary.PLAY_SPELL), h, t, 1) for h in range(22, 32) for t in range(0, NUM_ENTITIES, 3)]
+    legal = torch.tensor(tuples).unsqueeze(0).expand(len(idx), -1, -1)
+    count = torch.full((len(idx),), len(tuples))
+    reps = 60
+    rows = torch.arange(len(idx)).repeat(reps)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16"):
+        enc = pol(g, e)
+        r = sample(pol, enc.index(rows), legal[rows], count[rows],
+                   generator=torch.Generator().manual_seed(5), entropy="sampled")
+        _, bidx, tup, lp = exact_entropy(pol, enc, legal, count, return_tuple_logp=True)
+    acts = r.actions
+    for k in (1, 2):
+        is_ptr = torch.as_tensor(SLOT_KIND[acts[:, 0].numpy(), k - 1] == POINTER)
+        hit_absent = is_ptr & ~present[rows, acts[:, k]]
+        assert not hit_absent.any(), f"{variant}: sampled {acts[hit_absent][:3].tolist()} (absent entity)"
+    # and the exact probability of any tuple pointing at an absent entity is 0
+    bad = torch.zeros(len(tup), dtype=torch.bool)
+    for k in (1, 2):
+        is_ptr = torch.as_tensor(SLOT_KIND[tup[:, 0].numpy(), k - 1] == POINTER)
+        bad |= is_ptr & ~present[bidx, tup[:, k]]
+    assert bad.any() and (lp[bad].exp() == 0).all()
+    assert torch.isfinite(r.log_prob).all()
+
+
+# ----------------------------------------------------------------------------- 9. permutation
+def _permute(obs_row, legal_rows, perm):
+    """Entity row i of the new observation is old row perm[i]; pointer values e -> inv[e]."""
+    inv = np.argsort(perm)
+    o = obs_row.copy()
+    ents = o[32:].reshape(NUM_ENTITIES, -1)
+    o[32:] = ents[perm].reshape(-1)
+    lt = legal_rows.astype(np.int64).copy()
+    for t in lt:
+        for k in pointer_slots(int(t[0])):
+            t[k] = inv[t[k]]
+    return o, lt, inv
+
+
+def test_permuting_entity_rows_permutes_pointers_and_keeps_log_probs(states):
+    obs, leg, cnt = states
+    pol = make_policy(seed=6).eval()
+    rng = np.random.default_rng(7)
+    # states whose legal lists hold pointer and bin slots, with absent entities
+    cand = []
+    for i in np.nonzero((cnt >= 6) & (cnt <= 150))[0]:
+        prims = set(leg[i, :cnt[i], 0].tolist())
+        if any(pointer_slots(p) for p in prims):
+            cand.append(int(i))
+    sel = rng.choice(cand, 8, replace=False)
+    bins_checked = 0
+    for i in sel:
+        n = int(cnt[i])
+        perm = rng.permutation(NUM_ENTITIES)
+        assert (perm != np.arange(NUM_ENTITIES)).sum() > 20
+        o2, lt2, inv = _permute(obs[i], leg[i, :n], perm)
+        shuffle = rng.permutation(n)        # and list the tuples in another order
+        L1 = torch.as_tensor(leg[i:i + 1, :n]).long()
+        L2 = torch.as_tensor(lt2[shuffle]).unsqueeze(0)
+        C = torch.tensor([n])
+        with torch.no_grad():
+            e1 = pol(*obs_tensors(obs[i:i + 1]))
+            e2 = pol(*obs_tensors(o2[None]))
+            assert torch.equal(e2.present[0], e1.present[0, perm])
+            assert torch.allclose(e2.entities[0][e2.present[0]], e1.entities[0, perm][e2.present[0]], atol=1e-5)
+            assert torch.allclose(e1.value, e2.value, atol=1e-5) and torch.allclose(e1.pooled, e2.pooled, atol=1e-5)
+            H1, _, t1, lp1 = exact_entropy(pol, e1, L1, C, return_tuple_logp=True)
+            H2, _, t2, lp2 = exact_entropy(pol, e2, L2, C, return_tuple_logp=True)
+            assert abs(H1.item() - H2.item()) < 1e-5
+            mapped = torch.as_tensor(lt2)                 # tuple j of the original, mapped
+            assert torch.equal(tuple_key(t2), tuple_key(mapped[shuffle]))
+            assert torch.allclose(lp2, lp1[shuffle], atol=1e-5, rtol=0)
+            # evaluate agrees, tuple by tuple
+            ev1 = evaluate(pol, e1.index(torch.zeros(n, dtype=torch.long)), L1.expand(n, -1, -1), C.expand(n), L1[0])
+            ev2 = evaluate(pol, e2.index(torch.zeros(n, dtype=torch.long)), L2.expand(n, -1, -1), C.expand(n), mapped)
+            assert torch.allclose(ev1.log_prob, ev2.log_prob, atol=1e-5, rtol=0)
+            assert torch.allclose(ev1.log_prob, lp1, atol=1e-5, rtol=0)
+            # head by head: pointer heads' probabilities permute, bin heads' stay put
+            P1 = L1[0]
+            P2 = mapped
+            s1 = e1.index(torch.zeros(n, dtype=torch.long))
+            s2 = e2.index(torch.zeros(n, dtype=torch.long))
+            for k in (1, 2, 3):
+                p1 = torch.softmax(pol.head_logits(s1, k, P1[:, :k]).float(), -1)
+                p2 = torch.softmax(pol.head_logits(s2, k, P2[:, :k]).float(), -1)
+                is_ptr = torch.as_tensor(SLOT_KIND[P1[:, 0].numpy(), k - 1] == POINTER)
+                if is_ptr.any():
+                    assert torch.allclose(p2[is_ptr][:, inv], p1[is_ptr], atol=1e-5, rtol=0), k
+                if (~is_ptr).any():
+                    assert torch.allclose(p2[~is_ptr], p1[~is_ptr], atol=1e-5, rtol=0), k
+                    bins_checked += int((~is_ptr).sum())
+    assert bins_checked > 0
+
+
+# ----------------------------------------------------------------------------- 10. per-row path
+def test_sub_head_path_is_chosen_per_row(states):
+    """One batch mixing primaries whose sub1/sub2 are pointers and bins: head_logits of
+    every head equals, row by row, what the row gets alone."""
+    obs, leg, cnt = states
+    pol = make_policy(seed=8).eval()
+    rng = np.random.default_rng(9)
+    prims = [Primary.PLAY_UNIT, Primary.PLAY_SPELL, Primary.MOVE, Primary.ATTACK, Primary.CHOOSE_MODE,
+             Primary.ACTIVATE, Primary.MULLIGAN, Primary.ATTACH_WEAPON, Primary.LEADER_ABILITY,
+             Primary.CHOOSE_TARGET, Primary.END_TURN]
+    assert SLOT_KIND[Primary.PLAY_SPELL, 1] == POINTER and SLOT_KIND[Primary.ATTACK, 1] == POINTER
+    assert all(SLOT_KIND[p, 1] == int(SlotKind.BIN) for p in (Primary.PLAY_UNIT, Primary.MOVE, Primary.CHOOSE_MODE))
+    rows, prefixes = [], []
+    for rep in range(3):
+        for p in prims:
+            i = int(rng.integers(len(cnt)))
+            # a real legal tuple with this primary when some state has one, else a made-up prefix
+            have = np.nonzero((leg[:, :, 0] == int(p)) & (np.arange(leg.shape[1]) < cnt[:, None]))
+            if len(have[0]) > rep:
+                j = rng.integers(len(have[0]))
+                i, t = int(have[0][j]), leg[have[0][j], have[1][j]].astype(np.int64)
+            else:
+                t = np.array([int(p), int(rng.integers(2, 12)), int(rng.integers(0, 3)), 0])
+            rows.append(i)
+            prefixes.append(t)
+    prefix = torch.as_tensor(np.stack(prefixes))
+    g, e = obs_tensors(obs[rows])
+    with torch.no_grad():
+        enc = pol(g, e)
+        for k in (1, 2, 3):
+            batch = pol.head_logits(enc, k, prefix[:, :k])
+            for r in range(len(rows)):
+                alone = pol.head_logits(enc.index(torch.tensor([r])), k, prefix[r:r + 1, :k])
+                assert torch.allclose(batch[r], alone[0], atol=1e-6, rtol=1e-6), (k, Primary(int(prefix[r, 0])).name)
+            if k < 3:
+                # the pointer rows carry the padding value at absent entities, bin rows never do
+                is_ptr = torch.as_tensor(SLOT_KIND[prefix[:, 0].numpy(), k - 1] == POINTER)
+                padded = (batch == F32_MIN).any(1)
+                has_absent = (~enc.present).any(1)
+                assert torch.equal(padded, is_ptr & has_absent), k
+                assert (is_ptr & has_absent).any() and (~is_ptr).any()
+
+
+def test_head_logits_with_rows_equals_indexed_encoding(states):
+    """``rows`` (several prefixes per encoded state, used by the exact entropy) gives the
+    same logits as encoding.index(rows), for every head and path."""
+    obs, leg, cnt = states
+    pol = make_policy(seed=10).eval()
+    if not getattr(pol, "supports_rows", False):
+        pytest.skip("this TCGPolicy has no rows argument")
+    idx = np.nonzero((cnt >= 4) & (cnt <= 60))[0][:12]
+    g, e = obs_tensors(obs[idx])
+    rows, pre = [], []
+    for b, i in enumerate(idx):
+        take = np.arange(cnt[i])[: 2 + b % 7]          # a different number of prefixes per state
+        rows += [b] * len(take)
+        pre.append(leg[i, take].astype(np.int64))
+    rows = torch.tensor(rows)
+    prefix = torch.as_tensor(np.concatenate(pre))
+    with torch.no_grad():
+        enc = pol(g, e)
+        for k in range(NUM_HEADS):
+            a = pol.head_logits(enc, k, prefix[:, :k] if k else None, rows=rows)
+            b = pol.head_logits(enc.index(rows), k, prefix[:, :k] if k else None)
+            assert torch.allclose(a, b, atol=1e-5, rtol=1e-5), k
+        # P == B but not one prefix per state: rows = [0, 0, 1, 1, ...]
+        r2 = torch.arange(len(idx)) // 2
+        p2 = torch.as_tensor(leg[idx[r2.numpy()], 0].astype(np.int64))
+        for k in (1, 2):
+            a = pol.head_logits(enc, k, p2[:, :k], rows=r2)
+            b = pol.head_logits(enc.index(r2), k, p2[:, :k])
+            assert torch.allclose(a, b, atol=1e-5, rtol=1e-5), k
+
+
+# ----------------------------------------------------------------------------- 11. config
+def test_named_configs():
+    small, large = PolicyConfig.named("small"), PolicyConfig.named("large")
+    assert small == PolicyConfig()
+    assert large.d_model > small.d_model and large.n_layers >= small.n_layers
+    for c in (small, large):
+        assert c.d_model % c.n_heads == 0 and c.dropout == 0.0
+    with pytest.raises(ValueError) as err:
+        PolicyConfig.named("medium")
+    assert "'medium'" in str(err.value) and "small" in str(err.value) and "large" in str(err.value)
+    # the large config builds a working policy
+    pol = TCGPolicy(large).eval()
+    g = torch.zeros(2, 32, dtype=torch.int8)
+    e = torch.zeros(2, NUM_ENTITIES, len(ENTITY_FEATURES), dtype=torch.int8)
+    e[:, :2, _PRESENT] = 1
+    with torch.no_grad():
+        enc = pol(g, e)
+    assert enc.entities.shape == (2, NUM_ENTITIES, large.d_model) and torch.isfinite(enc.value).all()
+
+
+def test_config_round_trip_and_unknown_fields():
+    c = PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64)
+    assert PolicyConfig.from_dict(c.to_dict()) == c
+    assert PolicyConfig.from_dict({"d_model": 32}) == PolicyConfig(d_model=32)
+    with pytest.raises(ValueError, match="bogus"):
+        PolicyConfig.from_dict({**c.to_dict(), "bogus": 1})
+    with pytest.raises(ValueError, match="width"):
+        PolicyConfig.from_dict({"width": 64})
