@@ -4,6 +4,8 @@ Rows:
 - ``batched_N{n}``: the fused numba kernel stepping n games, each decision a uniform
   random legal tuple chosen inside numba (apply + auto-reset + legal enumeration +
   observation), on one core;
+- ``vec_step_N4096``: ``VecTCG.step`` on 4,096 games with 1, 2 and all-core threads
+  (slices of the batch stepped by the nogil kernel), the env's multi-core scaling;
 - ``python_per_game``: the checked Python path (``GameState.legal_tuples`` +
   ``GameState.apply``), the path the play script uses;
 - ``gym_loop`` / ``gym_loop_unwrapped``: agent steps/s of ``tcg_env/Duel-v0`` against the
@@ -65,6 +67,28 @@ def bench_batched(n: int, total_decisions: int, repeats: int = 3) -> dict:
         games += g
     return {"decisions_per_s": statistics.median(rates), "runs": [round(r) for r in rates],
             "decisions_per_run": int(steps * n), "games_finished": int(games)}
+
+
+def bench_threads(n: int = 4096, steps: int = 200, threads=(1, 2)) -> dict:
+    """Decisions/s of VecTCG.step with uniform random legal actions (chosen by the numba bot
+    outside the timed step) at several thread counts: the env's multi-core scaling."""
+    from .bots import RandomBot
+    from .vec import VecTCG
+    out = {}
+    for k in threads:
+        env = VecTCG(n, seed=0, threads=k)
+        bot = RandomBot(0)
+        acts = [bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count)]
+        env.step(acts[0])
+        total = 0.0
+        for _ in range(steps):
+            a = bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count)
+            t = time.perf_counter()
+            env.step(a)
+            total += time.perf_counter() - t
+        env.close()
+        out[f"threads_{k}"] = n * steps / total
+    return out
 
 
 def bench_python(seconds: float = 3.0) -> dict:
@@ -180,6 +204,7 @@ def run(quick: bool = False, start_times: bool = True) -> dict:
     res = {"bench": "env", "machine": machine(), "date": time.strftime("%Y-%m-%d")}
     for n in (1, 64, 1024):
         res[f"batched_N{n}"] = bench_batched(n, total if n > 1 else total // 4)
+    res["vec_step_N4096"] = bench_threads(4096, 50 if quick else 200, tuple(sorted({1, 2, os.cpu_count() or 1})))
     res["python_per_game"] = bench_python(1.0 if quick else 3.0)
     res["gym_loop"] = bench_gym(1.0 if quick else 3.0)
     res["gym_loop_unwrapped"] = bench_gym(1.0 if quick else 3.0, unwrapped=True)

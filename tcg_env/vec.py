@@ -69,7 +69,7 @@ def _deck_rows(decks, n: int, pool) -> np.ndarray:
 class VecTCG:
     """N games stepped by one fused numba kernel. See the module docstring for the buffers."""
 
-    def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None):
+    def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None, threads: int = 1):
         if not isinstance(num_games, (int, np.integer)) or num_games < 1:
             raise ValueError(f"num_games must be a positive integer, got {num_games!r}")
         self.num_agents = self.num_games = int(num_games)
@@ -91,6 +91,17 @@ class VecTCG:
         self.illegal_counts = np.zeros(n, np.int32)
         self.final_observations = np.zeros((n, 2, OBS_SIZE), np.int8)
         self.seed = seed
+        if not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        # The kernel releases the GIL (nogil): threads step disjoint slices of the batch.
+        # Each game's trajectory depends only on its own row, so results do not depend on it.
+        self.threads = min(int(threads), self.num_games)
+        self._pool = None
+        if self.threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tcg-env")
+            bounds = np.linspace(0, self.num_games, self.threads + 1).astype(int)
+            self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         self.reset(seed)
 
     def reset(self, seed: int | None = None):
@@ -119,15 +130,21 @@ class VecTCG:
                                  f"0..{HEAD_SIZES[bad[1]] - 1}")
             self.actions[:] = a
         before = self.illegal_counts.copy()
-        bad = engine.step_batch(self.state, self.cards, self.actions, self.legal_tuples, self.legal_count,
-                                self.observations, self.rewards, self.seat_rewards, self.terminals,
-                                self.truncations, self.current_player, self.illegal_counts,
-                                self.final_observations)
+        if self._pool is None:
+            bad = self._step_slice(slice(None))
+        else:
+            bad = sum(self._pool.map(self._step_slice, self._slices))
         infos = []
         if bad:
             rows = np.nonzero(self.illegal_counts != before)[0]
             infos.append({"illegal_actions": int(bad), "illegal_rows": rows.tolist()})
         return self.observations, self.rewards, self.terminals, self.truncations, infos
+
+    def _step_slice(self, sl: slice) -> int:
+        return engine.step_batch(self.state[sl], self.cards, self.actions[sl], self.legal_tuples[sl],
+                                 self.legal_count[sl], self.observations[sl], self.rewards[sl], self.seat_rewards[sl],
+                                 self.terminals[sl], self.truncations[sl], self.current_player[sl],
+                                 self.illegal_counts[sl], self.final_observations[sl])
 
     def observe(self, players) -> np.ndarray:
         """Observations of every game from ``players[i]``'s view (a new int8[N, OBS_SIZE])."""
@@ -144,7 +161,9 @@ class VecTCG:
         return GameState(self.state[i].copy(), self.pool)
 
     def close(self):
-        pass
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 def game_seeds(seed: int, n: int) -> np.ndarray:

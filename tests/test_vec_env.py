@@ -63,3 +63,15 @@ def test_seeds_do_not_depend_on_batch_size():
     a, b = VecTCG(3, seed=9), VecTCG(50, seed=9)
     assert np.array_equal(a.state, b.state[:3])
     assert np.array_equal(a.observations, b.observations[:3])
+
+
+def test_threaded_stepping_gives_the_same_games():
+    a, b = VecTCG(40, seed=4), VecTCG(40, seed=4, threads=3)
+    bot = RandomBot(2)
+    for _ in range(300):
+        acts = bot.act_batch(a.state, a.cards, a.legal_tuples, a.legal_count)
+        a.step(acts)
+        b.step(acts)
+    assert np.array_equal(a.state, b.state) and np.array_equal(a.observations, b.observations)
+    assert np.array_equal(a.seat_rewards, b.seat_rewards)
+    b.close()

@@ -90,7 +90,7 @@ def _cmd_train(args) -> int:
         return 2
     D.init()
     from .ppo import Trainer
-    console = Console(stderr=False)
+    console = Console(stderr=False, soft_wrap=True)
     try:
         trainer = Trainer(cfg, resume=args.resume, init_from=args.init_from, console=console)
     except (CheckpointError, ValueError) as e:

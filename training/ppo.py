@@ -110,7 +110,7 @@ class Trainer:
         self.replay = D.wrap(ReplayModule(self.policy, cfg.entropy, cfg.independent_heads))
         decks = None if cfg.decks == "all" else cfg.decks
         env_seed = cfg.seed * 1_000_003 + self.rank
-        self.env = VecTCG(cfg.num_envs, seed=env_seed, decks=decks)
+        self.env = VecTCG(cfg.num_envs, seed=env_seed, decks=decks, threads=cfg.env_threads)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 7919 + self.rank)
         self.np_rng = np.random.default_rng(cfg.seed * 104729 + self.rank)
         self.bot = HeuristicBot(cfg.seed)
