@@ -1,8 +1,9 @@
-"""PufferLib face (tcg_env/puffer.py).
+"""PufferLib face (tcg_env/puffer.py) and PuffeRL with our sampler (training/puffer_policy.py).
 
-The vector-env check needs PufferLib in the venv (`make puffer`) and runs in a subprocess
-(tests/puffer_check.py): importing pufferlib has process-wide side effects and the
-Multiprocessing backend forks workers. The layout and import-hygiene tests need no PufferLib.
+The vector-env check and the PuffeRL training check need PufferLib in the venv (`make puffer`)
+and run in subprocesses (tests/puffer_check.py, tests/puffer_train_check.py): importing
+pufferlib has process-wide side effects and the Multiprocessing backend forks workers. The
+layout, import-hygiene and hook-dispatch tests need no PufferLib.
 """
 import importlib.util
 import json
@@ -25,6 +26,10 @@ def _has_pufferlib() -> bool:
     # find_spec does not execute pufferlib (whose import has side effects, see DEVELOPERS.md);
     # an installed but broken PufferLib makes the check below fail loudly instead of skipping.
     return importlib.util.find_spec("pufferlib") is not None
+
+
+_NO_PUFFER = pytest.mark.skipif(not _has_pufferlib(), reason="PufferLib is not installed in this venv "
+                                "(optional; `make puffer` installs pufferlib-core 3.0.10, see DEVELOPERS.md)")
 
 
 def test_core_packages_do_not_import_pufferlib():
@@ -56,8 +61,7 @@ def test_flat_layout_round_trip():
     assert np.all(out[:, OBS_SIZE:] >= lo[OBS_SIZE:]) and np.all(out[:, OBS_SIZE:] <= hi[OBS_SIZE:])
 
 
-@pytest.mark.skipif(not _has_pufferlib(), reason="PufferLib is not installed in this venv "
-                    "(optional; `make puffer` installs pufferlib-core 3.0.10, see DEVELOPERS.md)")
+@_NO_PUFFER
 def test_puffer_vector_envs_match_native():
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
@@ -69,3 +73,78 @@ def test_puffer_vector_envs_match_native():
     assert summary["ok"]
     assert {run["backend"] for run in summary["runs"]} == {"native", "serial", "multiprocessing"}
     assert summary["illegal"]["reported"] == 1
+
+
+def test_puffer_policy_module_does_not_import_pufferlib():
+    code = ("import sys, training.puffer_policy; "
+            "assert 'pufferlib' not in sys.modules, 'training.puffer_policy imported pufferlib at import time'")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def test_hook_samples_legal_tuples_and_replays_them():
+    """The hook's dispatch without PufferLib: rollout through ``sample_logits(logits)``,
+    replay through ``sample_logits(logits, action=...)`` on a larger batch, same log-probs."""
+    import torch
+
+    from policy.config import PolicyConfig
+    from policy.model import TCGPolicy
+    from tcg_env.vec import VecTCG
+    from training.puffer_policy import (PufferTCGPolicy, SequentialLogits, legal_membership, sample_logits,
+                                        unpack_tensor)
+
+    torch.manual_seed(0)
+    v = VecTCG(12, seed=5)
+    rows, acts, lps = [], [], []
+    wrapper = PufferTCGPolicy(TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)))
+    with torch.no_grad():
+        for _ in range(6):
+            flat = np.zeros((v.num_games, FLAT_OBS_SIZE), np.int8)
+            _pack(v.observations, v.legal_tuples, v.legal_count, v.current_player, flat)
+            t = torch.from_numpy(flat)
+            o, lt, lc = unpack_tensor(t)
+            ro, rlt, rlc = unpack(flat)
+            assert np.array_equal(o.numpy(), ro) and np.array_equal(lt.numpy(), rlt) and np.array_equal(lc.numpy(), rlc)
+            logits, value = wrapper.forward_eval(t, {})
+            assert isinstance(logits, SequentialLogits) and value.shape == (v.num_games,)
+            a, lp, ent = sample_logits(logits)
+            assert a.shape == (v.num_games, 4) and lp.shape == ent.shape == (v.num_games,)
+            assert bool(legal_membership(a, lt, lc).all())
+            rows.append(t), acts.append(a), lps.append(lp)
+            v.step(a.numpy())
+    assert wrapper.stats.sampled == wrapper.stats.checked == 6 * v.num_games and wrapper.stats.illegal_sampled == 0
+    assert int(v.illegal_counts.sum()) == 0
+    # replay all 72 rows at once, the stored actions shaped like PuffeRL's [segments, horizon, 4]
+    logits, _ = wrapper(torch.cat(rows), {})
+    flat_order = torch.cat(acts)                         # rows are step-major
+    _, newlp, ent = sample_logits(logits, action=flat_order.reshape(6, v.num_games, 4))
+    assert torch.allclose(newlp, torch.cat(lps), atol=1e-5, rtol=0)
+    assert wrapper.stats.replayed == 6 * v.num_games
+    # a stored tuple outside its row's legal list is refused by the replay
+    from training.sampler import ReplayMismatchError
+    _, lt0, lc0 = unpack(rows[0][:1].numpy())
+    listed = {tuple(x) for x in lt0[0, :lc0[0]].tolist()}
+    rng = np.random.default_rng(0)
+    cand = next(c for c in (tuple(int(rng.integers(h)) for h in HEAD_SIZES) for _ in range(1000)) if c not in listed)
+    bad = flat_order.clone()
+    bad[0] = torch.tensor(cand)
+    with pytest.raises(ReplayMismatchError):
+        sample_logits(logits, action=bad)
+
+
+@_NO_PUFFER
+def test_pufferl_trains_with_sequential_sampler():
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
+    r = subprocess.run([sys.executable, str(ROOT / "tests" / "puffer_train_check.py")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert r.returncode == 0 and lines, \
+        f"puffer_train_check failed (rc={r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    s = json.loads(lines[-1])
+    assert s["ok"], s["failures"]
+    hook = s["hook"]
+    assert hook["sampled"] == hook["checked"] > 0 and hook["illegal_sampled"] == 0 and hook["replayed"] > 0
+    assert s["illegal"] == dict(vec=0, env_total=0, infos_nonzero=0, stored=0)
+    assert s["first_minibatch"]["rows"] == s["minibatch_size"] and s["first_minibatch"]["max_abs_diff"] < 1e-5
+    assert len(s["rounds"]) == s["n_rounds"] >= 2 and s["minibatches_per_update"] >= 2
