@@ -94,8 +94,8 @@ def view(obs: np.ndarray, name: str) -> np.ndarray:
     return obs[..., off:off + size].reshape(obs.shape[:-1] + shape)
 
 
-_KW_BITS = np.array([int(k) for k in (Keyword.GUARD, Keyword.CHARGE, Keyword.RANGED, Keyword.LIFESTEAL,
-                                      Keyword.SHIELD)], dtype=np.int32)
+assert [int(k) for k in (Keyword.GUARD, Keyword.CHARGE, Keyword.RANGED, Keyword.LIFESTEAL, Keyword.SHIELD)] == \
+    [1 << k for k in range(5)], "write_obs reads keyword k as bit k"
 
 
 @njit(cache=True)
@@ -123,8 +123,8 @@ def _write_unit(s, cards, p, slot, rel_owner, out, o):
     out[o + 9] = _clip(s[u + B_HP])
     out[o + 10] = _clip(s[u + B_MAXHP])
     kw = s[u + B_KW]
-    for k in range(5):
-        out[o + 11 + k] = 1 if (kw & _KW_BITS[k]) != 0 else 0
+    for k in range(5):   # keyword bits are 1, 2, 4, 8, 16 in ENTITY_FEATURES order
+        out[o + 11 + k] = (kw >> k) & 1
     out[o + 16] = s[u + B_READY]
     out[o + 17] = s[u + B_SICK]
     out[o + 18] = s[u + B_MOVED]
@@ -230,6 +230,6 @@ def write_obs(s, cards, me, out):
         out[o + 10] = cards[c, T.C_HP]
         kw = cards[c, T.C_KW]
         for k in range(5):
-            out[o + 11 + k] = 1 if (kw & _KW_BITS[k]) != 0 else 0
+            out[o + 11 + k] = (kw >> k) & 1
         out[o + 22] = 1 if cards[c, T.C_ACT_EFF] != 0 else 0
         out[o + 23] = cards[c, T.C_ACT_COST]
