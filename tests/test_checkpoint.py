@@ -83,3 +83,13 @@ def test_corrupt_and_missing_and_pickled_files(tmp_path):
 def test_atomic_save_leaves_no_temp_files(tmp_path):
     _saved(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.pt"]
+
+
+def test_play_against_a_checkpoint(tmp_path):
+    import io
+    from tcg_env.play import play_game
+    _, path = _saved(tmp_path)
+    res = play_game(opponent=f"checkpoint:{path}", seed=2, plain=True, replay_out=str(tmp_path / "r.json"),
+                    input=io.StringIO("1\n" * 600), output=io.StringIO())
+    assert res.outcome in ("win", "loss", "draw", "truncated")
+    assert (tmp_path / "r.json").exists()
