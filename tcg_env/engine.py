@@ -768,7 +768,8 @@ def step_batch(state, cards, actions, legal, legal_n, obs, rewards, seat_rewards
 
 
 @njit(cache=True)
-def _bot_rng(x):
+def xorshift_step(x):
+    """One xorshift64 step: the bots' generators (kept apart from each game's own)."""
     x ^= x >> np.uint64(12)
     x ^= x << np.uint64(25)
     x ^= x >> np.uint64(27)
@@ -786,7 +787,7 @@ def random_play_batch(state, cards, legal, legal_n, obs, seat_rewards, actor_out
     for i in range(state.shape[0]):
         x = bot_rng[i]
         for _ in range(steps):
-            x = _bot_rng(x)
+            x = xorshift_step(x)
             k = np.int64((x >> np.uint64(33)) % np.uint64(legal_n[i]))
             status, n = step_one(state[i], cards, legal[i, k, 0], legal[i, k, 1], legal[i, k, 2], legal[i, k, 3],
                                  legal[i], legal_n[i], obs[i], seat_rewards[i], final)

@@ -6,7 +6,7 @@ from verification.layout import DONE_NO, G_DONE, G_WINNER, STATE_SIZE
 from verification.legal import enumerate_legal
 from verification.rules import actor
 
-from ..engine import apply_action, reset_game
+from ..engine import apply_action, reset_game, xorshift_step
 from .heuristic import heuristic_choice
 
 BOT_RANDOM = 0
@@ -14,17 +14,9 @@ BOT_HEURISTIC = 1
 
 
 @njit(cache=True)
-def xorshift(x):
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    return x
-
-
-@njit(cache=True)
 def random_index(rng, i, n):
     """Uniform index in 0..n-1 from the bot's own generator ``rng[i]`` (advanced in place)."""
-    x = xorshift(rng[i])
+    x = xorshift_step(rng[i])
     rng[i] = x
     return np.int64(((x * np.uint64(2685821657736338717)) >> np.uint64(33)) % np.uint64(n))
 
