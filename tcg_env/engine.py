@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from prefabs import table as T
-from prefabs.enums import CardType, Effect, Keyword, Target
+from prefabs.enums import Effect, Keyword, Target
 from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP, B_MOVED, B_READY, B_SICK,
                                  B_USED, B_WEAPON, B_WIDTH, DECK_SIZE, DONE_NO, DONE_TERMINAL, DONE_TRUNCATED,
                                  G_ACTIVE, G_ATK_SRC, G_ATK_TGT, G_DECISIONS, G_DONE, G_EPISODE, G_FIRST,
@@ -21,7 +21,7 @@ from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MA
                                  P_FATIGUE, P_FELL, P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK,
                                  P_IKZDECK_N, P_IKZLIST, P_LEADER, P_LEADER_USED, P_MAXHP, P_MULLIGANED, P_TOKEN,
                                  PH_BLOCK, PH_CHOOSE_MODE, PH_CHOOSE_TARGET, PH_MAIN, PH_MULLIGAN, PH_OVER,
-                                 PLAYER_WORDS, STATE_SIZE, TURN_CAP)
+                                 TURN_CAP)
 from verification.legal import any_blocker, any_target, enumerate_legal, is_listed
 from verification.rules import actor, pbase, sbase, unit_attack
 from verification.spec import (BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, ENT_OPP_BOARD, GARDEN_SLOTS, HAND_MAX,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import statistics
 import time
 
-import numpy as np
 import torch
 
 from policy import PolicyConfig, TCGPolicy, obs_tensors

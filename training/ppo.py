@@ -23,29 +23,24 @@ config and counters; ``--resume`` continues exactly. Only rank 0 writes checkpoi
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from policy import PolicyConfig, TCGPolicy, obs_tensors
 from tcg_env import VecTCG
 from tcg_env.bots import HeuristicBot
-from verification.spec import NUM_PRIMARIES
+from verification.spec import ACTION_SPEC_VERSION
 
 from . import distributed as D
-from .checkpoint import CheckpointError, atomic_save, card_table_digest, load_checkpoint
+from .checkpoint import FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint
 from .config import TrainConfig
 from .gae import seat_gae
 from .losses import ReplayModule
 from .sampler import sample
-
-CKPT_FORMAT = "tcg-checkpoint"
 
 
 class RatioCheckError(RuntimeError):
@@ -460,8 +455,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:
         return {
-            "format": CKPT_FORMAT, "version": 1,
-            "action_spec_version": __import__("verification.spec", fromlist=["x"]).ACTION_SPEC_VERSION,
+            "format": FORMAT, "version": VERSION, "action_spec_version": ACTION_SPEC_VERSION,
             "card_table_digest": card_table_digest(),
             "policy_config": self.policy.config.to_dict(),
             "model": {k: v.detach().cpu() for k, v in self.policy.state_dict().items()},

@@ -15,7 +15,7 @@ from .layout import (B_CARD, B_MOVED, B_READY, B_SICK, B_USED, G_ATK_TGT, G_PEND
                      P_HAND, P_HAND_N, P_LEADER, P_LEADER_USED, P_TOKEN, PH_BLOCK, PH_CHOOSE_MODE,
                      PH_CHOOSE_TARGET, PH_MAIN, PH_MULLIGAN, PH_OVER)
 from .rules import actor, pbase, sbase, unit_attack, unit_keywords, untapped_ikz
-from .spec import (BOARD_SLOTS, GARDEN_SLOTS, HEAD_SIZES, MULLIGAN_HAND, NUM_ENTITIES, SLOT_KIND, SLOT_SIZE,
+from .spec import (GARDEN_SLOTS, HEAD_SIZES, MULLIGAN_HAND, SLOT_KIND, SLOT_SIZE,
                    Primary, SlotKind, entity_name)
 
 OK = 0
