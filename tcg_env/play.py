@@ -32,15 +32,15 @@ from typing import IO
 from prefabs import Ability, Effect, Target, Trigger, default_decks
 from prefabs.text import ability_text, card_text, keyword_names
 from verification.errors import ActionError
-from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP, B_MOVED, B_READY, B_SICK,
-                                 B_USED, B_WEAPON, B_WIDTH, G_ACTIVE, G_ATK_SRC, G_ATK_TGT, G_FIRST, G_PEND_A1,
+from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP,
+                                 B_WEAPON, B_WIDTH, G_ACTIVE, G_ATK_SRC, G_ATK_TGT, G_FIRST, G_PEND_A1,
                                  G_PEND_A2, G_PEND_CARD, G_PEND_EFF, G_PEND_TGT, P0, P_BOARD, P_DECK_N, P_DISC_N,
                                  P_FATIGUE, P_HAND, P_HAND_N, P_HP, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK_N, P_LEADER,
                                  P_LEADER_USED, P_MAXHP, P_TOKEN, PH_BLOCK, PH_CHOOSE_MODE, PH_CHOOSE_TARGET,
                                  PH_MULLIGAN, PLAYER_WORDS, TURN_CAP)
 from verification.spec import BOARD_SLOTS, GARDEN_SLOTS, HAND_MAX, Primary
 
-from .render import describe_action
+from .render import describe_action, unit_status
 from .replay import Replay, result_line, result_record, save_replay
 from .state import GameState
 
@@ -196,14 +196,8 @@ def _unit(state: GameState, p: int, slot: int) -> _Unit | None:
     w = _uw(state, p, slot, B_WEAPON)
     wc = _card(state, w) if w else None
     bonus = wc.attack if wc is not None else 0
-    status = ["ready" if _uw(state, p, slot, B_READY) else "exhausted"]
-    if _uw(state, p, slot, B_SICK):
-        status.append("new")
-    if _uw(state, p, slot, B_MOVED):
-        status.append("moved")
-    if _uw(state, p, slot, B_USED):
-        status.append("ability used")
-    kw = _uw(state, p, slot, B_KW) | (int(wc.keywords) if wc is not None else 0)
+    status = unit_status(state.row, p, slot, new_word="new")
+    kw = _uw(state, p, slot, B_KW)   # includes the keywords granted by attached weapons
     return _Unit(slot, cid, _name(state, cid), _uw(state, p, slot, B_ATK) + bonus, _uw(state, p, slot, B_HP),
                  _uw(state, p, slot, B_MAXHP), keyword_names(kw), wc.name if wc is not None else None, bonus, status)
 

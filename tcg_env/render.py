@@ -119,8 +119,8 @@ class _View:
         return self.uw(p, slot, B_ATK) + (w.attack if w is not None else 0)
 
     def unit_keywords(self, p: int, slot: int) -> int:
-        w = self.card(self.uw(p, slot, B_WEAPON))
-        return self.uw(p, slot, B_KW) | (int(w.keywords) if w is not None else 0)
+        # B_KW already holds the keywords of every weapon attached (granted at attach time)
+        return self.uw(p, slot, B_KW)
 
     def unit_stats(self, p: int, slot: int) -> str:
         return f"{self.unit_attack(p, slot)}/{self.uw(p, slot, B_HP)}"
@@ -168,6 +168,19 @@ def _pending_ability(v: _View) -> Ability | None:
 
 
 # ----------------------------------------------------------------------------- render_state
+def unit_status(row, p: int, slot: int, new_word: str = "arrived this turn") -> list[str]:
+    """A unit's status words (ready/exhausted, arrived, moved, ability used), shared with tcg play."""
+    u = _sbase(p, slot)
+    status = ["ready" if row[u + B_READY] else "exhausted"]
+    if row[u + B_SICK]:
+        status.append(new_word)
+    if row[u + B_MOVED]:
+        status.append("moved")
+    if row[u + B_USED]:
+        status.append("ability used")
+    return status
+
+
 def _unit_line(v: _View, p: int, slot: int) -> str:
     cid = v.uw(p, slot, B_CARD)
     hp, maxhp = v.uw(p, slot, B_HP), v.uw(p, slot, B_MAXHP)
@@ -178,14 +191,7 @@ def _unit_line(v: _View, p: int, slot: int) -> str:
     kws = keyword_names(v.unit_keywords(p, slot))
     if kws:
         parts.append(" ".join(kws))
-    status = ["ready" if v.uw(p, slot, B_READY) else "exhausted"]
-    if v.uw(p, slot, B_SICK):
-        status.append("arrived this turn")
-    if v.uw(p, slot, B_MOVED):
-        status.append("moved")
-    if v.uw(p, slot, B_USED):
-        status.append("ability used")
-    parts.append(", ".join(status))
+    parts.append(", ".join(unit_status(v.row, p, slot)))
     w = v.uw(p, slot, B_WEAPON)
     if w:
         wc = v.card(w)

@@ -116,6 +116,7 @@ class VecTCG:
         self.terminals[:] = False
         self.truncations[:] = False
         self.illegal_counts[:] = 0
+        self._reported = np.zeros_like(self.illegal_counts)
         return self.observations, []
 
     def step(self, actions=None):
@@ -129,14 +130,14 @@ class VecTCG:
                 raise ValueError(f"actions[{bad[0]}, {bad[1]}] = {a[bad[0], bad[1]]} is out of range "
                                  f"0..{HEAD_SIZES[bad[1]] - 1}")
             self.actions[:] = a
-        before = self.illegal_counts.copy()
         if self._pool is None:
             bad = self._step_slice(slice(None))
         else:
             bad = sum(self._pool.map(self._step_slice, self._slices))
         infos = []
-        if bad:
-            rows = np.nonzero(self.illegal_counts != before)[0]
+        if bad:   # counters only move on illegal tuples, so the last-reported copy is rarely touched
+            rows = np.nonzero(self.illegal_counts != self._reported)[0]
+            self._reported[:] = self.illegal_counts
             infos.append({"illegal_actions": int(bad), "illegal_rows": rows.tolist()})
         return self.observations, self.rewards, self.terminals, self.truncations, infos
 

@@ -152,7 +152,8 @@ for _ in range(2):
     ro, _ = tr.collect(); tr.learn(ro); tr.update += 1
 h = hashlib.sha256()
 for k, v in sorted(tr.policy.state_dict().items()):
-    h.update(v.detach().contiguous().numpy().tobytes())
+    h.update(k.encode())
+    h.update(v.detach().cpu().contiguous().numpy().tobytes())
 open(os.path.join({str(tmp_path)!r}, f"rank{{D.rank()}}.txt"), "w").write(h.hexdigest())
 D.shutdown()
 """)
@@ -164,11 +165,11 @@ D.shutdown()
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     h0, h1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
     assert h0 == h1
-    # the two ranks stepped different games: the parameters moved from their initial values
-    torch.manual_seed(1)
-    from training.ppo import build_policy
-    init = build_policy(TrainConfig.from_dict({**TINY}))
-    assert params_digest(init) != h0
+    # the updates really moved the weights: an untrained trainer of the same config differs
+    # (same digest recipe as the script: key, then values)
+    untrained = Trainer(TrainConfig.from_dict({**TINY, "out": str(tmp_path / "untrained")}), quiet=True)
+    assert params_digest(untrained.policy) != h0
+    untrained.close()
 
 
 def test_cli_config_errors_are_clear():

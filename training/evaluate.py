@@ -57,7 +57,7 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         acts[pr] = _policy_actions(policy, env, pr, device, gen, greedy)
         if len(orow):
             if bot is not None:
-                acts[orow] = bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count)[orow]
+                bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow)
             else:
                 acts[orow] = _policy_actions(opponent_policy, env, orow, device, gen, greedy)
         env.step(acts)

@@ -43,6 +43,10 @@ from .losses import ReplayModule
 from .sampler import sample
 
 
+# what policy.pt keeps of a training checkpoint (enough for tcg eval, play and --init-from)
+POLICY_KEYS = ("format", "version", "action_spec_version", "card_table_digest", "policy_config", "model", "counters")
+
+
 class RatioCheckError(RuntimeError):
     """Rollout and replay log-probs disagree before the first gradient step: a bug."""
 
@@ -209,8 +213,8 @@ class Trainer:
             oi = np.nonzero(~learner)[0]
             if len(oi):
                 if self.opponent == "heuristic":
-                    full = self.bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count)
-                    actions[oi] = full[oi]
+                    self.bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=actions,
+                                       rows=oi)
                 else:
                     actions[oi] = self._policy_act(self.opp_policy, obs, legal, count, oi, store=False)[0]
             env.step(actions)
@@ -477,17 +481,13 @@ class Trainer:
     def save(self) -> Path:
         ck = self.out / "checkpoints"
         path = ck / f"ckpt_{self.update:06d}.pt"
-        atomic_save(self.state(), path)
-        atomic_save(self.state_light(), self.out / "policy.pt")
+        full = self.state()
+        atomic_save(full, path)
+        atomic_save({k: full[k] for k in POLICY_KEYS}, self.out / "policy.pt")
         kept = sorted(ck.glob("ckpt_*.pt"))
         for old in kept[:-self.cfg.keep_checkpoints]:
             old.unlink()
         return path
-
-    def state_light(self) -> dict:
-        s = self.state()
-        return {k: s[k] for k in ("format", "version", "action_spec_version", "card_table_digest", "policy_config",
-                                  "model", "counters")}
 
     def load(self, path: str | Path):
         path = Path(path)

@@ -36,13 +36,15 @@ class BuiltinBot:
         k = bot_index(self.kind, state.row, state.pool.table, legal, len(legal), self._rng, 0)
         return tuple(int(x) for x in legal[k])
 
-    def act_batch(self, state, cards, legal, legal_n, out=None, rng=None) -> np.ndarray:
-        """Tuples for every row of a batch (``out`` int32[N, 4]; rows with no decision are left as is)."""
+    def act_batch(self, state, cards, legal, legal_n, out=None, rng=None, rows=None) -> np.ndarray:
+        """Tuples for the rows of a batch (``out`` int32[N, 4]); ``rows`` limits the work to those
+        games (default: all). Rows not acted on, or with no decision, are left as they are."""
         n = state.shape[0]
         out = np.zeros((n, 4), np.int32) if out is None else out
         if rng is None:
             rng = self._batch_rng(n)
-        act_batch(self.kind, state, cards, legal, legal_n, rng, out)
+        rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        act_batch(self.kind, state, cards, legal, legal_n, rng, rows, out)
         return out
 
     def _batch_rng(self, n: int) -> np.ndarray:

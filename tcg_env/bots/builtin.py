@@ -29,9 +29,11 @@ def bot_index(kind, s, cards, legal, n, rng, i):
 
 
 @njit(cache=True, nogil=True)
-def act_batch(kind, state, cards, legal, legal_n, rng, out):
-    """Fill ``out[i]`` with bot ``kind``'s tuple for every game i whose legal list is non-empty."""
-    for i in range(state.shape[0]):
+def act_batch(kind, state, cards, legal, legal_n, rng, rows, out):
+    """Fill ``out[i]`` with bot ``kind``'s tuple for every game i in ``rows`` whose legal list is
+    non-empty (the other rows of ``out`` are left as they are)."""
+    for r in range(rows.shape[0]):
+        i = rows[r]
         n = legal_n[i]
         if n <= 0:
             continue
