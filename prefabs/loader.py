@@ -333,7 +333,19 @@ def compile_table(cards: list[Card]) -> np.ndarray:
         for m, ab in enumerate(c.modes):
             for f, v in enumerate(_ability_row(ab, names)):
                 r[T.mode_col(m, f)] = v
+        _fill_view(r, c.id)
     return tab
+
+
+def _fill_view(r: np.ndarray, card_id: int) -> None:
+    """The card's observation entity row as seen in hand (``T.ENTITY_FEATURES`` order)."""
+    view = dict(present=1, card_id=card_id, zone=T.ZONE_HAND, card_type=r[T.C_TYPE], subtype=r[T.C_SUBTYPE],
+                cost=r[T.C_COST], attack=r[T.C_ATK], health=r[T.C_HP], max_health=r[T.C_HP],
+                has_ability=int(r[T.C_ACT_EFF] != 0), ability_cost=r[T.C_ACT_COST])
+    for k, name in enumerate(("guard", "charge", "ranged", "lifesteal", "shield")):
+        view[name] = (int(r[T.C_KW]) >> k) & 1
+    for f, name in enumerate(T.ENTITY_FEATURES):
+        r[T.C_VIEW + f] = view.get(name, 0)
 
 
 def parse_decks(raw_decks: list, pool: CardPool) -> dict[str, Deck]:

@@ -3,6 +3,8 @@
 Row 0 is the empty card. Ability slots follow ``prefabs.enums.Trigger`` order; each
 slot is four columns (effect, a1, a2, target rule).
 """
+from .enums import Keyword
+
 CARD_TABLE_VERSION = 1
 
 C_TYPE = 0
@@ -16,7 +18,22 @@ C_ABIL = 7         # 4 ability slots x 4 columns: PLAY, DEATH, ATTACK, ACTIVATED
 C_ACT_COST = 23    # IKZ cost of the ACTIVATED ability (unit or leader)
 C_NMODES = 24
 C_MODES = 25       # MAX_MODES x 4 columns (effect, a1, a2, target rule)
-CARD_FIELDS = 37
+C_VIEW = 37        # VIEW_WIDTH columns: the card as an observation entity row shows it in hand
+
+# The features of one observation entity row (``tcg_env.observation`` re-exports these).
+# They are defined here because the compiled table carries each card's printed features
+# in this order (columns C_VIEW...), so writing an observation row is one copy plus the
+# few fields that change in play.
+ENTITY_FEATURES = (
+    "present", "card_id", "owner", "zone", "zone_slot", "card_type", "subtype", "cost", "attack", "health",
+    "max_health", "guard", "charge", "ranged", "lifesteal", "shield", "ready", "arrived_this_turn", "moved",
+    "ability_used", "weapon_card", "weapon_bonus", "has_ability", "ability_cost",
+)
+VIEW_WIDTH = len(ENTITY_FEATURES)
+assert [int(k) for k in (Keyword.GUARD, Keyword.CHARGE, Keyword.RANGED, Keyword.LIFESTEAL, Keyword.SHIELD)] == \
+    [1 << k for k in range(5)], "the view columns and write_obs read keyword k as bit k"
+ZONE_HAND = 4      # the ``zone`` feature of a card in hand
+CARD_FIELDS = C_VIEW + VIEW_WIDTH
 
 AB_EFF = 0
 AB_A1 = 1
@@ -45,4 +62,4 @@ def mode_col(mode: int, field: int) -> int:
 
 
 assert ability_col(SLOT_ACT, AB_TGT) == C_ACT_TGT and ability_col(SLOT_PLAY, AB_EFF) == C_PLAY_EFF
-assert mode_col(2, AB_TGT) == CARD_FIELDS - 1
+assert mode_col(2, AB_TGT) == C_VIEW - 1
