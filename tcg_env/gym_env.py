@@ -31,6 +31,11 @@ the tuple breaks, and nothing changes. With ``illegal_action="lose"`` an illegal
 ends the episode instead: ``terminated=True``, reward ``ILLEGAL_ACTION_PENALTY`` (-1),
 and ``info["illegal_action"]`` holds the reason.
 
+Copies: by default every observation holds new arrays, so one kept from an earlier step
+never changes. ``copy_obs=False`` returns the same dict of read-only views into buffers that
+the next ``reset``/``step`` overwrites (faster; copy what you keep). Either way the legal
+list the env checks actions against is its own, which nothing returned can change.
+
 A callable opponent is called as ``opponent(state) -> tuple`` with a
 :class:`~tcg_env.GameState` it may read (clone it before searching); it sees the
 true state, so it is trusted code.
@@ -45,12 +50,13 @@ from prefabs import default_decks, default_pool
 from verification.errors import IllegalActionError
 from verification.explain import check_range
 from verification.layout import STATE_SIZE
+from verification.legal import enumerate_legal
 from verification.spec import HEAD_SIZES, MAX_LEGAL, NUM_ENTITIES, NUM_PRIMARIES
 
 from . import engine
 from .bots import BOT_HEURISTIC, BOT_RANDOM, _mix
-from .duel import duel_step, fill_agent_view, run_opponent
-from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, view, write_obs
+from .duel import OUT_OF_RANGE, run_opponent, step_into, view_into
+from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, view
 from .state import GameState, resolve_deck
 
 ILLEGAL_ACTION_PENALTY = -1.0
@@ -58,6 +64,15 @@ AGENT = 0
 _BUILTIN = {"random": BOT_RANDOM, "heuristic": BOT_HEURISTIC}
 
 
+def _as_action(action) -> np.ndarray:
+    """The action as an integer array for the kernel, which range-checks it; anything that
+    is not a length-4 integer array goes through ``check_range`` (which explains bad input)."""
+    if type(action) is np.ndarray and action.shape == (4,) and action.dtype in _FAST_DTYPES:
+        return action
+    return np.array(check_range(action), dtype=np.int64)
+
+
+_FAST_DTYPES = (np.dtype(np.int8), np.dtype(np.int64))
 _H0, _H1, _H2, _H3 = HEAD_SIZES
 
 
@@ -86,7 +101,7 @@ class DuelEnv(gym.Env):
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
 
     def __init__(self, opponent="random", deck=None, opponent_deck=None, illegal_action="raise",
-                 render_mode=None):
+                 render_mode=None, copy_obs=True):
         if illegal_action not in ("raise", "lose"):
             raise ValueError(f"illegal_action must be 'raise' or 'lose', got {illegal_action!r}")
         if render_mode not in (None, "ansi", "human"):
@@ -111,16 +126,25 @@ class DuelEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = observation_space()
         self.action_space = spaces.MultiDiscrete(np.array(HEAD_SIZES, dtype=np.int64))
+        self.copy_obs = bool(copy_obs)
         self._row = np.zeros(STATE_SIZE, np.int32)
-        self._legal = np.zeros((MAX_LEGAL, 4), np.int8)
+        self._legal = np.zeros((MAX_LEGAL, 4), np.int8)   # what actions are checked against
         self._legal_n = 0
-        self._obs = np.zeros(OBS_SIZE, np.int8)
-        self._legal_view = np.zeros((MAX_LEGAL, 4), np.int8)
-        self._shown_n = MAX_LEGAL
-        self._mask = np.zeros(NUM_PRIMARIES, np.int8)
         self._opp_rng = np.ones(1, np.uint64)
         self._done = True
         self.state = GameState(self._row, self.pool)
+        # The agent's view, rewritten in place by the kernels each step.
+        self._obs = np.zeros(OBS_SIZE, np.int8)
+        self._legal_view = np.zeros((MAX_LEGAL, 4), np.int8)
+        self._mask = np.zeros(NUM_PRIMARIES, np.int8)
+        self._shown_n = 0
+        self._shared = {   # copy_obs=False hands out read-only views of those buffers
+            "globals": _readonly(self._obs[:NUM_GLOBALS]),
+            "entities": _readonly(self._obs[NUM_GLOBALS:].reshape(NUM_ENTITIES, NUM_ENTITY_FEATURES)),
+            "legal_tuples": _readonly(self._legal_view),
+            "legal_count": 0,
+            "action_mask": _readonly(self._mask),
+        }
 
     # -- helpers
     def _pick_deck(self, fixed):
@@ -128,26 +152,26 @@ class DuelEnv(gym.Env):
             return fixed
         return self._deck_rows[int(self.np_random.integers(len(self._deck_rows)))]
 
-    def _observation(self):
-        # The padded legal list and the mask live in buffers updated in place (only the rows
-        # that changed); the returned dict holds copies, so observations stay valid after step.
+    def _view(self, written=False):
+        """The observation dict for the agent's current decision (``written``: the step
+        kernel has already refreshed the buffers)."""
         n = self._legal_n
-        fill_agent_view(self._legal, n, self._shown_n, self._legal_view, self._mask)
+        if not written:
+            view_into(self._row, self._cards, AGENT, self._legal, n, self._shown_n, self._obs, self._legal_view,
+                      self._mask)
         self._shown_n = n
-        return {
-            "globals": self._obs[:NUM_GLOBALS].copy(),
-            "entities": self._obs[NUM_GLOBALS:].reshape(NUM_ENTITIES, NUM_ENTITY_FEATURES).copy(),
-            "legal_tuples": self._legal_view.copy(),
-            "legal_count": int(n),
-            "action_mask": self._mask.copy(),
-        }
+        if self.copy_obs:
+            obs = self._obs.copy()
+            return {"globals": obs[:NUM_GLOBALS],
+                    "entities": obs[NUM_GLOBALS:].reshape(NUM_ENTITIES, NUM_ENTITY_FEATURES),
+                    "legal_tuples": self._legal_view.copy(), "legal_count": n, "action_mask": self._mask.copy()}
+        self._shared["legal_count"] = n
+        return self._shared
 
     def _run_callable_opponent(self):
         while not self.state.done and self.state.current_player != AGENT:
             self.state.apply(self._opp_fn(self.state))
-        self._legal_n = engine.refresh(self._row, self._cards, self._legal, self._obs) if not self.state.done \
-            else 0
-        write_obs(self._row, self._cards, AGENT, self._obs)
+        self._legal_n = enumerate_legal(self._row, self._cards, self._legal) if not self.state.done else 0
 
     # -- gym API
     def reset(self, *, seed=None, options=None):
@@ -158,43 +182,47 @@ class DuelEnv(gym.Env):
                           np.uint64(game_seed))
         if self._opp_fn is None:
             self._legal_n = run_opponent(self._row, self._cards, AGENT, self._opp_kind, self._opp_rng, self._legal)
-            write_obs(self._row, self._cards, AGENT, self._obs)
         else:
             self._run_callable_opponent()
         self._done = False
         if self.render_mode == "human":
             self.render()
-        return self._observation(), {"game_seed": game_seed}
+        return self._view(), {"game_seed": game_seed}
 
     def step(self, action):
         if self._done:
             raise RuntimeError("step() called on a finished episode; call reset() first")
-        a = _as_tuple(action)
-        status, reward, n = duel_step(self._row, self._cards, a[0], a[1], a[2], a[3], AGENT,
-                                      self._opp_kind if self._opp_fn is None else -1, self._opp_rng,
-                                      self._legal, self._legal_n, self._obs)
+        act = _as_action(action)
+        kind = self._opp_kind if self._opp_fn is None else -1
+        status, reward, n = step_into(self._row, self._cards, act, AGENT, kind, self._opp_rng, self._legal,
+                                      self._legal_n, self._shown_n, self._obs, self._legal_view, self._mask)
+        self._shown_n = n   # the view buffers now hold n legal rows
+        written = True
         info = {}
         if status < 0:
+            if status == OUT_OF_RANGE:
+                check_range(action)   # raises ActionOutOfRangeError naming the head
+            a = tuple(int(x) for x in act)
             reason = self.state.explain(a) or "not in the legal list"
             if self.illegal_action == "raise":
                 raise IllegalActionError(a, reason)
             self._done = True
             info["illegal_action"] = reason
-            return self._observation(), ILLEGAL_ACTION_PENALTY, True, False, info
+            return self._view(written), ILLEGAL_ACTION_PENALTY, True, False, info
         self._legal_n = n
         if self._opp_fn is not None and status == 0:
             self._run_callable_opponent()
+            written = False
             status = 0 if not self.state.done else (1 if self.state.terminated else 2)
             w = self.state.winner
             reward = 0.0 if w in (None, 2) else (1.0 if w == AGENT else -1.0)
         terminated, truncated = status == 1, status == 2
         if terminated or truncated:
             self._done = True
-            self._legal_n = 0
             info["winner"] = self.state.winner
         if self.render_mode == "human":
             self.render()
-        return self._observation(), float(reward), terminated, truncated, info
+        return self._view(written), float(reward), terminated, truncated, info
 
     def render(self):
         if self.render_mode is None:
@@ -206,6 +234,12 @@ class DuelEnv(gym.Env):
             return text
         print(text)
         return None
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 def register():

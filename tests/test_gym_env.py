@@ -97,3 +97,67 @@ def test_callable_opponent_and_render_modes():
     assert calls and set(calls) == {1}
     text = env.render()
     assert "Result" in text
+
+
+def _trajectory(env, seed, steps=300):
+    """(observation copies, rewards) along a seeded random-legal run, resetting at episode end."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    out = []
+    for _ in range(steps):
+        out.append({k: np.array(v, copy=True) for k, v in obs.items()})
+        obs, r, term, trunc, _ = env.step(obs["legal_tuples"][rng.integers(obs["legal_count"])])
+        out.append(r)
+        if term or trunc:
+            obs, _ = env.reset()
+    return out
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        if isinstance(x, dict):
+            assert x.keys() == y.keys()
+            for k in x:
+                np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+        else:
+            assert x == y
+
+
+@pytest.mark.filterwarnings("ignore:.*share an object")   # gymnasium's checker rightly notes the opt-in
+@pytest.mark.parametrize("opponent", ["random", "heuristic"])
+def test_copy_obs_false_gives_the_same_episodes_through_reused_read_only_views(opponent):
+    fast = gym.make("tcg_env/Duel-v0", opponent=opponent, copy_obs=False)
+    _same(_trajectory(gym.make("tcg_env/Duel-v0", opponent=opponent), 3),
+          _trajectory(fast, 3))
+    obs, _ = fast.reset(seed=0)
+    obs2, *_ = fast.step(obs["legal_tuples"][0])
+    assert obs2 is obs   # one dict, updated in place
+    for k in ("globals", "entities", "legal_tuples", "action_mask"):
+        with pytest.raises(ValueError):
+            obs[k][...] = 0
+
+
+def test_default_observations_stay_valid_after_later_steps():
+    env = gym.make("tcg_env/Duel-v0", opponent="random")
+    obs, _ = env.reset(seed=4)
+    kept = {k: np.array(v, copy=True) for k, v in obs.items()}
+    obs2, *_ = env.step(obs["legal_tuples"][obs["legal_count"] - 1])
+    for k in kept:
+        np.testing.assert_array_equal(obs[k], kept[k], err_msg=k)
+    first = obs2["legal_tuples"][0].copy()
+    obs2["legal_tuples"][:] = 0   # scribbling on a returned array does not change what is legal
+    env.step(first)
+
+
+def test_any_integer_action_dtype_is_accepted_and_checked():
+    env = gym.make("tcg_env/Duel-v0", opponent="random").unwrapped
+    obs, _ = env.reset(seed=2)
+    t = obs["legal_tuples"][0]
+    row = env.state.row.copy()
+    with pytest.raises(tcg_env.ActionOutOfRangeError):
+        env.step(np.array([0, 0, 300, 0], np.int32))
+    with pytest.raises(tcg_env.ActionOutOfRangeError):
+        env.step(np.array([2 ** 40, 0, 0, 0], np.uint64))
+    np.testing.assert_array_equal(env.state.row, row)
+    env.step(t.astype(np.uint16))
