@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PUFFER_STAMP := $(VENV)/.pufferlib-stamp
 # numba does not notice edits to functions called from another module, so the cache is
 # keyed by a hash of the engine sources.
-export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache/$(shell cat prefabs/*.py verification/*.py tcg_env/*.py 2>/dev/null | md5sum | cut -c1-12)
+export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache/$(shell cat prefabs/*.py verification/*.py tcg_env/*.py tcg_env/bots/*.py 2>/dev/null | md5sum | cut -c1-12)
 # nvcc must stay off PATH for source builds; the venv comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
