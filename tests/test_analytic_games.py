@@ -51,13 +51,8 @@ F_ATTACK = ENTITY_FEATURES.index("attack")
 F_HEALTH = ENTITY_FEATURES.index("health")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the tensors are tiny: intra-op threads only add synchronisation (50x slower on a busy 2-core box)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# the tensors are tiny: intra-op threads only add synchronisation (50x slower on a busy 2-core box)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------- helpers

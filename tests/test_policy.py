@@ -22,12 +22,7 @@ _PRESENT = ENTITY_FEATURES.index("present")
 _MULT = [int(np.prod(HEAD_SIZES[k + 1:])) for k in range(NUM_HEADS)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

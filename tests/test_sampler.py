@@ -116,13 +116,7 @@ def chi2_stat(observed: np.ndarray, expected: np.ndarray):
 Z_1E5 = 4.2649  # upper 1e-5 quantile of N(0, 1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small ops: one intra-op thread is faster and immune to a busy machine's cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
