@@ -41,6 +41,9 @@ def atomic_save(obj, path: str | Path) -> Path:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -98,3 +101,21 @@ def load_policy(path: str | Path, map_location="cpu"):
                               f"{str(e).splitlines()[0]}") from None
     policy.eval()
     return policy
+
+
+def load_init_weights(policy, path: str | Path) -> dict:
+    """Load a policy checkpoint's weights into the existing ``policy`` (e.g. a BC policy as the
+    start of PPO: ``tcg train --init-from``). The checkpoint is validated like any other
+    (format, versions, card pool); its policy config must equal ``policy.config`` field for
+    field, else :class:`CheckpointError` names the differing fields. Returns the checkpoint dict."""
+    data = load_checkpoint(path, map_location="cpu")
+    theirs, ours = dict(data["policy_config"]), policy.config.to_dict()
+    if theirs != ours:
+        diff = ", ".join(f"{k}: checkpoint {theirs.get(k, '(absent)')!r} vs policy {ours.get(k, '(absent)')!r}"
+                         for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
+        raise CheckpointError(f"{path}: policy config differs from the policy to initialise ({diff})")
+    try:
+        policy.load_state_dict(data["model"])
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: the model weights do not fit the policy: {str(e).splitlines()[0]}") from None
+    return data

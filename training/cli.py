@@ -1,5 +1,5 @@
 """The ``tcg`` command line: ``verify``, ``bench``, ``play``, ``replay`` (and ``train``/``eval``
-with the trainer). ``tcg COMMAND --help`` explains each."""
+with the trainer, ``demos``/``bc`` for behaviour cloning). ``tcg COMMAND --help`` explains each."""
 from __future__ import annotations
 
 import argparse
@@ -166,7 +166,7 @@ def _cmd_eval(args) -> int:
             opp_policy = load_policy(kind[len("checkpoint:"):])
             kind = "policy"
         elif kind not in ("random", "heuristic"):
-            make_bot(kind)   # raises the standard message
+            kind = make_bot(kind, seed=args.seed)   # search[:BUDGET], or the standard message for a bad name
     except (CheckpointError, ValueError) as e:
         print(f"tcg eval: {e}", file=sys.stderr)
         return 2
@@ -177,6 +177,82 @@ def _cmd_eval(args) -> int:
         print(json.dumps({"checkpoint": args.checkpoint, "opponent": args.opponent, **res}))
     else:
         print(format_table({args.opponent: res}))
+    return 0
+
+
+def _cmd_demos(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .demos import BotError, DemoError, write_demos
+
+    for flag, val, low in (("--games", args.games, 1), ("--parallel", args.parallel, 1),
+                           ("--chunk-records", args.chunk_records, 1)):
+        if val < low:
+            print(f"tcg demos: {flag} must be >= {low}, got {val}", file=sys.stderr)
+            return 2
+    from pathlib import Path
+    if Path(args.out).is_dir():
+        print(f"tcg demos: --out {args.out} is a folder; give a file path", file=sys.stderr)
+        return 2
+    if Path(args.out).exists() and not args.append:
+        print(f"tcg demos: {args.out} exists; pass --append to add games to it, or choose another --out",
+              file=sys.stderr)
+        return 2
+    cols = [TextColumn("[bold]demos"), BarColumn(), MofNCompleteColumn(), TextColumn("games"),
+            TextColumn("{task.fields[records]:>9,} decisions"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*cols, transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+        task = prog.add_task("demos", total=args.games, records=0)
+        try:
+            res = write_demos(args.out, bot=args.bot, games=args.games, seed=args.seed, append=args.append,
+                              parallel=args.parallel, chunk_records=args.chunk_records,
+                              decks=None if args.decks == "all" else args.decks,
+                              progress=lambda g, r: prog.update(task, completed=g, records=r))
+        except (DemoError, BotError, ValueError) as e:   # unknown bot or deck, a file of another version, ...
+            print(f"tcg demos: {e}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(f"demos: {res['games']} games, {res['records']} decisions by {res['bot']} "
+              f"({res['decisions_per_game']} per game; seat 0 won {res['seat0_wins']}, seat 1 {res['seat1_wins']}, "
+              f"{res['draws_or_truncated']} drawn or truncated) in {res['seconds']}s -> {res['out']} "
+              f"({'appended; ' if res['appended'] else ''}file: {res['file_games']} games, {res['file_records']} "
+              f"decisions, {res['file_chunks']} chunks, {res['bytes']:,} bytes)")
+    return 0
+
+
+def _cmd_bc(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .bc import BCConfig, BCTrainer
+    from .demos import DemoError
+
+    cfg = BCConfig(demos=args.demos, out=args.out, loss=args.loss, epochs=args.epochs, minutes=args.minutes,
+                   seed=args.seed, split_seed=args.split_seed, val_frac=args.val_frac, patience=args.patience,
+                   min_delta=args.min_delta, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                   max_grad_norm=args.max_grad_norm, val_every=args.val_every, policy=args.policy,
+                   device=args.device, threads=args.threads)
+    console = Console(soft_wrap=True, quiet=args.json)
+    try:
+        trainer = BCTrainer(cfg, console=console)
+    except (DemoError, ValueError) as e:
+        print(f"tcg bc: {e}", file=sys.stderr)
+        return 2
+    cols = [TextColumn("[bold]bc"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(),
+            TimeRemainingColumn()]
+    with Progress(*cols, console=console, transient=True, disable=args.json or not console.is_terminal) as prog:
+        task = prog.add_task("bc", total=None)
+        res = trainer.run(progress=lambda s, total: prog.update(task, completed=s, total=total))
+    if args.json:
+        print(json.dumps(res))
+    else:
+        console.print(f"bc: stopped ({res['stopped']}) after {res['epochs']} epochs, {res['steps']} steps, "
+                      f"{res['seconds']}s; best validation loss {res['best_val_loss']:.4f} at epoch "
+                      f"{res['best_epoch']}: masked tuple accuracy {res['val_tuple_acc']:.3f}, unmasked-argmax "
+                      f"illegal rate {res['val_unmasked_illegal_rate']:.3f}. Best policy {res['checkpoint']} "
+                      f"(tcg eval --checkpoint {res['checkpoint']}), curves in {cfg.out}/curves.csv",
+                      highlight=False, markup=False)
     return 0
 
 
@@ -216,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "replay for `tcg replay`. Without a terminal (or with --plain) everything is plain text read "
                     "line by line from stdin, so games can be scripted.")
     p.add_argument("--opponent", default="heuristic", metavar="BOT",
-                   help="random, heuristic or checkpoint:PATH (default heuristic; checkpoints arrive with the policy)")
+                   help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
+                        "decision, default 200 simulations) or checkpoint:PATH (default heuristic)")
     p.add_argument("--seed", type=int, default=None, help="game seed (default: a random one, kept in the replay)")
     p.add_argument("--deck", default=None, metavar="NAME",
                    help="your prebuilt deck (default: the first prebuilt deck; see --list-decks)")
@@ -266,12 +343,83 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="play a checkpoint against a bot or another checkpoint",
                         description="Play N games (half in each seat) and print wins, losses, draws and win rate.")
     ev.add_argument("--checkpoint", required=True, help="policy checkpoint (policy.pt or a training checkpoint)")
-    ev.add_argument("--opponent", default="heuristic", help="random, heuristic or checkpoint:PATH (default heuristic)")
+    ev.add_argument("--opponent", default="heuristic",
+                    help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
+                         "decision, default 200 simulations) or checkpoint:PATH (default heuristic)")
     ev.add_argument("--games", type=int, default=200, help="games to play (default 200)")
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
     ev.add_argument("--json", action="store_true", help="print one JSON line")
     ev.set_defaults(func=_cmd_eval)
+
+    dm = sub.add_parser("demos", help="record a bot's games as demonstrations for behaviour cloning",
+                        description="Play --games games with the bot in both seats (self-play of the expert) inside "
+                                    "the batched env and write every decision (the actor's observation, its legal "
+                                    "tuples, the chosen tuple, the seat, the game id and the game's result from "
+                                    "that seat) to a versioned binary file; see docs/TRAINING.md. The file is "
+                                    "written under a temporary name and renamed when complete. Exits 2 on bad "
+                                    "flags, an unknown bot, an existing --out without --append, or an --append "
+                                    "target of another format version or game version.")
+    dm.add_argument("--bot", default="heuristic",
+                    help="the demonstrating bot, any name make_bot accepts: random, heuristic, search[:BUDGET] "
+                         "(N simulations or Nms per decision), checkpoint:PATH[@greedy|@sample] (default heuristic)")
+    dm.add_argument("--games", type=int, required=True, help="number of games to record")
+    dm.add_argument("--out", required=True, metavar="FILE", help="demonstrations file to write")
+    dm.add_argument("--seed", type=int, default=0, help="seed of the games and of the bot (default 0)")
+    dm.add_argument("--append", action="store_true",
+                    help="add the games to an existing FILE (its format version, action spec version and card "
+                         "table digest must match; the file is replaced atomically when the new games are in)")
+    dm.add_argument("--parallel", type=int, default=128,
+                    help="games played at once in the batched env (default 128); the file depends on it")
+    dm.add_argument("--chunk-records", type=int, default=8192,
+                    help="decisions buffered before a chunk is written (default 8192; whole games per chunk)")
+    dm.add_argument("--decks", default="all", metavar="all|NAME",
+                    help="'all' (every prebuilt deck pairing in turn, default) or one prebuilt deck for both seats")
+    dm.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    dm.set_defaults(func=_cmd_demos)
+
+    bc = sub.add_parser("bc", help="behaviour cloning from a demonstrations file",
+                        description="Fit a policy to the expert tuples of a `tcg demos` file. The games are split "
+                                    "into train and validation sets (by game, never by decision); train and "
+                                    "validation use the same loss function; no class weights; expert tuples not in "
+                                    "their legal list are counted and skipped. After each epoch (or --val-every "
+                                    "steps) it logs the validation loss, the masked greedy tuple accuracy, the "
+                                    "masked per-head accuracy and the illegal-action rate of the unmasked argmax "
+                                    "decoder, and keeps the best policy (lowest validation loss) in DIR/policy.pt "
+                                    "for `tcg eval --checkpoint`, `tcg play --opponent checkpoint:PATH` and `tcg "
+                                    "train --init-from`. Curves go to DIR/curves.csv and curves.json, the summary "
+                                    "to DIR/summary.json. Exits 2 on bad flags or an unreadable demonstrations file.")
+    bc.add_argument("--demos", required=True, metavar="FILE", help="demonstrations file written by `tcg demos`")
+    bc.add_argument("--out", required=True, metavar="DIR", help="output folder (checkpoints, curves, summary)")
+    bc.add_argument("--loss", choices=["masked", "unmasked"], default="masked",
+                    help="masked (default): -log-prob of the expert tuple from the sequential sampler's evaluate, "
+                         "the same code PPO uses; unmasked: plain cross-entropy per head over the full head size, "
+                         "each head given the expert's prefix, without legality masks")
+    bc.add_argument("--epochs", type=int, default=20, help="maximum passes over the training games (default 20)")
+    bc.add_argument("--minutes", type=float, default=0.0, help="wall-time limit in minutes (default 0: none)")
+    bc.add_argument("--seed", type=int, default=0, help="seed of the initial weights and minibatch order (default 0)")
+    bc.add_argument("--split-seed", type=int, default=0,
+                    help="seed of the train/validation split by game (default 0; separate from --seed so that "
+                         "several seeds share one split)")
+    bc.add_argument("--val-frac", type=float, default=0.1, help="share of the games held out (default 0.1)")
+    bc.add_argument("--patience", type=int, default=3,
+                    help="stop after this many validations without a lower validation loss (default 3; 0: never)")
+    bc.add_argument("--min-delta", type=float, default=0.0,
+                    help="an improvement must lower the validation loss by more than this (default 0)")
+    bc.add_argument("--batch-size", type=int, default=256, help="decisions per minibatch (default 256)")
+    bc.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    bc.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default 0)")
+    bc.add_argument("--max-grad-norm", type=float, default=1.0, help="global gradient-norm clip (default 1; 0: none)")
+    bc.add_argument("--val-every", type=int, default=0,
+                    help="validate every N optimizer steps as well as at each epoch end (default 0: epoch ends only)")
+    bc.add_argument("--policy", default="cpu",
+                    help="policy size: a named training config (cpu, gpu: the size that config trains, so the "
+                         "checkpoint initialises `tcg train --config NAME --init-from`) or small / large "
+                         "(default cpu)")
+    bc.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    bc.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's default)")
+    bc.add_argument("--json", action="store_true", help="print only the summary, as one JSON line")
+    bc.set_defaults(func=_cmd_bc)
     return ap
 
 

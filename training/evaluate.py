@@ -2,7 +2,8 @@
 
 ``evaluate_policy`` plays ``games`` games of a policy against ``random``, ``heuristic`` or
 another policy, half in each seat, all inside the batched env: the bots act in numba, the
-policies through the sequential sampler. ``update_league`` rates the results with
+policies through the sequential sampler. ``play_match`` also takes any bot object with
+``act_batch`` (such as the ISMCTS ``search`` bot) as the opponent. ``update_league`` rates the results with
 openskill (Plackett-Luce) and appends to ``league.csv`` and ``league.png`` in the run folder.
 """
 from __future__ import annotations
@@ -35,15 +36,26 @@ def _policy_actions(policy, env, rows, device, gen, greedy):
 
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None) -> dict:
-    """Results of ``policy`` against ``opponent`` ("random", "heuristic", or "policy" with
-    ``opponent_policy``) over ``games`` games, the policy in seat 0 for even game ids."""
+    """Results of ``policy`` against ``opponent`` over ``games`` games, the policy in seat 0 for
+    even game ids. ``opponent`` is "random", "heuristic", "policy" (with ``opponent_policy``), or
+    any bot object with the built-in bots' ``act_batch(state, cards, legal, legal_n, out=, rows=)``
+    (for example ``make_bot("search:200")``)."""
     device = torch.device(device)
+    if isinstance(opponent, str):
+        if opponent not in ("random", "heuristic", "policy"):
+            raise ValueError(f"opponent must be 'random', 'heuristic', 'policy' or a bot object, got {opponent!r}")
+        if opponent == "policy" and opponent_policy is None:
+            raise ValueError("opponent 'policy' needs opponent_policy")
+        bot = RandomBot(seed) if opponent == "random" else HeuristicBot(seed) if opponent == "heuristic" else None
+    elif callable(getattr(opponent, "act_batch", None)):
+        bot = opponent
+    else:
+        raise TypeError(f"opponent must be a name or a bot with act_batch, got {type(opponent).__name__}")
     env = VecTCG(games, seed=seed)
     seat = (np.arange(games) % 2).astype(np.int32)
     finished = np.zeros(games, np.bool_)
     result = np.zeros(games, np.float32)
     lengths = np.zeros(games, np.int32)
-    bot = RandomBot(seed) if opponent == "random" else HeuristicBot(seed) if opponent == "heuristic" else None
     gen = torch.Generator(device=device).manual_seed(seed)
     was_training = policy.training
     policy.eval()

@@ -529,12 +529,8 @@ class Trainer:
         self.resumed_from = path
 
     def _init_from(self, path):
-        from .checkpoint import load_policy
-        src = load_policy(path)
-        if src.config.to_dict() != self.policy.config.to_dict():
-            raise CheckpointError(f"--init-from {path}: policy config {src.config.to_dict()} differs from this "
-                                  f"run's {self.policy.config.to_dict()}")
-        self.policy.load_state_dict(src.state_dict())
+        from .checkpoint import load_init_weights
+        load_init_weights(self.policy, path)   # CheckpointError names any differing config field
 
     def close(self):
         if self.writer is not None:

@@ -1,10 +1,19 @@
-"""Scripted bots: ``random`` (uniform over legal tuples, seeded) and ``heuristic``
-(rule-based). Each works on a single :class:`~tcg_env.GameState` (``act``) and on a batch
-of state rows (``act_batch``, numba), so evaluation runs inside the fast path.
+"""Scripted bots: ``random`` (uniform over legal tuples, seeded), ``heuristic``
+(rule-based) and ``search`` (information-set MCTS over determinized clones, see
+:mod:`tcg_env.bots.search`). Each works on a single :class:`~tcg_env.GameState` (``act``) and on
+a batch of state rows (``act_batch``; numba for the built-in bots, one numba search per row for
+the search bot), so evaluation runs inside the fast path.
 
-``make_bot("random" | "heuristic" | "checkpoint:PATH[@greedy|@sample]", seed=...)`` builds one by
-name; a checkpoint bot plays a trained policy through the sequential sampler (it imports torch
-lazily, only when built).
+``make_bot(NAME, seed=...)`` builds one by name:
+
+====================================  =====================================================
+``random``, ``heuristic``             the built-in bots
+``search``                            ISMCTS with the default budget (200 simulations)
+``search:N``                          ISMCTS with N simulations per decision (reproducible)
+``search:Nms``                        ISMCTS with N milliseconds per decision (wall clock)
+``checkpoint:PATH[@greedy|@sample]``  a trained policy through the sequential sampler (it
+                                      imports torch lazily, only when built)
+====================================  =====================================================
 """
 from __future__ import annotations
 
@@ -69,7 +78,7 @@ class HeuristicBot(BuiltinBot):
 
 
 def make_bot(spec: str, seed: int = 0):
-    """A bot from its name: ``random``, ``heuristic`` or ``checkpoint:PATH``."""
+    """A bot from its name: ``random``, ``heuristic``, ``search[:N|:Nms]`` or ``checkpoint:PATH``."""
     if spec == "random":
         return RandomBot(seed)
     if spec == "heuristic":
@@ -81,7 +90,11 @@ def make_bot(spec: str, seed: int = 0):
         if mode not in ("", "greedy", "sample"):
             raise ValueError(f"checkpoint bot mode must be 'greedy' or 'sample' (checkpoint:PATH@sample), got {mode!r}")
         return PolicyBot(path, greedy=mode != "sample", seed=seed)
-    raise ValueError(f"unknown bot {spec!r}; choose from: random, heuristic, checkpoint:PATH")
+    if spec == "search" or spec.startswith("search:"):
+        from .search import make_search_bot
+        return make_search_bot(spec, seed)
+    raise ValueError(f"unknown bot {spec!r}; choose from: random, heuristic, search[:BUDGET] (BUDGET = N "
+                     f"simulations or Nms milliseconds per decision), checkpoint:PATH")
 
 
 def match(bot0: str, bot1: str, games: int, seed: int = 0, deck0=None, deck1=None, both_seats: bool = True):
@@ -128,4 +141,12 @@ def match(bot0: str, bot1: str, games: int, seed: int = 0, deck0=None, deck1=Non
     return out
 
 
-__all__ = ["BOT_NAMES", "HeuristicBot", "RandomBot", "make_bot", "match"]
+def __getattr__(name):
+    # The search bot is imported on first use only (its numba module loads lazily).
+    if name == "SearchBot":
+        from .search import SearchBot
+        return SearchBot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["BOT_NAMES", "HeuristicBot", "RandomBot", "SearchBot", "make_bot", "match"]

@@ -1,0 +1,246 @@
+"""Behaviour cloning: the loss is the sampler's log-prob, the split is by game, one loss
+function serves train and validation, illegal expert tuples are skipped, early stopping
+stops, and the best checkpoint loads where policies load."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from training import bc as B
+from training.checkpoint import CheckpointError, load_init_weights, load_policy
+from training.cli import main as tcg
+from training.demos import load_demos, write_demos
+from training.sampler import evaluate, exact_entropy
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bc") / "h.demos"
+    write_demos(path, "heuristic", 24, seed=5, parallel=12)
+    return path, load_demos(path)
+
+
+def _policy(seed=0, name="cpu"):
+    torch.manual_seed(seed)
+    return B.build_bc_policy(name).eval()
+
+
+def _branching(d, r):
+    """log of the number of legal values of each head given the expert's prefix, summed (numpy)."""
+    legal, a = d.legal_of(r).astype(int), d.action[r].astype(int)
+    return sum(np.log(len(np.unique(legal[np.all(legal[:, :k] == a[:k], axis=1), k]))) for k in range(4))
+
+
+def test_bc_loss_equals_minus_log_prob_of_the_sampler(demos):
+    _, d = demos
+    idx = np.arange(0, len(d), 7)
+    batch = B.make_batch(d, idx)
+    p = _policy(1)
+    loss = B.masked_loss(p, batch)
+    with torch.no_grad():
+        enc = p(*__import__("policy").obs_tensors(batch.obs))
+        ref = evaluate(p, enc, batch.legal, batch.count, batch.actions, entropy="exact").log_prob
+        # an independent path: the prefix-tree walk gives the log-prob of every legal tuple
+        _, bidx, tup, logp = exact_entropy(p, enc, batch.legal, batch.count, return_tuple_logp=True)
+    torch.testing.assert_close(loss.detach(), -ref, rtol=0, atol=1e-6)
+    hit = (tup == batch.actions[bidx]).all(1)
+    assert int(hit.sum()) == len(idx)                  # each expert tuple appears once in its legal list
+    torch.testing.assert_close(loss.detach(), -logp[hit], rtol=0, atol=1e-5)
+    # one decision alone gives the same number as in the batch (padding changes nothing)
+    one = B.masked_loss(p, B.make_batch(d, idx[3:4]))
+    torch.testing.assert_close(one.detach(), loss.detach()[3:4], rtol=0, atol=1e-5)
+    assert loss.requires_grad
+
+
+def test_untrained_policy_initial_loss(demos):
+    """What holds exactly: the sampler factorises a tuple's probability over the prefix tree, so a
+    policy whose heads are uniform over the legal children of each prefix scores the expert
+    tuple -sum_k log(#legal values of head k given the expert prefix). That equals log(#legal
+    tuples) exactly where only one head branches (a flat tree), and on average otherwise only
+    for a policy uniform over *tuples*. We check all three, plus the default initialisation."""
+    _, d = demos
+    idx = np.arange(len(d))
+    batch = B.make_batch(d, idx)
+    branching = np.array([_branching(d, r) for r in idx])
+    log_count = np.log(d.legal_count[idx].astype(np.float64))
+    # (1) zero output layers make every head uniform over its legal values: every bin head's
+    # logits are its (zero) bias, every pointer head's query is 0 so all present entities score
+    # 0 (legal pointers always name present entities)
+    p = _policy(0)
+    with torch.no_grad():
+        for lin in list(p.bin_out) + list(p.ptr_q):
+            lin.weight.zero_()
+            lin.bias.zero_()
+        zero = B.masked_loss(p, batch).numpy()
+    np.testing.assert_allclose(zero, branching, atol=1e-5)
+    flat = np.array([sum(len(np.unique(d.legal_of(r)[:, k])) > 1 for k in range(4)) <= 1 for r in idx])
+    assert flat.sum() > 50
+    np.testing.assert_allclose(zero[flat], log_count[flat], atol=1e-5)
+    # (2) the default initialisation is near-uniform: its mean loss is within 10% of (1)'s
+    for seed in (0, 1):
+        with torch.no_grad():
+            init = B.masked_loss(_policy(seed), batch).numpy()
+        assert abs(init.mean() - branching.mean()) < 0.1 * branching.mean(), (init.mean(), branching.mean())
+    # (3) a policy uniform over legal tuples (head logits = log of the number of legal tuples
+    # below each child) has loss log(#legal tuples) on every decision: the mean log count
+    legal_lists = [d.legal_of(r).astype(int) for r in idx]
+
+    class TupleUniform:
+        def __call__(self, g, e):
+            return None
+
+        def head_logits(self, enc, k, prefix=None):
+            out = torch.full((len(idx), B.HEAD_SIZES[k]), -1e9)
+            for b, legal in enumerate(legal_lists):
+                sel = legal if k == 0 else legal[np.all(legal[:, :k] == prefix[b].numpy()[:k], axis=1)]
+                vals, n = np.unique(sel[:, k], return_counts=True)
+                out[b, vals] = torch.as_tensor(np.log(n), dtype=torch.float32)
+            return out
+
+    uni = B.masked_loss(TupleUniform(), batch).numpy()
+    np.testing.assert_allclose(uni, log_count, atol=1e-4)
+    # on these demonstrations the two factorisations differ: the test above is not vacuous
+    assert abs(branching.mean() - log_count.mean()) > 0.05
+
+
+def test_unmasked_loss_bounds_the_masked_one(demos):
+    _, d = demos
+    batch = B.make_batch(d, np.arange(0, len(d), 5))
+    p = _policy(2)
+    with torch.no_grad():
+        m, u = B.masked_loss(p, batch), B.unmasked_loss(p, batch)
+    # masking renormalises each head over a subset (and drops forced heads): never a larger loss
+    assert bool((u >= m - 1e-5).all()) and float((u - m).mean()) > 0.1
+    # head 0 alone, by hand: plain cross-entropy over all primaries
+    from policy import obs_tensors
+    with torch.no_grad():
+        enc = p(*obs_tensors(batch.obs))
+        ce0 = torch.nn.functional.cross_entropy(p.head_logits(enc, 0), batch.actions[:, 0], reduction="none")
+    only_primary = (batch.actions[:, 1:] == 0).all(1) & torch.as_tensor(
+        [bool((B.SLOT_KIND[int(a)] == int(B.SlotKind.UNUSED)).all()) for a in batch.actions[:, 0]])
+    assert int(only_primary.sum()) > 0
+    torch.testing.assert_close(u[only_primary], ce0[only_primary], rtol=0, atol=1e-5)
+
+
+def test_metrics_of_a_zero_policy_are_exact(demos):
+    _, d = demos
+    idx = np.arange(len(d))
+    p = _policy(0)
+    with torch.no_grad():
+        for lin in list(p.bin_out) + list(p.ptr_q):
+            lin.weight.zero_()
+            lin.bias.zero_()
+    m = B.batch_metrics(p, B.make_batch(d, idx))
+    # masked greedy over uniform heads takes the smallest legal value at each head: the first
+    # legal tuple in canonical (lexicographic) order
+    first = np.stack([d.legal_of(r)[0] for r in idx])
+    assert m["tuple_correct"] == int((first == d.action[idx]).all(1).sum())
+    # unmasked argmax of all-zero logits is (0, 0, 0, 0): illegal wherever END_TURN is not listed
+    zero_listed = np.array([bool((d.legal_of(r) == 0).all(1).any()) for r in idx])
+    assert m["unmasked_illegal"] == int((~zero_listed).sum()) > 0
+
+
+def test_split_is_by_game(demos):
+    _, d = demos
+    tr, va = B.split_by_game(d.game, 0.25, seed=3)
+    assert not set(d.game[tr]) & set(d.game[va])
+    assert sorted(np.concatenate([tr, va])) == list(range(len(d)))
+    assert len(set(d.game[va])) == 6
+    tr2, va2 = B.split_by_game(d.game, 0.25, seed=4)
+    assert set(d.game[va2]) != set(d.game[va])
+    t = B.BCTrainer(B.BCConfig(demos="-", out="-", val_frac=0.25, split_seed=3), data=d)
+    assert np.array_equal(t.val_idx, va) and not set(t.train_games) & set(t.val_games)
+    with pytest.raises(ValueError, match="at least 2 games"):
+        B.split_by_game(np.zeros(10, np.int64), 0.1, 0)
+
+
+def test_illegal_expert_tuples_are_counted_and_skipped(demos, tmp_path):
+    _, d = demos
+    import copy
+    bad = copy.copy(d)
+    bad.action = d.action.copy()
+    rows = np.array([0, 5, 100, len(d) - 1])
+    for r in rows:   # a tuple missing from the legal list (no primary reaches value 31 in all heads)
+        bad.action[r] = (12, 31, 31, 1)
+        assert not (bad.legal_of(r) == bad.action[r]).all(1).any()
+    assert list(np.nonzero(~B.expert_legal(bad))[0]) == list(rows)
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), epochs=1, val_every=0), data=bad)
+    assert t.illegal_expert == len(rows)
+    assert not set(rows) & (set(t.train_idx) | set(t.val_idx))
+    assert len(t.train_idx) + len(t.val_idx) == len(d) - len(rows)
+    summary = t.run()     # would raise ReplayMismatchError if an illegal tuple reached the loss
+    assert summary["illegal_expert_skipped"] == len(rows)
+
+
+@pytest.mark.parametrize("loss", ["masked", "unmasked"])
+def test_train_and_validation_use_the_same_loss_function(demos, tmp_path, monkeypatch, loss):
+    _, d = demos
+    calls = []
+    real = B.LOSSES[loss]
+
+    def spy(policy, batch):
+        calls.append((torch.is_grad_enabled(), policy.training))
+        return real(policy, batch)
+
+    monkeypatch.setitem(B.LOSSES, loss, spy)
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), loss=loss, epochs=1, batch_size=512), data=d)
+    assert t.loss_fn is spy
+    t.run()
+    assert (True, True) in calls and (False, False) in calls      # training steps and validation
+    assert set(calls) == {(True, True), (False, False)}
+    # the reported validation loss is that function's mean over the validation decisions
+    with torch.no_grad():
+        want = float(real(t.policy.eval(), B.make_batch(d, t.val_idx)).mean())
+    assert t.curves[-1]["val_loss"] == pytest.approx(want, rel=1e-5)
+
+
+def test_early_stopping_stops(demos, tmp_path):
+    _, d = demos
+    # lr 0: the validation loss never improves after the first validation
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), epochs=50, lr=0.0, patience=2, batch_size=512), data=d)
+    s = t.run()
+    # validations at step 0 (the best), epoch 1 and epoch 2 (no improvement: patience 2 spent)
+    assert s["stopped"] == "early stop" and [r["epoch"] for r in t.curves] == [0, 1, 2] and s["best_step"] == 0
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), epochs=3, lr=0.0, patience=0, batch_size=512), data=d)
+    assert t.run()["stopped"] == "epochs" and len(t.curves) == 4
+
+
+def test_best_checkpoint_is_kept_and_loads(demos, tmp_path):
+    path, d = demos
+    out = tmp_path / "run"
+    t = B.BCTrainer(B.BCConfig(demos=str(path), out=str(out), epochs=3, lr=3e-3, val_every=3, patience=0))
+    s = t.run()
+    rows = json.loads((out / "curves.json").read_text())
+    assert len(rows) >= 4 and s["best_val_loss"] == min(r["val_loss"] for r in rows)
+    best = load_policy(out / "policy.pt")
+    with torch.no_grad():
+        got = float(B.masked_loss(best, B.make_batch(d, t.val_idx)).mean())
+    assert got == pytest.approx(s["best_val_loss"], rel=1e-5)
+    load_policy(out / "last.pt")
+    fresh = _policy(7)
+    load_init_weights(fresh, out / "policy.pt")
+    for (k, v), (k2, v2) in zip(fresh.state_dict().items(), best.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    with pytest.raises(CheckpointError, match="policy config differs"):
+        load_init_weights(_policy(0, "small"), out / "policy.pt")
+    # the policy size matches what `tcg train --config cpu` builds, so --init-from accepts it
+    from training.config import TrainConfig
+    from training.ppo import build_policy
+    assert best.config == build_policy(TrainConfig.named("cpu")).config
+
+
+def test_cli_bc(demos, tmp_path, capsys):
+    path, _ = demos
+    assert tcg(["bc", "--demos", str(tmp_path / "none.demos"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert tcg(["bc", "--demos", str(path), "--out", str(tmp_path / "o"), "--val-frac", "1.5"]) == 2
+    assert "--val-frac" in capsys.readouterr().err
+    assert tcg(["bc", "--demos", str(path), "--out", str(tmp_path / "o"), "--policy", "huge"]) == 2
+    assert tcg(["bc", "--demos", str(path), "--out", str(tmp_path / "o"), "--epochs", "1", "--loss", "unmasked",
+                "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["loss"] == "unmasked" and (tmp_path / "o" / "policy.pt").is_file()
+    assert 0.0 <= res["val_unmasked_illegal_rate"] <= 1.0
