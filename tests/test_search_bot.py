@@ -230,3 +230,32 @@ def test_search_beats_random():
     res = play_search_match(SearchBot(0, simulations=SIMS), "random", games=20, seed=3)
     assert res["games"] == 20
     assert res["win_rate"] >= 0.8, res
+
+
+def test_play_and_eval_take_a_search_opponent(tmp_path, capsys):
+    import io
+    import json
+
+    import torch
+
+    from policy import PolicyConfig, TCGPolicy
+    from tcg_env.play import play_game
+    from training.checkpoint import save_policy
+    from training.cli import main
+
+    out = io.StringIO()
+    res = play_game(opponent="search:8", seed=5, input=io.StringIO("1\n" * 300), output=out, plain=True)
+    assert "Bot: " in out.getvalue() and res.replay.seats["bot"] == "search:8"
+
+    torch.manual_seed(0)
+    path = save_policy(TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64)), tmp_path / "p.pt")
+    assert main(["eval", "--checkpoint", str(path), "--opponent", "search:8", "--games", "4", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["opponent"] == "search:8" and rec["games"] == 4
+    assert rec["wins"] + rec["losses"] + rec["draws"] == 4 and rec["illegal_actions"] == 0
+    assert main(["eval", "--checkpoint", str(path), "--opponent", "search:0ms", "--games", "4"]) == 2
+    assert "search:Nms" in capsys.readouterr().err
+    for cmd in ("play", "eval"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert "search[:BUDGET]" in capsys.readouterr().out
