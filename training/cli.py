@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "line by line from stdin, so games can be scripted.")
     p.add_argument("--opponent", default="heuristic", metavar="BOT",
                    help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
-                        "decision, default 200 simulations) or checkpoint:PATH (default heuristic)")
+                        "decision, default 400 simulations) or checkpoint:PATH (default heuristic)")
     p.add_argument("--seed", type=int, default=None, help="game seed (default: a random one, kept in the replay)")
     p.add_argument("--deck", default=None, metavar="NAME",
                    help="your prebuilt deck (default: the first prebuilt deck; see --list-decks)")
@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", required=True, help="policy checkpoint (policy.pt or a training checkpoint)")
     ev.add_argument("--opponent", default="heuristic",
                     help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
-                         "decision, default 200 simulations) or checkpoint:PATH (default heuristic)")
+                         "decision, default 400 simulations) or checkpoint:PATH (default heuristic)")
     ev.add_argument("--games", type=int, default=200, help="games to play (default 200)")
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")

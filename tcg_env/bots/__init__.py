@@ -8,7 +8,7 @@ the search bot), so evaluation runs inside the fast path.
 
 ====================================  =====================================================
 ``random``, ``heuristic``             the built-in bots
-``search``                            ISMCTS with the default budget (200 simulations)
+``search``                            ISMCTS with the default budget (400 simulations)
 ``search:N``                          ISMCTS with N simulations per decision (reproducible)
 ``search:Nms``                        ISMCTS with N milliseconds per decision (wall clock)
 ``checkpoint:PATH[@greedy|@sample]``  a trained policy through the sequential sampler (it
