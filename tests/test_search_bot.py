@@ -7,7 +7,7 @@ import pytest
 from tcg_env import GameState, VecTCG
 from tcg_env.bots import make_bot
 from tcg_env.bots.search import SearchBot, determinize, play_search_match
-from verification.layout import (G_PHASE, G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, P_DECK, P_DECK_N, P_HAND,
+from verification.layout import (G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, P_DECK, P_DECK_N, P_HAND,
                                  P_HAND_N, P_IKZDECK, P_IKZDECK_N, P_DISC, P_DISC_N, PH_MULLIGAN)
 from verification.rules import pbase
 
