@@ -26,13 +26,14 @@ import pytest
 from prefabs import Keyword, default_pool
 from tcg_env.state import GameState
 from verification.errors import IllegalActionError
-from verification.layout import (B_ATK, B_CARD, B_HP, B_KW, B_MAXHP, B_MOVED, B_READY, B_SICK, B_USED, B_WEAPON,
+from verification.layout import (G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP, B_MOVED, B_READY, B_SICK, B_USED, B_WEAPON,
                                  B_WIDTH, DECK_SIZE, DISCARD_MAX, G_ACTIVE, G_ATK_SRC, G_ATK_TGT, G_FIRST,
                                  G_MULL_PLAYER, G_PEND_A1, G_PEND_A2, G_PEND_CARD, G_PEND_EFF, G_PEND_PLAYER,
                                  G_PEND_SLOT, G_PEND_TGT, G_PHASE, G_TURN, IKZ_DECK_SIZE, P0, P_BOARD, P_DECK,
                                  P_DECK_N, P_DISC, P_DISC_N, P_FATIGUE, P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N,
                                  P_IKZ_TAPPED, P_IKZDECK, P_IKZDECK_N, P_LEADER, P_LEADER_USED, P_MAXHP, P_TOKEN,
                                  PH_MAIN, PLAYER_WORDS)
+from verification.rules import pbase
 from verification.spec import (BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, ENT_MY_LEADER, ENT_OPP_BOARD, ENT_OPP_LEADER,
                                GARDEN_SLOTS, HAND_MAX, Primary)
 
@@ -374,3 +375,22 @@ class Scenario:
 
     def build(self) -> GameState:
         return self.st
+
+
+def reshuffle_hidden(g, me: int, rng):
+    """The same information set for ``me``: the opponent's hand and deck swapped around within
+    their pooled cards, every deck order and IKZ deck order shuffled, new generator words."""
+    h = g.clone()
+    s = h.row
+    ob = pbase(1 - me)
+    hand_n, deck_n = s[ob + P_HAND_N], s[ob + P_DECK_N]
+    pool = np.concatenate([s[ob + P_HAND:ob + P_HAND + hand_n], s[ob + P_DECK:ob + P_DECK + deck_n]])
+    rng.shuffle(pool)
+    s[ob + P_HAND:ob + P_HAND + hand_n] = pool[:hand_n]
+    s[ob + P_DECK:ob + P_DECK + deck_n] = pool[hand_n:]
+    for p in (0, 1):
+        b = pbase(p)
+        rng.shuffle(s[b + P_DECK:b + P_DECK + s[b + P_DECK_N]])
+        rng.shuffle(s[b + P_IKZDECK:b + P_IKZDECK + s[b + P_IKZDECK_N]])
+    s[G_RNG_LO], s[G_RNG_HI], s[G_SEED_LO], s[G_SEED_HI] = rng.integers(-2 ** 31, 2 ** 31, size=4)
+    return h

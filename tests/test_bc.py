@@ -12,6 +12,7 @@ from training.checkpoint import CheckpointError, load_init_weights, load_policy
 from training.cli import main as tcg
 from training.demos import load_demos, write_demos
 from training.sampler import evaluate, exact_entropy
+from verification.spec import HEAD_SIZES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -93,7 +94,7 @@ def test_untrained_policy_initial_loss(demos):
             return None
 
         def head_logits(self, enc, k, prefix=None):
-            out = torch.full((len(idx), B.HEAD_SIZES[k]), -1e9)
+            out = torch.full((len(idx), HEAD_SIZES[k]), -1e9)
             for b, legal in enumerate(legal_lists):
                 sel = legal if k == 0 else legal[np.all(legal[:, :k] == prefix[b].numpy()[:k], axis=1)]
                 vals, n = np.unique(sel[:, k], return_counts=True)

@@ -1,5 +1,4 @@
 """Scripted bots: seeded random, and a heuristic that beats it."""
-import numpy as np
 
 from tcg_env import GameState, VecTCG
 from tcg_env.bots import HeuristicBot, RandomBot, make_bot, match

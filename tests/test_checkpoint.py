@@ -1,7 +1,6 @@
 """Checkpoints are data, versioned and checked; the checkpoint bot plays through the sampler."""
 import pickle
 
-import numpy as np
 import pytest
 import torch
 

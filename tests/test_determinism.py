@@ -2,10 +2,8 @@
 per-game path."""
 import numpy as np
 
-from prefabs import default_pool
 from tcg_env import GameState, engine
 from tcg_env.bench import make_batch
-from verification.legal import enumerate_legal
 
 
 def _run(n, steps):

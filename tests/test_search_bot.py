@@ -11,6 +11,8 @@ from verification.layout import (G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, P_DEC
                                  P_HAND_N, P_IKZDECK, P_IKZDECK_N, P_DISC, P_DISC_N, PH_MULLIGAN)
 from verification.rules import pbase
 
+from scenario import reshuffle_hidden
+
 SIMS = 24
 
 
@@ -42,23 +44,6 @@ def _hidden_slices(s, me):
     return zones
 
 
-def _reshuffle_hidden(g: GameState, me: int, rng) -> GameState:
-    """The same information set for ``me``: the opponent's hand and deck swapped around within
-    their pooled cards, every deck order and IKZ deck order shuffled, new generator words."""
-    h = g.clone()
-    s = h.row
-    ob = pbase(1 - me)
-    hand_n, deck_n = s[ob + P_HAND_N], s[ob + P_DECK_N]
-    pool = np.concatenate([s[ob + P_HAND:ob + P_HAND + hand_n], s[ob + P_DECK:ob + P_DECK + deck_n]])
-    rng.shuffle(pool)
-    s[ob + P_HAND:ob + P_HAND + hand_n] = pool[:hand_n]
-    s[ob + P_DECK:ob + P_DECK + deck_n] = pool[hand_n:]
-    for p in (0, 1):
-        b = pbase(p)
-        rng.shuffle(s[b + P_DECK:b + P_DECK + s[b + P_DECK_N]])
-        rng.shuffle(s[b + P_IKZDECK:b + P_IKZDECK + s[b + P_IKZDECK_N]])
-    s[G_RNG_LO], s[G_RNG_HI], s[G_SEED_LO], s[G_SEED_HI] = rng.integers(-2 ** 31, 2 ** 31, size=4)
-    return h
 
 
 def _determinized(g: GameState, seed: int) -> np.ndarray:
@@ -79,7 +64,7 @@ def test_determinization_depends_only_on_the_information_set(states):
     changed = 0
     for g in states:
         me = g.current_player
-        h = _reshuffle_hidden(g, me, rng)
+        h = reshuffle_hidden(g, me, rng)
         changed += int(not np.array_equal(g.row, h.row))
         d_true, d_shuffled = _determinized(g, 99), _determinized(h, 99)
         # the same search seed deals exactly the same world from either true state
@@ -133,7 +118,7 @@ def test_search_never_reads_hidden_state(states):
         seats.add(me)
         a = SearchBot(11, simulations=2 * SIMS).act(g)
         for _ in range(2):
-            h = _reshuffle_hidden(g, me, rng)
+            h = reshuffle_hidden(g, me, rng)
             assert not np.array_equal(h.row, g.row)
             assert SearchBot(11, simulations=2 * SIMS).act(h) == a
         distinct_seed_choices += int(SearchBot(12, simulations=2 * SIMS).act(g) != a)

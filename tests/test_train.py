@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from training.config import TrainConfig
 from training.ppo import RatioCheckError, Trainer

@@ -36,7 +36,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +44,11 @@ import torch
 import torch.nn.functional as F
 
 from policy import PolicyConfig, TCGPolicy, obs_tensors
-from verification.spec import HEAD_SIZES, SLOT_KIND, SlotKind
+from verification.spec import SLOT_KIND, SlotKind
 
-from .checkpoint import CheckpointError, load_init_weights, save_policy
+from .checkpoint import load_init_weights, save_policy
 from .demos import Demos, load_demos
-from .sampler import NUM_HEADS, _valid_rows, evaluate, prefix_mask, sample
+from .sampler import NUM_HEADS, valid_rows, evaluate, prefix_mask, sample
 
 __all__ = ["BCConfig", "BCBatch", "make_batch", "batch_metrics", "LOSSES", "masked_loss", "unmasked_loss", "split_by_game", "expert_legal",
            "build_bc_policy", "train_bc", "load_init_weights", "BCTrainer"]
@@ -217,7 +217,7 @@ def batch_metrics(policy, batch: BCBatch) -> dict:
     out = {"n": B, "tuple_correct": int((greedy == a).all(1).sum())}
     width = int(batch.count.max())
     legal = batch.legal[:, :width].long()
-    valid = _valid_rows(legal, batch.count.long())
+    valid = valid_rows(legal, batch.count.long())
     kinds = torch.as_tensor(SLOT_KIND.astype(np.int64), device=a.device)
     for k in range(NUM_HEADS):
         mask = prefix_mask(legal, valid, a, k)

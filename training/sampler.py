@@ -59,7 +59,9 @@ def _slot_kind(device) -> torch.Tensor:
     return torch.as_tensor(SLOT_KIND.astype(np.int64), device=device)
 
 
-def _valid_rows(legal_tuples: torch.Tensor, legal_count: torch.Tensor) -> torch.Tensor:
+def valid_rows(legal_tuples: torch.Tensor, legal_count: torch.Tensor) -> torch.Tensor:
+    """``[B, L]`` bool: column r of row b is a real legal tuple (r < count[b]); a row with no
+    legal tuple raises :class:`NoLegalActionError` (a finished game has no decision)."""
     if bool((legal_count <= 0).any()):
         bad = torch.nonzero(legal_count <= 0)[0].item()
         raise NoLegalActionError(f"batch row {bad} has no legal tuple: a finished game cannot be sampled from")
@@ -94,7 +96,7 @@ def _trim(legal_tuples: torch.Tensor, legal_count: torch.Tensor):
     """Drop the columns past the longest legal list in the batch (they are never read)."""
     count = legal_count.long()
     if count.numel() and bool((count <= 0).any()):
-        _valid_rows(legal_tuples[:, :1], count)   # raises with the row
+        valid_rows(legal_tuples[:, :1], count)   # raises with the row
     width = int(count.max()) if count.numel() else 0
     return legal_tuples[:, :width].long(), count
 
@@ -104,7 +106,7 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
     if entropy not in ("exact", "sampled"):
         raise ValueError(f"entropy must be 'exact' or 'sampled', got {entropy!r}")
     legal, count = _trim(legal_tuples, legal_count)
-    valid = _valid_rows(legal, count)
+    valid = valid_rows(legal, count)
     B = legal.shape[0]
     kinds = _slot_kind(legal.device)
     chosen = torch.zeros(B, NUM_HEADS, dtype=torch.long, device=legal.device)
@@ -167,7 +169,7 @@ def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False
     every legal tuple, for brute-force checks."""
     if valid is None:
         legal, count = _trim(legal, count)
-        valid = _valid_rows(legal, count)
+        valid = valid_rows(legal, count)
     legal = legal.long()
     bidx, ridx = torch.nonzero(valid, as_tuple=True)
     tup = legal[bidx, ridx]                       # [M, 4]

@@ -61,7 +61,7 @@ import numpy as np
 from numba import njit
 
 from prefabs import table as T
-from verification.layout import (B_CARD, B_HP, B_WEAPON, DECK_SIZE, DONE_NO, G_DONE, G_PHASE, G_RNG_HI, G_RNG_LO, G_TURN,
+from verification.layout import (B_CARD, B_HP, B_WEAPON, DECK_SIZE, DONE_NO, G_DONE, G_PHASE, G_TURN,
                                  G_SEED_HI, G_SEED_LO, G_WINNER, IKZ_DECK_SIZE, P_DECK, P_DECK_N, P_DECKLIST, P_DISC,
                                  P_DISC_N, P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZDECK, P_IKZDECK_N, P_IKZLIST,
                                  PH_MULLIGAN, STATE_SIZE)
@@ -69,7 +69,8 @@ from verification.legal import enumerate_legal
 from verification.rules import actor, pbase, sbase, unit_attack
 from verification.spec import BOARD_SLOTS, ENT_MY_HAND, HAND_MAX, MAX_LEGAL, Primary
 
-from ..engine import apply_action, xorshift_step
+from ..engine import _set_rng, apply_action, xorshift_step
+from .builtin import random_index
 from .heuristic import _lethal_on_board, heuristic_choice, score
 
 # --- tree columns -------------------------------------------------------------------------
@@ -120,24 +121,27 @@ def _next(rng):
 
 
 @njit(cache=True)
-def _below(rng, n):
-    return np.int64((_next(rng) >> np.uint64(33)) % np.uint64(n))
-
-
-@njit(cache=True)
 def _uniform(rng):
     return np.float64(_next(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
-def _to_i32(v):
-    v = np.int64(v & np.uint64(0xFFFFFFFF))
-    if v >= 2147483648:
-        v -= 4294967296
-    return np.int32(v)
-
-
 # ----------------------------------------------------------------------------- determinization
+@njit(cache=True)
+def _counts_to_pool(counts, pool):
+    """Lay the multiset ``counts`` (card id -> copies) into ``pool`` in ascending card id; return
+    its size, or -1 if a count is negative (public zones over-count) or it overflows ``pool``."""
+    m = 0
+    for c in range(1, counts.shape[0]):
+        if counts[c] < 0:
+            return -1
+        for _ in range(counts[c]):
+            if m >= pool.shape[0]:
+                return -1
+            pool[m] = c
+            m += 1
+    return m
+
+
 @njit(cache=True)
 def _unseen_main(s, cards, q, minus_hand, counts, pool):
     """Write player q's main-deck cards that no public zone shows into ``pool`` in ascending
@@ -159,16 +163,7 @@ def _unseen_main(s, cards, q, minus_hand, counts, pool):
     if minus_hand:
         for k in range(s[b + P_HAND_N]):
             counts[s[b + P_HAND + k]] -= 1
-    m = 0
-    for c in range(1, counts.shape[0]):
-        if counts[c] < 0:
-            return -1
-        for _ in range(counts[c]):
-            if m >= pool.shape[0]:
-                return -1
-            pool[m] = c
-            m += 1
-    return m
+    return _counts_to_pool(counts, pool)
 
 
 @njit(cache=True)
@@ -179,22 +174,13 @@ def _unseen_ikz(s, q, counts, pool):
         counts[s[b + P_IKZLIST + k]] += 1
     for k in range(s[b + P_IKZ_N]):
         counts[s[b + P_IKZ + k]] -= 1
-    m = 0
-    for c in range(1, counts.shape[0]):
-        if counts[c] < 0:
-            return -1
-        for _ in range(counts[c]):
-            if m >= pool.shape[0]:
-                return -1
-            pool[m] = c
-            m += 1
-    return m
+    return _counts_to_pool(counts, pool)
 
 
 @njit(cache=True)
 def _shuffle_pool(pool, m, rng):
     for i in range(m - 1, 0, -1):
-        j = _below(rng, i + 1)
+        j = random_index(rng, 0, i + 1)
         t = pool[i]
         pool[i] = pool[j]
         pool[j] = t
@@ -237,8 +223,7 @@ def determinize(s, cards, me, rng, counts, pool):
     x = _next(rng)
     if x == 0:
         x = np.uint64(1)
-    s[G_RNG_LO] = _to_i32(x)
-    s[G_RNG_HI] = _to_i32(x >> np.uint64(32))
+    _set_rng(s, x)
     s[G_SEED_LO] = 0
     s[G_SEED_HI] = 0
 
@@ -349,7 +334,7 @@ def _evaluate(s, cards, me, settings):
 def _rollout_index(s, cards, legal, n, rng, kind, epsilon):
     if kind == ROLLOUT_HEURISTIC and (epsilon <= 0.0 or _uniform(rng) >= epsilon):
         return heuristic_choice(s, cards, legal, n)
-    return _below(rng, n)
+    return random_index(rng, 0, n)
 
 
 @njit(cache=True)
@@ -406,7 +391,7 @@ def _simulate(root, cards, me, tree, value, meta, rng, s, legal, keys, rows, chi
                         best_v = v
                         j = t
             else:
-                pick = _below(rng, unexpanded)
+                pick = random_index(rng, 0, unexpanded)
                 j = -1
                 for t in range(m):
                     if child[t] < 0:
