@@ -21,11 +21,12 @@ The policy knows nothing about legality or PPO: masks come from the legal tuples
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from tcg_env.observation import ENTITY_FEATURES, GLOBAL_FEATURES, NUM_GLOBALS
 from verification.spec import HEAD_SIZES, NUM_ENTITIES, SLOT_KIND, SlotKind
@@ -48,6 +49,9 @@ class Encoding:
     present: torch.Tensor    # [B, E] bool
     pooled: torch.Tensor     # [B, d]
     value: torch.Tensor      # [B]
+    # pointer keys per head, computed once per encoding: the sampler's drawn path and the
+    # exact entropy's prefix tree both score entities against them
+    keys: dict = field(default_factory=dict, repr=False, compare=False)
 
     def index(self, idx: torch.Tensor) -> "Encoding":
         """Rows ``idx`` of the batch (for evaluating many prefixes of the same states)."""
@@ -83,18 +87,47 @@ class TCGPolicy(nn.Module):
     # -- encoder
     def forward(self, globals_: torch.Tensor, entities: torch.Tensor) -> Encoding:
         """Encode a batch: ``globals_`` [B, 32] and ``entities`` [B, 32, 24] (int8 or float)."""
-        ent = entities.long()
-        present = ent[..., _F_PRESENT] > 0
-        x = self.card_emb(ent[..., _F_CARD].clamp(0, self.config.num_cards - 1))
-        x = x + self.ent_in(entities[..., _NUMERIC].float() * _SCALE)
+        present = entities[..., _F_PRESENT] > 0
+        B, E = present.shape
+        # Only present entities become tokens: they are moved to the front of each row (in
+        # index order) and the token axis is cut to the batch's largest present count (~20
+        # of 32 in play), since attention cost grows with its square. Absent entities are
+        # key-padded anyway, so the present entities' encodings are unchanged; an absent
+        # entity's encoding is zero (nothing reads it: pointer logits mask absent rows).
+        width = int(present.sum(1).max()) if B else 0
+        order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)[:, :width]
+        sel = entities.gather(1, order.unsqueeze(-1).expand(-1, -1, entities.shape[-1]))
+        x = self.card_emb(sel[..., _F_CARD].long().clamp(0, self.config.num_cards - 1))
+        x = x + self.ent_in(sel[..., _NUMERIC].float() * _SCALE)
         g = self.glob_in(globals_.float() * _SCALE).unsqueeze(1)
         tokens = torch.cat([g, x], dim=1)
-        pad = torch.cat([torch.zeros_like(present[:, :1]), ~present], dim=1)
-        h = self.out_norm(self.encoder(tokens, src_key_padding_mask=pad))
+        pad = torch.cat([torch.zeros_like(present[:, :1]), ~present.gather(1, order)], dim=1)
+        h = self.out_norm(self._encode(tokens, pad))
         pooled = h[:, 0]
-        ents = h[:, 1:]
+        d = h.shape[-1]
+        h_ent = h[:, 1:].masked_fill(pad[:, 1:].unsqueeze(-1), 0.0)
+        ents = h.new_zeros(B, E, d).scatter(1, order.unsqueeze(-1).expand(-1, -1, d), h_ent)
         value = self.value_head(pooled).squeeze(-1)
         return Encoding(ents, present, pooled, value)
+
+    def _encode(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """``self.encoder``'s pre-norm layers, computed batch-first with the layers' own
+        parameters (so checkpoints are unchanged): PyTorch's MultiheadAttention works
+        sequence-first and copies q/k/v around its kernel, which on CPU cost as much as the
+        attention itself at these sizes. Matches ``self.encoder(x, src_key_padding_mask=pad)``
+        to float rounding (a test checks it)."""
+        B, T, d = x.shape
+        keep = ~pad[:, None, None, :]          # [B, 1, 1, T] True = may attend
+        for layer in self.encoder.layers:
+            attn = layer.self_attn
+            H = attn.num_heads
+            qkv = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias)
+            q, k, v = qkv.view(B, T, 3, H, d // H).permute(2, 0, 3, 1, 4)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
+                                               dropout_p=attn.dropout if self.training else 0.0)
+            x = x + layer.dropout1(attn.out_proj(o.transpose(1, 2).reshape(B, T, d)))
+            x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x))))))
+        return x
 
     # -- heads
     supports_rows = True   # head_logits accepts ``rows`` (many prefixes per encoded state)
@@ -131,7 +164,11 @@ class TCGPolicy(nn.Module):
         if k == 3:
             return bin_logits
         q = self.ptr_q[k - 1](c)
-        keys = self.ptr_k[k - 1](enc.entities)            # [B, E, d], once per state
+        # keyed by grad and autocast mode: keys made under no_grad must not feed a backward pass
+        slot = (k, torch.is_grad_enabled(), torch.is_autocast_enabled(enc.entities.device.type))
+        keys = enc.keys.get(slot)
+        if keys is None:
+            keys = enc.keys[slot] = self.ptr_k[k - 1](enc.entities)   # [B, E, d], once per state
         P = q.shape[0]
         if P == B and bool((rows == torch.arange(B, device=rows.device)).all()):
             scores = torch.einsum("bd,bed->be", q, keys)

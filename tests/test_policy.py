@@ -320,3 +320,46 @@ def test_config_round_trip_and_unknown_fields():
         PolicyConfig.from_dict({**c.to_dict(), "bogus": 1})
     with pytest.raises(ValueError, match="width"):
         PolicyConfig.from_dict({"width": 64})
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_batch_first_encoder_matches_torch_transformer(mode):
+    """``_encode`` computes ``self.encoder``'s layers by hand (batch-first, no q/k/v copies):
+    it must agree with PyTorch's own TransformerEncoder on the same parameters, padded keys
+    included, so checkpoints mean the same thing either way."""
+    torch.manual_seed(3)
+    for cfg in (PolicyConfig(d_model=32, d_ff=64, n_heads=2, n_layers=1), PolicyConfig()):
+        pol = getattr(TCGPolicy(cfg), mode)()
+        x = torch.randn(64, 12, cfg.d_model)
+        pad = torch.rand(64, 12) < 0.4
+        pad[:, 0] = False
+        pad[:3, 1:] = True                      # rows where only the global token attends
+        with torch.no_grad():
+            ours = pol._encode(x, pad)
+            ref = pol.encoder(x, src_key_padding_mask=pad)
+        keep = ~pad
+        assert torch.allclose(ours[keep], ref[keep], atol=1e-5)
+
+
+def test_absent_entities_do_not_change_the_encoding(states):
+    """The encoder packs present entities into the first tokens and cuts the rest: an
+    absent entity's features must not change anything, its encoding is zero, and a batch
+    encodes each row as it would alone (the cut width depends on the batch)."""
+    obs, _, _ = states
+    pol = make_policy().eval()
+    g, e = obs_tensors(obs[:200])
+    present = e[..., _PRESENT] > 0
+    noisy = e.clone()
+    junk = torch.randint(-20, 20, noisy.shape, dtype=noisy.dtype)
+    junk[..., _PRESENT] = 0
+    noisy[~present] = junk[~present]
+    with torch.no_grad():
+        a, b = pol(g, e), pol(g, noisy)
+        alone = [pol(g[i:i + 1], e[i:i + 1]) for i in (0, 57, 199)]
+    assert torch.equal(a.present, b.present)
+    assert torch.allclose(a.pooled, b.pooled, atol=1e-6) and torch.allclose(a.value, b.value, atol=1e-6)
+    assert torch.allclose(a.entities, b.entities, atol=1e-6)
+    assert bool((a.entities[~present] == 0).all()) and bool((a.entities[present].abs().sum(-1) > 0).all())
+    for i, one in zip((0, 57, 199), alone):
+        assert torch.allclose(one.entities[0], a.entities[i], atol=1e-5)
+        assert torch.allclose(one.value[0], a.value[i], atol=1e-5)

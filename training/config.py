@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from policy.config import PolicyConfig
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
@@ -25,6 +27,7 @@ class TrainConfig:
     policy_size: str = _f("small", "Policy size: 'small' (CPU) or 'large' (GPU).")
     d_model: int = _f(0, "Override the policy width (0: the size's default).")
     n_layers: int = _f(0, "Override the number of encoder layers (0: the size's default).")
+    n_heads: int = _f(0, "Override the attention heads per encoder layer (0: the size's default); must divide the width.")
     bf16: bool = _f(False, "bf16 autocast for the policy forward on CUDA (log-softmax stays fp32).")
     # --- rollouts
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
@@ -104,6 +107,10 @@ class TrainConfig:
         need(self.num_envs >= 1 and self.rollout_steps >= 1, "num_envs and rollout_steps must be >= 1")
         need(self.num_minibatches >= 1 and self.update_epochs >= 1, "num_minibatches and update_epochs must be >= 1")
         need(self.policy_size in ("small", "large"), "policy_size must be 'small' or 'large'")
+        need(min(self.d_model, self.n_layers, self.n_heads) >= 0, "d_model, n_layers and n_heads must be >= 0 (0: the size's default)")
+        if self.n_heads:
+            width = self.d_model or PolicyConfig.named(self.policy_size).d_model
+            need(width % self.n_heads == 0, f"n_heads ({self.n_heads}) must divide the policy width ({width})")
         need(self.entropy in ("exact", "sampled"), "entropy must be 'exact' or 'sampled'")
         need(0.0 <= self.pool_fraction <= 1.0, "pool_fraction must be in [0, 1]")
         need(0.0 < self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0, "gamma in (0, 1], gae_lambda in [0, 1]")

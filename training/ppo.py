@@ -58,6 +58,8 @@ def build_policy(cfg: TrainConfig) -> TCGPolicy:
         pc.d_ff = 2 * cfg.d_model
     if cfg.n_layers:
         pc.n_layers = cfg.n_layers
+    if cfg.n_heads:
+        pc.n_heads = cfg.n_heads
     return TCGPolicy(pc)
 
 
