@@ -109,16 +109,29 @@ from pettingzoo import AECEnv
 
 from prefabs import default_decks, default_pool
 from verification.errors import ActionOutOfRangeError, IllegalActionError, LegalCapacityError
+from verification.explain import check_range
 from verification.layout import DONE_TERMINAL, G_DONE, STATE_SIZE
 from verification.legal import enumerate_legal, is_listed
 from verification.rules import actor
-from verification.spec import MAX_LEGAL, NUM_ENTITIES
+from verification.spec import HEAD_SIZES, MAX_LEGAL, NUM_ENTITIES
 
 from . import engine
 from .engine import apply_action
-from .gym_env import _as_tuple, observation_space as _gym_observation_space
+from .gym_env import observation_space as _gym_observation_space
 from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, write_obs
 from .state import GameState, resolve_deck
+
+_H0, _H1, _H2, _H3 = HEAD_SIZES
+
+
+def _as_tuple(action):
+    """Four in-range Python ints, fast for the common case; ``check_range`` explains the rest."""
+    if type(action) is np.ndarray and action.shape == (4,) and action.dtype.kind in "iu":
+        a0, a1, a2, a3 = action.tolist()
+        if 0 <= a0 < _H0 and 0 <= a1 < _H1 and 0 <= a2 < _H2 and 0 <= a3 < _H3:
+            return a0, a1, a2, a3
+    return check_range(action)
+
 
 AGENTS = ("player_0", "player_1")
 ILLEGAL_ACTION_PENALTY = -1.0

@@ -89,7 +89,7 @@ def _to_i32(v):
 
 
 @njit(cache=True)
-def _set_rng(s, x):
+def set_rng(s, x):
     s[G_RNG_LO] = _to_i32(x)
     s[G_RNG_HI] = _to_i32(x >> np.uint64(32))
 
@@ -110,7 +110,7 @@ def rng_next(s):
     x ^= x >> np.uint64(12)
     x ^= x << np.uint64(25)
     x ^= x >> np.uint64(27)
-    _set_rng(s, x)
+    set_rng(s, x)
     return x * np.uint64(2685821657736338717)
 
 
@@ -141,7 +141,7 @@ def reset_game(s, cards, deck0, deck1, seed):
     x = splitmix64(seed)
     if x == 0:
         x = np.uint64(1)
-    _set_rng(s, x)
+    set_rng(s, x)
     for p in range(2):
         d = deck0 if p == 0 else deck1
         b = pbase(p)

@@ -73,16 +73,6 @@ def _as_action(action) -> np.ndarray:
 
 
 _FAST_DTYPES = (np.dtype(np.int8), np.dtype(np.int64))
-_H0, _H1, _H2, _H3 = HEAD_SIZES
-
-
-def _as_tuple(action):
-    """Four in-range Python ints, fast for the common case; ``check_range`` explains the rest."""
-    if type(action) is np.ndarray and action.shape == (4,) and action.dtype.kind in "iu":
-        a0, a1, a2, a3 = action.tolist()
-        if 0 <= a0 < _H0 and 0 <= a1 < _H1 and 0 <= a2 < _H2 and 0 <= a3 < _H3:
-            return a0, a1, a2, a3
-    return check_range(action)
 
 
 def observation_space() -> spaces.Dict:

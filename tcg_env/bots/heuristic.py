@@ -136,7 +136,7 @@ def effect_value(s, cards, p, eff, a1, a2, rule, target, src_slot):
 
 
 @njit(cache=True)
-def _lethal_on_board(s, cards, p, legal, n):
+def lethal_on_board(s, cards, p, legal, n):
     """Sum of attack of distinct attackers that may hit the enemy leader now."""
     total = 0
     seen = np.zeros(BOARD_SLOTS, dtype=np.bool_)
@@ -262,7 +262,7 @@ def score(s, cards, p, a0, a1, a2, a3, lethal):
 def heuristic_choice(s, cards, legal, n):
     """Index of the best-scoring legal row (the first on ties)."""
     p = actor(s)
-    lethal = _lethal_on_board(s, cards, p, legal, n)
+    lethal = lethal_on_board(s, cards, p, legal, n)
     best = 0
     best_v = -1e30
     for r in range(n):

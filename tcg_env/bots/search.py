@@ -69,9 +69,9 @@ from verification.legal import enumerate_legal
 from verification.rules import actor, pbase, sbase, unit_attack
 from verification.spec import BOARD_SLOTS, ENT_MY_HAND, HAND_MAX, MAX_LEGAL, Primary
 
-from ..engine import _set_rng, apply_action, xorshift_step
+from ..engine import set_rng, apply_action, xorshift_step
 from .builtin import random_index
-from .heuristic import _lethal_on_board, heuristic_choice, score
+from .heuristic import lethal_on_board, heuristic_choice, score
 
 # --- tree columns -------------------------------------------------------------------------
 N_KEY = 0
@@ -223,7 +223,7 @@ def determinize(s, cards, me, rng, counts, pool):
     x = _next(rng)
     if x == 0:
         x = np.uint64(1)
-    _set_rng(s, x)
+    set_rng(s, x)
     s[G_SEED_LO] = 0
     s[G_SEED_HI] = 0
 
@@ -379,7 +379,7 @@ def _simulate(root, cards, me, tree, value, meta, rng, s, legal, keys, rows, chi
             widen = m - unexpanded < allowed
         if widen:
             if use_prior:
-                lethal = _lethal_on_board(s, cards, p, legal, n)
+                lethal = lethal_on_board(s, cards, p, legal, n)
                 j = -1
                 best_v = -1e30
                 for t in range(m):
