@@ -362,10 +362,12 @@ class Trainer:
         return self.elapsed_before + time.time() - self.started
 
     def done(self) -> bool:
+        """Whether to stop. The step count agrees across ranks, but each rank has its own clock:
+        under torchrun the ranks stop together as soon as any of them is out of time (a rank
+        that went on alone would wait forever in the next all-reduce)."""
         cfg = self.cfg
-        if self.steps >= cfg.total_steps:
-            return True
-        return bool(cfg.minutes) and self.elapsed() >= cfg.minutes * 60
+        stop = self.steps >= cfg.total_steps or (bool(cfg.minutes) and self.elapsed() >= cfg.minutes * 60)
+        return D.all_reduce_min(int(not stop)) == 0
 
     def train(self, progress=None) -> dict:
         cfg = self.cfg
@@ -398,8 +400,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate_now(self) -> dict:
+        """Evaluation games on rank 0 only (the ranks hold identical parameters; the others go
+        on to the next rollout and wait for rank 0 at its first all-reduce)."""
         from .evaluate import evaluate_policy, update_league
         cfg = self.cfg
+        if not self.is_main:
+            return {}
         opponents = ["random", "heuristic"] + [m.name for m in self.pool[-cfg.eval_pool_members:]]
         results = {}
         for name in opponents:
@@ -407,10 +413,8 @@ class Trainer:
             r = evaluate_policy(self.policy, name, cfg.eval_games, seed=cfg.seed * 31 + self.update, device=self.device,
                                 opponent_state_dict=sd, opponent_builder=lambda: build_policy(cfg))
             results[name] = r
-        out = {f"eval/win_rate_vs_{k}": v["win_rate"] for k, v in results.items()}
-        if self.is_main:
-            update_league(self, results)
-        return out
+        update_league(self, results)
+        return {f"eval/win_rate_vs_{k}": v["win_rate"] for k, v in results.items()}
 
     # ------------------------------------------------------------------ logging
     def _log(self, stats: dict):
