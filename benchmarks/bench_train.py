@@ -3,32 +3,67 @@
 Trainer.learn (PPO update) over a few updates after one warm-up update, self-play only (no
 evaluation). Prints one JSON line with learner decisions per second.
 
-    python benchmarks/bench_train.py [--config cpu] [--updates 3]
+    python benchmarks/bench_train.py [--config cpu] [--updates 3] [--set key=value ...]
+    python benchmarks/bench_train.py --nproc 2 --set torch_threads=1   # torchrun, DDP over gloo
+
+With ``--nproc K`` it starts itself under ``torchrun --standalone --nproc_per_node=K``: each
+rank runs its own ``num_envs`` games and its own learner, gradients are all-reduced, and the
+decisions of all ranks are counted (rank 0 prints).
 """
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 
+import torch
+
 from tcg_env.bench import machine
+from training import distributed as D
+from training.cli import parse_value
 from training.config import TrainConfig
 from training.ppo import Trainer
+
+
+def parse_sets(items):
+    out = {}
+    for s in items:
+        k, sep, v = s.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants KEY=VALUE, got {s!r}")
+        out[k] = parse_value(v)
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="cpu")
     ap.add_argument("--updates", type=int, default=3)
+    ap.add_argument("--nproc", type=int, default=1, help="ranks under torchrun (DDP; gloo on CPU)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config setting")
     args = ap.parse_args()
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               os.path.abspath(__file__), "--config", args.config, "--updates", str(args.updates)]
+        for s in args.set:
+            cmd += ["--set", s]
+        env = dict(os.environ, TCG_DIST_BACKEND=os.environ.get("TCG_DIST_BACKEND", "gloo"), OMP_NUM_THREADS="1")
+        sys.exit(subprocess.run(cmd, env=env).returncode)
+    D.init()
+    base = TrainConfig.named(args.config).to_dict()
+    sets = parse_sets(args.set)
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig.from_dict({**TrainConfig.named(args.config).to_dict(), "eval_every": 0,
-                                     "bot_opponent_prob": 0.0, "out": out, "minutes": 0.0})
+        overrides = {"eval_every": 0, "bot_opponent_prob": 0.0, "out": out, "minutes": 0.0}
+        cfg = TrainConfig.from_dict({**base, **sets, **overrides}, where="bench_train")
         tr = Trainer(cfg, quiet=True)
         ro, _ = tr.collect()
         tr.learn(ro)
         collect = learn = 0.0
         steps = 0
         for _ in range(args.updates):
+            D.barrier()
             t0 = time.perf_counter()
             ro, _ = tr.collect()
             t1 = time.perf_counter()
@@ -37,11 +72,14 @@ def main():
             learn += time.perf_counter() - t1
             steps += ro.global_steps
         tr.close()
-    print(json.dumps({"bench": "train", "config": args.config, "machine": machine(),
-                      "date": time.strftime("%Y-%m-%d"), "updates": args.updates, "decisions": steps,
-                      "collect_s_per_update": round(collect / args.updates, 3),
-                      "learn_s_per_update": round(learn / args.updates, 3),
-                      "decisions_per_s": round(steps / (collect + learn))}))
+    if D.rank() == 0:
+        print(json.dumps({"bench": "train", "config": args.config, "set": sets, "nproc": D.world_size(),
+                          "torch_threads": torch.get_num_threads(), "machine": machine(),
+                          "date": time.strftime("%Y-%m-%d"), "updates": args.updates, "decisions": steps,
+                          "collect_s_per_update": round(collect / args.updates, 3),
+                          "learn_s_per_update": round(learn / args.updates, 3),
+                          "decisions_per_s": round(steps / (collect + learn))}))
+    D.shutdown()
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def _cmd_train(args) -> int:
             key, sep, val = item.partition("=")
             if not sep:
                 raise ValueError(f"--set expects key=value, got {item!r}")
-            overrides[key] = _parse_value(val)
+            overrides[key] = parse_value(val)
         for key, val in (("total_steps", args.total_steps), ("minutes", args.minutes), ("out", args.out),
                          ("seed", args.seed)):
             if val is not None:
@@ -136,7 +136,8 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _parse_value(v: str):
+def parse_value(v: str):
+    """A `--set` value as TOML would read it: true/false, an int or float (underscores allowed), else the string."""
     low = v.lower()
     if low in ("true", "false"):
         return low == "true"
