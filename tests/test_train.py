@@ -171,6 +171,48 @@ D.shutdown()
     untrained.close()
 
 
+def test_torchrun_training_loop_keeps_ranks_in_step(tmp_path):
+    """The whole ``Trainer.train`` loop under two gloo ranks: ranks pick opponents on their
+    own (different rollout stats), only rank 0 evaluates, the KL early stop and the wall-clock
+    stop are decided together; a stats key on one rank only is a clear error, not a gloo abort."""
+    script = tmp_path / "ddp_loop.py"
+    script.write_text(f"""
+import json, os, sys
+sys.path.insert(0, {str(ROOT)!r})
+from training import distributed as D
+from training.config import TrainConfig
+from training.ppo import Trainer
+D.init()
+try:
+    D.reduce_stats({{"a": 1.0, **({{"only_rank1": 2.0}} if D.rank() else {{}})}})
+    mismatch = "no error"
+except D.StatsMismatchError:
+    mismatch = "raised"
+s = D.reduce_stats({{"illegal_actions": D.rank() + 1, "x": float(D.rank())}})
+cfg = TrainConfig.from_dict({{**{TINY!r}, "out": {str(tmp_path / 'run')!r}, "eval_every": 1, "bot_opponent_prob": 0.5,
+                              "pool_fraction": 1.0, "target_kl": 1e-4, "eval_pool_members": 1,
+                              "total_steps": 10_000_000, "minutes": 0.1}})
+tr = Trainer(cfg, quiet=True)
+last = tr.train()
+tr.close()
+json.dump({{"mismatch": mismatch, "sum": s["illegal_actions"], "mean": s["x"], "update": tr.update,
+           "steps": tr.steps, "evals": sorted(k for k in last if k.startswith("eval/"))}},
+          open(os.path.join({str(tmp_path)!r}, f"rank{{D.rank()}}.json"), "w"))
+D.shutdown()
+""")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = _env()
+    env["TCG_DIST_BACKEND"] = "gloo"
+    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
+    assert r0["mismatch"] == r1["mismatch"] == "raised"
+    assert r0["sum"] == r1["sum"] == 3 and r0["mean"] == r1["mean"] == 0.5
+    assert r0["update"] == r1["update"] >= 1 and r0["steps"] == r1["steps"]
+    assert "eval/win_rate_vs_heuristic" in r0["evals"] and r1["evals"] == []
+
+
 def test_cli_config_errors_are_clear():
     from training.cli import main
     assert main(["train", "--config", "nope"]) == 2

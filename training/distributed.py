@@ -6,6 +6,7 @@ NCCL on CUDA and gloo on CPU.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 import torch
@@ -66,16 +67,40 @@ def all_reduce_sum(x: int) -> int:
     return int(t.item())
 
 
+def all_reduce_mean(x: float) -> float:
+    if not active():
+        return x
+    t = torch.tensor([float(x)], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item()) / world_size()
+
+
+SUMMED_STATS = ("illegal_actions", "decisions", "heuristic_games", "heuristic_wins")
+
+
+class StatsMismatchError(RuntimeError):
+    """The ranks tried to reduce different sets of stats (a rank-dependent key is a bug)."""
+
+
 def reduce_stats(stats: dict) -> dict:
-    """Average numeric stats over ranks (sums for counts of illegal actions)."""
+    """Average numeric stats over ranks (sums for the counts in ``SUMMED_STATS``).
+
+    Every rank must pass the same keys: the values travel as one tensor in key order, so a
+    key present on one rank only would shift the others (gloo then aborts the process). The
+    key sets are compared first and a difference raises :class:`StatsMismatchError`."""
     if not active():
         return stats
     keys = sorted(k for k, v in stats.items() if isinstance(v, (int, float)))
+    digest = int.from_bytes(hashlib.sha256("\n".join(keys).encode()).digest()[:6], "little")
+    check = torch.tensor([digest, -digest], dtype=torch.long)
+    dist.all_reduce(check, op=dist.ReduceOp.MAX)
+    if int(check[0]) != -int(check[1]):
+        raise StatsMismatchError(f"rank {rank()}: the ranks reduce different stats; this rank has {keys}")
     t = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64)
     dist.all_reduce(t)
     out = dict(stats)
     for k, v in zip(keys, t.tolist()):
-        out[k] = v if k in ("illegal_actions", "decisions") else v / world_size()
+        out[k] = v if k in SUMMED_STATS else v / world_size()
     return out
 
 

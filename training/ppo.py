@@ -256,8 +256,11 @@ class Trainer:
             m = next(m for m in self.pool if m.name == self.opponent)
             m.games += ended["games"]
             m.learner_wins += ended["learner_wins"]
-        if self.opponent == "heuristic" and ended["games"]:
-            stats["rollout_win_rate_vs_heuristic"] = ended["learner_wins"] / ended["games"]
+        # counts, not a rate, and always present: under torchrun the ranks pick their opponents
+        # independently and the stats are all-reduced key by key
+        vs_bot = self.opponent == "heuristic"
+        stats["heuristic_games"] = ended["games"] if vs_bot else 0
+        stats["heuristic_wins"] = ended["learner_wins"] if vs_bot else 0.0
         return ro, stats
 
     # ------------------------------------------------------------------ update
@@ -340,7 +343,8 @@ class Trainer:
                     agg.setdefault(f"head_entropy_{k}", []).append(head_ent[:, k].mean().item())
                     agg.setdefault(f"forced_frac_{k}", []).append(
                         (forced[:, k].float().sum() / applicable[:, k].float().sum().clamp(min=1)).item())
-                if cfg.target_kl and approx_kl > cfg.target_kl:
+                # the mean over ranks: every rank must take the same number of DDP steps
+                if cfg.target_kl and D.all_reduce_mean(approx_kl) > cfg.target_kl:
                     stop = True
                     break
             if stop:
@@ -379,6 +383,8 @@ class Trainer:
             lstats = self.learn(ro)
             self.update += 1
             stats = D.reduce_stats({**rstats, **lstats})
+            if stats["heuristic_games"]:
+                stats["rollout_win_rate_vs_heuristic"] = stats["heuristic_wins"] / stats["heuristic_games"]
             stats["sps"] = ro.global_steps / max(time.time() - t0, 1e-9)
             stats["rollout_s"], stats["learn_s"] = t1 - t0, time.time() - t1
             if cfg.pool_add_every and self.update % cfg.pool_add_every == 0:
