@@ -110,5 +110,8 @@ def barrier() -> None:
 
 
 def shutdown() -> None:
+    """Leave the process group together: rank 0 may still be evaluating or saving, and a rank
+    that tears its group down first can abort the job."""
     if active():
+        dist.barrier()
         dist.destroy_process_group()

@@ -402,6 +402,7 @@ class Trainer:
         if self.is_main:
             self._log_eval(final)
             self.save()
+        D.barrier()   # the other ranks wait for rank 0's closing evaluation and checkpoint
         return last
 
     # ------------------------------------------------------------------ evaluation
