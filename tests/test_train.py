@@ -228,3 +228,16 @@ def test_tcg_eval_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["games"] == 6 and out["wins"] + out["losses"] + out["draws"] == 6
     assert main(["eval", "--checkpoint", str(tmp_path / "nope.pt")]) == 2
+
+
+def test_match_plays_every_pairing_from_both_seats_and_breaks_down_by_deck(tmp_path):
+    """64 games = 16 pairings x 2 seats x 2: each deck is the policy's 16 times and the
+    opponent's 16 times (so a deck's rate is not one seat's), and the per-deck wins add up."""
+    from prefabs import default_decks
+    from training.evaluate import play_match
+    tr, _ = run_updates(tiny(tmp_path), 1)
+    res = play_match(tr.policy, "random", 64, seed=3)
+    names = list(default_decks())
+    for key in ("by_own_deck", "by_opponent_deck"):
+        assert list(res[key]) == names and all(v["games"] == 16 for v in res[key].values())
+        assert round(sum(v["win_rate"] * v["games"] for v in res[key].values())) == res["wins"]

@@ -178,6 +178,8 @@ def _cmd_eval(args) -> int:
         print(json.dumps({"checkpoint": args.checkpoint, "opponent": args.opponent, **res}))
     else:
         print(format_table({args.opponent: res}))
+        for key, label in (("by_own_deck", "win rate by own deck"), ("by_opponent_deck", "by opponent's deck")):
+            print(f"{label}: " + ", ".join(f"{d} {v['win_rate']:.0%} ({v['games']})" for d, v in res[key].items()))
     return 0
 
 

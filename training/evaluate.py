@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from policy import obs_tensors
+from prefabs import default_decks
 from tcg_env import VecTCG
 from tcg_env.bots import HeuristicBot, RandomBot
 
@@ -37,7 +38,8 @@ def _policy_actions(policy, env, rows, device, gen, greedy):
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, the policy in seat 0 for
-    even game ids. ``opponent`` is "random", "heuristic", "policy" (with ``opponent_policy``), or
+    even game ids; game i plays the prebuilt deck pairing (i // 2) mod 16, so each pairing is seen
+    from both seats. ``by_own_deck`` / ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random", "heuristic", "policy" (with ``opponent_policy``), or
     any bot object with the built-in bots' ``act_batch(state, cards, legal, legal_n, out=, rows=)``
     (for example ``make_bot("search:200")``)."""
     device = torch.device(device)
@@ -51,7 +53,12 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         bot = opponent
     else:
         raise TypeError(f"opponent must be a name or a bot with act_batch, got {type(opponent).__name__}")
-    env = VecTCG(games, seed=seed)
+    # game i plays deck pairing (i // 2) mod 16 with the policy in seat i mod 2: every pairing
+    # is played from both seats, so the per-deck rates below are not tied to a seat
+    names = list(default_decks())
+    pairs = [(a, b) for a in names for b in names]
+    pair = (np.arange(games) // 2) % len(pairs)
+    env = VecTCG(games, seed=seed, decks=[pairs[k] for k in pair])
     seat = (np.arange(games) % 2).astype(np.int32)
     finished = np.zeros(games, np.bool_)
     result = np.zeros(games, np.float32)
@@ -80,10 +87,16 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         finished |= ended
     policy.train(was_training)
     wins, losses = int((result > 0).sum()), int((result < 0).sum())
+    mine = np.array([pairs[k][s] for k, s in zip(pair, seat)])
+    theirs = np.array([pairs[k][1 - s] for k, s in zip(pair, seat)])
+
+    def by_deck(decks):
+        return {d: {"games": int((decks == d).sum()), "win_rate": float((result[decks == d] > 0).mean())}
+                for d in names if (decks == d).any()}
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
             "win_rate": wins / games, "score": (wins + 0.5 * (games - wins - losses)) / games,
             "mean_decisions": float(lengths.mean()), "illegal_actions": int(env.illegal_counts.sum()),
-            "results": result}
+            "by_own_deck": by_deck(mine), "by_opponent_deck": by_deck(theirs), "results": result}
 
 
 def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cpu", opponent_state_dict=None,
