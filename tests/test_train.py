@@ -90,6 +90,8 @@ def test_evaluation_writes_league_table_and_plot(tmp_path):
     tr, _ = run_updates(cfg, 1)
     res = tr.evaluate_now()
     assert set(res) >= {"eval/win_rate_vs_random", "eval/win_rate_vs_heuristic"}
+    by_deck = {k: v for k, v in res.items() if k.startswith("eval/heuristic_by_own_deck/")}
+    assert len(by_deck) >= 1 and all(0.0 <= v <= 1.0 and " " not in k for k, v in by_deck.items())
     league = (tmp_path / "run" / "league.csv").read_text().splitlines()
     assert league[0].startswith("update,steps,minutes,opponent") and len(league) >= 3
     assert (tmp_path / "run" / "league.png").stat().st_size > 1000

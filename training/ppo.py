@@ -421,7 +421,11 @@ class Trainer:
                                 opponent_state_dict=sd, opponent_builder=lambda: build_policy(cfg))
             results[name] = r
         update_league(self, results)
-        return {f"eval/win_rate_vs_{k}": v["win_rate"] for k, v in results.items()}
+        out = {f"eval/win_rate_vs_{k}": v["win_rate"] for k, v in results.items()}
+        # where a plateau against the heuristic sits: the learner's win rate by the deck it played
+        for deck, v in results["heuristic"]["by_own_deck"].items():
+            out[f"eval/heuristic_by_own_deck/{deck.replace(' ', '_')}"] = v["win_rate"]
+        return out
 
     # ------------------------------------------------------------------ logging
     def _log(self, stats: dict):
