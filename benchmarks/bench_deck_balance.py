@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""Deck balance with the same bot in both seats: game i plays prebuilt deck pairing
+(i // 2) mod 16 with the measured side in seat i mod 2 (the arrangement `tcg eval` uses), so
+each deck's win rate here is the baseline a policy's per-deck rate against that bot compares to.
+Prints one JSON line.
+
+    python benchmarks/bench_deck_balance.py [--bot heuristic] [--games 3200] [--seed 11]
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+
+from prefabs import default_decks
+from tcg_env import VecTCG
+from tcg_env.bench import machine
+from tcg_env.bots import make_bot
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bot", default="heuristic", help="bot for both sides (any make_bot name)")
+    ap.add_argument("--games", type=int, default=3200)
+    ap.add_argument("--seed", type=int, default=11)
+    args = ap.parse_args()
+    if args.games < 32:
+        ap.error("--games must be >= 32 (16 pairings x 2 seats)")
+    names = list(default_decks())
+    pairs = [(a, b) for a in names for b in names]
+    G = args.games
+    pair = (np.arange(G) // 2) % len(pairs)
+    seat = np.arange(G) % 2
+    env = VecTCG(G, seed=args.seed, decks=[pairs[k] for k in pair])
+    side = (make_bot(args.bot, seed=args.seed), make_bot(args.bot, seed=args.seed + 1))
+    finished = np.zeros(G, np.bool_)
+    result = np.zeros(G, np.float32)
+    t0 = time.time()
+    while not finished.all():
+        acts = env.legal_tuples[:, 0].astype(np.int32)
+        measured = env.current_player == seat
+        for bot, rows in ((side[0], np.nonzero(measured & ~finished)[0]), (side[1], np.nonzero(~measured & ~finished)[0])):
+            if len(rows):
+                bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=rows)
+        env.step(acts)
+        ended = (env.terminals | env.truncations) & ~finished
+        result[ended] = env.seat_rewards[ended, seat[ended]]
+        finished |= ended
+    mine = np.array([pairs[k][s] for k, s in zip(pair, seat)])
+    theirs = np.array([pairs[k][1 - s] for k, s in zip(pair, seat)])
+    print(json.dumps({
+        "bench": "deck_balance", "bot": args.bot, "games": G, "seed": args.seed, "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),
+        "win_rate": round(float((result > 0).mean()), 4),
+        "playing": {d: round(float((result[mine == d] > 0).mean()), 4) for d in names},
+        "against": {d: round(float((result[theirs == d] > 0).mean()), 4) for d in names},
+    }))
+
+
+if __name__ == "__main__":
+    main()
