@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Deck balance with the same bot in both seats: game i plays prebuilt deck pairing
-(i // 2) mod 16 with the measured side in seat i mod 2 (the arrangement `tcg eval` uses), so
+"""Deck balance with the same bot in both seats, decks and seats laid out as in `tcg eval`
+(``training.evaluate.match_decks``: every pairing played from both seats), so
 each deck's win rate here is the baseline a policy's per-deck rate against that bot compares to.
 Prints one JSON line.
 
@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from prefabs import default_decks
 from tcg_env import VecTCG
 from tcg_env.bench import machine
 from tcg_env.bots import make_bot
+from training.evaluate import match_decks, win_rates_by_deck
 
 
 def main():
@@ -26,12 +26,9 @@ def main():
     args = ap.parse_args()
     if args.games < 32:
         ap.error("--games must be >= 32 (16 pairings x 2 seats)")
-    names = list(default_decks())
-    pairs = [(a, b) for a in names for b in names]
     G = args.games
-    pair = (np.arange(G) // 2) % len(pairs)
-    seat = np.arange(G) % 2
-    env = VecTCG(G, seed=args.seed, decks=[pairs[k] for k in pair])
+    decks, seat = match_decks(G)
+    env = VecTCG(G, seed=args.seed, decks=decks)
     side = (make_bot(args.bot, seed=args.seed), make_bot(args.bot, seed=args.seed + 1))
     finished = np.zeros(G, np.bool_)
     result = np.zeros(G, np.float32)
@@ -46,14 +43,13 @@ def main():
         ended = (env.terminals | env.truncations) & ~finished
         result[ended] = env.seat_rewards[ended, seat[ended]]
         finished |= ended
-    mine = np.array([pairs[k][s] for k, s in zip(pair, seat)])
-    theirs = np.array([pairs[k][1 - s] for k, s in zip(pair, seat)])
+    playing, against = win_rates_by_deck(result, decks, seat)
     print(json.dumps({
         "bench": "deck_balance", "bot": args.bot, "games": G, "seed": args.seed, "machine": machine(),
         "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),
         "win_rate": round(float((result > 0).mean()), 4),
-        "playing": {d: round(float((result[mine == d] > 0).mean()), 4) for d in names},
-        "against": {d: round(float((result[theirs == d] > 0).mean()), 4) for d in names},
+        "playing": {d: round(v["win_rate"], 4) for d, v in playing.items()},
+        "against": {d: round(v["win_rate"], 4) for d, v in against.items()},
     }))
 
 

@@ -104,6 +104,16 @@ def _env():
     return env
 
 
+def _torchrun_two_ranks(script: Path) -> None:
+    """Run ``script`` on two gloo ranks (CPU) under torchrun; fail with its output if it fails."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = _env()
+    env["TCG_DIST_BACKEND"] = "gloo"
+    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+
 def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "training.cli", "train", "--config", "cpu", "--out", str(out), "--no-progress",
@@ -158,12 +168,7 @@ for k, v in sorted(tr.policy.state_dict().items()):
 open(os.path.join({str(tmp_path)!r}, f"rank{{D.rank()}}.txt"), "w").write(h.hexdigest())
 D.shutdown()
 """)
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = _env()
-    env["TCG_DIST_BACKEND"] = "gloo"
-    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script)], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    _torchrun_two_ranks(script)
     h0, h1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
     assert h0 == h1
     # the updates really moved the weights: an untrained trainer of the same config differs
@@ -202,12 +207,7 @@ json.dump({{"mismatch": mismatch, "sum": s["illegal_actions"], "mean": s["x"], "
           open(os.path.join({str(tmp_path)!r}, f"rank{{D.rank()}}.json"), "w"))
 D.shutdown()
 """)
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = _env()
-    env["TCG_DIST_BACKEND"] = "gloo"
-    res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script)], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    _torchrun_two_ranks(script)
     r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
     assert r0["mismatch"] == r1["mismatch"] == "raised"
     assert r0["sum"] == r1["sum"] == 3 and r0["mean"] == r1["mean"] == 0.5

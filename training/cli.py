@@ -344,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("eval", help="play a checkpoint against a bot or another checkpoint",
-                        description="Play N games (half in each seat) and print wins, losses, draws and win rate.")
+                        description="Play N games (every prebuilt deck pairing, from both seats) and print wins, losses, draws, "
+                                    "win rate, and the win rate by the policy's deck and by the opponent's deck.")
     ev.add_argument("--checkpoint", required=True, help="policy checkpoint (policy.pt or a training checkpoint)")
     ev.add_argument("--opponent", default="heuristic",
                     help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "

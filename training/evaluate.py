@@ -35,13 +35,35 @@ def _policy_actions(policy, env, rows, device, gen, greedy):
     return res.actions.cpu().numpy().astype(np.int32)
 
 
+def match_decks(games: int):
+    """The deck and seat layout of a match: game i plays prebuilt deck pairing (i // 2) mod 16
+    (as deck names, seat 0's first) with the measured side in seat i mod 2, so every pairing is
+    played from both seats. Returns (list of name pairs, seat int32 [games])."""
+    names = list(default_decks())
+    pairs = [(a, b) for a in names for b in names]
+    return [pairs[(i // 2) % len(pairs)] for i in range(games)], (np.arange(games) % 2).astype(np.int32)
+
+
+def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray) -> tuple[dict, dict]:
+    """({deck: {games, win_rate}} by the measured side's deck, the same by its opponent's deck)
+    for per-game results from the measured side's point of view (> 0 is a win)."""
+    mine = np.array([pair[s] for pair, s in zip(decks, seat)])
+    theirs = np.array([pair[1 - s] for pair, s in zip(decks, seat)])
+
+    def by(which):
+        return {d: {"games": int((which == d).sum()), "win_rate": float((result[which == d] > 0).mean())}
+                for d in default_decks() if (which == d).any()}
+    return by(mine), by(theirs)
+
+
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None) -> dict:
-    """Results of ``policy`` against ``opponent`` over ``games`` games, the policy in seat 0 for
-    even game ids; game i plays the prebuilt deck pairing (i // 2) mod 16, so each pairing is seen
-    from both seats. ``by_own_deck`` / ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random", "heuristic", "policy" (with ``opponent_policy``), or
-    any bot object with the built-in bots' ``act_batch(state, cards, legal, legal_n, out=, rows=)``
-    (for example ``make_bot("search:200")``)."""
+    """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
+    by :func:`match_decks` (the policy in seat 0 for even game ids); ``by_own_deck`` and
+    ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
+    "heuristic", "policy" (with ``opponent_policy``), or any bot object with the built-in
+    bots' ``act_batch(state, cards, legal, legal_n, out=, rows=)`` (for example
+    ``make_bot("search:200")``)."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
@@ -53,13 +75,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         bot = opponent
     else:
         raise TypeError(f"opponent must be a name or a bot with act_batch, got {type(opponent).__name__}")
-    # game i plays deck pairing (i // 2) mod 16 with the policy in seat i mod 2: every pairing
-    # is played from both seats, so the per-deck rates below are not tied to a seat
-    names = list(default_decks())
-    pairs = [(a, b) for a in names for b in names]
-    pair = (np.arange(games) // 2) % len(pairs)
-    env = VecTCG(games, seed=seed, decks=[pairs[k] for k in pair])
-    seat = (np.arange(games) % 2).astype(np.int32)
+    decks, seat = match_decks(games)
+    env = VecTCG(games, seed=seed, decks=decks)
     finished = np.zeros(games, np.bool_)
     result = np.zeros(games, np.float32)
     lengths = np.zeros(games, np.int32)
@@ -87,16 +104,11 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         finished |= ended
     policy.train(was_training)
     wins, losses = int((result > 0).sum()), int((result < 0).sum())
-    mine = np.array([pairs[k][s] for k, s in zip(pair, seat)])
-    theirs = np.array([pairs[k][1 - s] for k, s in zip(pair, seat)])
-
-    def by_deck(decks):
-        return {d: {"games": int((decks == d).sum()), "win_rate": float((result[decks == d] > 0).mean())}
-                for d in names if (decks == d).any()}
+    own, opp = win_rates_by_deck(result, decks, seat)
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
             "win_rate": wins / games, "score": (wins + 0.5 * (games - wins - losses)) / games,
             "mean_decisions": float(lengths.mean()), "illegal_actions": int(env.illegal_counts.sum()),
-            "by_own_deck": by_deck(mine), "by_opponent_deck": by_deck(theirs), "results": result}
+            "by_own_deck": own, "by_opponent_deck": opp, "results": result}
 
 
 def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cpu", opponent_state_dict=None,
