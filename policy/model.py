@@ -48,7 +48,14 @@ _SCALE = 1.0 / 10.0   # int8 features are small counts and stats; scale them nea
 
 @dataclass
 class Encoding:
-    entities: torch.Tensor   # [B, E, d] entity encodings
+    """A batch's encoding. Entities are kept *packed*: ``tokens`` [B, W + 1, d] holds the
+    encodings of the present entities (at most W per row, the batch's largest present count)
+    and a zero last row; ``pos`` [B, E] gives each entity's row in ``tokens`` (the zero row
+    for an absent entity). Pointer heads score the W + 1 packed rows and gather the scores
+    back to the E entity indices, so their keys, matmuls and gradient buffers follow the live
+    board instead of the 32 slots."""
+    tokens: torch.Tensor     # [B, W + 1, d] packed entity encodings; the last row is zero
+    pos: torch.Tensor        # [B, E] long: row of ``tokens`` holding each entity
     present: torch.Tensor    # [B, E] bool
     pooled: torch.Tensor     # [B, d]
     value: torch.Tensor      # [B]
@@ -56,9 +63,24 @@ class Encoding:
     # exact entropy's prefix tree both score entities against them
     keys: dict = field(default_factory=dict, repr=False, compare=False)
 
+    @classmethod
+    def from_entities(cls, entities: torch.Tensor, present: torch.Tensor, pooled: torch.Tensor,
+                      value: torch.Tensor) -> "Encoding":
+        """An encoding from an unpacked ``[B, E, d]`` entity table (absent rows read as zero)."""
+        B, E, d = entities.shape
+        tokens = torch.cat([entities, entities.new_zeros(B, 1, d)], dim=1)
+        idx = torch.arange(E, device=present.device).expand(B, E)
+        return cls(tokens, torch.where(present, idx, torch.full_like(idx, E)), present, pooled, value)
+
+    @property
+    def entities(self) -> torch.Tensor:
+        """The unpacked ``[B, E, d]`` entity encodings (zero for absent entities)."""
+        d = self.tokens.shape[-1]
+        return self.tokens.gather(1, self.pos.unsqueeze(-1).expand(-1, -1, d))
+
     def index(self, idx: torch.Tensor) -> "Encoding":
         """Rows ``idx`` of the batch (for evaluating many prefixes of the same states)."""
-        return Encoding(self.entities[idx], self.present[idx], self.pooled[idx], self.value[idx])
+        return Encoding(self.tokens[idx], self.pos[idx], self.present[idx], self.pooled[idx], self.value[idx])
 
 
 class TCGPolicy(nn.Module):
@@ -108,10 +130,14 @@ class TCGPolicy(nn.Module):
         h = self.out_norm(self._encode(tokens, pad))
         pooled = h[:, 0]
         d = h.shape[-1]
-        h_ent = h[:, 1:].masked_fill(pad[:, 1:].unsqueeze(-1), 0.0)
-        ents = h.new_zeros(B, E, d).scatter(1, order.unsqueeze(-1).expand(-1, -1, d), h_ent)
+        # packed entity encodings, padding rows zeroed, plus one zero row for absent entities
+        h_ent = torch.cat([h[:, 1:].masked_fill(pad[:, 1:].unsqueeze(-1), 0.0), h.new_zeros(B, 1, d)], dim=1)
+        # each entity's packed row: present entities where ``order`` put them, absent ones the zero row
+        pos = torch.full((B, E), width, dtype=torch.long, device=h.device)
+        pos = pos.scatter(1, order, torch.arange(width, device=h.device).expand(B, width))
+        pos = torch.where(present, pos, torch.full_like(pos, width))
         value = self.value_head(pooled).squeeze(-1)
-        return Encoding(ents, present, pooled, value)
+        return Encoding(h_ent, pos, present, pooled, value)
 
     def _encode(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """``self.encoder``'s pre-norm layers, computed batch-first with the layers' own
@@ -143,7 +169,7 @@ class TCGPolicy(nn.Module):
             for j in range(1, k):
                 kind = self.slot_kind[a0, j - 1]
                 v = prefix[:, j]
-                ptr = self.ptr_proj[j - 1](enc.entities[rows, v])
+                ptr = self.ptr_proj[j - 1](enc.tokens[rows, enc.pos[rows, v]])
                 binv = self.bin_emb[j - 1](v)
                 e = torch.where((kind == POINTER).unsqueeze(-1), ptr, binv)
                 c = c + torch.where((kind == UNUSED).unsqueeze(-1), torch.zeros_like(e), e)
@@ -168,13 +194,13 @@ class TCGPolicy(nn.Module):
             return bin_logits
         q = self.ptr_q[k - 1](c)
         # keyed by grad and autocast mode: keys made under no_grad must not feed a backward pass
-        slot = (k, torch.is_grad_enabled(), torch.is_autocast_enabled(enc.entities.device.type))
+        slot = (k, torch.is_grad_enabled(), torch.is_autocast_enabled(enc.tokens.device.type))
         keys = enc.keys.get(slot)
         if keys is None:
-            keys = enc.keys[slot] = self.ptr_k[k - 1](enc.entities)   # [B, E, d], once per state
+            keys = enc.keys[slot] = self.ptr_k[k - 1](enc.tokens)   # [B, W + 1, d], once per state
         P = q.shape[0]
         if P == B and bool((rows == torch.arange(B, device=rows.device)).all()):
-            scores = torch.einsum("bd,bed->be", q, keys)
+            scores = torch.einsum("bd,bwd->bw", q, keys)
         else:
             # group the prefixes by state: [B, max prefixes per state, d] @ keys^T
             first = torch.searchsorted(rows, rows, right=False)
@@ -182,6 +208,7 @@ class TCGPolicy(nn.Module):
             width = int(pos.max()) + 1
             qpad = q.new_zeros(B, width, q.shape[-1]).index_put((rows, pos), q)
             scores = torch.bmm(qpad, keys.transpose(1, 2))[rows, pos]
+        scores = scores.gather(1, enc.pos[rows])   # packed rows -> entity indices [P, E]
         ptr_logits = scores / float(np.sqrt(q.shape[-1]))
         ptr_logits = ptr_logits.masked_fill(~enc.present[rows], torch.finfo(ptr_logits.dtype).min)
         is_ptr = (self.slot_kind[prefix[:, 0], k - 1] == POINTER).unsqueeze(-1)

@@ -115,8 +115,8 @@ class PrefixMLP(nn.Module):
     def forward(self, obs: torch.Tensor) -> Encoding:
         pooled = self.inp(obs.float())
         B = obs.shape[0]
-        return Encoding(entities=pooled.new_zeros(B, 1, 1), present=torch.ones(B, 1, dtype=torch.bool),
-                        pooled=pooled, value=pooled.new_zeros(B))
+        return Encoding.from_entities(pooled.new_zeros(B, 1, 1), torch.ones(B, 1, dtype=torch.bool),
+                                      pooled, pooled.new_zeros(B))
 
     def head_logits(self, enc: Encoding, k: int, prefix: torch.Tensor | None = None) -> torch.Tensor:
         c = enc.pooled
@@ -402,7 +402,7 @@ class OffByOnePolicy(TCGPolicy):
 
     def forward(self, globals_, entities):
         enc = super().forward(globals_, entities)
-        return Encoding(torch.roll(enc.entities, 1, dims=1), enc.present, enc.pooled, enc.value)
+        return Encoding.from_entities(torch.roll(enc.entities, 1, dims=1), enc.present, enc.pooled, enc.value)
 
 
 def _train_pointer(policy, steps=100, B=64, seed=4):
