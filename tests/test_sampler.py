@@ -163,7 +163,7 @@ def _adversarial_head_logits(ctx, seed=0):
     gen = torch.Generator().manual_seed(seed)
 
     def head_logits(enc, k, prefix=None, rows=None):
-        B = enc.pooled.shape[0] if prefix is None else prefix.shape[0]
+        B = len(rows) if rows is not None else enc.pooled.shape[0] if prefix is None else prefix.shape[0]
         rows = torch.arange(B) if rows is None else rows
         prefix = torch.zeros(B, 0, dtype=torch.long) if prefix is None else prefix
         mask = my_prefix_mask(ctx["legal"][rows], ctx["valid"][rows], prefix, k)
@@ -415,8 +415,9 @@ def test_padding_absent_entities_and_batch_neighbours_change_nothing(replay_batc
 
 # ----------------------------------------------------------------------------- 4. gradients
 def _leaf_logits(pol, monkeypatch, enc_full, legal, valid):
-    """Substitute a leaf for every head_logits output; record (k, leaf, mask) where mask
-    is the legal values of head k after the call's prefix (rows found by their state)."""
+    """Substitute a leaf for every head_logits output; record (k, leaf, mask, rows) where mask
+    is the legal values of head k after the call's prefix and rows the batch rows of the
+    call (found by their state when the call has no ``rows``)."""
     calls = []
     orig = pol.head_logits
 
@@ -432,7 +433,7 @@ def _leaf_logits(pol, monkeypatch, enc_full, legal, valid):
             b = same.float().argmax(1)
         out = out.detach().clone().requires_grad_(True)
         pre = torch.zeros(len(b), 0, dtype=torch.long) if prefix is None else prefix
-        calls.append((k, out, my_prefix_mask(legal[b], valid[b], pre, k)))
+        calls.append((k, out, my_prefix_mask(legal[b], valid[b], pre, k), b))
         return out
     monkeypatch.setattr(pol, "head_logits", head_logits)
     return calls
@@ -465,29 +466,32 @@ def test_forced_unused_and_masked_logits_get_zero_gradient(grad_batch, monkeypat
     applicable[:, 1:] = kinds[acts[:, 0]] != int(SlotKind.UNUSED)
     assert torch.equal(r.applicable, applicable)
     for k in range(NUM_HEADS):
-        _, leaf, mask = calls[k]
-        assert torch.equal(mask, prefix_mask(L.long(), V, acts, k))
+        _, leaf, mask_k, rows_k = calls[k]
+        mask = prefix_mask(L.long(), V, acts, k)
         one = mask.sum(1) == 1
+        # the drawn path runs head k at the drawn prefix of every row, or (when most rows have
+        # one legal value) of only the rows with a choice
+        all_rows = torch.arange(len(C))
+        assert torch.equal(rows_k, all_rows) or torch.equal(rows_k, torch.nonzero(~one).squeeze(1))
+        assert torch.equal(mask_k, mask[rows_k])
         assert torch.equal(r.forced[:, k], applicable[:, k] & one)
         dead = ~applicable[:, k] | one
+        assert torch.equal(dead, one)      # an unused slot has the one value 0
         assert (r.head_log_prob[dead, k] == 0).all() and (r.head_entropy[dead, k] == 0).all()
         if k:
             assert (~applicable[:, k]).any() and (applicable[:, k] & one).any()  # both kinds present
-        (grad,) = torch.autograd.grad(r.head_log_prob[:, k].sum(), leaf, retain_graph=True)
-        assert torch.isfinite(grad).all()
-        assert (grad[dead] == 0).all(), f"head {k}: forced/unused head has a gradient"
-        assert (grad[~mask] == 0).all(), f"head {k}: masked logits have a gradient"
-        live = ~dead
-        assert live.any() and (grad[live].abs().sum(1) > 0).float().mean() > 0.9
-        # entropy at the drawn prefix: same rules
-        (ge,) = torch.autograd.grad(r.head_entropy[:, k].sum(), leaf, retain_graph=True)
-        assert torch.isfinite(ge).all() and (ge[dead] == 0).all() and (ge[~mask] == 0).all()
+        for out in (r.head_log_prob[:, k], r.head_entropy[:, k]):
+            (grad,) = torch.autograd.grad(out.sum(), leaf, retain_graph=True)
+            assert torch.isfinite(grad).all()
+            assert (grad[dead[rows_k]] == 0).all(), f"head {k}: forced/unused head has a gradient"
+            assert (grad[~mask_k] == 0).all(), f"head {k}: masked logits have a gradient"
+            assert (grad[~dead[rows_k]].abs().sum(1) > 0).float().mean() > 0.9
     assert torch.equal(r.log_prob, r.head_log_prob.sum(-1))
 
     # the exact (prefix-tree) entropy: masked logits and one-value prefixes get exactly 0
     leaves = [c[1] for c in calls]
     grads = torch.autograd.grad(r.entropy.sum() + r.log_prob.sum(), leaves, allow_unused=True)
-    for (k, leaf, mask), gr in zip(calls, grads):
+    for (k, leaf, mask, _), gr in zip(calls, grads):
         if gr is None:
             continue
         assert torch.isfinite(gr).all()

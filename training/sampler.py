@@ -114,6 +114,7 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
     head_ent = torch.zeros(B, NUM_HEADS, device=legal.device)
     applicable = torch.zeros(B, NUM_HEADS, dtype=torch.bool, device=legal.device)
     forced = torch.zeros(B, NUM_HEADS, dtype=torch.bool, device=legal.device)
+    path_logp = []   # head k's masked log-probs at the drawn prefix, reused by the exact entropy
     for k in range(NUM_HEADS):
         if independent and k > 0:
             # Ablation: the sub-heads see only the primary and no legality mask; only the
@@ -123,12 +124,22 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
             mask[:, 1:] &= appl_k.unsqueeze(1)
             cond = torch.zeros_like(chosen[:, :k])
             cond[:, 0] = chosen[:, 0].clone()
-            logits = policy.head_logits(enc, k, cond)
+            logp = _masked_log_softmax(policy.head_logits(enc, k, cond), mask)
         else:
             mask = prefix_mask(legal, valid, chosen, k)
-            # a copy: ``chosen`` is filled in place below and embeddings keep their indices for backward
-            logits = policy.head_logits(enc, k, chosen[:, :k].clone() if k else None)
-        logp = _masked_log_softmax(logits, mask)
+            rows = torch.nonzero(mask.sum(-1) > 1).squeeze(1)
+            if 2 * rows.numel() > B or not getattr(policy, "supports_rows", False):
+                # a copy: ``chosen`` is filled in place below and embeddings keep their indices for backward
+                logp = _masked_log_softmax(policy.head_logits(enc, k, chosen[:, :k].clone() if k else None), mask)
+            else:
+                # Most rows have one legal value (head 3 nearly always): only the others run
+                # the head (a policy with ``supports_rows`` scores a subset of the batch's rows). Where one value is legal the masked log-softmax is exactly 0 there
+                # and -inf elsewhere whatever the logits are (and has no gradient).
+                logp = torch.zeros(mask.shape, device=legal.device).masked_fill(~mask, float("-inf"))
+                if rows.numel():
+                    logits = _head_at(policy, enc, k, chosen[rows, :k].clone() if k else None, rows)
+                    logp = logp.index_put((rows,), _masked_log_softmax(logits, mask[rows]))
+        path_logp.append(logp)
         if actions is None:
             if greedy:
                 a = logp.argmax(-1)
@@ -152,7 +163,7 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
         forced[:, k] = appl & one
         chosen[:, k] = a
     if entropy == "exact" and not independent:
-        joint = exact_entropy(policy, enc, legal, count, valid)
+        joint = exact_entropy(policy, enc, legal, count, valid, path=(chosen, path_logp))
     elif independent:
         joint = head_ent.sum(-1)
     elif entropy == "sampled":
@@ -162,11 +173,14 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
     return SampleResult(chosen, head_lp.sum(-1), joint, head_lp, head_ent, applicable, forced, count)
 
 
-def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False):
+def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False, path=None):
     """Exact joint entropy ``[B]`` of the policy over each row's legal tuples, by the prefix tree.
 
     With ``return_tuple_logp`` also returns (batch index [M], tuples [M, 4], log-prob [M]) of
-    every legal tuple, for brute-force checks."""
+    every legal tuple, for brute-force checks. ``path`` = (chosen [B, 4], [head k's masked
+    log-probs [B, HEAD_SIZES[k]] at the chosen prefix]) from the drawn path of ``_run``: the
+    tree's node on that path is then read from it instead of evaluating the head again (the
+    same logits and mask, and one graph, so the gradient is unchanged)."""
     if valid is None:
         legal, count = _trim(legal, count)
         valid = valid_rows(legal, count)
@@ -178,9 +192,14 @@ def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False
     log_p = torch.zeros(M, device=dev)
     H = torch.zeros(legal.shape[0], device=dev)
     key = bidx.clone()
+    if path is not None:
+        chosen, path_logp = path
+        path_key = torch.arange(legal.shape[0], device=dev)
     for k in range(NUM_HEADS):
         if k > 0:
             key = key * (HEAD_SIZES[k - 1] + 1) + tup[:, k - 1]
+            if path is not None:
+                path_key = path_key * (HEAD_SIZES[k - 1] + 1) + chosen[:, k - 1]
         uniq, inv = torch.unique(key, return_inverse=True)
         U = uniq.shape[0]
         rep = torch.full((U,), M, dtype=torch.long, device=dev).scatter_reduce(
@@ -193,11 +212,18 @@ def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False
         if live.numel() == 0:
             continue
         lrep = rep[live]
-        if getattr(policy, "supports_rows", False):
-            logits = policy.head_logits(enc, k, tup[lrep, :k] if k else None, rows=bidx[lrep])
+        if path is None:
+            logp_live = _masked_log_softmax(_tree_logits(policy, enc, k, tup, bidx, lrep), mask[live])
         else:
-            logits = policy.head_logits(enc.index(bidx[lrep]), k, tup[lrep, :k] if k else None)
-        logp_live = _masked_log_softmax(logits, mask[live])
+            # the drawn prefix of each row is one of its nodes: take it from the path
+            on_path = uniq[live] == path_key[bidx[lrep]]
+            off = torch.nonzero(~on_path).squeeze(1)
+            logp_live = torch.zeros(live.numel(), HEAD_SIZES[k], device=dev, dtype=path_logp[k].dtype)
+            logp_live = logp_live.index_put((torch.nonzero(on_path).squeeze(1),), path_logp[k][bidx[lrep[on_path]]])
+            if off.numel():
+                lo = lrep[off]
+                logp_live = logp_live.index_put(
+                    (off,), _masked_log_softmax(_tree_logits(policy, enc, k, tup, bidx, lo), mask[live[off]]))
         ent = _entropy(logp_live, mask[live])
         H = H.index_add(0, bidx[lrep], log_p[lrep].exp() * ent)
         # log-prob of each tuple's value at this level: 0 on forced prefixes
@@ -211,6 +237,18 @@ def exact_entropy(policy, enc, legal, count, valid=None, return_tuple_logp=False
     if return_tuple_logp:
         return H, bidx, tup, log_p
     return H
+
+
+def _head_at(policy, enc, k, prefix, rows):
+    """Head k's logits for ``prefix`` [P, k] at batch rows ``rows`` [P] (sorted)."""
+    if getattr(policy, "supports_rows", False):
+        return policy.head_logits(enc, k, prefix, rows=rows)
+    return policy.head_logits(enc.index(rows), k, prefix)
+
+
+def _tree_logits(policy, enc, k, tup, bidx, rep):
+    """Head k's logits at the prefixes of tuples ``rep`` (rows ``bidx[rep]`` of the batch)."""
+    return _head_at(policy, enc, k, tup[rep, :k] if k else None, bidx[rep])
 
 
 def sample(policy, encoding, legal_tuples, legal_count, generator=None, greedy=False, entropy="exact",
