@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Deck balance with the same bot in both seats, decks and seats laid out as in `tcg eval`
-(``training.evaluate.match_decks``: every pairing played from both seats), so
+(``training.evaluate.play_match``: every pairing played from both seats), so
 each deck's win rate here is the baseline a policy's per-deck rate against that bot compares to.
 Prints one JSON line.
 
@@ -10,12 +10,9 @@ import argparse
 import json
 import time
 
-import numpy as np
-
-from tcg_env import VecTCG
 from tcg_env.bench import machine
 from tcg_env.bots import make_bot
-from training.evaluate import match_decks, win_rates_by_deck
+from training.evaluate import play_match
 
 
 def main():
@@ -27,23 +24,11 @@ def main():
     if args.games < 32:
         ap.error("--games must be >= 32 (16 pairings x 2 seats)")
     G = args.games
-    decks, seat = match_decks(G)
-    env = VecTCG(G, seed=args.seed, decks=decks)
-    side = (make_bot(args.bot, seed=args.seed), make_bot(args.bot, seed=args.seed + 1))
-    finished = np.zeros(G, np.bool_)
-    result = np.zeros(G, np.float32)
     t0 = time.time()
-    while not finished.all():
-        acts = env.legal_tuples[:, 0].astype(np.int32)
-        measured = env.current_player == seat
-        for bot, rows in ((side[0], np.nonzero(measured & ~finished)[0]), (side[1], np.nonzero(~measured & ~finished)[0])):
-            if len(rows):
-                bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=rows)
-        env.step(acts)
-        ended = (env.terminals | env.truncations) & ~finished
-        result[ended] = env.seat_rewards[ended, seat[ended]]
-        finished |= ended
-    playing, against = win_rates_by_deck(result, decks, seat)
+    res = play_match(make_bot(args.bot, seed=args.seed), make_bot(args.bot, seed=args.seed + 1), G, seed=args.seed)
+    result = res["results"]
+    playing = res["by_own_deck"]
+    against = res["by_opponent_deck"]
     print(json.dumps({
         "bench": "deck_balance", "bot": args.bot, "games": G, "seed": args.seed, "machine": machine(),
         "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),

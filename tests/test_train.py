@@ -243,3 +243,17 @@ def test_match_plays_every_pairing_from_both_seats_and_breaks_down_by_deck(tmp_p
     for key in ("by_own_deck", "by_opponent_deck"):
         assert list(res[key]) == names and all(v["games"] == 16 for v in res[key].values())
         assert round(sum(v["win_rate"] * v["games"] for v in res[key].values())) == res["wins"]
+
+
+def test_match_takes_a_bot_on_the_measured_side():
+    """The bot-vs-bot deck baseline (benchmarks/bench_deck_balance.py) plays through play_match:
+    a bot may be the measured side, and the per-deck breakdown still adds up."""
+    from tcg_env.bots import HeuristicBot, RandomBot
+    from training.evaluate import play_match
+    a = play_match(HeuristicBot(0), RandomBot(3), 64, seed=3)
+    assert a["win_rate"] > 0.8 and a["illegal_actions"] == 0
+    assert round(sum(v["win_rate"] * v["games"] for v in a["by_own_deck"].values())) == a["wins"]
+    b = play_match(RandomBot(3), "heuristic", 64, seed=3)
+    assert b["win_rate"] < 0.2
+    with pytest.raises(TypeError):
+        play_match(HeuristicBot(0), object(), 4)

@@ -22,7 +22,8 @@ from tcg_env.bots import HeuristicBot, RandomBot
 from .sampler import sample
 
 
-def _policy_actions(policy, env, rows, device, gen, greedy):
+def policy_actions(policy, env, rows, device, gen, greedy):
+    """The policy's tuples [len(rows), 4] for games ``rows`` of ``env`` (drawn, or greedy)."""
     if len(rows) == 0:
         return np.zeros((0, 4), np.int32)
     width = int(env.legal_count[rows].max())
@@ -56,6 +57,10 @@ def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray) -> tuple[dict
     return by(mine), by(theirs)
 
 
+def _is_bot(x) -> bool:
+    return callable(getattr(x, "act_batch", None))
+
+
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
@@ -63,7 +68,7 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
     "heuristic", "policy" (with ``opponent_policy``), or any bot object with the built-in
     bots' ``act_batch(state, cards, legal, legal_n, out=, rows=)`` (for example
-    ``make_bot("search:200")``)."""
+    ``make_bot("search:200")``). ``policy`` may itself be such a bot (a bot-vs-bot baseline)."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
@@ -71,7 +76,7 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         if opponent == "policy" and opponent_policy is None:
             raise ValueError("opponent 'policy' needs opponent_policy")
         bot = RandomBot(seed) if opponent == "random" else HeuristicBot(seed) if opponent == "heuristic" else None
-    elif callable(getattr(opponent, "act_batch", None)):
+    elif _is_bot(opponent):
         bot = opponent
     else:
         raise TypeError(f"opponent must be a name or a bot with act_batch, got {type(opponent).__name__}")
@@ -81,8 +86,10 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     result = np.zeros(games, np.float32)
     lengths = np.zeros(games, np.int32)
     gen = torch.Generator(device=device).manual_seed(seed)
-    was_training = policy.training
-    policy.eval()
+    measured_bot = _is_bot(policy)
+    if not measured_bot:
+        was_training = policy.training
+        policy.eval()
     for _ in range(100_000):
         if finished.all():
             break
@@ -90,19 +97,24 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         acts = env.legal_tuples[:, 0].astype(np.int32)
         pr = np.nonzero(mine & ~finished)[0]
         orow = np.nonzero(~mine & ~finished)[0]
-        acts[pr] = _policy_actions(policy, env, pr, device, gen, greedy)
+        if measured_bot:
+            if len(pr):
+                policy.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=pr)
+        else:
+            acts[pr] = policy_actions(policy, env, pr, device, gen, greedy)
         if len(orow):
             if bot is not None:
                 bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow)
             else:
-                acts[orow] = _policy_actions(opponent_policy, env, orow, device, gen, greedy)
+                acts[orow] = policy_actions(opponent_policy, env, orow, device, gen, greedy)
         env.step(acts)
         lengths[~finished] += 1
         ended = (env.terminals | env.truncations) & ~finished
         for i in np.nonzero(ended)[0]:
             result[i] = env.seat_rewards[i, seat[i]]
         finished |= ended
-    policy.train(was_training)
+    if not measured_bot:
+        policy.train(was_training)
     wins, losses = int((result > 0).sum()), int((result < 0).sum())
     own, opp = win_rates_by_deck(result, decks, seat)
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,

@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Where a policy's play departs from the heuristic bot's: plays the policy against the
+heuristic (decks and seats as in `tcg eval`) and, at every policy decision with more than one
+legal tuple, asks the heuristic what it would play in the same state. Prints one JSON line:
+the win rate, the share of decisions where the policy picks the heuristic's exact tuple, and
+per heuristic primary the distribution of the policy's primaries (a confusion table).
+
+    python benchmarks/heuristic_agreement.py --checkpoint runs/latest/policy.pt [--games 400]
+
+A diagnostic for the plateau against the heuristic (benchmarks/RESULTS.md), not a score: the
+heuristic is not optimal, and a different order of the same moves (move a unit, then attack)
+counts as disagreement.
+"""
+import argparse
+import json
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+
+from tcg_env import VecTCG
+from tcg_env.bench import machine
+from tcg_env.bots import HeuristicBot
+from tcg_env.bots.heuristic import heuristic_choice
+from training.checkpoint import load_policy
+from training.evaluate import policy_actions, match_decks
+from verification.spec import Primary
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, help="policy.pt or a training checkpoint")
+    ap.add_argument("--games", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
+    args = ap.parse_args()
+    if args.games < 2:
+        ap.error("--games must be >= 2")
+    policy = load_policy(args.checkpoint).eval()
+    decks, seat = match_decks(args.games)
+    env = VecTCG(args.games, seed=args.seed, decks=decks)
+    bot = HeuristicBot(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    finished = np.zeros(args.games, np.bool_)
+    result = np.zeros(args.games, np.float32)
+    confusion = Counter()
+    agree = total = 0
+    t0 = time.time()
+    while not finished.all():
+        mine = env.current_player == seat
+        acts = env.legal_tuples[:, 0].astype(np.int32)
+        pr = np.nonzero(mine & ~finished)[0]
+        orow = np.nonzero(~mine & ~finished)[0]
+        acts[pr] = policy_actions(policy, env, pr, "cpu", gen, args.greedy)
+        for i in pr:
+            n = int(env.legal_count[i])
+            if n <= 1:
+                continue
+            h = env.legal_tuples[i, heuristic_choice(env.state[i], env.cards, env.legal_tuples[i], n)]
+            confusion[(Primary(int(h[0])).name, Primary(int(acts[i, 0])).name)] += 1
+            agree += int((h == acts[i]).all())
+            total += 1
+        if len(orow):
+            bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow)
+        env.step(acts)
+        ended = (env.terminals | env.truncations) & ~finished
+        result[ended] = env.seat_rewards[ended, seat[ended]]
+        finished |= ended
+    table = {}
+    for h in sorted({a for a, _ in confusion}):
+        row = {p: n for (a, p), n in confusion.items() if a == h}
+        s = sum(row.values())
+        table[h] = {"decisions": s, "policy_plays": {p: round(n / s, 3) for p, n in
+                                                     sorted(row.items(), key=lambda kv: -kv[1])}}
+    print(json.dumps({
+        "bench": "heuristic_agreement", "checkpoint": args.checkpoint, "games": args.games, "greedy": args.greedy,
+        "machine": machine(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),
+        "win_rate": round(float((result > 0).mean()), 4), "decisions_with_a_choice": total,
+        "tuple_agreement": round(agree / max(total, 1), 4), "by_heuristic_primary": table,
+    }))
+
+
+if __name__ == "__main__":
+    main()
