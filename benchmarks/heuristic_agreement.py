@@ -6,6 +6,11 @@ the win rate, the share of decisions where the policy picks the heuristic's exac
 per heuristic primary the distribution of the policy's primaries (a confusion table).
 
     python benchmarks/heuristic_agreement.py --checkpoint runs/latest/policy.pt [--games 400]
+    python benchmarks/heuristic_agreement.py --checkpoint CKPT --defer PLAY_SPELL,LEADER_ABILITY
+
+``--defer P1,P2`` plays the heuristic's tuple instead of the policy's wherever the heuristic's
+choice has one of these primaries: the change in win rate against a run without it (same seed,
+so the same deals) says how much the policy loses in those decisions.
 
 A diagnostic for the plateau against the heuristic (benchmarks/RESULTS.md), not a score: the
 heuristic is not optimal, and a different order of the same moves (move a unit, then attack)
@@ -34,9 +39,16 @@ def main():
     ap.add_argument("--games", type=int, default=400)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
+    ap.add_argument("--defer", default="", metavar="P1,P2",
+                    help="play the heuristic's tuple where its choice has one of these primaries "
+                         f"(names: {', '.join(p.name for p in Primary)})")
     args = ap.parse_args()
     if args.games < 2:
         ap.error("--games must be >= 2")
+    try:
+        defer = {int(Primary[n.strip().upper()]) for n in args.defer.split(",") if n.strip()}
+    except KeyError as e:
+        ap.error(f"--defer: unknown primary {e.args[0]!r}; names: {', '.join(p.name for p in Primary)}")
     policy = load_policy(args.checkpoint).eval()
     decks, seat = match_decks(args.games)
     env = VecTCG(args.games, seed=args.seed, decks=decks)
@@ -45,7 +57,7 @@ def main():
     finished = np.zeros(args.games, np.bool_)
     result = np.zeros(args.games, np.float32)
     confusion = Counter()
-    agree = total = 0
+    agree = total = deferred = 0
     t0 = time.time()
     while not finished.all():
         mine = env.current_player == seat
@@ -61,6 +73,9 @@ def main():
             confusion[(Primary(int(h[0])).name, Primary(int(acts[i, 0])).name)] += 1
             agree += int((h == acts[i]).all())
             total += 1
+            if int(h[0]) in defer:
+                acts[i] = h
+                deferred += 1
         if len(orow):
             bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow)
         env.step(acts)
@@ -75,6 +90,7 @@ def main():
                                                      sorted(row.items(), key=lambda kv: -kv[1])}}
     print(json.dumps({
         "bench": "heuristic_agreement", "checkpoint": args.checkpoint, "games": args.games, "greedy": args.greedy,
+        "defer": sorted(Primary(p).name for p in defer), "deferred_decisions": deferred,
         "machine": machine(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),
         "win_rate": round(float((result > 0).mean()), 4), "decisions_with_a_choice": total,
         "tuple_agreement": round(agree / max(total, 1), 4), "by_heuristic_primary": table,
