@@ -19,6 +19,10 @@ class PolicyConfig:
     """Card-id embedding rows (card ids are < 128: they travel as int8)."""
     dropout: float = 0.0
     """Dropout inside the encoder (0 keeps rollout and replay log-probs identical)."""
+    card_text: bool = False
+    """Add each card's printed ability text (effect, target rule and amounts of every ability and
+    mode, from the card table) to its id embedding. The observation names cards by id; this is
+    the public card list a player knows, not game state."""
 
     @classmethod
     def named(cls, size: str) -> "PolicyConfig":

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from prefabs.enums import Effect, Target
 from tcg_env.observation import ENTITY_FEATURES, GLOBAL_FEATURES, NUM_GLOBALS
 from verification.spec import HEAD_SIZES, NUM_ENTITIES, SLOT_KIND, SlotKind
 
@@ -44,6 +45,34 @@ _F_PRESENT = ENTITY_FEATURES.index("present")
 _F_CARD = ENTITY_FEATURES.index("card_id")
 _NUMERIC = [i for i in range(len(ENTITY_FEATURES)) if i != _F_CARD]
 _SCALE = 1.0 / 10.0   # int8 features are small counts and stats; scale them near unit range
+
+
+_TEXT_SLOTS = 7          # the 4 ability slots (play, death, attack, activated) and 3 modes
+_N_EFF = max(int(e) for e in Effect) + 1
+_N_TGT = max(int(t) for t in Target) + 1     # target rule values are not contiguous (0-5, 10-16)
+_TEXT_WIDTH = _N_EFF + _N_TGT + 2             # one-hot effect, one-hot target rule, a1 and a2
+
+
+def card_text_table(num_cards: int) -> np.ndarray:
+    """``[num_cards, F]`` float32: each card's printed ability text from the default card
+    table (row = card id): per ability slot and mode a one-hot effect, a one-hot target rule and
+    the two amounts / 10, then the activated ability's cost / 10 and the number of modes / 3."""
+    from prefabs import default_pool
+    from prefabs import table as T
+    table = default_pool().table
+    cols = [T.C_ABIL + 4 * j for j in range(4)] + [T.C_MODES + 4 * j for j in range(_TEXT_SLOTS - 4)]
+    out = np.zeros((num_cards, _TEXT_SLOTS * _TEXT_WIDTH + 2), np.float32)
+    for c in range(min(num_cards, len(table))):
+        for j, o in enumerate(cols):
+            eff, a1, a2, tgt = (int(v) for v in table[c, o:o + 4])
+            base = j * _TEXT_WIDTH
+            out[c, base + eff] = 1.0
+            out[c, base + _N_EFF + tgt] = 1.0
+            out[c, base + _N_EFF + _N_TGT] = a1 / 10.0
+            out[c, base + _N_EFF + _N_TGT + 1] = a2 / 10.0
+        out[c, -2] = table[c, T.C_ACT_COST] / 10.0
+        out[c, -1] = table[c, T.C_NMODES] / 3.0
+    return out
 
 
 @dataclass
@@ -89,6 +118,10 @@ class TCGPolicy(nn.Module):
         self.config = cfg = config or PolicyConfig()
         d = cfg.d_model
         self.card_emb = nn.Embedding(cfg.num_cards, d)
+        if cfg.card_text:
+            # derived from the card table (checkpoints record its digest), so not saved
+            self.register_buffer("card_text", torch.as_tensor(card_text_table(cfg.num_cards)), persistent=False)
+            self.card_text_in = nn.Linear(self.card_text.shape[1], d)
         self.ent_in = nn.Linear(len(_NUMERIC), d)
         self.glob_in = nn.Linear(NUM_GLOBALS, d)
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, batch_first=True,
@@ -122,7 +155,10 @@ class TCGPolicy(nn.Module):
         width = int(present.sum(1).max()) if B else 0
         order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)[:, :width]
         sel = entities.gather(1, order.unsqueeze(-1).expand(-1, -1, entities.shape[-1]))
-        x = self.card_emb(sel[..., _F_CARD].long().clamp(0, self.config.num_cards - 1))
+        ids = sel[..., _F_CARD].long().clamp(0, self.config.num_cards - 1)
+        x = self.card_emb(ids)
+        if self.config.card_text:
+            x = x + self.card_text_in(self.card_text[ids])
         x = x + self.ent_in(sel[..., _NUMERIC].float() * _SCALE)
         g = self.glob_in(globals_.float() * _SCALE).unsqueeze(1)
         tokens = torch.cat([g, x], dim=1)

@@ -363,3 +363,38 @@ def test_absent_entities_do_not_change_the_encoding(states):
     for i, one in zip((0, 57, 199), alone):
         assert torch.allclose(one.entities[0], a.entities[i], atol=1e-5)
         assert torch.allclose(one.value[0], a.value[i], atol=1e-5)
+
+
+def test_card_text_input_encodes_the_printed_abilities_and_round_trips(tmp_path):
+    """PolicyConfig.card_text: every card's ability slots and modes become one-hot effect and
+    target rule plus amounts, read from the card table; the table is derived (not saved), and a
+    saved card-text policy loads with the same outputs."""
+    from prefabs import default_pool
+    from prefabs import table as T
+    from prefabs.enums import Effect, Target
+    from policy.model import _TEXT_WIDTH, card_text_table
+    from training.checkpoint import load_policy, save_policy
+    table = default_pool().table
+    text = card_text_table(128)
+    n_eff, n_tgt = max(map(int, Effect)) + 1, max(map(int, Target)) + 1
+    cols = [T.C_ABIL + 4 * j for j in range(4)] + [T.C_MODES + 4 * j for j in range(3)]
+    for c in range(len(table)):
+        for j, o in enumerate(cols):
+            eff, a1, a2, tgt = table[c, o:o + 4]
+            blk = text[c, j * _TEXT_WIDTH:(j + 1) * _TEXT_WIDTH]
+            assert blk[:n_eff].argmax() == eff and blk[:n_eff].sum() == 1
+            assert blk[n_eff:n_eff + n_tgt].argmax() == tgt and blk[n_eff:n_eff + n_tgt].sum() == 1
+            assert np.allclose(blk[-2:], [a1 / 10, a2 / 10])
+    assert not text[len(table):].any()
+    torch.manual_seed(0)
+    pol = TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, card_text=True)).eval()
+    assert "card_text" not in pol.state_dict() and "card_text_in.weight" in pol.state_dict()
+    obs = VecTCG(4, seed=2).observations
+    loaded = load_policy(save_policy(pol, tmp_path / "p.pt")).eval()
+    assert loaded.config.card_text
+    with torch.no_grad():
+        a, b = pol(*obs_tensors(obs)), loaded(*obs_tensors(obs))
+        assert torch.equal(a.value, b.value) and torch.equal(a.tokens, b.tokens)
+        # the text input moves the encoding: zeroing it changes the entity rows
+        pol.card_text_in.weight.zero_()
+        assert not torch.allclose(pol(*obs_tensors(obs)).tokens, a.tokens)

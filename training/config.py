@@ -28,6 +28,7 @@ class TrainConfig:
     d_model: int = _f(0, "Override the policy width (0: the size's default).")
     n_layers: int = _f(0, "Override the number of encoder layers (0: the size's default).")
     n_heads: int = _f(0, "Override the attention heads per encoder layer (0: the size's default); must divide the width.")
+    card_text: bool = _f(False, "Policy input: add each card's printed ability text from the card table to its id embedding.")
     bf16: bool = _f(False, "bf16 autocast for the policy forward on CUDA (log-softmax stays fp32).")
     # --- rollouts
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")

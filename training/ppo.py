@@ -60,6 +60,7 @@ def build_policy(cfg: TrainConfig) -> TCGPolicy:
         pc.n_layers = cfg.n_layers
     if cfg.n_heads:
         pc.n_heads = cfg.n_heads
+    pc.card_text = cfg.card_text
     return TCGPolicy(pc)
 
 
