@@ -19,7 +19,10 @@ with the stored tuple instead of drawing: deterministic, no RNG.
   ``entropy="sampled"`` gives the cheaper sampled-prefix estimate (the sum of each head's
   entropy at the drawn prefix), which is unbiased for H but whose gradient drops a term
   (PITFALLS.md item 6);
-- a decision with zero legal tuples raises.
+- a decision with zero legal tuples raises;
+- cost: where most rows of a batch have one legal value of head k (head 3 nearly always), the
+  head runs only on the rows with a choice, and the exact entropy's prefix tree reuses the
+  drawn path's log-probs for the node on the drawn prefix (same numbers, one graph).
 """
 from __future__ import annotations
 
@@ -133,7 +136,8 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
                 logp = _masked_log_softmax(policy.head_logits(enc, k, chosen[:, :k].clone() if k else None), mask)
             else:
                 # Most rows have one legal value (head 3 nearly always): only the others run
-                # the head (a policy with ``supports_rows`` scores a subset of the batch's rows). Where one value is legal the masked log-softmax is exactly 0 there
+                # the head (a policy with ``supports_rows`` scores a subset of the batch's
+                # rows). Where one value is legal the masked log-softmax is exactly 0 there
                 # and -inf elsewhere whatever the logits are (and has no gradient).
                 logp = torch.zeros(mask.shape, device=legal.device).masked_fill(~mask, float("-inf"))
                 if rows.numel():
