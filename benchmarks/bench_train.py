@@ -22,19 +22,9 @@ import torch
 
 from tcg_env.bench import machine
 from training import distributed as D
-from training.cli import parse_value
+from training.cli import parse_sets
 from training.config import TrainConfig
 from training.ppo import Trainer
-
-
-def parse_sets(items):
-    out = {}
-    for s in items:
-        k, sep, v = s.partition("=")
-        if not sep:
-            raise SystemExit(f"--set wants KEY=VALUE, got {s!r}")
-        out[k] = parse_value(v)
-    return out
 
 
 def main():
@@ -53,7 +43,10 @@ def main():
         sys.exit(subprocess.run(cmd, env=env).returncode)
     D.init()
     base = TrainConfig.named(args.config).to_dict()
-    sets = parse_sets(args.set)
+    try:
+        sets = parse_sets(args.set)
+    except ValueError as e:
+        ap.error(str(e))
     with tempfile.TemporaryDirectory() as out:
         overrides = {"eval_every": 0, "bot_opponent_prob": 0.0, "out": out, "minutes": 0.0}
         cfg = TrainConfig.from_dict({**base, **sets, **overrides}, where="bench_train")

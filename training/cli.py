@@ -72,12 +72,7 @@ def _cmd_train(args) -> int:
             cfg = TrainConfig.from_toml(args.config)
         else:
             cfg = TrainConfig.named(args.config)
-        overrides = {}
-        for item in args.set or []:
-            key, sep, val = item.partition("=")
-            if not sep:
-                raise ValueError(f"--set expects key=value, got {item!r}")
-            overrides[key] = parse_value(val)
+        overrides = parse_sets(args.set or [])
         for key, val in (("total_steps", args.total_steps), ("minutes", args.minutes), ("out", args.out),
                          ("seed", args.seed)):
             if val is not None:
@@ -134,6 +129,17 @@ def _cmd_train(args) -> int:
                       f"TensorBoard logs in {cfg.out}/tb, league table {cfg.out}/league.csv", highlight=False)
     D.shutdown()
     return 0
+
+
+def parse_sets(items) -> dict:
+    """``--set KEY=VALUE`` items as a dict of overrides (values read by :func:`parse_value`)."""
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        out[key] = parse_value(val)
+    return out
 
 
 def parse_value(v: str):

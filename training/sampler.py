@@ -127,10 +127,12 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
             mask[:, 1:] &= appl_k.unsqueeze(1)
             cond = torch.zeros_like(chosen[:, :k])
             cond[:, 0] = chosen[:, 0].clone()
+            n_legal = mask.sum(-1)
             logp = _masked_log_softmax(policy.head_logits(enc, k, cond), mask)
         else:
             mask = prefix_mask(legal, valid, chosen, k)
-            rows = torch.nonzero(mask.sum(-1) > 1).squeeze(1)
+            n_legal = mask.sum(-1)
+            rows = torch.nonzero(n_legal > 1).squeeze(1)
             if 2 * rows.numel() > B or not getattr(policy, "supports_rows", False):
                 # a copy: ``chosen`` is filled in place below and embeddings keep their indices for backward
                 logp = _masked_log_softmax(policy.head_logits(enc, k, chosen[:, :k].clone() if k else None), mask)
@@ -157,7 +159,7 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
                 raise ReplayMismatchError(f"stored tuple {actions[r].tolist()} (row {r}) is not legal under its "
                                           f"legal list at head {k}")
         appl = torch.ones(B, dtype=torch.bool, device=legal.device) if k == 0 else kinds[chosen[:, 0], k - 1] != _UNUSED
-        one = mask.sum(-1) == 1
+        one = n_legal == 1
         live = appl & ~one
         lp = logp.gather(1, a.unsqueeze(1)).squeeze(1)
         head_lp[:, k] = torch.where(live, lp, torch.zeros_like(lp))
