@@ -61,7 +61,9 @@ SEAT_OFFSET = OBS_SIZE + 2              # current_player
 LEGAL_OFFSET = OBS_SIZE + 4             # MAX_LEGAL * 4 bytes
 FLAT_OBS_SIZE = LEGAL_OFFSET + MAX_LEGAL * 4
 
-__all__ = ["make_env", "unpack", "seat", "import_pufferlib", "flat_observation_bounds", "TCGPufferEnv",
+# TCGPufferEnv is left out: it is built lazily (``__getattr__`` below) and needs pufferlib,
+# which ``from tcg_env.puffer import *`` must not import.
+__all__ = ["make_env", "unpack", "seat", "import_pufferlib", "flat_observation_bounds",
            "FLAT_OBS_SIZE", "LEGAL_COUNT_OFFSET", "SEAT_OFFSET", "LEGAL_OFFSET"]
 
 

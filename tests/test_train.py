@@ -215,11 +215,45 @@ D.shutdown()
     assert "eval/win_rate_vs_heuristic" in r0["evals"] and r1["evals"] == []
 
 
-def test_cli_config_errors_are_clear():
+def test_nproc_two_resume_continues_each_rank_exactly(tmp_path):
+    """``tcg train --nproc 2`` (two gloo ranks), stopped after 2 updates and resumed for a third,
+    ends with the same weights as 3 straight updates: the checkpoint holds every rank's games and
+    RNG states, not rank 0's copied to both. Resuming with another number of ranks is refused."""
+    from training.checkpoint import CheckpointError, load_checkpoint
+    per_update = 2 * TINY["num_envs"] * TINY["rollout_steps"]   # pure self-play: every row is a learner's
+    args = [sys.executable, "-m", "training.cli", "train", "--config", "cpu", "--nproc", "2", "--no-progress",
+            "--final-eval-games", "2", "--seed", "3"]
+    for k, v in {**TINY, "pool_fraction": 0.0, "anneal_lr": False}.items():
+        if k not in ("minutes", "total_steps"):
+            args += ["--set", f"{k}={v}"]
+
+    def run(out, updates, *extra):
+        res = subprocess.run(args + ["--out", str(out), "--total-steps", str(updates * per_update), *extra],
+                             env=_env(), capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        return res.stdout
+
+    run(tmp_path / "straight", 3)
+    run(tmp_path / "split", 2)
+    ck = load_checkpoint(sorted((tmp_path / "split" / "checkpoints").glob("ckpt_*.pt"))[-1])
+    assert ck["world_size"] == 2 and len(ck["rank_states"]) == 1
+    assert not (ck["rank_states"][0]["env"]["state"] == ck["env"]["state"]).all()   # rank 1 plays other games
+    assert "resumed at update 2" in run(tmp_path / "split", 3, "--resume", str(tmp_path / "split"))
+    a, b = (load_checkpoint(tmp_path / d / "policy.pt")["model"] for d in ("straight", "split"))
+    assert all((a[k] == b[k]).all() for k in a)
+    one_rank = TrainConfig.from_dict({**TrainConfig.named("cpu").to_dict(), **TINY, "pool_fraction": 0.0,
+                                      "anneal_lr": False, "out": str(tmp_path / "other")})
+    with pytest.raises(CheckpointError, match="--nproc 2"):
+        Trainer(one_rank, resume=tmp_path / "split", quiet=True)
+
+
+def test_cli_config_errors_are_clear(capsys):
     from training.cli import main
-    assert main(["train", "--config", "nope"]) == 2
-    assert main(["train", "--set", "wings=3"]) == 2
-    assert main(["train", "--set", "num_envs=many"]) == 2
+    for argv, says in ((["--config", "nope"], "nope"), (["--set", "wings=3"], "wings"),
+                       (["--set", "num_envs=many"], "num_envs"), (["--nproc", "0"], "--nproc must be >= 1")):
+        assert main(["train", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tcg train: ") and says in err, err
 
 
 def test_tcg_eval_json(tmp_path, capsys):

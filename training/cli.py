@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -83,6 +84,11 @@ def _cmd_train(args) -> int:
     except ValueError as e:
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
+    if args.nproc < 1:
+        print(f"tcg train: --nproc must be >= 1, got {args.nproc}", file=sys.stderr)
+        return 2
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_under_torchrun(args, cfg)
     D.init()
     from .ppo import Trainer
     console = Console(stderr=False, soft_wrap=True)
@@ -129,6 +135,35 @@ def _cmd_train(args) -> int:
                       f"TensorBoard logs in {cfg.out}/tb, league table {cfg.out}/league.csv", highlight=False)
     D.shutdown()
     return 0
+
+
+def _relaunch_under_torchrun(args, cfg) -> int:
+    """``tcg train --nproc K``: start this same command as K ranks under ``torchrun --standalone``
+    on this machine (gloo on CPU, NCCL on CUDA). A config that leaves ``torch_threads`` at 0 gets
+    the cores split between the ranks."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "training.cli", "train", "--config", args.config,
+           "--final-eval-games", str(args.final_eval_games)]
+    for flag, val in (("--total-steps", args.total_steps), ("--minutes", args.minutes), ("--out", args.out),
+                      ("--resume", args.resume), ("--init-from", args.init_from), ("--seed", args.seed)):
+        if val is not None:
+            cmd += [flag, str(val)]
+    for item in args.set or []:
+        cmd += ["--set", item]
+    threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // args.nproc)
+    if not cfg.torch_threads:
+        cmd += ["--set", f"torch_threads={threads}"]
+    if args.no_progress:
+        cmd.append("--no-progress")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if not cfg.device.startswith("cuda"):
+        env["TCG_DIST_BACKEND"] = "gloo"
+    try:
+        return subprocess.run(cmd, env=env).returncode
+    except KeyboardInterrupt:
+        return 130
 
 
 def parse_sets(items) -> dict:
@@ -347,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
     tr.add_argument("--final-eval-games", type=int, default=200, help="games per bot in the closing table (default 200)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
+    tr.add_argument("--nproc", type=int, default=1, metavar="K",
+                    help="train as K ranks on this machine (torchrun + DDP; gloo on CPU): each rank steps its "
+                         "own num_envs games, so an update holds K times the decisions (default 1)")
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("eval", help="play a checkpoint against a bot or another checkpoint",

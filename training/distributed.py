@@ -104,6 +104,16 @@ def reduce_stats(stats: dict) -> dict:
     return out
 
 
+def gather_to_main(obj):
+    """Every rank's ``obj`` as a list on rank 0 (None on the others); ``[obj]`` without torchrun.
+    All ranks must call it. The objects travel between this job's own processes only."""
+    if not active():
+        return [obj]
+    out = [None] * world_size() if rank() == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
 def barrier() -> None:
     if active():
         dist.barrier()

@@ -393,8 +393,8 @@ class Trainer:
             if cfg.eval_every and self.update % cfg.eval_every == 0:
                 stats.update(self.evaluate_now())
             self._log(stats)
-            if self.is_main and cfg.checkpoint_every and self.update % cfg.checkpoint_every == 0:
-                self.save()
+            if cfg.checkpoint_every and self.update % cfg.checkpoint_every == 0:
+                self.save()   # every rank: the others' states are gathered into rank 0's file
             last = stats
             if progress is not None:
                 progress(self, stats)
@@ -402,7 +402,7 @@ class Trainer:
         last.update(final)
         if self.is_main:
             self._log_eval(final)
-            self.save()
+        self.save()
         D.barrier()   # the other ranks wait for rank 0's closing evaluation and checkpoint
         return last
 
@@ -485,21 +485,37 @@ class Trainer:
             "train_config": self.cfg.to_dict(),
             "counters": {"update": self.update, "steps": self.steps, "elapsed": self.elapsed(),
                          "illegal_total": self.illegal_total},
-            "rng": {"torch": torch.get_rng_state(), "generator": self.gen.get_state(),
-                    "numpy": json.dumps(self.np_rng.bit_generator.state),
-                    "bot": torch.as_tensor(self.bot._rng.view(np.int64).copy())},
-            "env": {k: torch.as_tensor(getattr(self.env, k)) for k in
-                    ("state", "observations", "legal_tuples", "legal_count", "current_player", "illegal_counts")},
+            **self._rank_state(),
+            "world_size": self.world,
             "pool": [{"name": m.name, "update": m.update, "games": m.games, "learner_wins": m.learner_wins,
                       "state_dict": m.state_dict} for m in self.pool],
             "ratings": {k: [float(a), float(b)] for k, (a, b) in self.ratings.items()},
             "history": json.dumps(self.history[-2000:]),
         }
 
-    def save(self) -> Path:
+    def _rank_state(self) -> dict:
+        """What differs between ranks: the RNG states and the env's game rows."""
+        return {
+            "rng": {"torch": torch.get_rng_state(), "generator": self.gen.get_state(),
+                    "numpy": json.dumps(self.np_rng.bit_generator.state),
+                    "bot": torch.as_tensor(self.bot._rng.view(np.int64).copy())},
+            "env": {k: torch.as_tensor(getattr(self.env, k)) for k in
+                    ("state", "observations", "legal_tuples", "legal_count", "current_player", "illegal_counts")},
+            "pool_stats": [[m.games, m.learner_wins] for m in self.pool],
+        }
+
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0). Under torchrun every rank must call it: the other ranks'
+        RNG states, game rows and pool win counts are gathered into the file (``rank_states``,
+        ranks 1..W-1), so ``--resume`` with the same number of ranks continues each rank exactly."""
+        others = D.gather_to_main(self._rank_state())
+        if not self.is_main:
+            return None
         ck = self.out / "checkpoints"
         path = ck / f"ckpt_{self.update:06d}.pt"
         full = self.state()
+        if self.world > 1:
+            full["rank_states"] = others[1:]
         atomic_save(full, path)
         atomic_save({k: full[k] for k in POLICY_KEYS}, self.out / "policy.pt")
         kept = sorted(ck.glob("ckpt_*.pt"))
@@ -533,15 +549,22 @@ class Trainer:
         self.update, self.steps, self.elapsed_before = int(c["update"]), int(c["steps"]), float(c["elapsed"])
         self.illegal_total = int(c.get("illegal_total", 0))
         self.started = time.time()
-        r = data["rng"]
+        written_by = int(data.get("world_size", 1))
+        if written_by != self.world:
+            raise CheckpointError(f"{path} was written by a run of {written_by} rank(s) and this run has "
+                                  f"{self.world}: resume with the same number of ranks (--nproc {written_by})")
+        mine = data if self.rank == 0 else data["rank_states"][self.rank - 1]
+        r = mine["rng"]
         torch.set_rng_state(r["torch"])
         self.gen.set_state(r["generator"])
         self.np_rng.bit_generator.state = json.loads(r["numpy"])
         self.bot._rng[:] = r["bot"].numpy().view(np.uint64)
-        for k, v in data["env"].items():
+        for k, v in mine["env"].items():
             getattr(self.env, k)[...] = v.numpy()
         self.pool = [PoolMember(m["name"], int(m["update"]), m["state_dict"], int(m["games"]),
                                 float(m["learner_wins"])) for m in data["pool"]]
+        for m, (games, wins) in zip(self.pool, mine.get("pool_stats", [])):   # each rank's own counts
+            m.games, m.learner_wins = int(games), float(wins)
         self.ratings = {k: (v[0], v[1]) for k, v in data["ratings"].items()}
         self.history = json.loads(data["history"])
         self.resumed_from = path
