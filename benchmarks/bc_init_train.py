@@ -112,7 +112,7 @@ def main():
         for name, extra in variants.items():
             cmd = [sys.executable, "-m", "training.cli", "train", "--config", "cpu", "--minutes", str(args.minutes),
                    "--out", str(out / name), "--seed", str(args.seed), "--no-progress",
-                   "--set", "torch_threads=1"] + extra
+                   "--nproc", "1", "--set", "torch_threads=1"] + extra   # the runs share the cores
             log = (out / f"{name}.log").open("w")
             procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
         failed = {}

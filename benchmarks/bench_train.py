@@ -4,11 +4,12 @@ Trainer.learn (PPO update) over a few updates after one warm-up update, self-pla
 evaluation). Prints one JSON line with learner decisions per second.
 
     python benchmarks/bench_train.py [--config cpu] [--updates 3] [--set key=value ...]
-    python benchmarks/bench_train.py --nproc 2 --set torch_threads=1   # torchrun, DDP over gloo
+    python benchmarks/bench_train.py --nproc 1        # one process, whatever the config says
 
-With ``--nproc K`` it starts itself under ``torchrun --standalone --nproc_per_node=K``: each
-rank runs its own ``num_envs`` games and its own learner, gradients are all-reduced, and the
-decisions of all ranks are counted (rank 0 prints).
+It runs the config's ``nproc`` ranks, as ``tcg train`` does (the cpu config has 2); with more
+than one it starts itself under ``torchrun --standalone --nproc_per_node=K``: each rank runs its
+own ``num_envs`` games and its own learner, gradients are all-reduced, and the decisions of all
+ranks are counted (rank 0 prints). Without ``torch_threads`` the cores are split between ranks.
 """
 import argparse
 import json
@@ -31,22 +32,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="cpu")
     ap.add_argument("--updates", type=int, default=3)
-    ap.add_argument("--nproc", type=int, default=1, help="ranks under torchrun (DDP; gloo on CPU)")
+    ap.add_argument("--nproc", type=int, default=None,
+                    help="ranks under torchrun (DDP; gloo on CPU; default: the config's nproc, as tcg train)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config setting")
     args = ap.parse_args()
-    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+    try:
+        sets = parse_sets(args.set)
+        base = TrainConfig.named(args.config).to_dict()
+    except ValueError as e:
+        ap.error(str(e))
+    nproc = base["nproc"] if args.nproc is None else args.nproc
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                os.path.abspath(__file__), "--config", args.config, "--updates", str(args.updates)]
         for s in args.set:
             cmd += ["--set", s]
-        env = dict(os.environ, TCG_DIST_BACKEND=os.environ.get("TCG_DIST_BACKEND", "gloo"), OMP_NUM_THREADS="1")
+        # as tcg train: a config without torch_threads splits the cores between the ranks
+        threads = sets.get("torch_threads", base["torch_threads"]) or max(1, (os.cpu_count() or 1) // nproc)
+        cmd += ["--set", f"torch_threads={threads}"]
+        env = dict(os.environ, TCG_DIST_BACKEND=os.environ.get("TCG_DIST_BACKEND", "gloo"),
+                   OMP_NUM_THREADS=str(threads))
         sys.exit(subprocess.run(cmd, env=env).returncode)
     D.init()
-    base = TrainConfig.named(args.config).to_dict()
-    try:
-        sets = parse_sets(args.set)
-    except ValueError as e:
-        ap.error(str(e))
     with tempfile.TemporaryDirectory() as out:
         overrides = {"eval_every": 0, "bot_opponent_prob": 0.0, "out": out, "minutes": 0.0}
         cfg = TrainConfig.from_dict({**base, **sets, **overrides}, where="bench_train")

@@ -16,7 +16,7 @@ from training.ppo import RatioCheckError, Trainer
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(num_envs=8, rollout_steps=8, d_model=16, n_layers=1, num_minibatches=2, update_epochs=2,
             eval_every=0, eval_games=4, checkpoint_every=1, pool_add_every=1, minutes=0.0, total_steps=10_000,
-            torch_threads=1)
+            torch_threads=1, nproc=1)
 
 
 def tiny(tmp_path, **kw) -> TrainConfig:
@@ -247,10 +247,54 @@ def test_nproc_two_resume_continues_each_rank_exactly(tmp_path):
         Trainer(one_rank, resume=tmp_path / "split", quiet=True)
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the ranks")
+def test_nproc_launcher_passes_sigterm_to_its_ranks(tmp_path):
+    """Stopping ``tcg train --nproc 2`` with SIGTERM stops its ranks as well: none is left
+    training on its own."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "training.cli", "train", "--config", "cpu", "--nproc", "2", "--no-progress",
+            "--out", str(out), "--total-steps", "100000000"]
+    for k, v in TINY.items():
+        if k not in ("minutes", "total_steps"):
+            args += ["--set", f"{k}={v}"]
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not list((out / "checkpoints").glob("ckpt_*.pt")) and proc.poll() is None:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it was stopped"
+        assert len(_processes_mentioning(str(out))) >= 3   # launcher, torchrun, two ranks
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        deadline = time.time() + 60
+        while time.time() < deadline and _processes_mentioning(str(out)):
+            time.sleep(0.2)
+        assert _processes_mentioning(str(out)) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in _processes_mentioning(str(out)):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_cli_config_errors_are_clear(capsys):
     from training.cli import main
     for argv, says in ((["--config", "nope"], "nope"), (["--set", "wings=3"], "wings"),
-                       (["--set", "num_envs=many"], "num_envs"), (["--nproc", "0"], "--nproc must be >= 1")):
+                       (["--set", "num_envs=many"], "num_envs"), (["--nproc", "0"], "--nproc must be >= 1"),
+                       (["--set", "nproc=0"], "nproc must be >= 1")):
         assert main(["train", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("tcg train: ") and says in err, err

@@ -84,11 +84,12 @@ def _cmd_train(args) -> int:
     except ValueError as e:
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
-    if args.nproc < 1:
-        print(f"tcg train: --nproc must be >= 1, got {args.nproc}", file=sys.stderr)
+    nproc = cfg.nproc if args.nproc is None else args.nproc
+    if nproc < 1:
+        print(f"tcg train: --nproc must be >= 1, got {nproc}", file=sys.stderr)
         return 2
-    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        return _relaunch_under_torchrun(args, cfg)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_under_torchrun(args, cfg, nproc)
     D.init()
     from .ppo import Trainer
     console = Console(stderr=False, soft_wrap=True)
@@ -137,13 +138,14 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _relaunch_under_torchrun(args, cfg) -> int:
-    """``tcg train --nproc K``: start this same command as K ranks under ``torchrun --standalone``
-    on this machine (gloo on CPU, NCCL on CUDA). A config that leaves ``torch_threads`` at 0 gets
-    the cores split between the ranks."""
+def _relaunch_under_torchrun(args, cfg, nproc: int) -> int:
+    """``tcg train --nproc K`` (or a config with ``nproc = K``): start this same command as K
+    ranks under ``torchrun --standalone`` on this machine (gloo on CPU, NCCL on CUDA). A config
+    that leaves ``torch_threads`` at 0 gets the cores split between the ranks."""
+    import signal
     import subprocess
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "training.cli", "train", "--config", args.config,
            "--final-eval-games", str(args.final_eval_games)]
     for flag, val in (("--total-steps", args.total_steps), ("--minutes", args.minutes), ("--out", args.out),
@@ -152,7 +154,8 @@ def _relaunch_under_torchrun(args, cfg) -> int:
             cmd += [flag, str(val)]
     for item in args.set or []:
         cmd += ["--set", item]
-    threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // args.nproc)
+    cmd += ["--set", f"nproc={nproc}"]   # so the run's config.json and checkpoints say how it ran
+    threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // nproc)
     if not cfg.torch_threads:
         cmd += ["--set", f"torch_threads={threads}"]
     if args.no_progress:
@@ -160,10 +163,18 @@ def _relaunch_under_torchrun(args, cfg) -> int:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     if not cfg.device.startswith("cuda"):
         env["TCG_DIST_BACKEND"] = "gloo"
+    proc = subprocess.Popen(cmd, env=env)
+    # SIGTERM to this launcher reaches the ranks too (torchrun passes it on); Ctrl-C already
+    # reaches the whole process group, so the launcher only waits for them to finish.
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: proc.send_signal(sig))
     try:
-        return subprocess.run(cmd, env=env).returncode
-    except KeyboardInterrupt:
-        return 130
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_sets(items) -> dict:
@@ -382,9 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
     tr.add_argument("--final-eval-games", type=int, default=200, help="games per bot in the closing table (default 200)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
-    tr.add_argument("--nproc", type=int, default=1, metavar="K",
+    tr.add_argument("--nproc", type=int, default=None, metavar="K",
                     help="train as K ranks on this machine (torchrun + DDP; gloo on CPU): each rank steps its "
-                         "own num_envs games, so an update holds K times the decisions (default 1)")
+                         "own num_envs games, so an update holds K times the decisions (default: the config's "
+                         "nproc; cpu has 2, one per core)")
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("eval", help="play a checkpoint against a bot or another checkpoint",

@@ -22,7 +22,8 @@ class TrainConfig:
     total_steps: int = _f(2_000_000, "Stop after this many learner decisions (agent steps).")
     minutes: float = _f(0.0, "Stop after this many minutes of wall time (0: no time limit).")
     device: str = _f("cpu", "Torch device for the learner ('cpu', 'cuda', 'cuda:1').")
-    torch_threads: int = _f(0, "torch.set_num_threads for the learner (0: leave torch's default).")
+    torch_threads: int = _f(0, "torch.set_num_threads for the learner (0: leave torch's default; with nproc > 1, the cores split between the ranks).")
+    nproc: int = _f(1, "Ranks on this machine: tcg train starts them under torchrun (DDP; gloo on CPU); each steps its own num_envs games. Ignored when already under torchrun.")
     # --- policy
     policy_size: str = _f("small", "Policy size: 'small' (CPU) or 'large' (GPU).")
     d_model: int = _f(0, "Override the policy width (0: the size's default).")
@@ -116,6 +117,7 @@ class TrainConfig:
         need(0.0 <= self.pool_fraction <= 1.0, "pool_fraction must be in [0, 1]")
         need(0.0 < self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0, "gamma in (0, 1], gae_lambda in [0, 1]")
         need(self.env_threads >= 1, "env_threads must be >= 1")
+        need(self.nproc >= 1, "nproc must be >= 1")
         need(self.eval_games >= 2, "eval_games must be >= 2")
 
     def to_dict(self) -> dict:

@@ -466,7 +466,7 @@ class Trainer:
         return (f"upd {self.update:4d} steps {self.steps:>9,d} sps {s.get('sps', 0):7.0f} "
                 f"pg {s.get('policy_loss', 0):+.3f} v {s.get('value_loss', 0):.3f} H {s.get('entropy', 0):.2f} "
                 f"kl {s.get('approx_kl', 0):.4f} clip {s.get('clipfrac', 0):.2f} ev {s.get('explained_variance', 0):+.2f} "
-                f"illegal {s.get('illegal_actions', 0)} opp {self.opponent or 'self'}" + (f" | win {ev}" if ev else ""))
+                f"illegal {int(s.get('illegal_actions', 0))} opp {self.opponent or 'self'}" + (f" | win {ev}" if ev else ""))
 
     def _print(self, msg: str):
         if self.console is not None:
