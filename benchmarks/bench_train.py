@@ -43,15 +43,14 @@ def main():
         ap.error(str(e))
     nproc = base["nproc"] if args.nproc is None else args.nproc
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               os.path.abspath(__file__), "--config", args.config, "--updates", str(args.updates)]
+        # as tcg train: a config without torch_threads splits the cores between the ranks
+        threads, env = D.rank_threads_and_env(nproc, sets.get("torch_threads", base["torch_threads"]),
+                                              sets.get("device", base["device"]))
+        cmd = D.torchrun_prefix(nproc) + [os.path.abspath(__file__), "--config", args.config,
+                                          "--updates", str(args.updates)]
         for s in args.set:
             cmd += ["--set", s]
-        # as tcg train: a config without torch_threads splits the cores between the ranks
-        threads = sets.get("torch_threads", base["torch_threads"]) or max(1, (os.cpu_count() or 1) // nproc)
         cmd += ["--set", f"torch_threads={threads}"]
-        env = dict(os.environ, TCG_DIST_BACKEND=os.environ.get("TCG_DIST_BACKEND", "gloo"),
-                   OMP_NUM_THREADS=str(threads))
         sys.exit(subprocess.run(cmd, env=env).returncode)
     D.init()
     with tempfile.TemporaryDirectory() as out:

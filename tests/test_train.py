@@ -293,7 +293,7 @@ def test_nproc_launcher_passes_sigterm_to_its_ranks(tmp_path):
 def test_cli_config_errors_are_clear(capsys):
     from training.cli import main
     for argv, says in ((["--config", "nope"], "nope"), (["--set", "wings=3"], "wings"),
-                       (["--set", "num_envs=many"], "num_envs"), (["--nproc", "0"], "--nproc must be >= 1"),
+                       (["--set", "num_envs=many"], "num_envs"), (["--nproc", "0"], "nproc must be >= 1"),
                        (["--set", "nproc=0"], "nproc must be >= 1")):
         assert main(["train", *argv]) == 2
         err = capsys.readouterr().err

@@ -75,7 +75,7 @@ def _cmd_train(args) -> int:
             cfg = TrainConfig.named(args.config)
         overrides = parse_sets(args.set or [])
         for key, val in (("total_steps", args.total_steps), ("minutes", args.minutes), ("out", args.out),
-                         ("seed", args.seed)):
+                         ("seed", args.seed), ("nproc", args.nproc)):
             if val is not None:
                 overrides[key] = val
         if args.total_steps is not None and args.minutes is None:
@@ -84,12 +84,8 @@ def _cmd_train(args) -> int:
     except ValueError as e:
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
-    nproc = cfg.nproc if args.nproc is None else args.nproc
-    if nproc < 1:
-        print(f"tcg train: --nproc must be >= 1, got {nproc}", file=sys.stderr)
-        return 2
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        return _relaunch_under_torchrun(args, cfg, nproc)
+    if cfg.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_under_torchrun(args, cfg)
     D.init()
     from .ppo import Trainer
     console = Console(stderr=False, soft_wrap=True)
@@ -138,31 +134,28 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _relaunch_under_torchrun(args, cfg, nproc: int) -> int:
+def _relaunch_under_torchrun(args, cfg) -> int:
     """``tcg train --nproc K`` (or a config with ``nproc = K``): start this same command as K
     ranks under ``torchrun --standalone`` on this machine (gloo on CPU, NCCL on CUDA). A config
     that leaves ``torch_threads`` at 0 gets the cores split between the ranks."""
     import signal
     import subprocess
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "training.cli", "train", "--config", args.config,
-           "--final-eval-games", str(args.final_eval_games)]
+    from . import distributed as D
+
+    threads, env = D.rank_threads_and_env(cfg.nproc, cfg.torch_threads, cfg.device)
+    cmd = D.torchrun_prefix(cfg.nproc) + ["-m", "training.cli", "train", "--config", args.config,
+                                          "--final-eval-games", str(args.final_eval_games)]
     for flag, val in (("--total-steps", args.total_steps), ("--minutes", args.minutes), ("--out", args.out),
                       ("--resume", args.resume), ("--init-from", args.init_from), ("--seed", args.seed)):
         if val is not None:
             cmd += [flag, str(val)]
     for item in args.set or []:
         cmd += ["--set", item]
-    cmd += ["--set", f"nproc={nproc}"]   # so the run's config.json and checkpoints say how it ran
-    threads = cfg.torch_threads or max(1, (os.cpu_count() or 1) // nproc)
-    if not cfg.torch_threads:
-        cmd += ["--set", f"torch_threads={threads}"]
+    # so the run's config.json and checkpoints say how it ran
+    cmd += ["--set", f"nproc={cfg.nproc}", "--set", f"torch_threads={threads}"]
     if args.no_progress:
         cmd.append("--no-progress")
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    if not cfg.device.startswith("cuda"):
-        env["TCG_DIST_BACKEND"] = "gloo"
     proc = subprocess.Popen(cmd, env=env)
     # SIGTERM to this launcher reaches the ranks too (torchrun passes it on); Ctrl-C already
     # reaches the whole process group, so the launcher only waits for them to finish.

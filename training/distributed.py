@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -102,6 +103,21 @@ def reduce_stats(stats: dict) -> dict:
     for k, v in zip(keys, t.tolist()):
         out[k] = v if k in SUMMED_STATS else v / world_size()
     return out
+
+
+def torchrun_prefix(nproc: int) -> list[str]:
+    """The command that starts ``nproc`` ranks of what follows it on this machine."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+
+
+def rank_threads_and_env(nproc: int, torch_threads: int, device: str) -> tuple[int, dict]:
+    """(torch threads per rank, environment) for ranks started by :func:`torchrun_prefix`:
+    ``torch_threads`` if set, else the cores split between the ranks; gloo unless on CUDA."""
+    threads = torch_threads or max(1, (os.cpu_count() or 1) // nproc)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if not device.startswith("cuda"):
+        env["TCG_DIST_BACKEND"] = "gloo"
+    return threads, env
 
 
 def gather_to_main(obj):

@@ -475,7 +475,9 @@ class Trainer:
             print(msg, flush=True)
 
     # ------------------------------------------------------------------ checkpoints
-    def state(self) -> dict:
+    def state(self, rank_state: dict | None = None) -> dict:
+        """Everything a checkpoint holds; ``rank_state`` is this rank's :meth:`_rank_state` when
+        the caller already has it."""
         return {
             "format": FORMAT, "version": VERSION, "action_spec_version": ACTION_SPEC_VERSION,
             "card_table_digest": card_table_digest(),
@@ -485,7 +487,7 @@ class Trainer:
             "train_config": self.cfg.to_dict(),
             "counters": {"update": self.update, "steps": self.steps, "elapsed": self.elapsed(),
                          "illegal_total": self.illegal_total},
-            **self._rank_state(),
+            **(rank_state or self._rank_state()),
             "world_size": self.world,
             "pool": [{"name": m.name, "update": m.update, "games": m.games, "learner_wins": m.learner_wins,
                       "state_dict": m.state_dict} for m in self.pool],
@@ -513,7 +515,7 @@ class Trainer:
             return None
         ck = self.out / "checkpoints"
         path = ck / f"ckpt_{self.update:06d}.pt"
-        full = self.state()
+        full = self.state(others[0])
         if self.world > 1:
             full["rank_states"] = others[1:]
         atomic_save(full, path)
