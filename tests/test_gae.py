@@ -4,7 +4,8 @@ import numpy as np
 from training.gae import seat_gae
 
 
-def _run(values, seats, dones, trunc, seat_rewards, final_values, last, gamma=1.0, lam=1.0, learner=None):
+def _run(values, seats, dones, trunc, seat_rewards, final_values, last, gamma=1.0, lam=1.0, learner=None,
+         phis=None, final_phis=None, last_phis=(0.0, 0.0)):
     values = np.asarray(values, np.float32)[:, None]
     T = values.shape[0]
     seats = np.asarray(seats, np.int32)[:, None]
@@ -17,7 +18,12 @@ def _run(values, seats, dones, trunc, seat_rewards, final_values, last, gamma=1.
         sr[t, 0] = r
     for t, v in final_values.items():
         fv[t, 0] = v
-    adv, ret = seat_gae(values, seats, learner, dones, trunc, sr, fv, np.asarray([last], np.float32), gamma, lam)
+    ph = np.zeros((T, 1), np.float32) if phis is None else np.asarray(phis, np.float32)[:, None]
+    fph = np.zeros((T, 1, 2), np.float32)
+    for t, v in (final_phis or {}).items():
+        fph[t, 0] = v
+    adv, ret = seat_gae(values, seats, learner, dones, trunc, sr, fv, np.asarray([last], np.float32), gamma, lam,
+                        ph, fph, np.asarray([last_phis], np.float32))
     return adv[:, 0], ret[:, 0]
 
 
@@ -87,3 +93,55 @@ def test_matches_a_brute_force_lambda_return():
         else:
             exp_adv[t] = gamma * last[s] - values[t]
     assert np.allclose(adv, exp_adv, atol=1e-5)
+
+
+def test_shaping_telescopes_to_the_final_reward_minus_the_first_potential():
+    # gamma = lambda = 1: each seat's shaped return is its final reward + phi(terminal) = 0 -
+    # phi(its own decision): the potentials of its later decisions cancel, the other seat's
+    # potentials never enter its chain.
+    values = [0.0] * 6
+    seats = [0, 1, 0, 1, 0, 1]
+    phis = [0.1, -0.1, 0.4, -0.4, 0.9, -0.9]
+    adv, ret = _run(values, seats, [0, 0, 0, 0, 0, 1], [0] * 6, {5: (1.0, -1.0)}, {}, (0, 0), phis=phis)
+    assert np.allclose(ret, np.array([1, -1, 1, -1, 1, -1]) - np.array(phis))
+
+
+def test_shaping_rewards_the_decision_that_changed_the_potential():
+    # lambda = 0: the advantage of a decision is r + gamma * (V + phi)(next) - (V + phi)(now)
+    values = [0.0, 0.0, 0.0, 0.0]
+    seats = [0, 1, 0, 1]
+    phis = [0.0, 0.0, 0.5, -0.5]     # seat 0's first decision gained 0.5 (seat 1 lost as much)
+    adv, ret = _run(values, seats, [0] * 4, [0] * 4, {}, {}, (0.0, 0.0), gamma=0.9, lam=0.0, phis=phis,
+                    last_phis=(0.5, -0.5))
+    assert np.allclose(adv, [0.9 * 0.5, 0.9 * -0.5, 0.9 * 0.5 - 0.5, 0.9 * -0.5 + 0.5])
+
+
+def test_shaping_bootstraps_a_truncated_game_from_the_final_potentials():
+    adv, ret = _run([0.0, 0.0], [0, 1], [0, 1], [0, 1], {1: (0.0, 0.0)}, {1: (0.25, -0.5)}, (0, 0),
+                    phis=[0.1, -0.1], final_phis={1: (0.3, -0.3)})
+    assert np.allclose(ret, [0.25 + 0.3 - 0.1, -0.5 - 0.3 + 0.1])
+
+
+def test_potential_reads_health_and_board_and_is_antisymmetric_between_the_seats():
+    from tcg_env import VecTCG
+    from tcg_env.observation import GLOBAL_FEATURES, view
+    from training.shaping import board_strength, potential
+    from verification.spec import ENT_MY_BOARD, ENT_OPP_BOARD
+
+    env = VecTCG(16, seed=3)
+    rng = np.random.default_rng(0)
+    seen_board = False
+    for _ in range(120):      # random legal play until boards and health differ
+        pick = rng.integers(0, env.legal_count)
+        env.step(env.legal_tuples[np.arange(16), pick].astype(np.int32))
+        o0 = env.observe(np.zeros(16, np.int32))
+        o1 = env.observe(np.ones(16, np.int32))
+        g0 = view(o0, "globals").astype(np.float32)
+        hp = (g0[:, GLOBAL_FEATURES.index("my_hp")] - g0[:, GLOBAL_FEATURES.index("opp_hp")]) / 20
+        assert np.allclose(potential(o0, 1.0, 0.0), hp)
+        b = (board_strength(o0, ENT_MY_BOARD) - board_strength(o0, ENT_OPP_BOARD)) / 20
+        assert np.allclose(potential(o0, 0.0, 1.0), b)
+        assert np.allclose(potential(o0, 0.5, 0.3), -potential(o1, 0.5, 0.3))
+        assert not potential(o0, 0.0, 0.0).any()
+        seen_board |= bool((b != 0).any())
+    assert seen_board

@@ -47,6 +47,8 @@ class TrainConfig:
     clip_vloss: bool = _f(True, "Clip the value loss around the rollout values.")
     ent_coef: float = _f(0.01, "Weight of the entropy bonus.")
     entropy: str = _f("exact", "Entropy of the bonus: 'exact' joint entropy, or 'sampled' (per-head at the drawn prefix; an ablation).")
+    shaping_hp: float = _f(0.0, "Potential-based shaping (training.shaping): weight of (my - opponent leader health) / 20 in the potential (0: off).")
+    shaping_board: float = _f(0.0, "Potential-based shaping: weight of (my - opponent board attack + health) / 20 in the potential (0: off).")
     vf_coef: float = _f(0.5, "Weight of the value loss.")
     max_grad_norm: float = _f(0.5, "Global gradient-norm clip.")
     target_kl: float = _f(0.0, "Stop the epoch loop when approx_kl exceeds this (0: never).")

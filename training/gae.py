@@ -8,6 +8,12 @@ truncated game is bootstrapped with the value of the seat's view of the final po
 a terminal one with 0. At the end of a rollout each seat's chain is bootstrapped with the
 value of that seat's view of the current position.
 
+Optional potential-based shaping (``training.shaping``): with potentials ``phis`` of each
+decision, the reward of a decision gains ``gamma * phi(the seat's next decision) - phi(it)``,
+with ``phi = 0`` after a terminal step and ``final_phis`` / ``last_phis`` for a truncated game
+and the position after the rollout (the same places ``final_values`` / ``last_values`` are
+used). All-zero potentials give plain GAE.
+
 Inputs are time-major ``[T, N]``. ``learner[t, i]`` marks decisions that belong to the
 learner (rows played by a pool opponent are skipped; their seat's chain is not trained).
 """
@@ -16,35 +22,43 @@ from numba import njit
 
 
 @njit(cache=True)
-def seat_gae(values, seats, learner, dones, truncated, seat_rewards, final_values, last_values, gamma, lam):
+def seat_gae(values, seats, learner, dones, truncated, seat_rewards, final_values, last_values, gamma, lam,
+             phis, final_phis, last_phis):
     """Advantages and returns ``[T, N]``.
 
     values [T,N] V of each decision; seats [T,N] acting seat; learner [T,N] bool;
     dones [T,N] bool (the decision ended its game); truncated [T,N] bool (ended by the turn cap);
     seat_rewards [T,N,2] final rewards of both seats at an ending step; final_values [T,N,2]
     V of each seat's view of an ended game's final position (used on truncation);
-    last_values [N,2] V of each seat's view of the position after the rollout."""
+    last_values [N,2] V of each seat's view of the position after the rollout; phis [T,N],
+    final_phis [T,N,2], last_phis [N,2]: shaping potentials laid out like values, final_values
+    and last_values (zeros: no shaping)."""
     T, N = values.shape
     adv = np.zeros((T, N), np.float32)
     for i in range(N):
         next_v = np.empty(2, np.float32)
+        next_phi = np.empty(2, np.float32)
         next_a = np.zeros(2, np.float32)
         pend_r = np.zeros(2, np.float32)
-        next_v[0] = last_values[i, 0]
-        next_v[1] = last_values[i, 1]
+        for p in range(2):
+            next_v[p] = last_values[i, p]
+            next_phi[p] = last_phis[i, p]
         for t in range(T - 1, -1, -1):
             if dones[t, i]:
                 for p in range(2):
                     next_v[p] = final_values[t, i, p] if truncated[t, i] else 0.0
+                    next_phi[p] = final_phis[t, i, p] if truncated[t, i] else 0.0
                     next_a[p] = 0.0
                     pend_r[p] = seat_rewards[t, i, p]
             if not learner[t, i]:
                 continue
             s = seats[t, i]
-            delta = pend_r[s] + gamma * next_v[s] - values[t, i]
+            shaped = pend_r[s] + gamma * next_phi[s] - phis[t, i]
+            delta = shaped + gamma * next_v[s] - values[t, i]
             a = delta + gamma * lam * next_a[s]
             adv[t, i] = a
             next_v[s] = values[t, i]
+            next_phi[s] = phis[t, i]
             next_a[s] = a
             pend_r[s] = 0.0
     returns = adv + values

@@ -39,6 +39,7 @@ from . import distributed as D
 from .checkpoint import FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint
 from .config import TrainConfig
 from .gae import seat_gae
+from .shaping import potential
 from .losses import ReplayModule
 from .sampler import sample
 
@@ -90,6 +91,8 @@ class Rollout:
     truncs: list = field(default_factory=list)
     seat_rewards: list = field(default_factory=list)
     final_values: list = field(default_factory=list)
+    phis: list = field(default_factory=list)
+    final_phis: list = field(default_factory=list)
 
 
 class Trainer:
@@ -187,6 +190,10 @@ class Trainer:
         with torch.no_grad(), self._autocast():
             return self.policy(*obs_tensors(obs, self.device)).value.float().cpu().numpy()
 
+    def _phi(self, obs: np.ndarray) -> np.ndarray:
+        """Shaping potentials of observations ``[..., OBS_SIZE]`` (zeros when shaping is off)."""
+        return potential(obs, self.cfg.shaping_hp, self.cfg.shaping_board)
+
     # ------------------------------------------------------------------ rollout
     def collect(self) -> tuple[Rollout, dict]:
         cfg, env = self.cfg, self.env
@@ -223,11 +230,13 @@ class Trainer:
             env.step(actions)
             done = env.terminals | env.truncations
             final_values = np.zeros((N, 2), np.float32)
+            final_phis = np.zeros((N, 2), np.float32)
             tr = np.nonzero(env.truncations)[0]
             if len(tr):
                 fo = env.final_observations[tr]
                 final_values[tr, 0] = self._values_of(fo[:, 0])
                 final_values[tr, 1] = self._values_of(fo[:, 1])
+                final_phis[tr] = self._phi(fo)
             for i in np.nonzero(done & self.pool_envs)[0]:
                 if self.opponent is not None:
                     ended["games"] += 1
@@ -244,10 +253,12 @@ class Trainer:
             ro.truncs.append(env.truncations.copy())
             ro.seat_rewards.append(env.seat_rewards.copy())
             ro.final_values.append(final_values)
+            ro.phis.append(self._phi(obs))
+            ro.final_phis.append(final_phis)
             local_steps += int(learner.sum())
-        last = np.stack([self._values_of(env.observe(np.zeros(N, np.int32))),
-                         self._values_of(env.observe(np.ones(N, np.int32)))], axis=1)
-        ro.last_values = last.astype(np.float32)
+        last_obs = [env.observe(np.full(N, p, np.int32)) for p in (0, 1)]
+        ro.last_values = np.stack([self._values_of(o) for o in last_obs], axis=1).astype(np.float32)
+        ro.last_phis = np.stack([self._phi(o) for o in last_obs], axis=1)
         # the step counter drives LR annealing: it must be the same global count on every rank
         ro.global_steps = D.all_reduce_sum(local_steps)
         self.steps += ro.global_steps
@@ -272,7 +283,7 @@ class Trainer:
         learner = np.stack(ro.learner)
         adv, ret = seat_gae(values, np.stack(ro.seats), learner, np.stack(ro.dones), np.stack(ro.truncs),
                             np.stack(ro.seat_rewards), np.stack(ro.final_values), ro.last_values,
-                            cfg.gamma, cfg.gae_lambda)
+                            cfg.gamma, cfg.gae_lambda, np.stack(ro.phis), np.stack(ro.final_phis), ro.last_phis)
         t_idx, i_idx = np.nonzero(learner)
         M = len(t_idx)
         width = max(l.shape[1] for l in ro.legal)
