@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.config import TrainConfig
@@ -83,6 +84,21 @@ def test_ratio_check_stops_training_on_a_replay_mismatch(tmp_path, monkeypatch):
     ro.logp[0][:] += 0.5   # as if the rollout had used different masks
     with pytest.raises(RatioCheckError, match="ratio must be 1"):
         tr.learn(ro)
+
+
+def test_shaping_potentials_follow_each_rows_observation_and_do_not_change_play(tmp_path):
+    from training.shaping import potential
+    shaped = Trainer(tiny(tmp_path, shaping_hp=1.0, shaping_board=0.5, rollout_steps=40), quiet=True)
+    ro, _ = shaped.collect()
+    obs, phis = np.stack(ro.obs), np.stack(ro.phis)
+    assert np.allclose(phis, potential(obs, 1.0, 0.5)) and np.abs(phis).max() > 0
+    assert np.allclose(ro.last_phis[:, 0], -ro.last_phis[:, 1])   # the two seats' views of one position
+    plain = Trainer(TrainConfig.from_dict({**TINY, "rollout_steps": 40, "out": str(tmp_path / "plain")}), quiet=True)
+    ro_plain, _ = plain.collect()
+    assert np.array_equal(np.stack(ro_plain.obs), obs) and np.array_equal(np.stack(ro_plain.actions), np.stack(ro.actions))
+    assert not np.stack(ro_plain.phis).any() and not ro_plain.last_phis.any()
+    s_shaped, s_plain = shaped.learn(ro), plain.learn(ro_plain)
+    assert s_shaped["value_loss"] != s_plain["value_loss"]     # the shaped returns reach the update
 
 
 def test_evaluation_writes_league_table_and_plot(tmp_path):
