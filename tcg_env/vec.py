@@ -47,13 +47,13 @@ from .observation import OBS_SIZE, view
 from .state import GameState, resolve_deck
 
 
-def _deck_rows(decks, n: int, pool) -> np.ndarray:
-    """decks: None (every prebuilt pairing in turn), a name/Deck (both seats), a pair, or a
-    list of pairs (one per game)."""
+def _deck_rows(decks, n: int, pool, first: int = 0) -> np.ndarray:
+    """decks: None (every prebuilt pairing in turn, by game index from ``first``), a name/Deck
+    (both seats), a pair, or a list of pairs (one per row)."""
     from .selfcheck import deck_pairs
     if decks is None:
         pairs = deck_pairs(pool)
-        return np.stack([np.stack(pairs[i % len(pairs)]) for i in range(n)]).astype(np.int32)
+        return np.stack([np.stack(pairs[i % len(pairs)]) for i in range(first, first + n)]).astype(np.int32)
     if isinstance(decks, (str, Deck)):
         row = resolve_deck(decks, pool)
         return np.broadcast_to(np.stack([row, row]), (n, 2, row.size)).copy()
@@ -69,13 +69,19 @@ def _deck_rows(decks, n: int, pool) -> np.ndarray:
 class VecTCG:
     """N games stepped by one fused numba kernel. See the module docstring for the buffers."""
 
-    def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None, threads: int = 1):
+    def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None, threads: int = 1,
+                 first_game: int = 0):
         if not isinstance(num_games, (int, np.integer)) or num_games < 1:
             raise ValueError(f"num_games must be a positive integer, got {num_games!r}")
+        if not isinstance(first_game, (int, np.integer)) or first_game < 0:
+            raise ValueError(f"first_game must be a non-negative integer, got {first_game!r}")
+        # row i holds game first_game + i of the seed: a batch can be split into blocks (one per
+        # process) that together play exactly the games of one VecTCG(sum of blocks, seed)
+        self.first_game = int(first_game)
         self.num_agents = self.num_games = int(num_games)
         self.pool = pool or default_pool()
         self.cards = self.pool.table
-        self.decks = _deck_rows(decks, self.num_games, self.pool)
+        self.decks = _deck_rows(decks, self.num_games, self.pool, self.first_game)
         n = self.num_games
         self.state = np.zeros((n, STATE_SIZE), np.int32)
         self.observations = np.zeros((n, OBS_SIZE), np.int8)
@@ -105,10 +111,11 @@ class VecTCG:
         self.reset(seed)
 
     def reset(self, seed: int | None = None):
-        """Start every game anew; game i's seed depends only on ``seed`` and i."""
+        """Start every game anew; row i's seed depends only on ``seed`` and its game index
+        ``first_game + i``."""
         if seed is not None:
             self.seed = int(seed)
-        seeds = game_seeds(self.seed, self.num_games)
+        seeds = game_seeds(self.seed, self.num_games, self.first_game)
         engine.reset_batch(self.state, self.cards, self.decks, seeds, self.legal_tuples, self.legal_count,
                            self.observations, self.current_player)
         self.rewards[:] = 0
@@ -167,7 +174,9 @@ class VecTCG:
             self._pool = None
 
 
-def game_seeds(seed: int, n: int) -> np.ndarray:
-    """Per-game 64-bit seeds: game i's seed is a function of (seed, i) only, never of n."""
+def game_seeds(seed: int, n: int, first: int = 0) -> np.ndarray:
+    """64-bit seeds of games first..first+n-1: game i's seed is a function of (seed, i) only,
+    never of n or first."""
     base = (int(seed) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-    return np.array([(base + 0xD1B54A32D192ED03 * (i + 1)) & 0xFFFFFFFFFFFFFFFF for i in range(n)], dtype=np.uint64)
+    return np.array([(base + 0xD1B54A32D192ED03 * (i + 1)) & 0xFFFFFFFFFFFFFFFF for i in range(first, first + n)],
+                    dtype=np.uint64)

@@ -68,3 +68,23 @@ def test_reset_is_a_function_of_the_seed():
     c = GameState.new("Emberfang Rush", "Sagefire Circle", seed=43)
     assert a == b
     assert a != c
+
+
+def test_first_game_rows_are_the_same_games_as_in_the_whole_batch():
+    """VecTCG(n, seed, first_game=k) holds games k..k+n-1 of VecTCG(k+n, seed), default decks
+    included, so a batch split into blocks (evaluation across ranks) plays the same games."""
+    import pytest
+
+    from tcg_env import VecTCG
+    whole = VecTCG(11, seed=5)
+    part = VecTCG(4, seed=5, first_game=7)
+    assert np.array_equal(part.decks, whole.decks[7:])
+    assert np.array_equal(part.state, whole.state[7:]) and np.array_equal(part.observations, whole.observations[7:])
+    assert not np.array_equal(VecTCG(4, seed=5).state, part.state)
+    for _ in range(60):   # and they stay equal under the same actions
+        a = whole.legal_tuples[:, 0].astype(np.int32)
+        whole.step(a)
+        part.step(a[7:])
+    assert np.array_equal(part.state, whole.state[7:])
+    with pytest.raises(ValueError, match="first_game"):
+        VecTCG(2, first_game=-1)

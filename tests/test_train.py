@@ -196,7 +196,8 @@ D.shutdown()
 
 def test_torchrun_training_loop_keeps_ranks_in_step(tmp_path):
     """The whole ``Trainer.train`` loop under two gloo ranks: ranks pick opponents on their
-    own (different rollout stats), only rank 0 evaluates, the KL early stop and the wall-clock
+    own (different rollout stats), both play their share of the evaluation games and rank 0
+    reports whole matches, the KL early stop and the wall-clock
     stop are decided together; a stats key on one rank only is a clear error, not a gloo abort."""
     script = tmp_path / "ddp_loop.py"
     script.write_text(f"""
@@ -229,6 +230,9 @@ D.shutdown()
     assert r0["sum"] == r1["sum"] == 3 and r0["mean"] == r1["mean"] == 0.5
     assert r0["update"] == r1["update"] >= 1 and r0["steps"] == r1["steps"]
     assert "eval/win_rate_vs_heuristic" in r0["evals"] and r1["evals"] == []
+    import csv
+    league = list(csv.DictReader((tmp_path / "run" / "league.csv").open()))
+    assert league and all(int(r["games"]) == TINY["eval_games"] for r in league)   # both blocks, joined
 
 
 def test_nproc_two_resume_continues_each_rank_exactly(tmp_path):
@@ -337,6 +341,26 @@ def test_match_plays_every_pairing_from_both_seats_and_breaks_down_by_deck(tmp_p
     for key in ("by_own_deck", "by_opponent_deck"):
         assert list(res[key]) == names and all(v["games"] == 16 for v in res[key].values())
         assert round(sum(v["win_rate"] * v["games"] for v in res[key].values())) == res["wins"]
+
+
+def test_match_split_into_blocks_plays_the_same_games():
+    """The evaluation split between ranks: blocks of one match, played apart and merged, give
+    the whole match's per-game results (deterministic heuristic vs heuristic), deck breakdown
+    included; an empty or out-of-range block is refused."""
+    from tcg_env.bots import HeuristicBot
+    from training.evaluate import blocks, merge_blocks, play_match
+    whole = play_match(HeuristicBot(0), "heuristic", 36, seed=4)
+    assert blocks(36, 3) == [(0, 12), (12, 24), (24, 36)] and blocks(1, 2) == [(0, 0), (0, 1)]
+    parts = [play_match(HeuristicBot(0), "heuristic", 36, seed=4, block=b) for b in [(0, 17), (17, 36)]]
+    merged = merge_blocks([parts[0], None, parts[1]], 36)
+    assert np.array_equal(merged["results"], whole["results"]) and np.array_equal(merged["lengths"], whole["lengths"])
+    assert 0 < merged["wins"] < 36
+    for key in ("wins", "losses", "draws", "by_own_deck", "by_opponent_deck", "mean_decisions"):
+        assert merged[key] == whole[key], key
+    with pytest.raises(ValueError, match="block"):
+        play_match(HeuristicBot(0), "heuristic", 36, block=(10, 10))
+    with pytest.raises(ValueError, match="36"):
+        merge_blocks(parts[:1], 36)
 
 
 def test_match_takes_a_bot_on_the_measured_side():

@@ -121,12 +121,12 @@ def _cmd_train(args) -> int:
             trainer.train(progress=on_update)
         finally:
             trainer.close()
+    from .evaluate import evaluate_policy
+    table = {}
+    for opp in ("random", "heuristic"):   # every rank plays its block of the games
+        table[opp] = evaluate_policy(trainer.policy, opp, args.final_eval_games, seed=cfg.seed + 99,
+                                     device=trainer.device, split=True)
     if main_rank:
-        from .evaluate import evaluate_policy
-        table = {}
-        for opp in ("random", "heuristic"):
-            table[opp] = evaluate_policy(trainer.policy, opp, args.final_eval_games, seed=cfg.seed + 99,
-                                         device=trainer.device)
         console.print(format_table(table), highlight=False, markup=False)
         console.print(f"checkpoints in {cfg.out}/checkpoints, policy in {cfg.out}/policy.pt, "
                       f"TensorBoard logs in {cfg.out}/tb, league table {cfg.out}/league.csv", highlight=False)
@@ -218,7 +218,7 @@ def _cmd_eval(args) -> int:
         return 2
     with torch.no_grad():
         res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy)
-    res.pop("results")
+    res.pop("results"), res.pop("lengths")
     if args.json:
         print(json.dumps({"checkpoint": args.checkpoint, "opponent": args.opponent, **res}))
     else:

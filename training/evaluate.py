@@ -62,13 +62,17 @@ def _is_bot(x) -> bool:
 
 
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
-               opponent_policy=None) -> dict:
+               opponent_policy=None, block: tuple[int, int] | None = None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
     by :func:`match_decks` (the policy in seat 0 for even game ids); ``by_own_deck`` and
     ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
     "heuristic", "policy" (with ``opponent_policy``), or any bot object with the built-in
     bots' ``act_batch(state, cards, legal, legal_n, out=, rows=)`` (for example
-    ``make_bot("search:200")``). ``policy`` may itself be such a bot (a bot-vs-bot baseline)."""
+    ``make_bot("search:200")``). ``policy`` may itself be such a bot (a bot-vs-bot baseline).
+
+    ``block=(lo, hi)`` plays only games lo..hi-1 of the match, each with the seed, decks and seat
+    it has in the whole match: the blocks of one match can be played by different processes and
+    joined with :func:`merge_blocks` (the policy's own sampling draws differ with the split)."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
@@ -81,10 +85,15 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     else:
         raise TypeError(f"opponent must be a name or a bot with act_batch, got {type(opponent).__name__}")
     decks, seat = match_decks(games)
-    env = VecTCG(games, seed=seed, decks=decks)
-    finished = np.zeros(games, np.bool_)
-    result = np.zeros(games, np.float32)
-    lengths = np.zeros(games, np.int32)
+    lo, hi = block if block is not None else (0, games)
+    if not 0 <= lo < hi <= games:
+        raise ValueError(f"block must be (lo, hi) with 0 <= lo < hi <= games={games}, got {block!r}")
+    decks, seat = decks[lo:hi], seat[lo:hi]
+    n = hi - lo
+    env = VecTCG(n, seed=seed, decks=decks, first_game=lo)
+    finished = np.zeros(n, np.bool_)
+    result = np.zeros(n, np.float32)
+    lengths = np.zeros(n, np.int32)
     gen = torch.Generator(device=device).manual_seed(seed)
     measured_bot = _is_bot(policy)
     if not measured_bot:
@@ -115,23 +124,58 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         finished |= ended
     if not measured_bot:
         policy.train(was_training)
+    return summarize(result, lengths, int(env.illegal_counts.sum()), decks, seat)
+
+
+def summarize(result: np.ndarray, lengths: np.ndarray, illegal: int, decks, seat: np.ndarray) -> dict:
+    """A match's result dict from its per-game results (the measured side's view), game
+    lengths in decisions, illegal actions, and deck/seat layout."""
+    games = len(result)
     wins, losses = int((result > 0).sum()), int((result < 0).sum())
     own, opp = win_rates_by_deck(result, decks, seat)
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
             "win_rate": wins / games, "score": (wins + 0.5 * (games - wins - losses)) / games,
-            "mean_decisions": float(lengths.mean()), "illegal_actions": int(env.illegal_counts.sum()),
-            "by_own_deck": own, "by_opponent_deck": opp, "results": result}
+            "mean_decisions": float(lengths.mean()), "illegal_actions": int(illegal),
+            "by_own_deck": own, "by_opponent_deck": opp, "results": result, "lengths": lengths}
+
+
+def blocks(games: int, parts: int) -> list[tuple[int, int]]:
+    """Split games 0..games-1 into ``parts`` contiguous (lo, hi) blocks of near-equal size
+    (some empty, lo == hi, when there are fewer games than parts)."""
+    edges = [games * k // parts for k in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def merge_blocks(parts: list[dict], games: int) -> dict:
+    """One match's result from the :func:`play_match` results of its blocks, in block order
+    (empty blocks as None)."""
+    parts = [p for p in parts if p is not None]
+    decks, seat = match_decks(games)
+    result = np.concatenate([p["results"] for p in parts])
+    if len(result) != games:
+        raise ValueError(f"the blocks hold {len(result)} games, the match has {games}")
+    return summarize(result, np.concatenate([p["lengths"] for p in parts]),
+                     sum(p["illegal_actions"] for p in parts), decks, seat)
 
 
 def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cpu", opponent_state_dict=None,
-                    opponent_builder=None) -> dict:
+                    opponent_builder=None, split: bool = False) -> dict | None:
+    """``policy`` against "random", "heuristic" or a pool member (its state dict and a builder
+    of its architecture). With ``split`` under torchrun, every rank must call this: each plays
+    its block of the games and rank 0 returns the joined result (the others None)."""
+    from . import distributed as D
     opp = None
     kind = opponent
     if opponent not in ("random", "heuristic"):
         opp = opponent_builder().to(device).eval()
         opp.load_state_dict(opponent_state_dict)
         kind = "policy"
-    return play_match(policy, kind, games, seed, device, opponent_policy=opp)
+    if not split or D.world_size() == 1:
+        return play_match(policy, kind, games, seed, device, opponent_policy=opp)
+    lo, hi = blocks(games, D.world_size())[D.rank()]
+    mine = play_match(policy, kind, games, seed, device, opponent_policy=opp, block=(lo, hi)) if hi > lo else None
+    parts = D.gather_to_main(mine)
+    return merge_blocks(parts, games) if parts is not None else None
 
 
 def update_league(trainer, results: dict) -> None:

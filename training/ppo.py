@@ -419,19 +419,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate_now(self) -> dict:
-        """Evaluation games on rank 0 only (the ranks hold identical parameters; the others go
-        on to the next rollout and wait for rank 0 at its first all-reduce)."""
+        """Evaluation games, split between the ranks (they hold identical parameters and pools):
+        every rank plays its block of each match and rank 0 joins the results, rates them and
+        writes the league table; the others return {}."""
         from .evaluate import evaluate_policy, update_league
         cfg = self.cfg
-        if not self.is_main:
-            return {}
         opponents = ["random", "heuristic"] + [m.name for m in self.pool[-cfg.eval_pool_members:]]
         results = {}
         for name in opponents:
             sd = next((m.state_dict for m in self.pool if m.name == name), None)
-            r = evaluate_policy(self.policy, name, cfg.eval_games, seed=cfg.seed * 31 + self.update, device=self.device,
-                                opponent_state_dict=sd, opponent_builder=lambda: build_policy(cfg))
-            results[name] = r
+            results[name] = evaluate_policy(self.policy, name, cfg.eval_games, seed=cfg.seed * 31 + self.update,
+                                            device=self.device, opponent_state_dict=sd,
+                                            opponent_builder=lambda: build_policy(cfg), split=True)
+        if not self.is_main:
+            return {}
         update_league(self, results)
         out = {f"eval/win_rate_vs_{k}": v["win_rate"] for k, v in results.items()}
         # where a plateau against the heuristic sits: the learner's win rate by the deck it played
