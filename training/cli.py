@@ -218,7 +218,8 @@ def _cmd_eval(args) -> int:
         return 2
     with torch.no_grad():
         res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy)
-    res.pop("results"), res.pop("lengths")
+    for per_game in ("results", "lengths"):   # arrays, not part of the summary
+        res.pop(per_game)
     if args.json:
         print(json.dumps({"checkpoint": args.checkpoint, "opponent": args.opponent, **res}))
     else:
