@@ -23,6 +23,19 @@ class PolicyConfig:
     """Add each card's printed ability text (effect, target rule and amounts of every ability and
     mode, from the card table) to its id embedding. The observation names cards by id; this is
     the public card list a player knows, not game state."""
+    afford: bool = False
+    """Give the action heads the decision's affordances (``policy.affordances``: which entities
+    fill which pointer slot of some legal tuple, and which primaries are legal), added to the
+    entity encodings and read out by one attention step into the heads' conditioning. The
+    value head does not see them (a seat that is not acting has no legal list), so calls
+    that only need values may omit the legal tuples; the heads then raise."""
+    pointer_primary: bool = False
+    """Score the primaries whose first sub-slot is an entity pointer (play a unit, spell or
+    weapon, attack, block, activate, move) through that pointer: the primary's logit is the
+    log-sum-exp of head 1's pointer logits over the entities that fill the slot in some legal
+    tuple, so ``P(primary) * P(entity | primary)`` is one softmax over the (primary, entity)
+    pairs. A bad cast of one spell then lowers that card's score, not every spell's. Needs the
+    legal tuples at encode time, like ``afford``."""
 
     @classmethod
     def named(cls, size: str) -> "PolicyConfig":

@@ -19,8 +19,17 @@ heads 0..k-1:
 - head 1 and head 2 use the pointer or the bin path per row, as ``ACTION_SPEC`` says for
   that row's primary. Head 3 is always a bin.
 
+With ``PolicyConfig.afford`` the heads also read the decision's *affordances*
+(``policy.affordances``: which entity fills which pointer slot of some legal tuple, which
+primaries are legal), computed from the legal tuples handed to ``forward`` and added after the
+value is read: the value stays a function of the observation alone. With
+``PolicyConfig.pointer_primary`` head 0 scores each primary whose head 1 is a pointer (play a
+card, attack, block, activate, move) as the log-sum-exp of head 1's logits over the entities
+that fill it in a legal tuple, so choosing the primary and then the entity is one softmax over
+(primary, entity) pairs: the scores are per card, not per kind of move.
+
 The policy knows nothing about legality or PPO: masks come from the legal tuples in
-``training.sampler``.
+``training.sampler``, and affordances are read off those tuples, never recomputed.
 """
 from __future__ import annotations
 
@@ -33,8 +42,9 @@ from torch.nn import functional as F
 
 from prefabs.enums import Effect, Target
 from tcg_env.observation import ENTITY_FEATURES, GLOBAL_FEATURES, NUM_GLOBALS
-from verification.spec import HEAD_SIZES, NUM_ENTITIES, SLOT_KIND, SlotKind
+from verification.spec import HEAD_SIZES, NUM_ENTITIES, NUM_PRIMARIES, SLOT_KIND, SlotKind
 
+from .affordances import AFFORD_SLOTS, NUM_AFFORD, affordances
 from .config import PolicyConfig
 
 NUM_HEADS = 4
@@ -45,6 +55,10 @@ _F_PRESENT = ENTITY_FEATURES.index("present")
 _F_CARD = ENTITY_FEATURES.index("card_id")
 _NUMERIC = [i for i in range(len(ENTITY_FEATURES)) if i != _F_CARD]
 _SCALE = 1.0 / 10.0   # int8 features are small counts and stats; scale them near unit range
+# primaries whose head 1 is an entity pointer, and their affordance column (pointer_primary)
+_PTR1 = [(int(p), i) for i, (p, j) in enumerate(AFFORD_SLOTS) if j == 1]
+_PTR1_PRIM = [p for p, _ in _PTR1]
+_PTR1_COL = [i for _, i in _PTR1]
 
 
 _TEXT_SLOTS = 7          # the 4 ability slots (play, death, attack, activated) and 3 modes
@@ -91,6 +105,10 @@ class Encoding:
     # pointer keys per head, computed once per encoding: the sampler's drawn path and the
     # exact entropy's prefix tree both score entities against them
     keys: dict = field(default_factory=dict, repr=False, compare=False)
+    # a policy that reads the legal tuples, encoded without them: values only, heads raise
+    no_afford: bool = False
+    # pointer_primary: [B, E, len(_PTR1)] bool, entity e fills head 1 of primary _PTR1_PRIM[i]
+    ptr1: torch.Tensor | None = None
 
     @classmethod
     def from_entities(cls, entities: torch.Tensor, present: torch.Tensor, pooled: torch.Tensor,
@@ -109,7 +127,8 @@ class Encoding:
 
     def index(self, idx: torch.Tensor) -> "Encoding":
         """Rows ``idx`` of the batch (for evaluating many prefixes of the same states)."""
-        return Encoding(self.tokens[idx], self.pos[idx], self.present[idx], self.pooled[idx], self.value[idx])
+        return Encoding(self.tokens[idx], self.pos[idx], self.present[idx], self.pooled[idx], self.value[idx],
+                        no_afford=self.no_afford, ptr1=None if self.ptr1 is None else self.ptr1[idx])
 
 
 class TCGPolicy(nn.Module):
@@ -139,12 +158,22 @@ class TCGPolicy(nn.Module):
         self.bin_out = nn.ModuleList([nn.Linear(d, HEAD_SIZES[k]) for k in range(NUM_HEADS)])
         self.ptr_q = nn.ModuleList([nn.Linear(d, d) for _ in (1, 2)])
         self.ptr_k = nn.ModuleList([nn.Linear(d, d) for _ in (1, 2)])
+        if cfg.afford:
+            self.aff_ent = nn.Linear(NUM_AFFORD, d)
+            self.aff_glob = nn.Linear(NUM_PRIMARIES, d)
+            self.aff_q = nn.Linear(d, d)
+            self.aff_k = nn.Linear(d, d)
+            self.aff_v = nn.Linear(d, d)
         self.register_buffer("slot_kind", torch.as_tensor(SLOT_KIND.astype(np.int64)), persistent=False)
         assert HEAD_SIZES[1] == NUM_ENTITIES and HEAD_SIZES[2] == NUM_ENTITIES
 
     # -- encoder
-    def forward(self, globals_: torch.Tensor, entities: torch.Tensor) -> Encoding:
-        """Encode a batch: ``globals_`` [B, 32] and ``entities`` [B, 32, 24] (int8 or float)."""
+    def forward(self, globals_: torch.Tensor, entities: torch.Tensor, legal_tuples: torch.Tensor | None = None,
+                legal_count: torch.Tensor | None = None) -> Encoding:
+        """Encode a batch: ``globals_`` [B, 32] and ``entities`` [B, 32, 24] (int8 or float).
+
+        With ``config.afford`` the heads also need the decision's legal list (``legal_tuples``
+        [B, L, 4], ``legal_count`` [B]); without one the encoding has a value and no heads."""
         present = entities[..., _F_PRESENT] > 0
         B, E = present.shape
         # Only present entities become tokens: they are moved to the front of each row (in
@@ -173,7 +202,26 @@ class TCGPolicy(nn.Module):
         pos = pos.scatter(1, order, torch.arange(width, device=h.device).expand(B, width))
         pos = torch.where(present, pos, torch.full_like(pos, width))
         value = self.value_head(pooled).squeeze(-1)
-        return Encoding(h_ent, pos, present, pooled, value)
+        cfg = self.config
+        if not (cfg.afford or cfg.pointer_primary):
+            return Encoding(h_ent, pos, present, pooled, value)
+        if legal_tuples is None:
+            return Encoding(h_ent, pos, present, pooled, value, no_afford=True)
+        ent_a, prim_a = affordances(legal_tuples, legal_count, E)
+        ptr1 = ent_a[:, :, _PTR1_COL] > 0 if cfg.pointer_primary else None
+        if not cfg.afford:
+            return Encoding(h_ent, pos, present, pooled, value, ptr1=ptr1)
+        # Affordances enter after the value is read: each present entity's encoding gains an
+        # embedding of its flags, and the heads' base conditioning gains the legal primaries
+        # plus one attention read-out over the updated entities.
+        live = ~pad[:, 1:].unsqueeze(-1)
+        add = self.aff_ent(ent_a.gather(1, order.unsqueeze(-1).expand(-1, -1, ent_a.shape[-1])))
+        toks = h_ent[:, :width] + add.masked_fill(~live, 0.0)
+        c = pooled + self.aff_glob(prim_a)
+        scores = torch.einsum("bd,bwd->bw", self.aff_q(c), self.aff_k(toks)) / float(np.sqrt(d))
+        attn = torch.softmax(scores.masked_fill(~live.squeeze(-1), torch.finfo(scores.dtype).min), dim=-1)
+        c = c + torch.einsum("bw,bwd->bd", attn, self.aff_v(toks))
+        return Encoding(torch.cat([toks, h_ent[:, width:]], dim=1), pos, present, c, value, ptr1=ptr1)
 
     def _encode(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """``self.encoder``'s pre-norm layers, computed batch-first with the layers' own
@@ -218,11 +266,16 @@ class TCGPolicy(nn.Module):
         Without ``rows`` there is one prefix per encoded state (P = B). With ``rows`` [P]
         (sorted), prefix p belongs to state ``rows[p]``: the exact entropy evaluates every
         legal prefix of a state this way without copying the state's entity table per prefix."""
+        if enc.no_afford:
+            raise ValueError("this policy's heads read the legal tuples (PolicyConfig.afford or pointer_primary; "
+                             "see policy.affordances): encode with "
+                             "policy(globals, entities, legal_tuples, legal_count) before asking for action logits")
         B = enc.pooled.shape[0]
         if rows is None:
             rows = torch.arange(B if prefix is None else prefix.shape[0], device=enc.pooled.device)
         if k == 0:
-            return self.bin_out[0](self._condition(enc, 0, None, rows))
+            logits = self.bin_out[0](self._condition(enc, 0, None, rows))
+            return self._pointer_primary(enc, logits, rows) if self.config.pointer_primary else logits
         prefix = prefix.long()
         c = self._condition(enc, k, prefix, rows)
         bin_logits = self.bin_out[k](c)
@@ -249,6 +302,23 @@ class TCGPolicy(nn.Module):
         ptr_logits = ptr_logits.masked_fill(~enc.present[rows], torch.finfo(ptr_logits.dtype).min)
         is_ptr = (self.slot_kind[prefix[:, 0], k - 1] == POINTER).unsqueeze(-1)
         return torch.where(is_ptr, ptr_logits, bin_logits)
+
+    def _pointer_primary(self, enc: Encoding, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Head 0 under ``pointer_primary``: each primary of ``_PTR1_PRIM`` gets the log-sum-exp of
+        head 1's pointer logits (prefix = that primary) over the entities that fill head 1 in a
+        legal tuple; a primary with none keeps its bin logit (it is masked as illegal anyway)."""
+        P, n = rows.shape[0], len(_PTR1_PRIM)
+        ok = enc.ptr1[rows]                                  # [P, E, n]
+        pr, pc = torch.nonzero(ok.any(1), as_tuple=True)     # (row, primary) pairs with a legal entity
+        cols = torch.as_tensor(_PTR1_PRIM, device=rows.device)
+        logits = logits.float()
+        if pr.numel() == 0:
+            return logits
+        # only the pairs with a legal entity run head 1 (row-major, so its rows stay sorted)
+        s = self.head_logits(enc, 1, cols[pc].unsqueeze(1), rows=rows[pr]).float()   # [M, E]
+        low = torch.finfo(s.dtype).min                       # masked entries add exactly 0
+        lse = torch.logsumexp(s.masked_fill(~ok[pr, :, pc], low), dim=-1)
+        return logits.index_put((pr, cols[pc]), lse)
 
     def value(self, enc: Encoding) -> torch.Tensor:
         return enc.value

@@ -90,7 +90,7 @@ def test_untrained_policy_initial_loss(demos):
     legal_lists = [d.legal_of(r).astype(int) for r in idx]
 
     class TupleUniform:
-        def __call__(self, g, e):
+        def __call__(self, g, e, legal_tuples=None, legal_count=None):   # the policy call protocol
             return None
 
         def head_logits(self, enc, k, prefix=None):

@@ -143,5 +143,9 @@ def test_potential_reads_health_and_board_and_is_antisymmetric_between_the_seats
         assert np.allclose(potential(o0, 0.0, 1.0), b)
         assert np.allclose(potential(o0, 0.5, 0.3), -potential(o1, 0.5, 0.3))
         assert not potential(o0, 0.0, 0.0).any()
+        # the enemy-board term weighs the opponent's units only, from each seat's own view
+        assert np.allclose(potential(o0, 0.0, 0.0, 0.5), -0.5 * board_strength(o0, ENT_OPP_BOARD) / 20)
+        assert np.allclose(potential(o1, 1.0, 0.5, 0.5) - potential(o1, 1.0, 0.5),
+                           -0.5 * board_strength(o0, ENT_MY_BOARD) / 20)
         seen_board |= bool((b != 0).any())
     assert seen_board

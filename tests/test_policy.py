@@ -163,9 +163,13 @@ def _permute(obs_row, legal_rows, perm):
     return o, lt, inv
 
 
-def test_permuting_entity_rows_permutes_pointers_and_keeps_log_probs(states):
+@pytest.mark.parametrize("variant", ["plain", "afford", "pointer_primary"])
+def test_permuting_entity_rows_permutes_pointers_and_keeps_log_probs(states, variant):
+    """Also with the options that read the legal list (affordances, pointer-scored primaries):
+    the list's pointers are permuted with the rows, so the permuted decision reads the same."""
     obs, leg, cnt = states
-    pol = make_policy(seed=6).eval()
+    cfg = PolicyConfig(afford=variant == "afford", pointer_primary=variant == "pointer_primary")
+    pol = make_policy(cfg, seed=6).eval()
     rng = np.random.default_rng(7)
     # states whose legal lists hold pointer and bin slots, with absent entities
     cand = []
@@ -185,8 +189,8 @@ def test_permuting_entity_rows_permutes_pointers_and_keeps_log_probs(states):
         L2 = torch.as_tensor(lt2[shuffle]).unsqueeze(0)
         C = torch.tensor([n])
         with torch.no_grad():
-            e1 = pol(*obs_tensors(obs[i:i + 1]))
-            e2 = pol(*obs_tensors(o2[None]))
+            e1 = pol(*obs_tensors(obs[i:i + 1]), L1, C)
+            e2 = pol(*obs_tensors(o2[None]), L2, C)
             assert torch.equal(e2.present[0], e1.present[0, perm])
             assert torch.allclose(e2.entities[0][e2.present[0]], e1.entities[0, perm][e2.present[0]], atol=1e-5)
             assert torch.allclose(e1.value, e2.value, atol=1e-5) and torch.allclose(e1.pooled, e2.pooled, atol=1e-5)
@@ -398,3 +402,96 @@ def test_card_text_input_encodes_the_printed_abilities_and_round_trips(tmp_path)
         # the text input moves the encoding: zeroing it changes the entity rows
         pol.card_text_in.weight.zero_()
         assert not torch.allclose(pol(*obs_tensors(obs)).tokens, a.tokens)
+
+
+# ----------------------------------------------------------------------------- affordances
+def test_affordances_are_the_legal_lists_pointer_slots(states):
+    """policy.affordances flags exactly the (entity, primary, pointer slot) triples of the legal
+    list, and exactly its primaries, over ~2,000 states of random and heuristic games."""
+    from policy.affordances import AFFORD_SLOTS, NUM_AFFORD, affordances
+    obs, leg, cnt = states
+    ent, prim = affordances(torch.as_tensor(leg), torch.as_tensor(cnt))
+    assert ent.shape == (len(cnt), NUM_ENTITIES, NUM_AFFORD) and prim.shape == (len(cnt), len(Primary))
+    slot = {(int(p), j): i for i, (p, j) in enumerate(AFFORD_SLOTS)}
+    want_e = np.zeros(ent.shape, np.float32)
+    want_p = np.zeros(prim.shape, np.float32)
+    for b in range(len(cnt)):
+        for t in leg[b, :cnt[b]]:
+            want_p[b, t[0]] = 1
+            for k in pointer_slots(int(t[0])):
+                want_e[b, t[k], slot[(int(t[0]), k)]] = 1
+    assert np.array_equal(ent.numpy(), want_e) and np.array_equal(prim.numpy(), want_p)
+    # the rows past legal_count are never read: garbage there changes nothing
+    junk = leg.copy()
+    for b in range(len(cnt)):
+        junk[b, cnt[b]:] = (int(Primary.ATTACK), 3, 1, 0)
+    e2, p2 = affordances(torch.as_tensor(junk), torch.as_tensor(cnt))
+    assert torch.equal(e2, ent) and torch.equal(p2, prim)
+    # every pointer slot the game reaches in these states shows up somewhere
+    seen = {AFFORD_SLOTS[i] for i in np.nonzero(want_e.any((0, 1)))[0]}
+    for must in ((Primary.PLAY_UNIT, 1), (Primary.PLAY_SPELL, 2), (Primary.ATTACK, 1), (Primary.ATTACK, 2),
+                 (Primary.BLOCK, 1), (Primary.MOVE, 1)):
+        assert must in seen, must
+
+
+def test_affordance_policy_keeps_the_value_off_the_legal_list_and_needs_it_for_heads(states):
+    """PolicyConfig.afford: the value reads only the observation (a seat that is not acting has
+    no legal list); the heads read the legal list's affordances and refuse to run without them."""
+    obs, leg, cnt = states
+    idx = np.nonzero(cnt > 3)[0][:64]
+    g, e = obs_tensors(obs[idx])
+    lt, lc = torch.as_tensor(leg[idx, :int(cnt[idx].max())]), torch.as_tensor(cnt[idx])
+    pol = make_policy(PolicyConfig(afford=True), seed=3).eval()
+    with torch.no_grad():
+        full = pol(g, e, lt, lc)
+        bare = pol(g, e)
+        one = pol(g, e, lt, torch.ones_like(lc))    # only each list's first tuple
+        assert torch.equal(full.value, bare.value) and torch.equal(full.value, one.value)
+        with pytest.raises(ValueError, match="affordances"):
+            pol.head_logits(bare, 0)
+        with pytest.raises(ValueError, match="affordances"):
+            sample(pol, bare, lt, lc)
+        # the heads do read them: a different legal list moves the primary logits
+        assert not torch.allclose(pol.head_logits(full, 0), pol.head_logits(one, 0))
+        res = sample(pol, full, lt, lc, generator=torch.Generator().manual_seed(0))
+        back = evaluate(pol, pol(g, e, lt, lc), lt, lc, res.actions)
+        assert torch.allclose(res.log_prob, back.log_prob, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("pointer_primary", [True, False])
+def test_pointer_primary_makes_the_primary_and_its_entity_one_softmax(states, pointer_primary):
+    """PolicyConfig.pointer_primary: P(primary) * P(entity | primary), summed over the legal
+    tuples with that prefix, equals one softmax over the legal (pointer primary, entity) pairs,
+    scored by head 1, and the other legal primaries, scored by head 0's bin logits. Without
+    the option the two differ (the identity is not automatic)."""
+    from policy.model import _PTR1_PRIM
+    obs, leg, cnt = states
+    pol = make_policy(PolicyConfig(pointer_primary=pointer_primary), seed=4, scale=8.0).eval()
+    rows = [i for i in np.nonzero((cnt > 3) & (cnt < 200))[0]
+            if sum(int(p) in _PTR1_PRIM for p in set(leg[i, :cnt[i], 0].tolist())) >= 2][:40]
+    assert len(rows) >= 20
+    worst = 0.0
+    with torch.no_grad():
+        for i in rows:
+            n = int(cnt[i])
+            L = torch.as_tensor(leg[i:i + 1, :n]).long()
+            C = torch.tensor([n])
+            enc = pol(*obs_tensors(obs[i:i + 1]), L, C)
+            _, _, tup, lp = exact_entropy(pol, enc, L, C, return_tuple_logp=True)
+            got, want = {}, {}
+            for t, l in zip(tup.tolist(), lp.exp().tolist()):
+                key = (t[0], t[1]) if t[0] in _PTR1_PRIM else (t[0],)
+                got[key] = got.get(key, 0.0) + l
+            bins = pol.bin_out[0](pol._condition(enc, 0, None, torch.zeros(1, dtype=torch.long)))[0]
+            for key in got:
+                if len(key) == 2:
+                    want[key] = pol.head_logits(enc, 1, torch.tensor([[key[0]]]))[0, key[1]].item()
+                else:
+                    want[key] = bins[key[0]].item()
+            keys = sorted(got)
+            flat = torch.softmax(torch.tensor([want[k] for k in keys]), 0)
+            worst = max(worst, max(abs(flat[j].item() - got[k]) for j, k in enumerate(keys)))
+    if pointer_primary:
+        assert worst < 1e-5
+    else:
+        assert worst > 1e-2

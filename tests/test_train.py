@@ -101,6 +101,21 @@ def test_shaping_potentials_follow_each_rows_observation_and_do_not_change_play(
     assert s_shaped["value_loss"] != s_plain["value_loss"]     # the shaped returns reach the update
 
 
+@pytest.mark.parametrize("option", ["afford", "pointer_primary"])
+def test_policy_options_that_read_the_legal_list_train_and_their_checkpoints_play(tmp_path, option):
+    """afford / pointer_primary end to end: rollouts and replay agree (the trainer's ratio
+    check), nothing illegal is sampled, and the saved policy loads with the option and plays."""
+    from training.checkpoint import load_policy, save_policy
+    from training.evaluate import evaluate_policy
+    tr, stats = run_updates(tiny(tmp_path, **{option: True}), 2)
+    assert getattr(tr.policy.config, option) and all(s["illegal_actions"] == 0 for s in stats)
+    assert all(abs(s["ratio_mean"] - 1.0) < 0.2 for s in stats)
+    pol = load_policy(save_policy(tr.policy, tmp_path / "p.pt"))
+    assert getattr(pol.config, option)
+    res = evaluate_policy(pol, "random", 4, seed=1)
+    assert res["games"] == 4 and res["illegal_actions"] == 0
+
+
 def test_evaluation_writes_league_table_and_plot(tmp_path):
     cfg = tiny(tmp_path, eval_games=6, eval_pool_members=1)
     tr, _ = run_updates(cfg, 1)

@@ -180,7 +180,7 @@ def masked_loss(policy, batch: BCBatch) -> torch.Tensor:
     computed by ``training.sampler.evaluate`` (the function PPO replays with). The log-prob does
     not depend on the entropy mode; "sampled" skips the exact-entropy tree walk BC does not use."""
     g, e = obs_tensors(batch.obs)
-    enc = policy(g, e)
+    enc = policy(g, e, batch.legal, batch.count)
     return -evaluate(policy, enc, batch.legal, batch.count, batch.actions, entropy="sampled").log_prob
 
 
@@ -188,7 +188,7 @@ def unmasked_loss(policy, batch: BCBatch) -> torch.Tensor:
     """Per-decision sum of each used head's plain cross-entropy over its full size, head k
     conditioned on the expert prefix (teacher forcing), without legality masks."""
     g, e = obs_tensors(batch.obs)
-    enc = policy(g, e)
+    enc = policy(g, e, batch.legal, batch.count)
     a = batch.actions
     kinds = torch.as_tensor(SLOT_KIND.astype(np.int64), device=a.device)
     total = torch.zeros(a.shape[0], device=a.device)
@@ -210,7 +210,7 @@ def batch_metrics(policy, batch: BCBatch) -> dict:
     teacher-forced per-head accuracy on real choices, and the unmasked argmax decoder's
     illegal tuples and exact matches."""
     g, e = obs_tensors(batch.obs)
-    enc = policy(g, e)
+    enc = policy(g, e, batch.legal, batch.count)
     a = batch.actions
     B = a.shape[0]
     greedy = sample(policy, enc, batch.legal, batch.count, greedy=True, entropy="sampled").actions

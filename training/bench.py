@@ -53,22 +53,22 @@ def bench_one(size: str, batch: int, device: str, reps: int) -> dict:
 
     def fwd():
         with torch.no_grad():
-            enc = policy(g, e)
+            enc = policy(g, e, lt, lc)
             for k in range(4):
                 policy.head_logits(enc, k, prefix[:, :k] if k else None)
         sync()
 
     def smp():
         with torch.no_grad():
-            sample(policy, policy(g, e), lt, lc, generator=gen, entropy="sampled")
+            sample(policy, policy(g, e, lt, lc), lt, lc, generator=gen, entropy="sampled")
         sync()
 
     with torch.no_grad():
-        acts = sample(policy, policy(g, e), lt, lc, generator=gen).actions
+        acts = sample(policy, policy(g, e, lt, lc), lt, lc, generator=gen).actions
 
     def ev():
         with torch.no_grad():
-            evaluate(policy, policy(g, e), lt, lc, acts, entropy="exact")
+            evaluate(policy, policy(g, e, lt, lc), lt, lc, acts, entropy="exact")
         sync()
 
     out = {}

@@ -30,6 +30,8 @@ class TrainConfig:
     n_layers: int = _f(0, "Override the number of encoder layers (0: the size's default).")
     n_heads: int = _f(0, "Override the attention heads per encoder layer (0: the size's default); must divide the width.")
     card_text: bool = _f(False, "Policy input: add each card's printed ability text from the card table to its id embedding.")
+    afford: bool = _f(False, "Policy input: the action heads see which entities fill which pointer slot of a legal tuple and which primaries are legal (policy.affordances); the value head does not.")
+    pointer_primary: bool = _f(False, "Policy heads: score each pointer primary (play, attack, block, move, ...) as the log-sum-exp of head 1's scores over its legal entities, so the primary and its card are one softmax.")
     bf16: bool = _f(False, "bf16 autocast for the policy forward on CUDA (log-softmax stays fp32).")
     # --- rollouts
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
@@ -49,6 +51,7 @@ class TrainConfig:
     entropy: str = _f("exact", "Entropy of the bonus: 'exact' joint entropy, or 'sampled' (per-head at the drawn prefix; an ablation).")
     shaping_hp: float = _f(0.0, "Potential-based shaping (training.shaping): weight of (my - opponent leader health) / 20 in the potential (0: off).")
     shaping_board: float = _f(0.0, "Potential-based shaping: weight of (my - opponent board attack + health) / 20 in the potential (0: off).")
+    shaping_enemy_board: float = _f(0.0, "Potential-based shaping: extra weight of the opponent's board attack + health / 20 (subtracted), so removing an enemy unit counts more than deploying one.")
     vf_coef: float = _f(0.5, "Weight of the value loss.")
     max_grad_norm: float = _f(0.5, "Global gradient-norm clip.")
     target_kl: float = _f(0.0, "Stop the epoch loop when approx_kl exceeds this (0: never).")

@@ -28,11 +28,11 @@ def policy_actions(policy, env, rows, device, gen, greedy):
         return np.zeros((0, 4), np.int32)
     width = int(env.legal_count[rows].max())
     g, e = obs_tensors(env.observations[rows], device)
+    lt = torch.as_tensor(env.legal_tuples[rows, :width], device=device)
+    lc = torch.as_tensor(env.legal_count[rows], device=device)
     with torch.no_grad():
-        enc = policy(g, e)
-        res = sample(policy, enc, torch.as_tensor(env.legal_tuples[rows, :width], device=device),
-                     torch.as_tensor(env.legal_count[rows], device=device), generator=gen, greedy=greedy,
-                     entropy="sampled")
+        enc = policy(g, e, lt, lc)
+        res = sample(policy, enc, lt, lc, generator=gen, greedy=greedy, entropy="sampled")
     return res.actions.cpu().numpy().astype(np.int32)
 
 

@@ -21,7 +21,7 @@ class ReplayModule(nn.Module):
 
     def forward(self, obs, legal, count, actions):
         g, e = obs_tensors(obs, obs.device)
-        enc = self.policy(g, e)
+        enc = self.policy(g, e, legal, count)
         res = evaluate(self.policy, enc, legal, count, actions, entropy=self.entropy, independent=self.independent)
         # plain tensors (not the dataclass): DDP finds the outputs it must trace for unused parameters
         return res.log_prob, res.entropy, enc.value, res.head_entropy, res.forced, res.applicable

@@ -62,6 +62,8 @@ def build_policy(cfg: TrainConfig) -> TCGPolicy:
     if cfg.n_heads:
         pc.n_heads = cfg.n_heads
     pc.card_text = cfg.card_text
+    pc.afford = cfg.afford
+    pc.pointer_primary = cfg.pointer_primary
     return TCGPolicy(pc)
 
 
@@ -173,7 +175,7 @@ class Trainer:
         lt = torch.as_tensor(legal[rows], device=self.device)
         lc = torch.as_tensor(count[rows], device=self.device)
         with torch.no_grad(), self._autocast():
-            enc = policy(g, e)
+            enc = policy(g, e, lt, lc)
             res = sample(policy, enc, lt, lc, generator=self.gen, entropy="sampled",
                          independent=self.cfg.independent_heads and store)
         return res.actions.cpu().numpy().astype(np.int32), res.log_prob.float().cpu().numpy(), \
@@ -192,7 +194,7 @@ class Trainer:
 
     def _phi(self, obs: np.ndarray) -> np.ndarray:
         """Shaping potentials of observations ``[..., OBS_SIZE]`` (zeros when shaping is off)."""
-        return potential(obs, self.cfg.shaping_hp, self.cfg.shaping_board)
+        return potential(obs, self.cfg.shaping_hp, self.cfg.shaping_board, self.cfg.shaping_enemy_board)
 
     # ------------------------------------------------------------------ rollout
     def collect(self) -> tuple[Rollout, dict]:

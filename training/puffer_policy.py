@@ -154,7 +154,7 @@ class PufferTCGPolicy(nn.Module):
         observations = torch.as_tensor(observations).to(dev)
         obs, legal, count = unpack_tensor(observations)
         g, e = obs_tensors(obs)
-        enc = self.policy(g, e)
+        enc = self.policy(g, e, legal, count)
         return SequentialLogits(self, enc, legal, count, observations), enc.value
 
     forward_eval = forward

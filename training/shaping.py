@@ -18,6 +18,10 @@ two seats' views of one position:
                         - sum over the opponent's units of attack + health) / 20
 
 (20 is a leader's starting health.) Both coefficients 0 (the default) turn shaping off.
+``enemy_board_coef`` (default 0) adds ``- enemy_board_coef * (opponent's attack + health) / 20``:
+the opponent's units then weigh more than one's own, so removing one is credited more than
+deploying one of the same size. The potential is then no longer antisymmetric between the
+seats (each seat's own shaping still telescopes, so the argument above holds per seat).
 """
 from __future__ import annotations
 
@@ -40,8 +44,8 @@ def board_strength(obs: np.ndarray, first_entity: int) -> np.ndarray:
     return ent[..., _ATK].astype(np.float32).sum(-1) + ent[..., _HP].astype(np.float32).sum(-1)
 
 
-def potential(obs: np.ndarray, hp_coef: float, board_coef: float) -> np.ndarray:
-    """``phi`` of each observation ``[..., OBS_SIZE]`` (float32 ``[...]``; zeros when both
+def potential(obs: np.ndarray, hp_coef: float, board_coef: float, enemy_board_coef: float = 0.0) -> np.ndarray:
+    """``phi`` of each observation ``[..., OBS_SIZE]`` (float32 ``[...]``; zeros when all
     coefficients are 0)."""
     out = np.zeros(obs.shape[:-1], np.float32)
     if hp_coef:
@@ -50,4 +54,6 @@ def potential(obs: np.ndarray, hp_coef: float, board_coef: float) -> np.ndarray:
     if board_coef:
         out += np.float32(board_coef / SCALE) * (board_strength(obs, ENT_MY_BOARD)
                                                  - board_strength(obs, ENT_OPP_BOARD))
+    if enemy_board_coef:
+        out -= np.float32(enemy_board_coef / SCALE) * board_strength(obs, ENT_OPP_BOARD)
     return out

@@ -27,10 +27,10 @@ class PolicyBot:
 
         with torch.no_grad():
             g, e = obs_tensors(observations, self.device)
-            enc = self.policy(g, e)
-            res = sample(self.policy, enc, torch.as_tensor(legal_tuples, device=self.device),
-                         torch.as_tensor(legal_count, device=self.device), generator=self.generator,
-                         greedy=self.greedy, entropy="sampled")
+            lt = torch.as_tensor(legal_tuples, device=self.device)
+            lc = torch.as_tensor(legal_count, device=self.device)
+            enc = self.policy(g, e, lt, lc)
+            res = sample(self.policy, enc, lt, lc, generator=self.generator, greedy=self.greedy, entropy="sampled")
         return res.actions.cpu().numpy().astype(np.int32)
 
     def act(self, state) -> tuple[int, int, int, int]:
