@@ -10,7 +10,12 @@ per heuristic primary the distribution of the policy's primaries (a confusion ta
 
 ``--defer P1,P2`` plays the heuristic's tuple instead of the policy's wherever the heuristic's
 choice has one of these primaries: the change in win rate against a run without it (same seed,
-so the same deals) says how much the policy loses in those decisions.
+so the same deals) says how much the policy loses in those decisions. ``--defer-cards "Unmake,
+Cinder Storm"`` does the same where the heuristic would cast one of these spells.
+
+The JSON also holds ``spells_by_card``: per spell, the policy's decisions where it was castable,
+where the heuristic would cast it, the policy's casts of it, and the share of the heuristic's
+casts where the policy cast the same card.
 
 A diagnostic for the plateau against the heuristic (benchmarks/RESULTS.md), not a score: the
 heuristic is not optimal, and a different order of the same moves (move a unit, then attack)
@@ -30,7 +35,10 @@ from tcg_env.bots import HeuristicBot
 from tcg_env.bots.heuristic import heuristic_choice
 from training.checkpoint import load_policy
 from training.evaluate import policy_actions, match_decks
-from verification.spec import Primary
+from prefabs import default_pool
+from verification.layout import P_HAND
+from verification.rules import pbase
+from verification.spec import ENT_MY_HAND, Primary
 
 
 def main():
@@ -42,9 +50,19 @@ def main():
     ap.add_argument("--defer", default="", metavar="P1,P2",
                     help="play the heuristic's tuple where its choice has one of these primaries "
                          f"(names: {', '.join(p.name for p in Primary)})")
+    ap.add_argument("--defer-cards", default="", metavar="NAME,NAME",
+                    help="play the heuristic's tuple where it would cast one of these spells (card names)")
     args = ap.parse_args()
     if args.games < 2:
         ap.error("--games must be >= 2")
+    pool = default_pool()
+    spell_ids = {c.name: c.id for c in pool.cards if c.type.name == "SPELL"}
+    names = {i: n for n, i in spell_ids.items()}
+    wanted = [n.strip() for n in args.defer_cards.split(",") if n.strip()]
+    bad = [n for n in wanted if n not in spell_ids]
+    if bad:
+        ap.error(f"--defer-cards: unknown spell(s) {bad}; spells: {', '.join(sorted(spell_ids))}")
+    defer_cards = {spell_ids[n] for n in wanted}
     try:
         defer = {int(Primary[n.strip().upper()]) for n in args.defer.split(",") if n.strip()}
     except KeyError as e:
@@ -58,6 +76,7 @@ def main():
     result = np.zeros(args.games, np.float32)
     confusion = Counter()
     agree = total = deferred = 0
+    castable, h_casts, p_casts, same = Counter(), Counter(), Counter(), Counter()
     t0 = time.time()
     while not finished.all():
         mine = env.current_player == seat
@@ -73,7 +92,16 @@ def main():
             confusion[(Primary(int(h[0])).name, Primary(int(acts[i, 0])).name)] += 1
             agree += int((h == acts[i]).all())
             total += 1
-            if int(h[0]) in defer:
+            hand = env.state[i, pbase(int(env.current_player[i])) + P_HAND:]
+            for c in {int(hand[int(t[1]) - ENT_MY_HAND]) for t in env.legal_tuples[i, :n]
+                      if t[0] == Primary.PLAY_SPELL}:
+                castable[c] += 1
+            h_card = int(hand[int(h[1]) - ENT_MY_HAND]) if h[0] == Primary.PLAY_SPELL else 0
+            p_card = int(hand[int(acts[i, 1]) - ENT_MY_HAND]) if acts[i, 0] == Primary.PLAY_SPELL else 0
+            h_casts[h_card] += 1
+            p_casts[p_card] += 1
+            same[h_card] += int(h_card == p_card)
+            if int(h[0]) in defer or h_card in defer_cards:
                 acts[i] = h
                 deferred += 1
         if len(orow):
@@ -90,10 +118,13 @@ def main():
                                                      sorted(row.items(), key=lambda kv: -kv[1])}}
     print(json.dumps({
         "bench": "heuristic_agreement", "checkpoint": args.checkpoint, "games": args.games, "greedy": args.greedy,
-        "defer": sorted(Primary(p).name for p in defer), "deferred_decisions": deferred,
+        "defer": sorted(Primary(p).name for p in defer), "defer_cards": sorted(wanted), "deferred_decisions": deferred,
         "machine": machine(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),
         "win_rate": round(float((result > 0).mean()), 4), "decisions_with_a_choice": total,
         "tuple_agreement": round(agree / max(total, 1), 4), "by_heuristic_primary": table,
+        "spells_by_card": {names[c]: {"castable": castable[c], "heuristic_casts": h_casts[c], "policy_casts": p_casts[c],
+                                      "policy_same_card": round(same[c] / max(h_casts[c], 1), 3)}
+                           for c in sorted(castable)},
     }))
 
 
