@@ -48,3 +48,16 @@ def test_heuristic_agreement_diagnostic_runs_and_defers(tmp_path):
     bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--defer", "FIREBALL"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown primary 'FIREBALL'" in bad.stderr
+    # per spell: a cast table, and deferring named spells only
+    spells = ("Spark Jolt", "Firebolt", "Secret Ledger", "Twin Fates", "Cinder Storm")
+    p = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--games", "32",
+                        "--defer-cards", ",".join(spells)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    by_card = json.loads(p.stdout.strip().splitlines()[-1])
+    assert by_card["defer_cards"] == sorted(spells) and by_card["deferred_decisions"] > 0
+    table = by_card["spells_by_card"]
+    assert table and all(v["castable"] > 0 and 0.0 <= v["policy_same_card"] <= 1.0 for v in table.values())
+    assert sum(v["heuristic_casts"] for k, v in table.items() if k in spells) == by_card["deferred_decisions"]
+    bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--defer-cards", "Fireball"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown spell(s) ['Fireball']" in bad.stderr
