@@ -172,8 +172,9 @@ class TCGPolicy(nn.Module):
                 legal_count: torch.Tensor | None = None) -> Encoding:
         """Encode a batch: ``globals_`` [B, 32] and ``entities`` [B, 32, 24] (int8 or float).
 
-        With ``config.afford`` the heads also need the decision's legal list (``legal_tuples``
-        [B, L, 4], ``legal_count`` [B]); without one the encoding has a value and no heads."""
+        With ``config.afford`` or ``config.pointer_primary`` the heads also need the decision's
+        legal list (``legal_tuples`` [B, L, 4], ``legal_count`` [B]); without one the encoding
+        has a value and no heads."""
         present = entities[..., _F_PRESENT] > 0
         B, E = present.shape
         # Only present entities become tokens: they are moved to the front of each row (in
@@ -307,7 +308,6 @@ class TCGPolicy(nn.Module):
         """Head 0 under ``pointer_primary``: each primary of ``_PTR1_PRIM`` gets the log-sum-exp of
         head 1's pointer logits (prefix = that primary) over the entities that fill head 1 in a
         legal tuple; a primary with none keeps its bin logit (it is masked as illegal anyway)."""
-        P, n = rows.shape[0], len(_PTR1_PRIM)
         ok = enc.ptr1[rows]                                  # [P, E, n]
         pr, pc = torch.nonzero(ok.any(1), as_tuple=True)     # (row, primary) pairs with a legal entity
         cols = torch.as_tensor(_PTR1_PRIM, device=rows.device)
