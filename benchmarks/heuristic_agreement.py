@@ -98,9 +98,11 @@ def main():
                 castable[c] += 1
             h_card = int(hand[int(h[1]) - ENT_MY_HAND]) if h[0] == Primary.PLAY_SPELL else 0
             p_card = int(hand[int(acts[i, 1]) - ENT_MY_HAND]) if acts[i, 0] == Primary.PLAY_SPELL else 0
-            h_casts[h_card] += 1
-            p_casts[p_card] += 1
-            same[h_card] += int(h_card == p_card)
+            if h_card:
+                h_casts[h_card] += 1
+                same[h_card] += int(h_card == p_card)
+            if p_card:
+                p_casts[p_card] += 1
             if int(h[0]) in defer or h_card in defer_cards:
                 acts[i] = h
                 deferred += 1

@@ -106,7 +106,7 @@ class Encoding:
     # exact entropy's prefix tree both score entities against them
     keys: dict = field(default_factory=dict, repr=False, compare=False)
     # a policy that reads the legal tuples, encoded without them: values only, heads raise
-    no_afford: bool = False
+    no_legal: bool = False
     # pointer_primary: [B, E, len(_PTR1)] bool, entity e fills head 1 of primary _PTR1_PRIM[i]
     ptr1: torch.Tensor | None = None
 
@@ -128,7 +128,7 @@ class Encoding:
     def index(self, idx: torch.Tensor) -> "Encoding":
         """Rows ``idx`` of the batch (for evaluating many prefixes of the same states)."""
         return Encoding(self.tokens[idx], self.pos[idx], self.present[idx], self.pooled[idx], self.value[idx],
-                        no_afford=self.no_afford, ptr1=None if self.ptr1 is None else self.ptr1[idx])
+                        no_legal=self.no_legal, ptr1=None if self.ptr1 is None else self.ptr1[idx])
 
 
 class TCGPolicy(nn.Module):
@@ -207,7 +207,7 @@ class TCGPolicy(nn.Module):
         if not (cfg.afford or cfg.pointer_primary):
             return Encoding(h_ent, pos, present, pooled, value)
         if legal_tuples is None:
-            return Encoding(h_ent, pos, present, pooled, value, no_afford=True)
+            return Encoding(h_ent, pos, present, pooled, value, no_legal=True)
         ent_a, prim_a = affordances(legal_tuples, legal_count, E)
         ptr1 = ent_a[:, :, _PTR1_COL] > 0 if cfg.pointer_primary else None
         if not cfg.afford:
@@ -267,7 +267,7 @@ class TCGPolicy(nn.Module):
         Without ``rows`` there is one prefix per encoded state (P = B). With ``rows`` [P]
         (sorted), prefix p belongs to state ``rows[p]``: the exact entropy evaluates every
         legal prefix of a state this way without copying the state's entity table per prefix."""
-        if enc.no_afford:
+        if enc.no_legal:
             raise ValueError("this policy's heads read the legal tuples (PolicyConfig.afford or pointer_primary; "
                              "see policy.affordances): encode with "
                              "policy(globals, entities, legal_tuples, legal_count) before asking for action logits")
