@@ -60,6 +60,22 @@ def test_update_logs_every_diagnostic_and_samples_nothing_illegal(tmp_path):
     assert list((tmp_path / "run" / "tb").iterdir())
 
 
+def test_training_writes_per_card_play_stats_to_tensorboard(tmp_path):
+    """card_stats_every: the loop writes each playable card's play rate and play / pass
+    advantages (training.card_stats) under cards/ in TensorBoard."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tr = Trainer(tiny(tmp_path, total_steps=200, card_stats_every=1, num_envs=16, rollout_steps=16), quiet=True)
+    tr.train()
+    tr.close()
+    ea = EventAccumulator(str(tmp_path / "run" / "tb"))
+    ea.Reload()
+    tags = ea.Tags()["scalars"]
+    rates = [t for t in tags if t.startswith("cards/play_rate/")]
+    assert rates and any(t.startswith("cards/adv_passed/") for t in tags), tags
+    assert all(0.0 <= e.value <= 1.0 for t in rates for e in ea.Scalars(t))
+    assert len(ea.Scalars(rates[0])) >= 1 and tr.card_sums is None   # written and reset
+
+
 def test_same_seed_same_first_updates(tmp_path):
     a, _ = run_updates(tiny(tmp_path / "a"), 2)
     b, _ = run_updates(tiny(tmp_path / "b"), 2)
@@ -229,7 +245,7 @@ except D.StatsMismatchError:
     mismatch = "raised"
 s = D.reduce_stats({{"illegal_actions": D.rank() + 1, "x": float(D.rank())}})
 cfg = TrainConfig.from_dict({{**{TINY!r}, "out": {str(tmp_path / 'run')!r}, "eval_every": 1, "bot_opponent_prob": 0.5,
-                              "pool_fraction": 1.0, "target_kl": 1e-4, "eval_pool_members": 1,
+                              "pool_fraction": 1.0, "target_kl": 1e-4, "eval_pool_members": 1, "card_stats_every": 1,
                               "total_steps": 10_000_000, "minutes": 0.1}})
 tr = Trainer(cfg, quiet=True)
 last = tr.train()

@@ -72,6 +72,7 @@ class TrainConfig:
     checkpoint_every: int = _f(10, "Write a checkpoint every K updates (and at the end).")
     keep_checkpoints: int = _f(3, "Keep the last K checkpoints.")
     log_every: int = _f(1, "Print a summary line every K updates.")
+    card_stats_every: int = _f(10, "Write per-card play rates and the mean advantage of playing / passing each card (training.card_stats) to TensorBoard every K updates (0: off).")
 
     @classmethod
     def named(cls, name: str) -> "TrainConfig":
@@ -124,6 +125,7 @@ class TrainConfig:
         need(self.env_threads >= 1, "env_threads must be >= 1")
         need(self.nproc >= 1, "nproc must be >= 1")
         need(self.eval_games >= 2, "eval_games must be >= 2")
+        need(self.card_stats_every >= 0, "card_stats_every must be >= 0 (0: off)")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,6 +10,7 @@ import hashlib
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -74,6 +75,15 @@ def all_reduce_mean(x: float) -> float:
     t = torch.tensor([float(x)], dtype=torch.float64)
     dist.all_reduce(t)
     return float(t.item()) / world_size()
+
+
+def all_reduce_sum_array(x: np.ndarray) -> np.ndarray:
+    """The element-wise sum of ``x`` over ranks (float64); ``x`` itself without torchrun."""
+    if not active():
+        return x
+    t = torch.as_tensor(np.asarray(x, np.float64)).clone()
+    dist.all_reduce(t)
+    return t.numpy()
 
 
 SUMMED_STATS = ("illegal_actions", "decisions", "heuristic_games", "heuristic_wins")

@@ -38,6 +38,7 @@ from verification.spec import ACTION_SPEC_VERSION
 from . import distributed as D
 from .checkpoint import FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint
 from .config import TrainConfig
+from .card_stats import card_play_stats, card_scalars
 from .gae import seat_gae
 from .shaping import potential
 from .losses import ReplayModule
@@ -134,6 +135,7 @@ class Trainer:
         self.learner_seat = (np.arange(cfg.num_envs) % 2).astype(np.int32)
         self.opponent: str | None = None
         self.illegal_total = 0
+        self.card_sums = None   # per-card play sums since the last write (training.card_stats)
         if init_from:
             self._init_from(init_from)
         if resume:
@@ -292,11 +294,16 @@ class Trainer:
         legal = np.zeros((T, cfg.num_envs, width, 4), np.int8)
         for t, l in enumerate(ro.legal):
             legal[t, :, :l.shape[1]] = l
+        n_obs, n_legal = np.stack(ro.obs)[t_idx, i_idx], legal[t_idx, i_idx]
+        n_count, n_act = np.stack(ro.count)[t_idx, i_idx], np.stack(ro.actions)[t_idx, i_idx]
+        if cfg.card_stats_every:
+            sums = card_play_stats(n_obs, n_legal, n_count, n_act, adv[t_idx, i_idx])
+            self.card_sums = sums if self.card_sums is None else self.card_sums + sums
         dev = self.device
-        b_obs = torch.as_tensor(np.stack(ro.obs)[t_idx, i_idx], device=dev)
-        b_legal = torch.as_tensor(legal[t_idx, i_idx], device=dev)
-        b_count = torch.as_tensor(np.stack(ro.count)[t_idx, i_idx], device=dev)
-        b_act = torch.as_tensor(np.stack(ro.actions)[t_idx, i_idx], device=dev).long()
+        b_obs = torch.as_tensor(n_obs, device=dev)
+        b_legal = torch.as_tensor(n_legal, device=dev)
+        b_count = torch.as_tensor(n_count, device=dev)
+        b_act = torch.as_tensor(n_act, device=dev).long()
         b_logp = torch.as_tensor(np.stack(ro.logp)[t_idx, i_idx], device=dev)
         b_val = torch.as_tensor(values[t_idx, i_idx], device=dev)
         b_adv = torch.as_tensor(adv[t_idx, i_idx], device=dev)
@@ -406,6 +413,8 @@ class Trainer:
             if cfg.eval_every and self.update % cfg.eval_every == 0:
                 stats.update(self.evaluate_now())
             self._log(stats)
+            if cfg.card_stats_every and self.update % cfg.card_stats_every == 0:
+                self.log_card_stats()
             if cfg.checkpoint_every and self.update % cfg.checkpoint_every == 0:
                 self.save()   # every rank: the others' states are gathered into rank 0's file
             last = stats
@@ -466,6 +475,21 @@ class Trainer:
         self._log_eval({k: v for k, v in stats.items() if k.startswith("eval/")})
         if not self.quiet and self.cfg.log_every and self.update % self.cfg.log_every == 0:
             self._print(self.summary_line(stats))
+
+    def log_card_stats(self):
+        """Sum the per-card play stats of the updates since the last call over all ranks (every
+        rank must call it) and write them to TensorBoard under ``cards/`` (training.card_stats)."""
+        if self.card_sums is None:
+            return
+        sums = D.all_reduce_sum_array(self.card_sums)
+        self.card_sums = None
+        if self.writer is None:
+            return
+        if not hasattr(self, "_card_names"):
+            from prefabs import default_pool
+            self._card_names = {c.id: c.name for c in default_pool().cards}
+        for k, v in card_scalars(sums, self._card_names).items():
+            self.writer.add_scalar(k, v, self.steps)
 
     def _log_eval(self, ev: dict):
         if self.writer is None:
