@@ -99,7 +99,7 @@ class SequentialLogits:
     sequential sampler needs for one batch. Only :func:`sample_logits` understands it."""
     owner: "PufferTCGPolicy"
     encoding: Encoding
-    legal_tuples: torch.Tensor   # [B, MAX_LEGAL, 4] int8
+    legal_tuples: torch.Tensor   # [B, W, 4] int8 (W: the longest list in the batch)
     legal_count: torch.Tensor    # [B] long
     observations: torch.Tensor   # [B, FLAT_OBS_SIZE] int8: the rows the policy was called on
 
@@ -153,6 +153,8 @@ class PufferTCGPolicy(nn.Module):
         dev = next(self.policy.parameters()).device
         observations = torch.as_tensor(observations).to(dev)
         obs, legal, count = unpack_tensor(observations)
+        # the buffer holds MAX_LEGAL rows per list; the heads and the sampler need only the longest
+        legal = legal[:, :max(1, int(count.max()) if count.numel() else 1)]
         g, e = obs_tensors(obs)
         enc = self.policy(g, e, legal, count)
         return SequentialLogits(self, enc, legal, count, observations), enc.value
