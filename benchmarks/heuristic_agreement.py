@@ -12,10 +12,13 @@ per heuristic primary the distribution of the policy's primaries (a confusion ta
 choice has one of these primaries: the change in win rate against a run without it (same seed,
 so the same deals) says how much the policy loses in those decisions. ``--defer-cards "Unmake,
 Cinder Storm"`` does the same where the heuristic would cast one of these spells.
+``--own-target-cards "Unmake"`` separates *when* from *at what*: where the heuristic would cast
+one of these spells, the policy casts that same hand card but picks the target and the IKZ
+token itself (sampled from the policy over only the legal tuples that cast it).
 
 The JSON also holds ``spells_by_card``: per spell, the policy's decisions where it was castable,
-where the heuristic would cast it, the policy's casts of it, and the share of the heuristic's
-casts where the policy cast the same card.
+where the heuristic would cast it, the policy's casts of it, the share of the heuristic's
+casts where the policy cast the same card, and of those the share aimed at the same target.
 
 A diagnostic for the plateau against the heuristic (benchmarks/RESULTS.md), not a score: the
 heuristic is not optimal, and a different order of the same moves (move a unit, then attack)
@@ -33,12 +36,30 @@ from tcg_env import VecTCG
 from tcg_env.bench import machine
 from tcg_env.bots import HeuristicBot
 from tcg_env.bots.heuristic import heuristic_choice
+from policy import obs_tensors
 from training.checkpoint import load_policy
+from training.sampler import sample
 from training.evaluate import policy_actions, match_decks
 from prefabs import default_pool
 from verification.layout import P_HAND
 from verification.rules import pbase
 from verification.spec import ENT_MY_HAND, Primary
+
+
+def restricted_actions(policy, env, rows, lists, gen, greedy):
+    """The policy's tuples for games ``rows`` when each may choose only from its own sub-list of
+    legal tuples (``lists[k]``, rows of ``env.legal_tuples[rows[k]]``): the sequential sampler
+    masks by the list it is given, so this samples the policy conditioned on the list."""
+    width = max(len(lst) for lst in lists)
+    lt = np.zeros((len(rows), width, 4), np.int8)
+    for k, lst in enumerate(lists):
+        lt[k, :len(lst)] = lst
+    g, e = obs_tensors(env.observations[rows], "cpu")
+    lt_t = torch.as_tensor(lt)
+    lc = torch.as_tensor(np.array([len(lst) for lst in lists], np.int32))
+    with torch.no_grad():
+        res = sample(policy, policy(g, e, lt_t, lc), lt_t, lc, generator=gen, greedy=greedy, entropy="sampled")
+    return res.actions.numpy().astype(np.int32)
 
 
 def main():
@@ -52,17 +73,27 @@ def main():
                          f"(names: {', '.join(p.name for p in Primary)})")
     ap.add_argument("--defer-cards", default="", metavar="NAME,NAME",
                     help="play the heuristic's tuple where it would cast one of these spells (card names)")
+    ap.add_argument("--own-target-cards", default="", metavar="NAME,NAME",
+                    help="where the heuristic would cast one of these spells, cast the same card but let the "
+                         "policy choose its target and token")
     args = ap.parse_args()
     if args.games < 2:
         ap.error("--games must be >= 2")
     pool = default_pool()
     spell_ids = {c.name: c.id for c in pool.cards if c.type.name == "SPELL"}
     names = {i: n for n, i in spell_ids.items()}
-    wanted = [n.strip() for n in args.defer_cards.split(",") if n.strip()]
-    bad = [n for n in wanted if n not in spell_ids]
-    if bad:
-        ap.error(f"--defer-cards: unknown spell(s) {bad}; spells: {', '.join(sorted(spell_ids))}")
+
+    def spell_list(flag, text):
+        names_ = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names_ if n not in spell_ids]
+        if bad:
+            ap.error(f"{flag}: unknown spell(s) {bad}; spells: {', '.join(sorted(spell_ids))}")
+        return names_
+
+    wanted = spell_list("--defer-cards", args.defer_cards)
+    own_wanted = spell_list("--own-target-cards", args.own_target_cards)
     defer_cards = {spell_ids[n] for n in wanted}
+    own_cards = {spell_ids[n] for n in own_wanted}
     try:
         defer = {int(Primary[n.strip().upper()]) for n in args.defer.split(",") if n.strip()}
     except KeyError as e:
@@ -76,7 +107,8 @@ def main():
     result = np.zeros(args.games, np.float32)
     confusion = Counter()
     agree = total = deferred = 0
-    castable, h_casts, p_casts, same = Counter(), Counter(), Counter(), Counter()
+    castable, h_casts, p_casts, same, same_target = Counter(), Counter(), Counter(), Counter(), Counter()
+    own_targeted = 0
     t0 = time.time()
     while not finished.all():
         mine = env.current_player == seat
@@ -84,6 +116,7 @@ def main():
         pr = np.nonzero(mine & ~finished)[0]
         orow = np.nonzero(~mine & ~finished)[0]
         acts[pr] = policy_actions(policy, env, pr, "cpu", gen, args.greedy)
+        own_rows, own_lists = [], []
         for i in pr:
             n = int(env.legal_count[i])
             if n <= 1:
@@ -101,11 +134,19 @@ def main():
             if h_card:
                 h_casts[h_card] += 1
                 same[h_card] += int(h_card == p_card)
+                same_target[h_card] += int(h_card == p_card and acts[i, 2] == h[2])
             if p_card:
                 p_casts[p_card] += 1
             if int(h[0]) in defer or h_card in defer_cards:
                 acts[i] = h
                 deferred += 1
+            elif h_card in own_cards:
+                lst = env.legal_tuples[i, :n]
+                own_rows.append(i)
+                own_lists.append(lst[(lst[:, 0] == Primary.PLAY_SPELL) & (lst[:, 1] == h[1])])
+        if own_rows:
+            acts[own_rows] = restricted_actions(policy, env, np.array(own_rows), own_lists, gen, args.greedy)
+            own_targeted += len(own_rows)
         if len(orow):
             bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow)
         env.step(acts)
@@ -121,11 +162,13 @@ def main():
     print(json.dumps({
         "bench": "heuristic_agreement", "checkpoint": args.checkpoint, "games": args.games, "greedy": args.greedy,
         "defer": sorted(Primary(p).name for p in defer), "defer_cards": sorted(wanted), "deferred_decisions": deferred,
+        "own_target_cards": sorted(own_wanted), "own_target_decisions": own_targeted,
         "machine": machine(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),
         "win_rate": round(float((result > 0).mean()), 4), "decisions_with_a_choice": total,
         "tuple_agreement": round(agree / max(total, 1), 4), "by_heuristic_primary": table,
         "spells_by_card": {names[c]: {"castable": castable[c], "heuristic_casts": h_casts[c], "policy_casts": p_casts[c],
-                                      "policy_same_card": round(same[c] / max(h_casts[c], 1), 3)}
+                                      "policy_same_card": round(same[c] / max(h_casts[c], 1), 3),
+                                      "same_card_same_target": round(same_target[c] / max(same[c], 1), 3)}
                            for c in sorted(castable)},
     }))
 

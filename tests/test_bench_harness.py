@@ -61,3 +61,81 @@ def test_heuristic_agreement_diagnostic_runs_and_defers(tmp_path):
     bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--defer-cards", "Fireball"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown spell(s) ['Fireball']" in bad.stderr
+    # the policy casts the heuristic's spell but aims it itself
+    p = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--games", "32",
+                        "--own-target-cards", ",".join(spells)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    own = json.loads(p.stdout.strip().splitlines()[-1])
+    assert own["own_target_cards"] == sorted(spells) and own["deferred_decisions"] == 0
+    assert own["own_target_decisions"] == sum(v["heuristic_casts"] for k, v in own["spells_by_card"].items()
+                                              if k in spells) > 0
+
+
+def test_restricted_actions_sample_only_from_each_rows_sub_list():
+    """heuristic_agreement.restricted_actions: the policy sampled over a sub-list of each row's
+    legal tuples (here: the tuples that cast one chosen hand card) returns a tuple of that sub-list."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from policy import PolicyConfig, TCGPolicy
+    from tcg_env import VecTCG
+    from tcg_env.bots import RandomBot
+    from verification.spec import Primary
+    spec = importlib.util.spec_from_file_location(
+        "heuristic_agreement", Path(__file__).resolve().parents[1] / "benchmarks" / "heuristic_agreement.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    policy = TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)).eval()
+    env, bot, gen = VecTCG(64, seed=3), RandomBot(3), torch.Generator().manual_seed(0)
+    checked = 0
+    for _ in range(60):
+        rows, lists = [], []
+        for i in range(64):
+            lst = env.legal_tuples[i, :env.legal_count[i]]
+            spells = lst[lst[:, 0] == Primary.PLAY_SPELL]
+            if len(spells):
+                rows.append(i)
+                lists.append(spells[spells[:, 1] == spells[-1, 1]])
+        if rows:
+            acts = mod.restricted_actions(policy, env, np.array(rows), lists, gen, False)
+            for a, lst in zip(acts, lists):
+                assert (lst == a).all(1).any(), (a, lst)
+            checked += len(rows)
+        env.step(bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
+    assert checked > 20
+
+
+def test_card_stats_report_bins_the_cards_scalars(tmp_path):
+    """benchmarks/card_stats_report.py averages each cards/ scalar within bins of decisions and
+    names what is wrong with its input."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from torch.utils.tensorboard import SummaryWriter
+    w = SummaryWriter(str(tmp_path / "run" / "tb"))
+    for step, rate, adv in ((100, 0.1, -0.2), (200, 0.3, 0.0), (1500, 0.5, 0.4)):
+        w.add_scalar("cards/play_rate/Unmake", rate, step)
+        w.add_scalar("cards/adv_played/Unmake", adv, step)
+    w.add_scalar("cards/play_rate/Quick_Study", 0.9, 100)
+    w.close()
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "card_stats_report.py")
+
+    def run(*extra):
+        return subprocess.run([sys.executable, script, str(tmp_path / "run"), *extra],
+                              capture_output=True, text=True, timeout=120)
+    p = run("--bins", "0,1000,2000", "--cards", "Unmake")
+    assert p.returncode == 0, p.stderr
+    cards = json.loads(p.stdout)["cards"]
+    assert list(cards) == ["Unmake"]
+    assert cards["Unmake"]["play_rate"] == [0.2, 0.5]
+    assert cards["Unmake"]["adv_played"] == [-0.1, 0.4] and cards["Unmake"]["adv_passed"] == [None, None]
+    assert set(json.loads(run("--bins", "0,1000,2000").stdout)["cards"]) == {"Unmake", "Quick_Study"}
+    bad = run("--cards", "Fireball")
+    assert bad.returncode == 2 and "never playable in this run: ['Fireball']" in bad.stderr
+    assert run("--bins", "5,1").returncode == 2
