@@ -123,6 +123,7 @@ def test_card_stats_report_bins_the_cards_scalars(tmp_path):
         w.add_scalar("cards/play_rate/Unmake", rate, step)
         w.add_scalar("cards/adv_played/Unmake", adv, step)
     w.add_scalar("cards/play_rate/Quick_Study", 0.9, 100)
+    w.add_scalar("actions/frac/ATTACK", 0.25, 100)
     w.close()
     script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "card_stats_report.py")
 
@@ -135,6 +136,7 @@ def test_card_stats_report_bins_the_cards_scalars(tmp_path):
     assert list(cards) == ["Unmake"]
     assert cards["Unmake"]["play_rate"] == [0.2, 0.5]
     assert cards["Unmake"]["adv_played"] == [-0.1, 0.4] and cards["Unmake"]["adv_passed"] == [None, None]
+    assert json.loads(p.stdout)["actions"] == {"ATTACK": {"frac": [0.25, None], "adv": [None, None]}}
     assert set(json.loads(run("--bins", "0,1000,2000").stdout)["cards"]) == {"Unmake", "Quick_Study"}
     bad = run("--cards", "Fireball")
     assert bad.returncode == 2 and "never playable in this run: ['Fireball']" in bad.stderr

@@ -6,8 +6,8 @@ from tcg_env import VecTCG
 from tcg_env.bots import HeuristicBot, RandomBot
 from verification.layout import P_HAND
 from verification.rules import pbase
-from training.card_stats import NUM_CARD_IDS, card_play_stats, card_scalars
-from verification.spec import ENT_MY_HAND, Primary
+from training.card_stats import NUM_CARD_IDS, card_play_stats, card_scalars, primary_scalars, primary_stats
+from verification.spec import ENT_MY_HAND, NUM_PRIMARIES, Primary
 
 HAND_PLAYS = (Primary.PLAY_UNIT, Primary.PLAY_SPELL, Primary.ATTACH_WEAPON)
 
@@ -76,3 +76,18 @@ def test_card_scalars_are_rates_and_mean_advantages():
     assert s == {"cards/play_rate/Unmake": 0.4, "cards/adv_played/Unmake": 0.5, "cards/adv_passed/Unmake": -0.5,
                  "cards/play_rate/Grave_Tide": 1.0, "cards/adv_played/Grave_Tide": pytest.approx(0.1),
                  "cards/play_rate/card_9": 0.0, "cards/adv_passed/card_9": 0.5}
+
+
+def test_primary_stats_count_and_average_by_primary(decisions):
+    acts = decisions["actions"]
+    adv = np.random.default_rng(1).normal(size=len(acts))
+    sums = primary_stats(acts, adv)
+    for p in range(NUM_PRIMARIES):
+        chose = acts[:, 0] == p
+        assert sums[0, p] == chose.sum() and np.isclose(sums[1, p], adv[chose].sum())
+    s = primary_scalars(sums)
+    fracs = {k: v for k, v in s.items() if k.startswith("actions/frac/")}
+    assert np.isclose(sum(fracs.values()), 1.0) and "actions/frac/PLAY_UNIT" in fracs
+    chose = acts[:, 0] == Primary.ATTACK
+    assert np.isclose(s["actions/adv/ATTACK"], adv[chose].mean())
+    assert len(s) == 2 * len(np.unique(acts[:, 0]))   # primaries never chosen are left out

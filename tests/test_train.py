@@ -62,7 +62,8 @@ def test_update_logs_every_diagnostic_and_samples_nothing_illegal(tmp_path):
 
 def test_training_writes_per_card_play_stats_to_tensorboard(tmp_path):
     """card_stats_every: the loop writes each playable card's play rate and play / pass
-    advantages (training.card_stats) under cards/ in TensorBoard."""
+    advantages under cards/, and each primary's share and mean advantage under actions/
+    (training.card_stats), in TensorBoard."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     tr = Trainer(tiny(tmp_path, total_steps=200, card_stats_every=1, num_envs=16, rollout_steps=16), quiet=True)
     tr.train()
@@ -74,6 +75,13 @@ def test_training_writes_per_card_play_stats_to_tensorboard(tmp_path):
     assert rates and any(t.startswith("cards/adv_passed/") for t in tags), tags
     assert all(0.0 <= e.value <= 1.0 for t in rates for e in ea.Scalars(t))
     assert len(ea.Scalars(rates[0])) >= 1 and tr.card_sums is None   # written and reset
+    fracs = [t for t in tags if t.startswith("actions/frac/")]
+    assert "actions/adv/END_TURN" in tags
+    by_step = {}
+    for t in fracs:
+        for e in ea.Scalars(t):
+            by_step[e.step] = by_step.get(e.step, 0.0) + e.value
+    assert by_step and all(abs(v - 1.0) < 1e-4 for v in by_step.values())   # shares of each write
 
 
 def test_same_seed_same_first_updates(tmp_path):

@@ -1,5 +1,6 @@
 """Per-card play diagnostics of a rollout: how often the learner plays each card when it can, and
-the advantage those plays earned.
+the advantage those plays earned; and per primary action, how often it is chosen and its mean
+advantage.
 
 A card is *playable* at a decision when some legal tuple plays it from the hand (PLAY_UNIT,
 PLAY_SPELL or ATTACH_WEAPON name the hand card in slot 1); it is *played* when the chosen tuple
@@ -16,7 +17,8 @@ advantage. A card with a low play rate whose plays keep a higher mean advantage 
 is under-explored; one whose plays score lower is one the learner has (rightly or not) learned
 to hold. The trainer sums these over ``card_stats_every`` updates and all ranks and writes
 ``cards/play_rate/<name>``, ``cards/adv_played/<name>`` and ``cards/adv_passed/<name>`` to
-TensorBoard.
+TensorBoard, and per primary ``actions/frac/<PRIMARY>`` (share of the learner's decisions) and
+``actions/adv/<PRIMARY>`` (mean advantage of the decisions that chose it).
 
 Everything is read off the observations (the hand's card ids are the acting seat's own
 information) and the legal tuples, so nothing here decides legality.
@@ -26,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from tcg_env.observation import ENTITY_FEATURES, view
-from verification.spec import ACTION_SPEC, Primary
+from verification.spec import ACTION_SPEC, NUM_PRIMARIES, Primary
 
 NUM_CARD_IDS = 128   # card ids fit the observation's int8 card_id feature
 ROWS = ("playable", "played", "adv_played", "adv_passed")
@@ -63,6 +65,23 @@ def card_play_stats(obs: np.ndarray, legal: np.ndarray, count: np.ndarray, actio
     passed = played_card[km] != kc
     out[3] = np.bincount(kc[passed], weights=adv[km[passed]], minlength=NUM_CARD_IDS)
     return out
+
+
+def primary_stats(actions: np.ndarray, adv: np.ndarray) -> np.ndarray:
+    """Per primary: float64 ``[2, NUM_PRIMARIES]``, the number of decisions that chose it and the
+    sum of their advantages (``actions [M, 4]``, ``adv [M]``)."""
+    p = np.asarray(actions)[:, 0].astype(np.int64)
+    return np.stack([np.bincount(p, minlength=NUM_PRIMARIES),
+                     np.bincount(p, weights=np.asarray(adv, np.float64), minlength=NUM_PRIMARIES)]).astype(np.float64)
+
+
+def primary_scalars(sums: np.ndarray) -> dict[str, float]:
+    """TensorBoard scalars from summed :func:`primary_stats`: each chosen primary's share of the
+    decisions and the mean advantage of the decisions that chose it."""
+    total = sums[0].sum()
+    return {k: v for p in np.nonzero(sums[0])[0]
+            for k, v in ((f"actions/frac/{Primary(int(p)).name}", float(sums[0, p] / total)),
+                         (f"actions/adv/{Primary(int(p)).name}", float(sums[1, p] / sums[0, p])))}
 
 
 def card_scalars(sums: np.ndarray, names: dict[int, str]) -> dict[str, float]:

@@ -72,7 +72,7 @@ class TrainConfig:
     checkpoint_every: int = _f(10, "Write a checkpoint every K updates (and at the end).")
     keep_checkpoints: int = _f(3, "Keep the last K checkpoints.")
     log_every: int = _f(1, "Print a summary line every K updates.")
-    card_stats_every: int = _f(10, "Write per-card play rates and the mean advantage of playing / passing each card (training.card_stats) to TensorBoard every K updates (0: off).")
+    card_stats_every: int = _f(10, "Write per-card play rates, the mean advantage of playing / passing each card, and each primary's share and mean advantage (training.card_stats) to TensorBoard every K updates (0: off).")
 
     @classmethod
     def named(cls, name: str) -> "TrainConfig":

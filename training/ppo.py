@@ -38,7 +38,7 @@ from verification.spec import ACTION_SPEC_VERSION
 from . import distributed as D
 from .checkpoint import FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint
 from .config import TrainConfig
-from .card_stats import card_play_stats, card_scalars
+from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .gae import seat_gae
 from .shaping import potential
 from .losses import ReplayModule
@@ -135,7 +135,7 @@ class Trainer:
         self.learner_seat = (np.arange(cfg.num_envs) % 2).astype(np.int32)
         self.opponent: str | None = None
         self.illegal_total = 0
-        self.card_sums = None   # per-card play sums since the last write (training.card_stats)
+        self.card_sums = None   # per-card and per-primary sums since the last write (training.card_stats)
         if init_from:
             self._init_from(init_from)
         if resume:
@@ -297,8 +297,9 @@ class Trainer:
         n_obs, n_legal = np.stack(ro.obs)[t_idx, i_idx], legal[t_idx, i_idx]
         n_count, n_act = np.stack(ro.count)[t_idx, i_idx], np.stack(ro.actions)[t_idx, i_idx]
         if cfg.card_stats_every:
-            sums = card_play_stats(n_obs, n_legal, n_count, n_act, adv[t_idx, i_idx])
-            self.card_sums = sums if self.card_sums is None else self.card_sums + sums
+            a = adv[t_idx, i_idx]
+            sums = (card_play_stats(n_obs, n_legal, n_count, n_act, a), primary_stats(n_act, a))
+            self.card_sums = sums if self.card_sums is None else tuple(x + y for x, y in zip(self.card_sums, sums))
         dev = self.device
         b_obs = torch.as_tensor(n_obs, device=dev)
         b_legal = torch.as_tensor(n_legal, device=dev)
@@ -477,18 +478,19 @@ class Trainer:
             self._print(self.summary_line(stats))
 
     def log_card_stats(self):
-        """Sum the per-card play stats of the updates since the last call over all ranks (every
-        rank must call it) and write them to TensorBoard under ``cards/`` (training.card_stats)."""
+        """Sum the per-card and per-primary play stats of the updates since the last call over all
+        ranks (every rank must call it) and write them to TensorBoard under ``cards/`` and
+        ``actions/`` (training.card_stats)."""
         if self.card_sums is None:
             return
-        sums = D.all_reduce_sum_array(self.card_sums)
+        sums, prim = (D.all_reduce_sum_array(x) for x in self.card_sums)
         self.card_sums = None
         if self.writer is None:
             return
         if not hasattr(self, "_card_names"):
             from prefabs import default_pool
             self._card_names = {c.id: c.name for c in default_pool().cards}
-        for k, v in card_scalars(sums, self._card_names).items():
+        for k, v in {**card_scalars(sums, self._card_names), **primary_scalars(prim)}.items():
             self.writer.add_scalar(k, v, self.steps)
 
     def _log_eval(self, ev: dict):
