@@ -1,7 +1,7 @@
 """Seat-chained GAE on a tiny alternating-turn game with known values."""
 import numpy as np
 
-from training.gae import seat_gae
+from training.gae import seat_gae, waiting_value_targets
 
 
 def _run(values, seats, dones, trunc, seat_rewards, final_values, last, gamma=1.0, lam=1.0, learner=None,
@@ -149,3 +149,72 @@ def test_potential_reads_health_and_board_and_is_antisymmetric_between_the_seats
                            -0.5 * board_strength(o0, ENT_MY_BOARD) / 20)
         seen_board |= bool((b != 0).any())
     assert seen_board
+
+
+def test_waiting_view_targets_stand_in_for_the_seats_next_decision_or_the_game_end():
+    """waiting_value_targets: the waiting seat's view at a rollout's start gets the return and
+    potential of that seat's next decision (no discount between them), or the final result if
+    the game ends first (reward / gamma, plus the final views on truncation), as seat_gae credits
+    the chain it bootstrapped; no target where the seat neither decides nor sees its game end."""
+    T, N, g = 3, 6, 0.9
+    seats = np.array([[0, 1, 1, 0, 0, 0],
+                      [0, 1, 0, 0, 1, 1],
+                      [1, 0, 0, 0, 0, 0]], np.int32)
+    wait_seat = np.array([1, 0, 0, 1, 1, 0], np.int32)
+    seat_ok = np.array([True, True, True, True, True, False])
+    learner = np.ones((T, N), np.bool_)
+    learner[1, 4] = False
+    dones = np.zeros((T, N), np.bool_)
+    truncated = np.zeros((T, N), np.bool_)
+    dones[1, 1] = True                        # game 1 ends on seat 1's move, before seat 0 decides
+    dones[0, 2] = truncated[0, 2] = True      # game 2 hits the turn cap on seat 1's move
+    seat_rewards = np.zeros((T, N, 2), np.float32)
+    seat_rewards[1, 1] = (-1.0, 1.0)
+    final_values = np.zeros((T, N, 2), np.float32)
+    final_phis = np.zeros((T, N, 2), np.float32)
+    final_values[0, 2] = (0.25, -0.25)
+    final_phis[0, 2] = (0.1, -0.1)
+    returns = np.arange(T * N, dtype=np.float32).reshape(T, N) / 10
+    phis = np.full((T, N), 0.05, np.float32)
+    wait_phi = np.array([0.2, 0.3, -0.1, 0.0, 0.0, 0.0], np.float32)
+    tgt, ok = waiting_value_targets(wait_seat, wait_phi, seat_ok, seats, learner, dones, truncated, seat_rewards,
+                                    final_values, final_phis, returns, phis, g)
+    assert ok.tolist() == [True, True, True, False, False, False]
+    assert np.isclose(tgt[0], returns[2, 0] + 0.05 - 0.2)      # game 0: seat 1 decides at t=2
+    assert np.isclose(tgt[1], -1.0 / g - 0.3)                   # game 1: the loss, before it decides
+    assert np.isclose(tgt[2], 0.0 / g + 0.25 + 0.1 + 0.1)       # game 2: truncated, its final view
+    # game 3: seat 1 never decides; game 4: its decision is an opponent's row; game 5: not the learner's seat
+
+
+def test_waiting_view_target_matches_the_bootstrap_it_replaces():
+    """Bootstrapping the first of two rollouts with the target (as V of the waiting view) gives the
+    waiting seat's last decision the TD error against its next decision in the second rollout:
+    the same as if both rollouts were one chain."""
+    rng = np.random.default_rng(0)
+    T, g, lam = 12, 0.95, 0.9
+    seats = np.array([[0, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0, 1]], np.int32).T    # one game, 12 steps
+    values = rng.normal(size=(T, 1)).astype(np.float32)
+    phis = rng.normal(size=(T, 1)).astype(np.float32) * 0.1
+    z = np.zeros((T, 1), np.bool_)
+    zr, zv = np.zeros((T, 1, 2), np.float32), np.zeros((T, 1, 2), np.float32)
+    last_v = rng.normal(size=(1, 2)).astype(np.float32)
+    last_phi = rng.normal(size=(1, 2)).astype(np.float32) * 0.1
+    k = 5                  # the second rollout starts at step 5, where seat 0 is to move and seat 1 waits
+    assert seats[k, 0] == 0
+    adv2, ret2 = seat_gae(values[k:], seats[k:], ~z[k:], z[k:], z[k:], zr[k:], zv[k:], last_v, g, lam, phis[k:],
+                          zv[k:], last_phi)
+    wait_phi = np.array([0.07], np.float32)
+    tgt, ok = waiting_value_targets(np.array([1], np.int32), wait_phi, np.array([True]), seats[k:], ~z[k:], z[k:],
+                                    z[k:], zr[k:], zv[k:], zv[k:], ret2, phis[k:], g)
+    assert ok[0]
+    # first rollout: seat 1's chain bootstraps from (V, phi) of its waiting view = (tgt, wait_phi);
+    # seat 0's from its own next decision (the acting view at step k)
+    boot_v = np.array([[values[k, 0], tgt[0]]], np.float32)
+    boot_phi = np.array([[phis[k, 0], wait_phi[0]]], np.float32)
+    adv1, _ = seat_gae(values[:k], seats[:k], ~z[:k], z[:k], z[:k], zr[:k], zv[:k], boot_v, g, 1.0, phis[:k],
+                       zv[:k], boot_phi)
+    # seat 1's last decision of the first rollout (step 4) gets the one-step error against the
+    # stand-in: gamma * (return + phi at its next decision) - phi - V
+    last1 = 4
+    want = phis[last1, 0] * -1 + g * (ret2[seats[k:, 0] == 1][0] + phis[k:][seats[k:, 0] == 1][0]) - values[last1, 0]
+    assert np.isclose(adv1[last1, 0], want, atol=1e-5)

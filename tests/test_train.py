@@ -84,6 +84,21 @@ def test_training_writes_per_card_play_stats_to_tensorboard(tmp_path):
     assert by_step and all(abs(v - 1.0) < 1e-4 for v in by_step.values())   # shares of each write
 
 
+def test_wait_value_trains_the_waiting_views_and_resumes_exactly(tmp_path):
+    """wait_value: every update adds value-only rows for the waiting seat's views (their targets
+    from training.gae.waiting_value_targets), the ratio check still holds, nothing illegal is
+    sampled, and since the rows are read off the env's position a resumed run continues exactly."""
+    cfg = tiny(tmp_path, wait_value=True)
+    tr, stats = run_updates(cfg, 2)
+    assert all(s["wait_value_rows"] > 0 and s["wait_value_loss"] > 0 and s["illegal_actions"] == 0 for s in stats)
+    straight = params_digest(tr.policy)
+    run_updates(tiny(tmp_path / "b", wait_value=True), 1)
+    resumed, _ = run_updates(tiny(tmp_path / "b", wait_value=True), 1, resume=str(tmp_path / "b" / "run"))
+    assert params_digest(resumed.policy) == straight
+    plain, _ = run_updates(tiny(tmp_path / "c"), 2)
+    assert params_digest(plain.policy) != straight     # the extra rows change the update
+
+
 def test_same_seed_same_first_updates(tmp_path):
     a, _ = run_updates(tiny(tmp_path / "a"), 2)
     b, _ = run_updates(tiny(tmp_path / "b"), 2)
@@ -253,7 +268,7 @@ except D.StatsMismatchError:
     mismatch = "raised"
 s = D.reduce_stats({{"illegal_actions": D.rank() + 1, "x": float(D.rank())}})
 cfg = TrainConfig.from_dict({{**{TINY!r}, "out": {str(tmp_path / 'run')!r}, "eval_every": 1, "bot_opponent_prob": 0.5,
-                              "pool_fraction": 1.0, "target_kl": 1e-4, "eval_pool_members": 1, "card_stats_every": 1,
+                              "pool_fraction": 1.0, "target_kl": 1e-4, "eval_pool_members": 1, "card_stats_every": 1, "wait_value": True,
                               "total_steps": 10_000_000, "minutes": 0.1}})
 tr = Trainer(cfg, quiet=True)
 last = tr.train()

@@ -53,6 +53,7 @@ class TrainConfig:
     shaping_board: float = _f(0.0, "Potential-based shaping: weight of (my - opponent board attack + health) / 20 in the potential (0: off).")
     shaping_enemy_board: float = _f(0.0, "Potential-based shaping: extra weight of the opponent's board attack + health / 20 (subtracted), so removing an enemy unit counts more than deploying one.")
     vf_coef: float = _f(0.5, "Weight of the value loss.")
+    wait_value: bool = _f(False, "Also train the value on the waiting seat's view at each rollout's start (the view that bootstraps its chain at the previous rollout's end), with its next decision's return as target (training.gae.waiting_value_targets).")
     max_grad_norm: float = _f(0.5, "Global gradient-norm clip.")
     target_kl: float = _f(0.0, "Stop the epoch loop when approx_kl exceeds this (0: never).")
     ratio_check_tol: float = _f(1e-4, "Max |log ratio| allowed before the first gradient step of an update.")

@@ -63,3 +63,44 @@ def seat_gae(values, seats, learner, dones, truncated, seat_rewards, final_value
             pend_r[s] = 0.0
     returns = adv + values
     return adv, returns
+
+
+@njit(cache=True)
+def waiting_value_targets(wait_seat, wait_phi, seat_ok, seats, learner, dones, truncated, seat_rewards, final_values,
+                          final_phis, returns, phis, gamma):
+    """Value targets for the waiting seat's view of each game's position at the start of a rollout.
+
+    At the end of a rollout, the chain of the seat that is *not* to move is bootstrapped with V of
+    its own view of the position (``last_values``), a view the value head otherwise never trains
+    on: it learns only from the acting seat's rows. This gives that view a target from the next
+    rollout, which starts from the same position: the seat's next decision stands in for it, so
+    ``V(view) + phi(view)`` should equal ``return + phi`` at that decision (the same own-decision
+    clock, so no discount between them). If the game ends first, the stand-in is the final
+    result: ``reward / gamma`` (plus ``final_value + final_phi`` for a truncated game), as
+    ``seat_gae`` credits it.
+
+    wait_seat [N] the seat not to move at the rollout's start, wait_phi [N] its view's potential,
+    seat_ok [N] whether that seat is the learner's in game i; the rest as in :func:`seat_gae`,
+    with ``returns`` its output. Returns (target [N] float32, ok [N] bool): games where the seat
+    neither decides (as the learner) nor sees its game end within the rollout get no target."""
+    T, N = seats.shape
+    target = np.zeros(N, np.float32)
+    ok = np.zeros(N, np.bool_)
+    for i in range(N):
+        if not seat_ok[i]:
+            continue
+        p = wait_seat[i]
+        for t in range(T):
+            if seats[t, i] == p:
+                if learner[t, i]:
+                    target[i] = returns[t, i] + phis[t, i] - wait_phi[i]
+                    ok[i] = True
+                break
+            if dones[t, i]:
+                u = seat_rewards[t, i, p] / gamma
+                if truncated[t, i]:
+                    u += final_values[t, i, p] + final_phis[t, i, p]
+                target[i] = u - wait_phi[i]
+                ok[i] = True
+                break
+    return target, ok

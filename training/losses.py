@@ -19,9 +19,15 @@ class ReplayModule(nn.Module):
         self.entropy = entropy
         self.independent = independent
 
-    def forward(self, obs, legal, count, actions):
+    def forward(self, obs, legal, count, actions, value_obs=None):
+        """Replayed log-prob, entropy, value, per-head entropy, forced and applicable heads of the
+        stored tuples; with ``value_obs`` also the value of those extra observations (value-only
+        rows: the waiting seat's views of ``TrainConfig.wait_value``), else an empty tensor."""
         g, e = obs_tensors(obs, obs.device)
         enc = self.policy(g, e, legal, count)
         res = evaluate(self.policy, enc, legal, count, actions, entropy=self.entropy, independent=self.independent)
+        extra = enc.value.new_zeros(0)
+        if value_obs is not None and len(value_obs):
+            extra = self.policy(*obs_tensors(value_obs, value_obs.device)).value
         # plain tensors (not the dataclass): DDP finds the outputs it must trace for unused parameters
-        return res.log_prob, res.entropy, enc.value, res.head_entropy, res.forced, res.applicable
+        return res.log_prob, res.entropy, enc.value, res.head_entropy, res.forced, res.applicable, extra

@@ -39,7 +39,7 @@ from . import distributed as D
 from .checkpoint import FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint
 from .config import TrainConfig
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
-from .gae import seat_gae
+from .gae import seat_gae, waiting_value_targets
 from .shaping import potential
 from .losses import ReplayModule
 from .sampler import sample
@@ -96,6 +96,10 @@ class Rollout:
     final_values: list = field(default_factory=list)
     phis: list = field(default_factory=list)
     final_phis: list = field(default_factory=list)
+    # TrainConfig.wait_value: the waiting seat's view of each game at the rollout's start
+    wait_seat: np.ndarray | None = None
+    wait_obs: np.ndarray | None = None
+    wait_phi: np.ndarray | None = None
 
 
 class Trainer:
@@ -207,6 +211,11 @@ class Trainer:
         ended = {"games": 0, "learner_wins": 0.0}
         illegal_before = int(env.illegal_counts.sum())
         self.policy.eval()
+        if cfg.wait_value:
+            # the view that bootstrapped the waiting seat's chain at the end of the last rollout
+            ro.wait_seat = (1 - env.current_player).astype(np.int32)
+            ro.wait_obs = env.observe(ro.wait_seat)
+            ro.wait_phi = self._phi(ro.wait_obs)
         local_steps = 0
         for _ in range(cfg.rollout_steps):
             actor = env.current_player.copy()
@@ -288,6 +297,16 @@ class Trainer:
         adv, ret = seat_gae(values, np.stack(ro.seats), learner, np.stack(ro.dones), np.stack(ro.truncs),
                             np.stack(ro.seat_rewards), np.stack(ro.final_values), ro.last_values,
                             cfg.gamma, cfg.gae_lambda, np.stack(ro.phis), np.stack(ro.final_phis), ro.last_phis)
+        w_obs = w_tgt = None
+        if cfg.wait_value:
+            seat_ok = (np.ones(cfg.num_envs, np.bool_) if self.opponent is None
+                       else ~self.pool_envs | (ro.wait_seat == self.learner_seat))
+            tgt, ok = waiting_value_targets(ro.wait_seat, ro.wait_phi, seat_ok, np.stack(ro.seats), learner,
+                                            np.stack(ro.dones), np.stack(ro.truncs), np.stack(ro.seat_rewards),
+                                            np.stack(ro.final_values), np.stack(ro.final_phis), ret,
+                                            np.stack(ro.phis), cfg.gamma)
+            w_obs = torch.as_tensor(ro.wait_obs[ok], device=self.device)
+            w_tgt = torch.as_tensor(tgt[ok], device=self.device)
         t_idx, i_idx = np.nonzero(learner)
         M = len(t_idx)
         width = max(l.shape[1] for l in ro.legal)
@@ -322,11 +341,14 @@ class Trainer:
         stop = False
         for epoch in range(cfg.update_epochs):
             perm = torch.randperm(M, generator=torch.Generator().manual_seed(cfg.seed + self.update * 131 + epoch))
-            for start in range(0, mb * cfg.num_minibatches, mb):
+            w_chunks = (torch.arange(len(w_obs), device=dev).tensor_split(cfg.num_minibatches)
+                        if w_obs is not None else [None] * cfg.num_minibatches)
+            for start, w_idx in zip(range(0, mb * cfg.num_minibatches, mb), w_chunks):
                 idx = perm[start:start + mb].to(dev)
                 with self._autocast():
-                    new_logp, entropy, value, head_ent, forced, applicable = self.replay(
-                        b_obs[idx], b_legal[idx], b_count[idx], b_act[idx])
+                    new_logp, entropy, value, head_ent, forced, applicable, w_value = self.replay(
+                        b_obs[idx], b_legal[idx], b_count[idx], b_act[idx],
+                        None if w_idx is None else w_obs[w_idx])
                 logratio = new_logp - b_logp[idx]
                 if first:
                     worst = logratio.abs().max().item()
@@ -348,6 +370,10 @@ class Trainer:
                     vl = 0.5 * ((v - b_ret[idx]) ** 2).mean()
                 ent = entropy.mean()
                 loss = pg + cfg.vf_coef * vl - cfg.ent_coef * ent
+                if w_value.numel():
+                    wl = 0.5 * ((w_value.float() - w_tgt[w_idx]) ** 2).mean()
+                    loss = loss + cfg.vf_coef * wl
+                    agg.setdefault("wait_value_loss", []).append(wl.item())
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 gnorm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
@@ -372,6 +398,9 @@ class Trainer:
             if stop:
                 break
         stats = {k: float(np.mean(v)) for k, v in agg.items()}
+        if cfg.wait_value:   # present on every rank (the stats are reduced key by key)
+            stats.setdefault("wait_value_loss", 0.0)
+            stats["wait_value_rows"] = 0 if w_obs is None else len(w_obs)
         stats["ratio_min"] = float(np.min(agg["ratio_min"]))
         stats["ratio_max"] = float(np.max(agg["ratio_max"]))
         y, p = b_ret.cpu().numpy(), b_val.cpu().numpy()
@@ -460,7 +489,7 @@ class Trainer:
             return
         w = self.writer
         for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl", "clipfrac",
-                  "explained_variance", "grad_norm"):
+                  "explained_variance", "grad_norm", "wait_value_loss"):
             if k in stats:
                 w.add_scalar(f"losses/{k}", stats[k], self.steps)
         for k in range(4):
