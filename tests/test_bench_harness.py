@@ -141,3 +141,29 @@ def test_card_stats_report_bins_the_cards_scalars(tmp_path):
     bad = run("--cards", "Fireball")
     assert bad.returncode == 2 and "never playable in this run: ['Fireball']" in bad.stderr
     assert run("--bins", "5,1").returncode == 2
+
+
+def test_bootstrap_bias_compares_both_views_with_the_next_decision(tmp_path):
+    """benchmarks/bootstrap_bias.py runs on a small untrained policy and reports the waiting and
+    acting views' errors against the seat's next decision."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from policy import PolicyConfig, TCGPolicy
+    from training.checkpoint import save_policy
+    torch.manual_seed(0)
+    path = save_policy(TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)), tmp_path / "p.pt")
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "bootstrap_bias.py")
+    p = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--games", "8", "--steps", "40"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    for view in ("waiting", "acting"):
+        assert 0 < out[view]["pairs"] < 8 * 40 and out[view]["rmse"] >= abs(out[view]["bias"])
+    bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--steps", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--steps" in bad.stderr

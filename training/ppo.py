@@ -12,7 +12,9 @@ decisions. Per update:
 2. **Rollout.** The learner's rows are encoded and sampled with the sequential sampler; every
    stored row keeps the observation, the legal tuples (trimmed to the step's longest list),
    the action, log-prob, value, seat and game id. Opponent rows are played but not stored.
-3. **Advantages** by seat-chained GAE (``training.gae``).
+3. **Advantages** by seat-chained GAE (``training.gae``). With ``wait_value`` the value also
+   trains on the waiting seat's view of each game at the rollout's start, the view the previous
+   rollout bootstrapped that seat's chain from (``training.gae.waiting_value_targets``).
 4. **PPO.** Log-prob and entropy are replayed with ``sampler.evaluate``; before the first
    gradient step of each update the ratio must be 1 (``ratio_check_tol``) or training stops:
    a mismatch means rollout and replay disagree, which is a bug.
