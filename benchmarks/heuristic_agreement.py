@@ -49,7 +49,8 @@ from verification.spec import ENT_MY_HAND, Primary
 def restricted_actions(policy, env, rows, lists, gen, greedy):
     """The policy's tuples for games ``rows`` when each may choose only from its own sub-list of
     legal tuples (``lists[k]``, rows of ``env.legal_tuples[rows[k]]``): the sequential sampler
-    masks by the list it is given, so this samples the policy conditioned on the list."""
+    masks by the list it is given, so this samples the policy conditioned on the list. (A policy
+    trained with ``afford`` reads affordances off the list it is given, so it sees the sub-list's.)"""
     width = max(len(lst) for lst in lists)
     lt = np.zeros((len(rows), width, 4), np.int8)
     for k, lst in enumerate(lists):
