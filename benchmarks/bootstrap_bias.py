@@ -25,6 +25,7 @@ from policy import obs_tensors
 from tcg_env import VecTCG
 from tcg_env.bench import machine
 from training.checkpoint import load_policy
+from training.config import TrainConfig
 from training.evaluate import policy_actions
 from training.shaping import potential
 
@@ -35,8 +36,11 @@ def main():
     ap.add_argument("--games", type=int, default=256, help="games played at once (default: %(default)s)")
     ap.add_argument("--steps", type=int, default=400, help="decisions stepped in each (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--shaping-hp", type=float, default=1.0, help="the run's shaping_hp (default: the cpu config's)")
-    ap.add_argument("--shaping-board", type=float, default=0.5, help="the run's shaping_board (default: the cpu config's)")
+    cpu = TrainConfig.named("cpu")
+    ap.add_argument("--shaping-hp", type=float, default=cpu.shaping_hp,
+                    help="the run's shaping_hp (default: the cpu config's, %(default)s)")
+    ap.add_argument("--shaping-board", type=float, default=cpu.shaping_board,
+                    help="the run's shaping_board (default: the cpu config's, %(default)s)")
     args = ap.parse_args()
     if args.games < 1 or args.steps < 2:
         ap.error("--games must be >= 1 and --steps >= 2")

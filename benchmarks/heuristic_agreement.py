@@ -36,9 +36,7 @@ from tcg_env import VecTCG
 from tcg_env.bench import machine
 from tcg_env.bots import HeuristicBot
 from tcg_env.bots.heuristic import heuristic_choice
-from policy import obs_tensors
 from training.checkpoint import load_policy
-from training.sampler import sample
 from training.evaluate import policy_actions, match_decks
 from prefabs import default_pool
 from verification.layout import P_HAND
@@ -48,19 +46,13 @@ from verification.spec import ENT_MY_HAND, Primary
 
 def restricted_actions(policy, env, rows, lists, gen, greedy):
     """The policy's tuples for games ``rows`` when each may choose only from its own sub-list of
-    legal tuples (``lists[k]``, rows of ``env.legal_tuples[rows[k]]``): the sequential sampler
-    masks by the list it is given, so this samples the policy conditioned on the list. (A policy
-    trained with ``afford`` reads affordances off the list it is given, so it sees the sub-list's.)"""
-    width = max(len(lst) for lst in lists)
-    lt = np.zeros((len(rows), width, 4), np.int8)
+    legal tuples (``lists[k]``, rows of ``env.legal_tuples[rows[k]]``). (A policy trained with
+    ``afford`` reads affordances off the list it is given, so it sees the sub-list's.)"""
+    lt = np.zeros((len(rows), max(len(lst) for lst in lists), 4), np.int8)
     for k, lst in enumerate(lists):
         lt[k, :len(lst)] = lst
-    g, e = obs_tensors(env.observations[rows], "cpu")
-    lt_t = torch.as_tensor(lt)
-    lc = torch.as_tensor(np.array([len(lst) for lst in lists], np.int32))
-    with torch.no_grad():
-        res = sample(policy, policy(g, e, lt_t, lc), lt_t, lc, generator=gen, greedy=greedy, entropy="sampled")
-    return res.actions.numpy().astype(np.int32)
+    count = np.array([len(lst) for lst in lists], np.int32)
+    return policy_actions(policy, env, rows, "cpu", gen, greedy, legal=lt, count=count)
 
 
 def main():

@@ -22,14 +22,17 @@ from tcg_env.bots import HeuristicBot, RandomBot
 from .sampler import sample
 
 
-def policy_actions(policy, env, rows, device, gen, greedy):
-    """The policy's tuples [len(rows), 4] for games ``rows`` of ``env`` (drawn, or greedy)."""
+def policy_actions(policy, env, rows, device, gen, greedy, legal=None, count=None):
+    """The policy's tuples [len(rows), 4] for games ``rows`` of ``env`` (drawn, or greedy).
+    ``legal`` [len(rows), W, 4] / ``count`` [len(rows)] replace the env's legal lists (a sub-list
+    of each: the sampler masks by the list it is given, so this samples conditioned on it)."""
     if len(rows) == 0:
         return np.zeros((0, 4), np.int32)
-    width = int(env.legal_count[rows].max())
+    if legal is None:
+        legal, count = env.legal_tuples[rows, :int(env.legal_count[rows].max())], env.legal_count[rows]
     g, e = obs_tensors(env.observations[rows], device)
-    lt = torch.as_tensor(env.legal_tuples[rows, :width], device=device)
-    lc = torch.as_tensor(env.legal_count[rows], device=device)
+    lt = torch.as_tensor(legal, device=device)
+    lc = torch.as_tensor(count, device=device)
     with torch.no_grad():
         enc = policy(g, e, lt, lc)
         res = sample(policy, enc, lt, lc, generator=gen, greedy=greedy, entropy="sampled")

@@ -296,17 +296,17 @@ class Trainer:
         T = len(ro.obs)
         values = np.stack(ro.values)
         learner = np.stack(ro.learner)
-        adv, ret = seat_gae(values, np.stack(ro.seats), learner, np.stack(ro.dones), np.stack(ro.truncs),
-                            np.stack(ro.seat_rewards), np.stack(ro.final_values), ro.last_values,
-                            cfg.gamma, cfg.gae_lambda, np.stack(ro.phis), np.stack(ro.final_phis), ro.last_phis)
+        seats, dones, truncs = np.stack(ro.seats), np.stack(ro.dones), np.stack(ro.truncs)
+        seat_rewards, final_values = np.stack(ro.seat_rewards), np.stack(ro.final_values)
+        phis, final_phis = np.stack(ro.phis), np.stack(ro.final_phis)
+        adv, ret = seat_gae(values, seats, learner, dones, truncs, seat_rewards, final_values, ro.last_values,
+                            cfg.gamma, cfg.gae_lambda, phis, final_phis, ro.last_phis)
         w_obs = w_tgt = None
         if cfg.wait_value:
             seat_ok = (np.ones(cfg.num_envs, np.bool_) if self.opponent is None
                        else ~self.pool_envs | (ro.wait_seat == self.learner_seat))
-            tgt, ok = waiting_value_targets(ro.wait_seat, ro.wait_phi, seat_ok, np.stack(ro.seats), learner,
-                                            np.stack(ro.dones), np.stack(ro.truncs), np.stack(ro.seat_rewards),
-                                            np.stack(ro.final_values), np.stack(ro.final_phis), ret,
-                                            np.stack(ro.phis), cfg.gamma)
+            tgt, ok = waiting_value_targets(ro.wait_seat, ro.wait_phi, seat_ok, seats, learner, dones, truncs,
+                                            seat_rewards, final_values, final_phis, ret, phis, cfg.gamma)
             w_obs = torch.as_tensor(ro.wait_obs[ok], device=self.device)
             w_tgt = torch.as_tensor(tgt[ok], device=self.device)
         t_idx, i_idx = np.nonzero(learner)
