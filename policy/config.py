@@ -23,6 +23,16 @@ class PolicyConfig:
     """Add each card's printed ability text (effect, target rule and amounts of every ability and
     mode, from the card table) to its id embedding. The observation names cards by id; this is
     the public card list a player knows, not game state."""
+    typed_inputs: bool = False
+    """Feed the observation's categorical fields as such: each entity's zone, slot, card type and
+    subtype, and the phase and pending target rule, through learned embedding rows; a weapon's
+    and the pending spell's card id through the card embedding; the attacking and attacked
+    entities as flags on their rows. Without it they reach the linear input as scaled numbers
+    (an entity index or a card id as a magnitude)."""
+    separate_value: bool = False
+    """The value reads its own encoder (same size, own embeddings and weights) instead of the
+    pooled state of the encoder the action heads share, so the value and policy losses do not
+    pull on one small trunk. Roughly doubles the encoder's cost."""
     afford: bool = False
     """Give the action heads the decision's affordances (``policy.affordances``: which entities
     fill which pointer slot of some legal tuple, and which primaries are legal), added to the

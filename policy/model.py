@@ -33,7 +33,7 @@ The policy knows nothing about legality or PPO: masks come from the legal tuples
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -55,6 +55,25 @@ _F_PRESENT = ENTITY_FEATURES.index("present")
 _F_CARD = ENTITY_FEATURES.index("card_id")
 _NUMERIC = [i for i in range(len(ENTITY_FEATURES)) if i != _F_CARD]
 _SCALE = 1.0 / 10.0   # int8 features are small counts and stats; scale them near unit range
+# typed_inputs: categorical features, each as (column, number of values); they get embedding rows
+# instead of a scaled number in the linear input
+_ENT_CAT = [(ENTITY_FEATURES.index(n), k) for n, k in (("zone", 5), ("zone_slot", 10), ("card_type", 6),
+                                                       ("subtype", 11))]
+_F_WEAPON = ENTITY_FEATURES.index("weapon_card")
+_G_CAT = [(GLOBAL_FEATURES.index(n), k) for n, k in (("phase", 6), ("pending_target_rule", 17))]
+_G_PENDING = GLOBAL_FEATURES.index("pending_card")
+_G_ATTACK = [GLOBAL_FEATURES.index("attacker_entity"), GLOBAL_FEATURES.index("attack_target_entity")]
+# columns that reach the linear input as numbers only without typed_inputs (the leaders' card ids
+# are in their entity rows too)
+_ENT_TYPED = [c for c, _ in _ENT_CAT] + [_F_WEAPON]
+_G_TYPED = [c for c, _ in _G_CAT] + [_G_PENDING] + _G_ATTACK + [GLOBAL_FEATURES.index("my_leader_card"),
+                                                               GLOBAL_FEATURES.index("opp_leader_card")]
+
+
+def _offsets(cats) -> tuple[torch.Tensor, torch.Tensor, int]:
+    cols = torch.as_tensor([c for c, _ in cats])
+    sizes = torch.as_tensor([k for _, k in cats])
+    return cols, torch.cumsum(sizes, 0) - sizes, int(sizes.sum())
 # primaries whose head 1 is an entity pointer, and their affordance column (pointer_primary)
 _PTR1 = [(int(p), i) for i, (p, j) in enumerate(AFFORD_SLOTS) if j == 1]
 _PTR1_PRIM = [p for p, _ in _PTR1]
@@ -132,9 +151,10 @@ class Encoding:
 
 
 class TCGPolicy(nn.Module):
-    def __init__(self, config: PolicyConfig | None = None):
+    def __init__(self, config: PolicyConfig | None = None, value_only: bool = False):
         super().__init__()
         self.config = cfg = config or PolicyConfig()
+        self.value_only = value_only
         d = cfg.d_model
         self.card_emb = nn.Embedding(cfg.num_cards, d)
         if cfg.card_text:
@@ -143,11 +163,35 @@ class TCGPolicy(nn.Module):
             self.card_text_in = nn.Linear(self.card_text.shape[1], d)
         self.ent_in = nn.Linear(len(_NUMERIC), d)
         self.glob_in = nn.Linear(NUM_GLOBALS, d)
+        ent_scale = torch.full((len(ENTITY_FEATURES),), _SCALE)
+        glob_scale = torch.full((NUM_GLOBALS,), _SCALE)
+        if cfg.typed_inputs:
+            ent_scale[_ENT_TYPED] = 0.0
+            glob_scale[_G_TYPED] = 0.0
+            for name, cats in (("ent", _ENT_CAT), ("glob", _G_CAT)):
+                cols, offs, rows = _offsets(cats)
+                self.register_buffer(f"{name}_cat_cols", cols, persistent=False)
+                self.register_buffer(f"{name}_cat_offs", offs, persistent=False)
+                self.register_buffer(f"{name}_cat_max", torch.as_tensor([k - 1 for _, k in cats]), persistent=False)
+                setattr(self, f"{name}_cat_emb", nn.Embedding(rows, d))
+            self.weapon_in = nn.Linear(d, d)      # a weapon's card through the shared card embedding
+            self.pending_in = nn.Linear(d, d)     # the card whose target or mode is pending
+            self.attack_emb = nn.Embedding(2, d)  # the entity attacking, and the entity attacked
+        self.register_buffer("ent_scale", ent_scale[_NUMERIC], persistent=False)
+        self.register_buffer("glob_scale", glob_scale, persistent=False)
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, batch_first=True,
                                            norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(d)
-        self.value_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+        if cfg.separate_value and not value_only:
+            # the critic: an encoder of the same size with its own weights and the value head
+            self.critic = TCGPolicy(replace(cfg, separate_value=False, afford=False, pointer_primary=False),
+                                    value_only=True)
+        else:
+            self.value_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+        self.register_buffer("slot_kind", torch.as_tensor(SLOT_KIND.astype(np.int64)), persistent=False)
+        if value_only:
+            return
         # prefix conditioning
         self.prim_emb = nn.Embedding(HEAD_SIZES[0], d)
         self.bin_emb = nn.ModuleList([nn.Embedding(HEAD_SIZES[k], d) for k in (1, 2)])
@@ -164,7 +208,6 @@ class TCGPolicy(nn.Module):
             self.aff_q = nn.Linear(d, d)
             self.aff_k = nn.Linear(d, d)
             self.aff_v = nn.Linear(d, d)
-        self.register_buffer("slot_kind", torch.as_tensor(SLOT_KIND.astype(np.int64)), persistent=False)
         assert HEAD_SIZES[1] == NUM_ENTITIES and HEAD_SIZES[2] == NUM_ENTITIES
 
     # -- encoder
@@ -189,8 +232,11 @@ class TCGPolicy(nn.Module):
         x = self.card_emb(ids)
         if self.config.card_text:
             x = x + self.card_text_in(self.card_text[ids])
-        x = x + self.ent_in(sel[..., _NUMERIC].float() * _SCALE)
-        g = self.glob_in(globals_.float() * _SCALE).unsqueeze(1)
+        x = x + self.ent_in(sel[..., _NUMERIC].float() * self.ent_scale)
+        g = self.glob_in(globals_.float() * self.glob_scale)
+        if self.config.typed_inputs:
+            x, g = self._typed(x, g, sel, order, globals_)
+        g = g.unsqueeze(1)
         tokens = torch.cat([g, x], dim=1)
         pad = torch.cat([torch.zeros_like(present[:, :1]), ~present.gather(1, order)], dim=1)
         h = self.out_norm(self._encode(tokens, pad))
@@ -202,8 +248,11 @@ class TCGPolicy(nn.Module):
         pos = torch.full((B, E), width, dtype=torch.long, device=h.device)
         pos = pos.scatter(1, order, torch.arange(width, device=h.device).expand(B, width))
         pos = torch.where(present, pos, torch.full_like(pos, width))
-        value = self.value_head(pooled).squeeze(-1)
         cfg = self.config
+        if cfg.separate_value and not self.value_only:
+            value = self.critic(globals_, entities).value
+        else:
+            value = self.value_head(pooled).squeeze(-1)
         if not (cfg.afford or cfg.pointer_primary):
             return Encoding(h_ent, pos, present, pooled, value)
         if legal_tuples is None:
@@ -223,6 +272,26 @@ class TCGPolicy(nn.Module):
         attn = torch.softmax(scores.masked_fill(~live.squeeze(-1), torch.finfo(scores.dtype).min), dim=-1)
         c = c + torch.einsum("bw,bwd->bd", attn, self.aff_v(toks))
         return Encoding(torch.cat([toks, h_ent[:, width:]], dim=1), pos, present, c, value, ptr1=ptr1)
+
+    def _typed(self, x, g, sel, order, globals_):
+        """``PolicyConfig.typed_inputs``: categorical features as embeddings. Zone, slot, card type
+        and subtype of each entity, and the phase and pending target rule, each get a learned
+        row; a weapon and the pending card are read through the card embedding; the attacking
+        and attacked entities get a flag row, instead of their index arriving as a number."""
+        lim = self.config.num_cards - 1
+        cat = torch.minimum(sel[..., self.ent_cat_cols].long().clamp(min=0), self.ent_cat_max)
+        x = x + self.ent_cat_emb(cat + self.ent_cat_offs).sum(-2)
+        wid = sel[..., _F_WEAPON].long().clamp(0, lim)
+        x = x + self.weapon_in(self.card_emb(wid)) * (wid > 0).unsqueeze(-1)
+        gl = globals_.long()
+        gcat = torch.minimum(gl[:, self.glob_cat_cols].clamp(min=0), self.glob_cat_max)
+        g = g + self.glob_cat_emb(gcat + self.glob_cat_offs).sum(-2)
+        pend = gl[:, _G_PENDING].clamp(0, lim)
+        g = g + self.pending_in(self.card_emb(pend)) * (pend > 0).unsqueeze(-1)
+        for j, col in enumerate(_G_ATTACK):   # entity index, -1 for none
+            hit = (order == gl[:, col:col + 1]).unsqueeze(-1)
+            x = x + hit * self.attack_emb.weight[j]
+        return x, g
 
     def _encode(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """``self.encoder``'s pre-norm layers, computed batch-first with the layers' own

@@ -10,7 +10,7 @@ import torch
 from policy.config import PolicyConfig
 from policy.model import TCGPolicy, obs_tensors
 from tcg_env.bots import HeuristicBot, RandomBot
-from tcg_env.observation import ENTITY_FEATURES
+from tcg_env.observation import ENTITY_FEATURES, GLOBAL_FEATURES
 from tcg_env.vec import VecTCG
 from training.sampler import evaluate, exact_entropy, sample
 from verification.spec import HEAD_SIZES, NUM_ENTITIES, SLOT_KIND, Primary, SlotKind
@@ -19,6 +19,7 @@ NUM_HEADS = 4
 POINTER = int(SlotKind.POINTER)
 F32_MIN = torch.finfo(torch.float32).min
 _PRESENT = ENTITY_FEATURES.index("present")
+_ATTACK_COLS = [GLOBAL_FEATURES.index("attacker_entity"), GLOBAL_FEATURES.index("attack_target_entity")]
 _MULT = [int(np.prod(HEAD_SIZES[k + 1:])) for k in range(NUM_HEADS)]
 
 
@@ -150,12 +151,18 @@ def test_sampling_never_points_at_an_absent_entity(states, variant):
 
 
 # ----------------------------------------------------------------------------- 9. permutation
-def _permute(obs_row, legal_rows, perm):
-    """Entity row i of the new observation is old row perm[i]; pointer values e -> inv[e]."""
+def _permute(obs_row, legal_rows, perm, globals_too=False):
+    """Entity row i of the new observation is old row perm[i]; pointer values e -> inv[e] (in the
+    attacker / attacked globals too with ``globals_too``: the typed policy reads them as pointers,
+    the plain one as numbers)."""
     inv = np.argsort(perm)
     o = obs_row.copy()
     ents = o[32:].reshape(NUM_ENTITIES, -1)
     o[32:] = ents[perm].reshape(-1)
+    if globals_too:
+        for col in _ATTACK_COLS:
+            if o[col] >= 0:
+                o[col] = inv[o[col]]
     lt = legal_rows.astype(np.int64).copy()
     for t in lt:
         for k in pointer_slots(int(t[0])):
@@ -163,12 +170,14 @@ def _permute(obs_row, legal_rows, perm):
     return o, lt, inv
 
 
-@pytest.mark.parametrize("variant", ["plain", "afford", "pointer_primary"])
+@pytest.mark.parametrize("variant", ["plain", "afford", "pointer_primary", "typed_inputs"])
 def test_permuting_entity_rows_permutes_pointers_and_keeps_log_probs(states, variant):
     """Also with the options that read the legal list (affordances, pointer-scored primaries):
-    the list's pointers are permuted with the rows, so the permuted decision reads the same."""
+    the list's pointers are permuted with the rows, so the permuted decision reads the same.
+    With typed inputs the attacker / attacked globals are pointers too and are permuted."""
     obs, leg, cnt = states
-    cfg = PolicyConfig(afford=variant == "afford", pointer_primary=variant == "pointer_primary")
+    cfg = PolicyConfig(afford=variant == "afford", pointer_primary=variant == "pointer_primary",
+                       typed_inputs=variant == "typed_inputs")
     pol = make_policy(cfg, seed=6).eval()
     rng = np.random.default_rng(7)
     # states whose legal lists hold pointer and bin slots, with absent entities
@@ -183,7 +192,7 @@ def test_permuting_entity_rows_permutes_pointers_and_keeps_log_probs(states, var
         n = int(cnt[i])
         perm = rng.permutation(NUM_ENTITIES)
         assert (perm != np.arange(NUM_ENTITIES)).sum() > 20
-        o2, lt2, inv = _permute(obs[i], leg[i, :n], perm)
+        o2, lt2, inv = _permute(obs[i], leg[i, :n], perm, globals_too=cfg.typed_inputs)
         shuffle = rng.permutation(n)        # and list the tuples in another order
         L1 = torch.as_tensor(leg[i:i + 1, :n]).long()
         L2 = torch.as_tensor(lt2[shuffle]).unsqueeze(0)
@@ -402,6 +411,88 @@ def test_card_text_input_encodes_the_printed_abilities_and_round_trips(tmp_path)
         # the text input moves the encoding: zeroing it changes the entity rows
         pol.card_text_in.weight.zero_()
         assert not torch.allclose(pol(*obs_tensors(obs)).tokens, a.tokens)
+
+
+def test_typed_inputs_read_categorical_fields_through_embeddings_only(states, tmp_path):
+    """PolicyConfig.typed_inputs: zone, slot, card type, subtype, weapon id, phase, pending card,
+    pending target rule and the attacker / attacked indices reach the encoder only through their
+    embedding rows (zeroing those rows makes the encoding blind to them), the attack flags mark
+    the entity rows the globals point at, and a typed policy round-trips through a checkpoint."""
+    from policy.model import _ENT_TYPED, _G_TYPED
+    from training.checkpoint import load_policy, save_policy
+    obs, leg, cnt = states
+    g_at = 32 + np.arange(NUM_ENTITIES)[:, None] * len(ENTITY_FEATURES)
+    blocking = np.nonzero(obs[:, _ATTACK_COLS[0]] >= 0)[0]
+    assert len(blocking) > 5, "the fixture games should hold attack decisions"
+    rows = np.concatenate([np.arange(40), blocking[:20]])
+    base = obs[rows].copy()
+    moved = base.copy()        # every typed column changed to another in-range value
+    for c in _ENT_TYPED:
+        moved[:, (g_at + c).ravel()] = np.where(moved[:, (g_at + c).ravel()] > 0, 1, 2)
+    for c in _G_TYPED:
+        moved[:, c] = 3 if moved[:, c].max() >= 0 else moved[:, c]
+    moved[:, _ATTACK_COLS] = -1
+    torch.manual_seed(0)
+    pol = TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, typed_inputs=True)).eval()
+    with torch.no_grad():
+        a, b = pol(*obs_tensors(base)), pol(*obs_tensors(moved))
+        assert not torch.allclose(a.tokens, b.tokens, atol=1e-4)
+        assert not torch.allclose(a.value, b.value, atol=1e-5)
+        for m in (pol.ent_cat_emb, pol.glob_cat_emb, pol.weapon_in, pol.pending_in, pol.attack_emb):
+            for p in m.parameters():
+                p.zero_()
+        a, b = pol(*obs_tensors(base)), pol(*obs_tensors(moved))
+        assert torch.allclose(a.tokens, b.tokens, atol=1e-6) and torch.allclose(a.value, b.value, atol=1e-6)
+        # the attack flags land on the rows the globals name, and nowhere else (the input rows,
+        # before attention mixes them)
+        pol.attack_emb.weight.normal_()
+        for i in blocking[:10]:
+            g, e = obs_tensors(obs[i:i + 1])
+            order = torch.arange(NUM_ENTITIES).unsqueeze(0)
+            x, _ = pol._typed(torch.zeros(1, NUM_ENTITIES, 32), torch.zeros(1, 32), e, order, g)
+            flagged = x[0].abs().amax(-1) > 0
+            want = [int(obs[i, c]) for c in _ATTACK_COLS if obs[i, c] >= 0]
+            assert sorted(flagged.nonzero().ravel().tolist()) == sorted(set(want))
+    torch.manual_seed(1)
+    pol = TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, typed_inputs=True)).eval()
+    loaded = load_policy(save_policy(pol, tmp_path / "p.pt")).eval()
+    assert loaded.config.typed_inputs
+    with torch.no_grad():
+        x, y = pol(*obs_tensors(base)), loaded(*obs_tensors(base))
+        assert torch.equal(x.value, y.value) and torch.equal(x.tokens, y.tokens)
+
+
+def test_separate_value_has_its_own_encoder(states, tmp_path):
+    """PolicyConfig.separate_value: the value comes from the critic's encoder only and the heads
+    from the main one (moving either's weights leaves the other's output unchanged), the main
+    policy has no value head of its own, and it round-trips through a checkpoint."""
+    from training.checkpoint import load_policy, save_policy
+    obs, leg, cnt = states
+    idx = np.nonzero(cnt > 3)[0][:48]
+    g, e = obs_tensors(obs[idx])
+    torch.manual_seed(0)
+    pol = TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, separate_value=True,
+                                 typed_inputs=True)).eval()
+    names = [n for n, _ in pol.named_parameters()]
+    assert not any(n.startswith("value_head") for n in names) and "critic.value_head.0.weight" in names
+    assert not any(n.startswith("critic.") and ("bin_out" in n or "ptr_q" in n) for n in names)
+    with torch.no_grad():
+        a = pol(g, e)
+        h0 = pol.head_logits(a, 0)
+        for p in pol.critic.encoder.parameters():
+            p.add_(0.5)
+        b = pol(g, e)
+        assert not torch.allclose(a.value, b.value) and torch.equal(b.tokens, a.tokens)
+        assert torch.equal(pol.head_logits(b, 0), h0)
+        for p in pol.encoder.parameters():
+            p.add_(0.5)
+        c = pol(g, e)
+        assert torch.equal(c.value, b.value) and not torch.allclose(pol.head_logits(c, 0), h0)
+    loaded = load_policy(save_policy(pol, tmp_path / "p.pt")).eval()
+    assert loaded.config.separate_value
+    with torch.no_grad():
+        x, y = pol(g, e), loaded(g, e)
+        assert torch.equal(x.value, y.value) and torch.equal(x.tokens, y.tokens)
 
 
 # ----------------------------------------------------------------------------- affordances

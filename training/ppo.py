@@ -66,6 +66,8 @@ def build_policy(cfg: TrainConfig) -> TCGPolicy:
         pc.n_heads = cfg.n_heads
     pc.card_text = cfg.card_text
     pc.afford = cfg.afford
+    pc.typed_inputs = cfg.typed_inputs
+    pc.separate_value = cfg.separate_value
     pc.pointer_primary = cfg.pointer_primary
     return TCGPolicy(pc)
 
@@ -610,7 +612,12 @@ class Trainer:
             if key not in data:
                 raise CheckpointError(f"{path} is a policy-only checkpoint (no '{key}'); it cannot be resumed, "
                                       f"use it with --init-from")
-        if data["policy_config"] != self.policy.config.to_dict():
+        # through from_dict, so a checkpoint written before a field existed reads it as its default
+        try:
+            saved = PolicyConfig.from_dict(data["policy_config"]).to_dict()
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: its policy config cannot be read: {e}") from None
+        if saved != self.policy.config.to_dict():
             raise CheckpointError(f"{path}: its policy config {data['policy_config']} differs from this run's "
                                   f"{self.policy.config.to_dict()}")
         if data["train_config"]["num_envs"] != self.cfg.num_envs:
