@@ -143,6 +143,43 @@ def test_card_stats_report_bins_the_cards_scalars(tmp_path):
     assert run("--bins", "5,1").returncode == 2
 
 
+def test_league_bins_means_the_evaluations_per_bin(tmp_path):
+    """benchmarks/league_bins.py averages one opponent's evaluations within bins of decisions or
+    minutes, counts them, and names what is wrong with its input."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = tmp_path / "run"
+    run.mkdir()
+    head = "update,steps,minutes,opponent,games,wins,losses,draws,win_rate,opponent_rating,learner_rating\n"
+    rows = [(10, 400_000, 1.0, "heuristic", 0.2), (10, 400_000, 1.0, "random", 0.9),
+            (20, 800_000, 2.5, "heuristic", 0.3), (30, 900_000, 12.0, "heuristic", 0.5),
+            (40, 2_500_000, 21.0, "heuristic", 0.6)]
+    (run / "league.csv").write_text(head + "".join(f"{u},{s},{m},{o},100,0,0,0,{w},0,0\n" for u, s, m, o, w in rows))
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "league_bins.py")
+
+    def go(*extra):
+        return subprocess.run([sys.executable, script, *extra], capture_output=True, text=True, timeout=120)
+    p = go(str(run), "--bins", "0,0.5e6,1e6,2e6")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)["runs"][str(run)]
+    assert r["bins"] == [{"mean": 0.2, "n": 1}, {"mean": 0.4, "n": 2}, {"mean": None, "n": 0}]
+    assert r["last"] == {"steps": 2_500_000, "minutes": 21.0, "win_rate": 0.6}
+    by_min = json.loads(go(str(run / "league.csv"), "--by", "minutes").stdout)["runs"][str(run / "league.csv")]
+    assert [b["mean"] for b in by_min["bins"][:3]] == [0.25, 0.5, 0.6]
+    assert json.loads(go(str(run), "--opponent", "random").stdout)["runs"][str(run)]["bins"][0] == \
+        {"mean": 0.9, "n": 1}
+    assert go(str(run), "--bins", "3,1").returncode == 2
+    missing = go(str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "no league.csv" in missing.stderr
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    bad = go(str(tmp_path / "bad.csv"))
+    assert bad.returncode == 2 and "not a league table" in bad.stderr
+    none = go(str(run), "--opponent", "search")
+    assert none.returncode == 1 and "no evaluations against 'search'" in none.stderr
+
+
 def test_bootstrap_bias_compares_both_views_with_the_next_decision(tmp_path):
     """benchmarks/bootstrap_bias.py runs on a small untrained policy and reports the waiting and
     acting views' errors against the seat's next decision."""
