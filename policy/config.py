@@ -29,6 +29,10 @@ class PolicyConfig:
     and the pending spell's card id through the card embedding; the attacking and attacked
     entities as flags on their rows. Without it they reach the linear input as scaled numbers
     (an entity index or a card id as a magnitude)."""
+    pointer_mlp: bool = False
+    """Pointer heads score each entity with a one-hidden-layer MLP of (query + key) (additive
+    attention) instead of the scaled dot product of the two, so a score can express a threshold
+    such as "this attacker kills that unit"."""
     separate_value: bool = False
     """The value reads its own encoder (same size, own embeddings and weights) instead of the
     pooled state of the encoder the action heads share, so the value and policy losses do not

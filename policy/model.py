@@ -202,6 +202,8 @@ class TCGPolicy(nn.Module):
         self.bin_out = nn.ModuleList([nn.Linear(d, HEAD_SIZES[k]) for k in range(NUM_HEADS)])
         self.ptr_q = nn.ModuleList([nn.Linear(d, d) for _ in (1, 2)])
         self.ptr_k = nn.ModuleList([nn.Linear(d, d) for _ in (1, 2)])
+        if cfg.pointer_mlp:
+            self.ptr_v = nn.ModuleList([nn.Linear(d, 1) for _ in (1, 2)])
         if cfg.afford:
             self.aff_ent = nn.Linear(NUM_AFFORD, d)
             self.aff_glob = nn.Linear(NUM_PRIMARIES, d)
@@ -358,7 +360,13 @@ class TCGPolicy(nn.Module):
         if keys is None:
             keys = enc.keys[slot] = self.ptr_k[k - 1](enc.tokens)   # [B, W + 1, d], once per state
         P = q.shape[0]
-        if P == B and bool((rows == torch.arange(B, device=rows.device)).all()):
+        identity = P == B and bool((rows == torch.arange(B, device=rows.device)).all())
+        if self.config.pointer_mlp:
+            # additive scoring: one hidden layer over query + key, so a score can be a threshold
+            # of a difference (does this attacker kill that unit) rather than a bilinear form
+            z = torch.relu((keys if identity else keys[rows]) + q.unsqueeze(1))
+            scores = self.ptr_v[k - 1](z).squeeze(-1) * float(np.sqrt(q.shape[-1]))
+        elif identity:
             scores = torch.einsum("bd,bwd->bw", q, keys)
         else:
             # group the prefixes by state: [B, max prefixes per state, d] @ keys^T

@@ -170,14 +170,14 @@ def _permute(obs_row, legal_rows, perm, globals_too=False):
     return o, lt, inv
 
 
-@pytest.mark.parametrize("variant", ["plain", "afford", "pointer_primary", "typed_inputs"])
+@pytest.mark.parametrize("variant", ["plain", "afford", "pointer_primary", "typed_inputs", "pointer_mlp"])
 def test_permuting_entity_rows_permutes_pointers_and_keeps_log_probs(states, variant):
     """Also with the options that read the legal list (affordances, pointer-scored primaries):
     the list's pointers are permuted with the rows, so the permuted decision reads the same.
     With typed inputs the attacker / attacked globals are pointers too and are permuted."""
     obs, leg, cnt = states
     cfg = PolicyConfig(afford=variant == "afford", pointer_primary=variant == "pointer_primary",
-                       typed_inputs=variant == "typed_inputs")
+                       typed_inputs=variant == "typed_inputs", pointer_mlp=variant == "pointer_mlp")
     pol = make_policy(cfg, seed=6).eval()
     rng = np.random.default_rng(7)
     # states whose legal lists hold pointer and bin slots, with absent entities

@@ -248,8 +248,9 @@ def _enumerate_logp(pol, enc, legal_row, n):
 
 
 @pytest.mark.parametrize("cfg,scale,bf16", [(PolicyConfig(), None, False), (TINY, 3.0, False),
-                                           (PolicyConfig(), 3.0, True), (PolicyConfig(typed_inputs=True), 3.0, False)],
-                         ids=["small", "tiny-sharp", "small-bf16", "typed"])
+                                           (PolicyConfig(), 3.0, True), (PolicyConfig(typed_inputs=True), 3.0, False),
+                                           (PolicyConfig(pointer_mlp=True), 3.0, False)],
+                         ids=["small", "tiny-sharp", "small-bf16", "typed", "pointer_mlp"])
 def test_enumerated_probabilities_and_exact_entropy(states, small_states, cfg, scale, bf16):
     """Under bf16 autocast too: the softmax runs in fp32 (PITFALLS 9), so the tuple
     probabilities still sum to 1 within 1e-5 and match an fp64 chain of the same logits."""

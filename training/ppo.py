@@ -68,6 +68,7 @@ def build_policy(cfg: TrainConfig) -> TCGPolicy:
     pc.afford = cfg.afford
     pc.typed_inputs = cfg.typed_inputs
     pc.separate_value = cfg.separate_value
+    pc.pointer_mlp = cfg.pointer_mlp
     pc.pointer_primary = cfg.pointer_primary
     return TCGPolicy(pc)
 
