@@ -28,6 +28,14 @@ card, attack, block, activate, move) as the log-sum-exp of head 1's logits over 
 that fill it in a legal tuple, so choosing the primary and then the entity is one softmax over
 (primary, entity) pairs: the scores are per card, not per kind of move.
 
+Three more options, each off by default and each measured without a gain in learning speed
+(benchmarks/RESULTS.md, tenth session): ``typed_inputs`` feeds the observation's categorical
+fields (zone, slot, card type, subtype, phase, target rule, weapon and pending card ids, the
+attacking and attacked entities) through embeddings instead of as scaled numbers;
+``separate_value`` gives the value its own encoder (``self.critic``, built with
+``value_only=True``: an encoder and a value head, no action heads); ``pointer_mlp`` scores
+pointer entities with an MLP of query + key instead of their dot product.
+
 The policy knows nothing about legality or PPO: masks come from the legal tuples in
 ``training.sampler``, and affordances are read off those tuples, never recomputed.
 """
