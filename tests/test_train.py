@@ -116,6 +116,42 @@ def test_resume_continues_exactly(tmp_path):
     assert params_digest(straight.policy) == params_digest(resumed.policy)
 
 
+def test_build_policy_passes_every_policy_option_through():
+    from policy import PolicyConfig
+    from training.ppo import _POLICY_FLAGS, build_policy
+    assert {"card_text", "typed_inputs", "pointer_mlp", "separate_value", "afford", "pointer_primary"} <= \
+        set(_POLICY_FLAGS)
+    for flag in _POLICY_FLAGS:
+        cfg = TrainConfig.from_dict({**TINY, flag: True})
+        pc = build_policy(cfg).config
+        assert getattr(pc, flag) and sum(getattr(pc, f) for f in _POLICY_FLAGS) == 1, flag
+    assert build_policy(TrainConfig.from_dict(TINY)).config.d_model == 16 != PolicyConfig().d_model
+
+
+@pytest.mark.parametrize("mutate,fragment", [
+    (lambda pc: pc.pop("typed_inputs"), None),        # written before the field existed: its default
+    (lambda pc: pc.update(typed_inputs=True), "differs from this run"),
+    (lambda pc: pc.update(wings=3), "policy config cannot be read"),
+])
+def test_resume_reads_the_saved_policy_config_through_its_defaults(tmp_path, mutate, fragment):
+    import torch
+
+    from training.checkpoint import CheckpointError, atomic_save
+    cfg = tiny(tmp_path)
+    run_updates(cfg, 1)
+    path = sorted((Path(cfg.out) / "checkpoints").glob("ckpt_*.pt"))[-1]
+    data = torch.load(path, weights_only=True)
+    mutate(data["policy_config"])
+    atomic_save(data, path)
+    if fragment is None:
+        tr = Trainer(cfg, resume=cfg.out, quiet=True)
+        assert tr.update == 1
+        tr.close()
+    else:
+        with pytest.raises(CheckpointError, match=fragment):
+            Trainer(cfg, resume=cfg.out, quiet=True)
+
+
 def test_ratio_check_stops_training_on_a_replay_mismatch(tmp_path, monkeypatch):
     cfg = tiny(tmp_path)
     tr = Trainer(cfg, quiet=True)

@@ -28,6 +28,8 @@ def policy_actions(policy, env, rows, device, gen, greedy, legal=None, count=Non
     of each: the sampler masks by the list it is given, so this samples conditioned on it)."""
     if len(rows) == 0:
         return np.zeros((0, 4), np.int32)
+    if (legal is None) != (count is None):
+        raise ValueError("policy_actions: give both legal and count (a sub-list and its lengths) or neither")
     if legal is None:
         legal, count = env.legal_tuples[rows, :int(env.legal_count[rows].max())], env.legal_count[rows]
     g, e = obs_tensors(env.observations[rows], device)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,11 @@ class RatioCheckError(RuntimeError):
     """Rollout and replay log-probs disagree before the first gradient step: a bug."""
 
 
+# the policy's on/off options that TrainConfig exposes under the same name (build_policy copies them)
+_POLICY_FLAGS = [f.name for f in fields(PolicyConfig)
+                 if f.type in (bool, "bool") and f.name in TrainConfig.__dataclass_fields__]
+
+
 def build_policy(cfg: TrainConfig) -> TCGPolicy:
     pc = PolicyConfig.named(cfg.policy_size)
     if cfg.d_model:
@@ -64,12 +69,8 @@ def build_policy(cfg: TrainConfig) -> TCGPolicy:
         pc.n_layers = cfg.n_layers
     if cfg.n_heads:
         pc.n_heads = cfg.n_heads
-    pc.card_text = cfg.card_text
-    pc.afford = cfg.afford
-    pc.typed_inputs = cfg.typed_inputs
-    pc.separate_value = cfg.separate_value
-    pc.pointer_mlp = cfg.pointer_mlp
-    pc.pointer_primary = cfg.pointer_primary
+    for f in _POLICY_FLAGS:   # the policy options TrainConfig exposes under the same name
+        setattr(pc, f, getattr(cfg, f))
     return TCGPolicy(pc)
 
 
