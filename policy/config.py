@@ -37,6 +37,12 @@ class PolicyConfig:
     """The value reads its own encoder (same size, own embeddings and weights) instead of the
     pooled state of the encoder the action heads share, so the value and policy losses do not
     pull on one small trunk. Roughly doubles the encoder's cost."""
+    oracle_value: bool = False
+    """Asymmetric actor-critic: the value gets its own encoder (as ``separate_value``) and that
+    encoder also reads the opponent's hand, taken from the opponent's observation of the same
+    position (``policy.model.oracle_entities``). Training only: the value only shapes the
+    advantages, the action heads never see the hidden cards, and without the opponent's view
+    the value is NaN. Lower-variance advantages for a game whose outcome hangs on hidden hands."""
     afford: bool = False
     """Give the action heads the decision's affordances (``policy.affordances``: which entities
     fill which pointer slot of some legal tuple, and which primaries are legal), added to the

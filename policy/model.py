@@ -50,7 +50,7 @@ from torch.nn import functional as F
 
 from prefabs.enums import Effect, Target
 from tcg_env.observation import ENTITY_FEATURES, GLOBAL_FEATURES, NUM_GLOBALS
-from verification.spec import HEAD_SIZES, NUM_ENTITIES, NUM_PRIMARIES, SLOT_KIND, SlotKind
+from verification.spec import ENT_MY_HAND, HEAD_SIZES, NUM_ENTITIES, NUM_PRIMARIES, SLOT_KIND, SlotKind
 
 from .affordances import AFFORD_SLOTS, NUM_AFFORD, affordances
 from .config import PolicyConfig
@@ -61,6 +61,7 @@ BIN = int(SlotKind.BIN)
 UNUSED = int(SlotKind.UNUSED)
 _F_PRESENT = ENTITY_FEATURES.index("present")
 _F_CARD = ENTITY_FEATURES.index("card_id")
+_F_OWNER = ENTITY_FEATURES.index("owner")   # 0 = the observing seat's, 1 = the opponent's
 _NUMERIC = [i for i in range(len(ENTITY_FEATURES)) if i != _F_CARD]
 _SCALE = 1.0 / 10.0   # int8 features are small counts and stats; scale them near unit range
 # typed_inputs: categorical features, each as (column, number of values); they get embedding rows
@@ -191,10 +192,10 @@ class TCGPolicy(nn.Module):
                                            norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(d)
-        if cfg.separate_value and not value_only:
+        if (cfg.separate_value or cfg.oracle_value) and not value_only:
             # the critic: an encoder of the same size with its own weights and the value head
-            self.critic = TCGPolicy(replace(cfg, separate_value=False, afford=False, pointer_primary=False),
-                                    value_only=True)
+            self.critic = TCGPolicy(replace(cfg, separate_value=False, oracle_value=False, afford=False,
+                                            pointer_primary=False), value_only=True)
         else:
             self.value_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
         self.register_buffer("slot_kind", torch.as_tensor(SLOT_KIND.astype(np.int64)), persistent=False)
@@ -222,12 +223,16 @@ class TCGPolicy(nn.Module):
 
     # -- encoder
     def forward(self, globals_: torch.Tensor, entities: torch.Tensor, legal_tuples: torch.Tensor | None = None,
-                legal_count: torch.Tensor | None = None) -> Encoding:
+                legal_count: torch.Tensor | None = None, opp_entities: torch.Tensor | None = None) -> Encoding:
         """Encode a batch: ``globals_`` [B, 32] and ``entities`` [B, 32, 24] (int8 or float).
 
         With ``config.afford`` or ``config.pointer_primary`` the heads also need the decision's
         legal list (``legal_tuples`` [B, L, 4], ``legal_count`` [B]); without one the encoding
-        has a value and no heads."""
+        has a value and no heads.
+
+        With ``config.oracle_value`` the value also reads ``opp_entities`` [B, 32, 24], the
+        entity table of the *opponent's* observation of the same positions (training only; see
+        :func:`oracle_entities`). Without it the value is NaN: the action heads never read it."""
         present = entities[..., _F_PRESENT] > 0
         B, E = present.shape
         # Only present entities become tokens: they are moved to the front of each row (in
@@ -259,7 +264,10 @@ class TCGPolicy(nn.Module):
         pos = pos.scatter(1, order, torch.arange(width, device=h.device).expand(B, width))
         pos = torch.where(present, pos, torch.full_like(pos, width))
         cfg = self.config
-        if cfg.separate_value and not self.value_only:
+        if cfg.oracle_value and not self.value_only:
+            value = (torch.full((B,), float("nan"), device=h.device) if opp_entities is None
+                     else self.critic(globals_, oracle_entities(entities, opp_entities)).value)
+        elif cfg.separate_value and not self.value_only:
             value = self.critic(globals_, entities).value
         else:
             value = self.value_head(pooled).squeeze(-1)
@@ -409,6 +417,17 @@ class TCGPolicy(nn.Module):
         return enc.value
 
 
+def oracle_entities(entities: torch.Tensor, opp_entities: torch.Tensor) -> torch.Tensor:
+    """The oracle critic's entity table (``PolicyConfig.oracle_value``): a seat's own observed
+    entities [B, 32, F] followed by the opponent's hand, taken from the hand rows of the
+    opponent's own observation ``opp_entities`` [B, 32, F] and marked as the opponent's
+    (``owner`` = 1): [B, 32 + HAND_MAX, F]. Only the critic reads this; the action heads see the
+    seat's observation alone, so what is hidden from a player never reaches its choices."""
+    hand = opp_entities[:, ENT_MY_HAND:NUM_ENTITIES].clone()
+    hand[..., _F_OWNER] = hand[..., _F_PRESENT]
+    return torch.cat([entities, hand.to(entities.dtype)], dim=1)
+
+
 def obs_tensors(obs: np.ndarray | torch.Tensor, device=None):
     """Split flat int8 observations [B, OBS_SIZE] into (globals [B, 32], entities [B, 32, 24])."""
     t = torch.as_tensor(obs, device=device)
@@ -417,4 +436,4 @@ def obs_tensors(obs: np.ndarray | torch.Tensor, device=None):
     return g, e
 
 
-__all__ = ["TCGPolicy", "Encoding", "obs_tensors", "PolicyConfig", "GLOBAL_FEATURES"]
+__all__ = ["TCGPolicy", "Encoding", "obs_tensors", "oracle_entities", "PolicyConfig", "GLOBAL_FEATURES"]

@@ -494,6 +494,58 @@ def test_separate_value_has_its_own_encoder(states, tmp_path):
         assert torch.equal(x.value, y.value) and torch.equal(x.tokens, y.tokens)
 
 
+def test_oracle_value_reads_the_opponents_hand_in_the_critic_only(tmp_path):
+    """PolicyConfig.oracle_value: the critic's table is the seat's own entities plus the
+    opponent's hand from the opponent's own view, marked as the opponent's; the value moves with
+    the opponent's hidden cards while every action logit stays the same; without the opponent's
+    view the value is NaN, never a silent guess; and it round-trips through a checkpoint."""
+    from policy.model import oracle_entities
+    from training.checkpoint import load_policy, save_policy
+    from verification.spec import ENT_MY_HAND, HAND_MAX
+    env = VecTCG(24, seed=7)
+    bot = HeuristicBot(3)
+    obs, opp = [], []
+    for _ in range(30):
+        obs.append(env.observations.copy())
+        opp.append(env.observe(1 - env.current_player))
+        env.step(bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
+    obs, opp = np.concatenate(obs), np.concatenate(opp)
+    g, e = obs_tensors(obs)
+    oe = obs_tensors(opp)[1]
+    owner, card = ENTITY_FEATURES.index("owner"), ENTITY_FEATURES.index("card_id")
+    hand_n = GLOBAL_FEATURES.index("opp_hand_count")
+    full = oracle_entities(e, oe)
+    assert full.shape == (len(obs), NUM_ENTITIES + HAND_MAX, len(ENTITY_FEATURES))
+    assert torch.equal(full[:, :NUM_ENTITIES], e)
+    hand = full[:, NUM_ENTITIES:]
+    # as many hand rows as the seat's own observation counts in the opponent's hand, all the opponent's
+    assert torch.equal(hand[..., _PRESENT].sum(1).long(), g[:, hand_n].long())
+    assert torch.equal(hand[..., owner], hand[..., _PRESENT])
+    assert torch.equal(hand[..., card], oe[:, ENT_MY_HAND:, card])
+    # ... and the seat's own observation does not hold those cards: no opponent row is in a hand
+    assert not ((e[..., owner] == 1) & (e[..., ENTITY_FEATURES.index("zone")] == 4)).any()
+
+    torch.manual_seed(0)
+    pol = TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, oracle_value=True)).eval()
+    assert not any(n.startswith("value_head") for n, _ in pol.named_parameters())
+    other = oe.clone()
+    other[:, ENT_MY_HAND:, card] = torch.where(other[:, ENT_MY_HAND:, _PRESENT] > 0, 1, 0).to(other.dtype)
+    with torch.no_grad():
+        blind = pol(g, e)
+        a, b = pol(g, e, opp_entities=oe), pol(g, e, opp_entities=other)
+        assert torch.isnan(blind.value).all() and torch.isfinite(a.value).all()
+        assert torch.equal(a.tokens, blind.tokens) and torch.equal(a.pooled, blind.pooled)
+        assert torch.equal(pol.head_logits(a, 0), pol.head_logits(blind, 0))
+        assert torch.equal(pol.head_logits(a, 0), pol.head_logits(b, 0))
+        changed = (a.value - b.value).abs() > 1e-6
+        has_hand = hand[..., _PRESENT].sum(1) > 0
+        assert changed[has_hand].float().mean() > 0.9 and not changed[~has_hand].any()
+    loaded = load_policy(save_policy(pol, tmp_path / "p.pt")).eval()
+    assert loaded.config.oracle_value
+    with torch.no_grad():
+        assert torch.equal(loaded(g, e, opp_entities=oe).value, a.value)
+
+
 # ----------------------------------------------------------------------------- affordances
 def test_affordances_are_the_legal_lists_pointer_slots(states):
     """policy.affordances flags exactly the (entity, primary, pointer slot) triples of the legal

@@ -82,6 +82,16 @@ def test_puffer_policy_module_does_not_import_pufferlib():
     assert r.returncode == 0, r.stderr
 
 
+def test_puffer_policy_refuses_the_oracle_critic():
+    """PuffeRL's buffer carries one seat's view per row, so a policy whose value needs the
+    opponent's view (PolicyConfig.oracle_value) is refused by name instead of training on NaN."""
+    from policy.config import PolicyConfig
+    from policy.model import TCGPolicy
+    from training.puffer_policy import PufferTCGPolicy
+    with pytest.raises(ValueError, match="oracle_value"):
+        PufferTCGPolicy(TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, oracle_value=True)))
+
+
 def test_hook_samples_legal_tuples_and_replays_them():
     """The hook's dispatch without PufferLib: rollout through ``sample_logits(logits)``,
     replay through ``sample_logits(logits, action=...)`` on a larger batch, same log-probs."""

@@ -99,6 +99,38 @@ def test_wait_value_trains_the_waiting_views_and_resumes_exactly(tmp_path):
     assert params_digest(plain.policy) != straight     # the extra rows change the update
 
 
+def test_oracle_value_reads_the_other_seats_view_of_each_stored_position(tmp_path):
+    """oracle_value: each stored row keeps the non-acting seat's view of the same position (its
+    globals mirror the actor's), the stored values are the critic's on that pair, the values the
+    rollout bootstraps from are finite (a missing view reads as NaN), and the update passes the
+    ratio check with nothing illegal sampled."""
+    import torch
+    from policy import obs_tensors
+    from tcg_env.observation import GLOBAL_FEATURES
+    tr = Trainer(tiny(tmp_path, oracle_value=True, wait_value=True, num_envs=16, rollout_steps=24), quiet=True)
+    ro, rs = tr.collect()
+    G = {n: i for i, n in enumerate(GLOBAL_FEATURES)}
+    obs, opp = np.stack(ro.obs), np.stack(ro.opp_obs)
+    for mine, theirs in (("my_hp", "opp_hp"), ("my_hand_count", "opp_hand_count"), ("my_ikz", "opp_ikz"),
+                         ("my_deck_count", "opp_deck_count")):
+        assert np.array_equal(obs[..., G[mine]], opp[..., G[theirs]]), mine
+        assert np.array_equal(obs[..., G[theirs]], opp[..., G[mine]]), mine
+    assert np.array_equal(obs[..., G["is_my_turn"]] + opp[..., G["is_my_turn"]], np.ones(obs.shape[:2]))
+    values = np.stack(ro.values)
+    learner = np.stack(ro.learner)
+    assert np.isfinite(values[learner]).all() and np.isfinite(ro.last_values).all()
+    assert np.isfinite(np.stack(ro.final_values)).all()
+    t, i = np.nonzero(learner)
+    with torch.no_grad():
+        g, e = obs_tensors(obs[t[:64], i[:64]])
+        v = tr.policy(g, e, opp_entities=obs_tensors(opp[t[:64], i[:64]])[1]).value.numpy()
+    assert np.allclose(v, values[t[:64], i[:64]], atol=1e-5)
+    st = tr.learn(ro)
+    assert np.isfinite(st["value_loss"]) and st["wait_value_rows"] > 0 and np.isfinite(st["wait_value_loss"])
+    assert rs["illegal_actions"] == 0
+    tr.close()
+
+
 def test_same_seed_same_first_updates(tmp_path):
     a, _ = run_updates(tiny(tmp_path / "a"), 2)
     b, _ = run_updates(tiny(tmp_path / "b"), 2)
@@ -119,8 +151,8 @@ def test_resume_continues_exactly(tmp_path):
 def test_build_policy_passes_every_policy_option_through():
     from policy import PolicyConfig
     from training.ppo import _POLICY_FLAGS, build_policy
-    assert {"card_text", "typed_inputs", "pointer_mlp", "separate_value", "afford", "pointer_primary"} <= \
-        set(_POLICY_FLAGS)
+    assert {"card_text", "typed_inputs", "pointer_mlp", "separate_value", "oracle_value", "afford",
+            "pointer_primary"} <= set(_POLICY_FLAGS)
     for flag in _POLICY_FLAGS:
         cfg = TrainConfig.from_dict({**TINY, flag: True})
         pc = build_policy(cfg).config

@@ -33,6 +33,7 @@ class TrainConfig:
     typed_inputs: bool = _f(False, "Policy input: categorical observation fields (zone, slot, card type, subtype, phase, target rule, weapon and pending card ids, attacker and attacked entity) through embeddings instead of as scaled numbers (PolicyConfig.typed_inputs).")
     pointer_mlp: bool = _f(False, "Policy heads: pointer scores from an MLP of query + key (additive attention) instead of their dot product (PolicyConfig.pointer_mlp).")
     separate_value: bool = _f(False, "Policy: the value gets its own encoder of the same size instead of sharing the action heads' (PolicyConfig.separate_value).")
+    oracle_value: bool = _f(False, "Policy: asymmetric actor-critic. The value gets its own encoder, which also reads the opponent's hand from the opponent's view of the same position; the action heads never see it (PolicyConfig.oracle_value).")
     afford: bool = _f(False, "Policy input: the action heads see which entities fill which pointer slot of a legal tuple and which primaries are legal (policy.affordances); the value head does not.")
     pointer_primary: bool = _f(False, "Policy heads: score each pointer primary (play, attack, block, move, ...) as the log-sum-exp of head 1's scores over its legal entities, so the primary and its card are one softmax.")
     bf16: bool = _f(False, "bf16 autocast for the policy forward on CUDA (log-softmax stays fp32).")

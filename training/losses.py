@@ -19,15 +19,19 @@ class ReplayModule(nn.Module):
         self.entropy = entropy
         self.independent = independent
 
-    def forward(self, obs, legal, count, actions, value_obs=None):
+    def forward(self, obs, legal, count, actions, value_obs=None, opp_obs=None, value_opp_obs=None):
         """Replayed log-prob, entropy, value, per-head entropy, forced and applicable heads of the
         stored tuples; with ``value_obs`` also the value of those extra observations (value-only
-        rows: the waiting seat's views of ``TrainConfig.wait_value``), else an empty tensor."""
+        rows: the waiting seat's views of ``TrainConfig.wait_value``), else an empty tensor.
+        ``opp_obs`` / ``value_opp_obs``: the other seat's views of the same positions, read only by
+        the oracle critic (``PolicyConfig.oracle_value``)."""
         g, e = obs_tensors(obs, obs.device)
-        enc = self.policy(g, e, legal, count)
+        oe = None if opp_obs is None else obs_tensors(opp_obs, opp_obs.device)[1]
+        enc = self.policy(g, e, legal, count, oe)
         res = evaluate(self.policy, enc, legal, count, actions, entropy=self.entropy, independent=self.independent)
         extra = enc.value.new_zeros(0)
         if value_obs is not None and len(value_obs):
-            extra = self.policy(*obs_tensors(value_obs, value_obs.device)).value
+            voe = None if value_opp_obs is None else obs_tensors(value_opp_obs, value_opp_obs.device)[1]
+            extra = self.policy(*obs_tensors(value_obs, value_obs.device), opp_entities=voe).value
         # plain tensors (not the dataclass): DDP finds the outputs it must trace for unused parameters
         return res.log_prob, res.entropy, enc.value, res.head_entropy, res.forced, res.applicable, extra

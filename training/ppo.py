@@ -106,6 +106,9 @@ class Rollout:
     wait_seat: np.ndarray | None = None
     wait_obs: np.ndarray | None = None
     wait_phi: np.ndarray | None = None
+    # TrainConfig.oracle_value: the opponent's view of every stored position (the critic's input)
+    opp_obs: list = field(default_factory=list)
+    wait_opp: np.ndarray | None = None
 
 
 class Trainer:
@@ -182,12 +185,13 @@ class Trainer:
             self.pool.pop(0)
 
     # ------------------------------------------------------------------ acting
-    def _policy_act(self, policy, obs, legal, count, rows, store: bool):
+    def _policy_act(self, policy, obs, legal, count, rows, store: bool, opp_obs=None):
         g, e = obs_tensors(obs[rows], self.device)
         lt = torch.as_tensor(legal[rows], device=self.device)
         lc = torch.as_tensor(count[rows], device=self.device)
+        oe = None if opp_obs is None else obs_tensors(opp_obs[rows], self.device)[1]
         with torch.no_grad(), self._autocast():
-            enc = policy(g, e, lt, lc)
+            enc = policy(g, e, lt, lc, oe)
             res = sample(policy, enc, lt, lc, generator=self.gen, entropy="sampled",
                          independent=self.cfg.independent_heads and store)
         return res.actions.cpu().numpy().astype(np.int32), res.log_prob.float().cpu().numpy(), \
@@ -198,11 +202,14 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return torch.autocast(self.device.type, enabled=False)
 
-    def _values_of(self, obs: np.ndarray) -> np.ndarray:
+    def _values_of(self, obs: np.ndarray, opp_obs: np.ndarray) -> np.ndarray:
+        """Values of ``obs``; ``opp_obs`` is the other seat's view of the same positions, which
+        only the oracle critic reads (``TrainConfig.oracle_value``)."""
         if len(obs) == 0:
             return np.zeros(0, np.float32)
+        oe = obs_tensors(opp_obs, self.device)[1] if self.cfg.oracle_value else None
         with torch.no_grad(), self._autocast():
-            return self.policy(*obs_tensors(obs, self.device)).value.float().cpu().numpy()
+            return self.policy(*obs_tensors(obs, self.device), opp_entities=oe).value.float().cpu().numpy()
 
     def _phi(self, obs: np.ndarray) -> np.ndarray:
         """Shaping potentials of observations ``[..., OBS_SIZE]`` (zeros when shaping is off)."""
@@ -222,6 +229,8 @@ class Trainer:
             ro.wait_seat = (1 - env.current_player).astype(np.int32)
             ro.wait_obs = env.observe(ro.wait_seat)
             ro.wait_phi = self._phi(ro.wait_obs)
+            if cfg.oracle_value:   # the waiting seat's opponent is the seat about to act
+                ro.wait_opp = env.observations.copy()
         local_steps = 0
         for _ in range(cfg.rollout_steps):
             actor = env.current_player.copy()
@@ -237,7 +246,9 @@ class Trainer:
             logp = np.zeros(N, np.float32)
             values = np.zeros(N, np.float32)
             li = np.nonzero(learner)[0]
-            a, lp, v = self._policy_act(self.policy, obs, legal, count, li, store=True)
+            # the oracle critic's input: the same positions seen from the seat that is not acting
+            opp_obs = env.observe(1 - actor) if cfg.oracle_value else None
+            a, lp, v = self._policy_act(self.policy, obs, legal, count, li, store=True, opp_obs=opp_obs)
             actions[li], logp[li], values[li] = a, lp, v
             oi = np.nonzero(~learner)[0]
             if len(oi):
@@ -253,14 +264,16 @@ class Trainer:
             tr = np.nonzero(env.truncations)[0]
             if len(tr):
                 fo = env.final_observations[tr]
-                final_values[tr, 0] = self._values_of(fo[:, 0])
-                final_values[tr, 1] = self._values_of(fo[:, 1])
+                final_values[tr, 0] = self._values_of(fo[:, 0], fo[:, 1])
+                final_values[tr, 1] = self._values_of(fo[:, 1], fo[:, 0])
                 final_phis[tr] = self._phi(fo)
             for i in np.nonzero(done & self.pool_envs)[0]:
                 if self.opponent is not None:
                     ended["games"] += 1
                     ended["learner_wins"] += float(env.seat_rewards[i, self.learner_seat[i]] > 0)
             ro.obs.append(obs)
+            if opp_obs is not None:
+                ro.opp_obs.append(opp_obs)
             ro.legal.append(legal)
             ro.count.append(count)
             ro.actions.append(actions)
@@ -276,7 +289,8 @@ class Trainer:
             ro.final_phis.append(final_phis)
             local_steps += int(learner.sum())
         last_obs = [env.observe(np.full(N, p, np.int32)) for p in (0, 1)]
-        ro.last_values = np.stack([self._values_of(o) for o in last_obs], axis=1).astype(np.float32)
+        ro.last_values = np.stack([self._values_of(last_obs[p], last_obs[1 - p]) for p in (0, 1)],
+                                  axis=1).astype(np.float32)
         ro.last_phis = np.stack([self._phi(o) for o in last_obs], axis=1)
         # the step counter drives LR annealing: it must be the same global count on every rank
         ro.global_steps = D.all_reduce_sum(local_steps)
@@ -305,7 +319,7 @@ class Trainer:
         phis, final_phis = np.stack(ro.phis), np.stack(ro.final_phis)
         adv, ret = seat_gae(values, seats, learner, dones, truncs, seat_rewards, final_values, ro.last_values,
                             cfg.gamma, cfg.gae_lambda, phis, final_phis, ro.last_phis)
-        w_obs = w_tgt = None
+        w_obs = w_tgt = w_opp = None
         if cfg.wait_value:
             seat_ok = (np.ones(cfg.num_envs, np.bool_) if self.opponent is None
                        else ~self.pool_envs | (ro.wait_seat == self.learner_seat))
@@ -313,6 +327,8 @@ class Trainer:
                                             seat_rewards, final_values, final_phis, ret, phis, cfg.gamma)
             w_obs = torch.as_tensor(ro.wait_obs[ok], device=self.device)
             w_tgt = torch.as_tensor(tgt[ok], device=self.device)
+            if cfg.oracle_value:
+                w_opp = torch.as_tensor(ro.wait_opp[ok], device=self.device)
         t_idx, i_idx = np.nonzero(learner)
         M = len(t_idx)
         width = max(l.shape[1] for l in ro.legal)
@@ -334,6 +350,7 @@ class Trainer:
         b_val = torch.as_tensor(values[t_idx, i_idx], device=dev)
         b_adv = torch.as_tensor(adv[t_idx, i_idx], device=dev)
         b_ret = torch.as_tensor(ret[t_idx, i_idx], device=dev)
+        b_opp = torch.as_tensor(np.stack(ro.opp_obs)[t_idx, i_idx], device=dev) if cfg.oracle_value else None
         # every rank must run the same number of minibatches for DDP: size them by the global min
         M_all = D.all_reduce_min(M)
         mb = max(1, M_all // cfg.num_minibatches)
@@ -354,7 +371,8 @@ class Trainer:
                 with self._autocast():
                     new_logp, entropy, value, head_ent, forced, applicable, w_value = self.replay(
                         b_obs[idx], b_legal[idx], b_count[idx], b_act[idx],
-                        None if w_idx is None else w_obs[w_idx])
+                        None if w_idx is None else w_obs[w_idx], None if b_opp is None else b_opp[idx],
+                        None if w_idx is None or w_opp is None else w_opp[w_idx])
                 logratio = new_logp - b_logp[idx]
                 if first:
                     worst = logratio.abs().max().item()

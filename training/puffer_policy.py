@@ -138,6 +138,9 @@ class PufferTCGPolicy(nn.Module):
     def __init__(self, policy: TCGPolicy, entropy: str = "exact", generator: torch.Generator | None = None,
                  strict: bool = True, observer=None):
         super().__init__()
+        if policy.config.oracle_value:
+            raise ValueError("PolicyConfig.oracle_value: the value reads the opponent's view of each position, which "
+                             "PuffeRL's buffer does not carry; train it with tcg train, or use separate_value here")
         if entropy not in ("exact", "sampled"):
             raise ValueError(f"entropy must be 'exact' or 'sampled', got {entropy!r}")
         self.policy = policy
