@@ -242,7 +242,7 @@ def _env():
     return env
 
 
-def _torchrun_two_ranks(script: Path) -> None:
+def _torchrun_two_ranks(script: Path) -> subprocess.CompletedProcess:
     """Run ``script`` on two gloo ranks (CPU) under torchrun; fail with its output if it fails."""
     torchrun = Path(sys.executable).with_name("torchrun")
     env = _env()
@@ -250,6 +250,7 @@ def _torchrun_two_ranks(script: Path) -> None:
     res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(script)], env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
 
 
 def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
@@ -283,6 +284,39 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     newest = int(sorted(ck.glob("ckpt_*.pt"))[-1].stem.split("_")[1])
     assert newest >= last + 1
     assert not list(ck.glob("*.tmp"))   # the resumed run cleaned up the interrupted write
+
+
+def test_replay_module_puts_every_parameter_in_the_graph_for_ddp():
+    """ReplayModule(touch_all=True), as the trainer builds it under DDP: a minibatch whose
+    decisions never reach the sub-heads still gives every parameter a gradient (zero where the
+    loss does not depend on it), so DDP can run without find_unused_parameters. Without the
+    option the same minibatch leaves parameters out."""
+    import torch
+    from policy import PolicyConfig, TCGPolicy
+    from tcg_env import VecTCG
+    from tcg_env.bots import RandomBot
+    from training.losses import ReplayModule
+    env, bot = VecTCG(64, seed=3), RandomBot(0)
+    for _ in range(30):
+        if (env.legal_count == 1).any():
+            break
+        env.step(bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
+    rows = np.nonzero(env.legal_count == 1)[0]
+    assert len(rows), "no single-choice decision in these games"
+    obs = torch.as_tensor(env.observations[rows])
+    legal = torch.as_tensor(env.legal_tuples[rows, :1])
+    count = torch.as_tensor(env.legal_count[rows])
+    act = legal[:, 0].long()
+    torch.manual_seed(0)
+    pol = TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32))
+    for touch, expect_all in ((True, True), (False, False)):
+        pol.zero_grad(set_to_none=True)
+        logp, ent, value, *_ = ReplayModule(pol, touch_all=touch)(obs, legal, count, act)
+        (logp.mean() + ent.mean() + value.mean()).backward()
+        missing = [n for n, p in pol.named_parameters() if p.grad is None]
+        assert (not missing) == expect_all, missing
+        if touch:
+            assert all(torch.isfinite(p.grad).all() for p in pol.parameters())
 
 
 def test_torchrun_two_ranks_hold_identical_parameters(tmp_path):
@@ -320,7 +354,9 @@ def test_torchrun_training_loop_keeps_ranks_in_step(tmp_path):
     """The whole ``Trainer.train`` loop under two gloo ranks: ranks pick opponents on their
     own (different rollout stats), both play their share of the evaluation games and rank 0
     reports whole matches, the KL early stop and the wall-clock
-    stop are decided together; a stats key on one rank only is a clear error, not a gloo abort."""
+    stop are decided together; a stats key on one rank only is a clear error, not a gloo abort.
+    Every parameter is in each step's graph (value-only rows included), so DDP runs without
+    searching for unused parameters: no reducer error, no reducer warning."""
     script = tmp_path / "ddp_loop.py"
     script.write_text(f"""
 import json, os, sys
@@ -346,7 +382,8 @@ json.dump({{"mismatch": mismatch, "sum": s["illegal_actions"], "mean": s["x"], "
           open(os.path.join({str(tmp_path)!r}, f"rank{{D.rank()}}.json"), "w"))
 D.shutdown()
 """)
-    _torchrun_two_ranks(script)
+    res = _torchrun_two_ranks(script)
+    assert "reducer.cpp" not in res.stderr and "find_unused_parameters" not in res.stderr, res.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
     assert r0["mismatch"] == r1["mismatch"] == "raised"
     assert r0["sum"] == r1["sum"] == 3 and r0["mean"] == r1["mean"] == 0.5

@@ -44,13 +44,14 @@ def local_device(requested: str) -> str:
 
 
 def wrap(module: nn.Module) -> nn.Module:
-    """DDP-wrap ``module`` when distributed. Heads unused by a minibatch leave parameters
-    without gradients, hence ``find_unused_parameters``."""
+    """DDP-wrap ``module`` when distributed. The module must put every parameter in each step's
+    graph (``training.losses.ReplayModule`` does with ``touch_all``): DDP runs without
+    ``find_unused_parameters`` and its per-step search of the autograd graph."""
     if not active():
         return module
     from torch.nn.parallel import DistributedDataParallel as DDP
     dev = next(module.parameters()).device
-    return DDP(module, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
+    return DDP(module, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=False)
 
 
 def all_reduce_min(x: int) -> int:

@@ -128,7 +128,7 @@ class Trainer:
         self.policy = build_policy(cfg).to(self.device)
         self.opp_policy = build_policy(cfg).to(self.device).eval()
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
-        self.replay = D.wrap(ReplayModule(self.policy, cfg.entropy, cfg.independent_heads))
+        self.replay = D.wrap(ReplayModule(self.policy, cfg.entropy, cfg.independent_heads, touch_all=D.active()))
         decks = None if cfg.decks == "all" else cfg.decks
         env_seed = cfg.seed * 1_000_003 + self.rank
         self.env = VecTCG(cfg.num_envs, seed=env_seed, decks=decks, threads=cfg.env_threads)
