@@ -489,6 +489,27 @@ def test_tcg_eval_json(tmp_path, capsys):
     assert main(["eval", "--checkpoint", str(tmp_path / "nope.pt")]) == 2
 
 
+def test_tcg_eval_decks_plays_one_pairing(tmp_path, capsys):
+    """--decks: one name plays that deck's mirror, two play that pairing with the checkpoint
+    holding the first; the per-deck breakdown shows only those decks; a bad name or count is
+    refused with the prebuilt names."""
+    run_updates(tiny(tmp_path), 1)
+    from training.cli import main
+    ckpt = str(tmp_path / "run" / "policy.pt")
+    assert main(["eval", "--checkpoint", ckpt, "--opponent", "random", "--games", "6", "--json",
+                 "--decks", "Thornwall Bastion"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(out["by_own_deck"]) == list(out["by_opponent_deck"]) == ["Thornwall Bastion"]
+    assert out["by_own_deck"]["Thornwall Bastion"]["games"] == 6
+    assert main(["eval", "--checkpoint", ckpt, "--opponent", "random", "--games", "4", "--json",
+                 "--decks", "Emberfang Rush, Anvil Vanguard"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(out["by_own_deck"]) == ["Emberfang Rush"] and list(out["by_opponent_deck"]) == ["Anvil Vanguard"]
+    for bad, says in (("Nope Deck", "the prebuilt decks are"), ("A,B,C", "one deck name")):
+        assert main(["eval", "--checkpoint", ckpt, "--games", "4", "--decks", bad]) == 2
+        assert says in capsys.readouterr().err
+
+
 def test_match_plays_every_pairing_from_both_seats_and_breaks_down_by_deck(tmp_path):
     """64 games = 16 pairings x 2 seats x 2: each deck is the policy's 16 times and the
     opponent's 16 times (so a deck's rate is not one seat's), and the per-deck wins add up."""

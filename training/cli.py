@@ -205,6 +205,15 @@ def _cmd_eval(args) -> int:
         print("tcg eval: --games must be >= 2", file=sys.stderr)
         return 2
     try:
+        pairing = None
+        if args.decks is not None:
+            names = [d.strip() for d in args.decks.split(",")]
+            if len(names) not in (1, 2):
+                raise ValueError(f"--decks takes one deck name (its mirror) or two separated by a comma, "
+                                 f"got {args.decks!r}")
+            pairing = (names[0], names[-1])
+            from .evaluate import match_decks
+            match_decks(2, pairing)   # unknown names: the error lists the prebuilt decks
         policy = load_policy(args.checkpoint)
         opp_policy = None
         kind = args.opponent
@@ -217,7 +226,8 @@ def _cmd_eval(args) -> int:
         print(f"tcg eval: {e}", file=sys.stderr)
         return 2
     with torch.no_grad():
-        res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy)
+        res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy,
+                         pairing=pairing)
     for per_game in ("results", "lengths"):   # arrays, not part of the summary
         res.pop(per_game)
     if args.json:
@@ -394,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("eval", help="play a checkpoint against a bot or another checkpoint",
-                        description="Play N games (every prebuilt deck pairing, from both seats) and print wins, losses, draws, "
+                        description="Play N games (every prebuilt deck pairing, or the one named by --decks, from both seats) and print wins, losses, draws, "
                                     "win rate, and the win rate by the policy's deck and by the opponent's deck.")
     ev.add_argument("--checkpoint", required=True, help="policy checkpoint (policy.pt or a training checkpoint)")
     ev.add_argument("--opponent", default="heuristic",
@@ -403,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--games", type=int, default=200, help="games to play (default 200)")
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
+    ev.add_argument("--decks", default=None, metavar="MINE[,THEIRS]",
+                    help="play only this prebuilt deck pairing, the checkpoint holding MINE, seats still alternating: "
+                         "one name plays that deck's mirror (default: every pairing)")
     ev.add_argument("--json", action="store_true", help="print one JSON line")
     ev.set_defaults(func=_cmd_eval)
 

@@ -41,13 +41,23 @@ def policy_actions(policy, env, rows, device, gen, greedy, legal=None, count=Non
     return res.actions.cpu().numpy().astype(np.int32)
 
 
-def match_decks(games: int):
+def match_decks(games: int, pairing: tuple[str, str] | None = None):
     """The deck and seat layout of a match: game i plays prebuilt deck pairing (i // 2) mod 16
     (as deck names, seat 0's first) with the measured side in seat i mod 2, so every pairing is
-    played from both seats. Returns (list of name pairs, seat int32 [games])."""
+    played from both seats. Returns (list of name pairs, seat int32 [games]).
+
+    ``pairing=(mine, theirs)``: every game plays that one pairing instead (the measured side
+    always holds ``mine``), still alternating seats; ``(d, d)`` is deck d's mirror."""
+    seat = (np.arange(games) % 2).astype(np.int32)
     names = list(default_decks())
+    if pairing is not None:
+        bad = [d for d in pairing if d not in names]
+        if len(pairing) != 2 or bad:
+            raise ValueError(f"unknown deck(s) {bad or list(pairing)}; the prebuilt decks are {names}")
+        mine, theirs = pairing
+        return [(mine, theirs) if s == 0 else (theirs, mine) for s in seat], seat
     pairs = [(a, b) for a in names for b in names]
-    return [pairs[(i // 2) % len(pairs)] for i in range(games)], (np.arange(games) % 2).astype(np.int32)
+    return [pairs[(i // 2) % len(pairs)] for i in range(games)], seat
 
 
 def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray) -> tuple[dict, dict]:
@@ -67,7 +77,8 @@ def _is_bot(x) -> bool:
 
 
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
-               opponent_policy=None, block: tuple[int, int] | None = None) -> dict:
+               opponent_policy=None, block: tuple[int, int] | None = None,
+               pairing: tuple[str, str] | None = None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
     by :func:`match_decks` (the policy in seat 0 for even game ids); ``by_own_deck`` and
     ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
@@ -77,7 +88,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
 
     ``block=(lo, hi)`` plays only games lo..hi-1 of the match, each with the seed, decks and seat
     it has in the whole match: the blocks of one match can be played by different processes and
-    joined with :func:`merge_blocks` (the policy's own sampling draws differ with the split)."""
+    joined with :func:`merge_blocks` (the policy's own sampling draws differ with the split).
+    ``pairing=(mine, theirs)`` plays only that deck pairing (see :func:`match_decks`)."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
@@ -89,7 +101,7 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         bot = opponent
     else:
         raise TypeError(f"opponent must be a name or a bot with act_batch, got {type(opponent).__name__}")
-    decks, seat = match_decks(games)
+    decks, seat = match_decks(games, pairing)
     lo, hi = block if block is not None else (0, games)
     if not 0 <= lo < hi <= games:
         raise ValueError(f"block must be (lo, hi) with 0 <= lo < hi <= games={games}, got {block!r}")
