@@ -7,6 +7,10 @@ per heuristic primary the distribution of the policy's primaries (a confusion ta
 
     python benchmarks/heuristic_agreement.py --checkpoint runs/latest/policy.pt [--games 400]
     python benchmarks/heuristic_agreement.py --checkpoint CKPT --defer PLAY_SPELL,LEADER_ABILITY
+    python benchmarks/heuristic_agreement.py --checkpoint CKPT --decks "Thornwall Bastion"
+
+``--decks MINE[,THEIRS]`` plays one deck pairing instead of all of them, as ``tcg eval --decks``
+(one name: that deck's mirror).
 
 ``--defer P1,P2`` plays the heuristic's tuple instead of the policy's wherever the heuristic's
 choice has one of these primaries: the change in win rate against a run without it (same seed,
@@ -61,6 +65,8 @@ def main():
     ap.add_argument("--games", type=int, default=400)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
+    ap.add_argument("--decks", default=None, metavar="MINE[,THEIRS]",
+                    help="play only this prebuilt pairing (one name: its mirror), as tcg eval --decks")
     ap.add_argument("--defer", default="", metavar="P1,P2",
                     help="play the heuristic's tuple where its choice has one of these primaries "
                          f"(names: {', '.join(p.name for p in Primary)})")
@@ -92,7 +98,16 @@ def main():
     except KeyError as e:
         ap.error(f"--defer: unknown primary {e.args[0]!r}; names: {', '.join(p.name for p in Primary)}")
     policy = load_policy(args.checkpoint).eval()
-    decks, seat = match_decks(args.games)
+    pairing = None
+    if args.decks is not None:
+        deck_names = [d.strip() for d in args.decks.split(",")]
+        if len(deck_names) not in (1, 2):
+            ap.error(f"--decks takes one deck name or two separated by a comma, got {args.decks!r}")
+        pairing = (deck_names[0], deck_names[-1])
+    try:
+        decks, seat = match_decks(args.games, pairing)
+    except ValueError as e:
+        ap.error(f"--decks: {e}")
     env = VecTCG(args.games, seed=args.seed, decks=decks)
     bot = HeuristicBot(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -153,7 +168,8 @@ def main():
         table[h] = {"decisions": s, "policy_plays": {p: round(n / s, 3) for p, n in
                                                      sorted(row.items(), key=lambda kv: -kv[1])}}
     print(json.dumps({
-        "bench": "heuristic_agreement", "checkpoint": args.checkpoint, "games": args.games, "greedy": args.greedy,
+        "bench": "heuristic_agreement", "checkpoint": args.checkpoint, "games": args.games, "decks": args.decks,
+        "greedy": args.greedy,
         "defer": sorted(Primary(p).name for p in defer), "defer_cards": sorted(wanted), "deferred_decisions": deferred,
         "own_target_cards": sorted(own_wanted), "own_target_decisions": own_targeted,
         "machine": machine(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0, 1),

@@ -69,6 +69,17 @@ def test_heuristic_agreement_diagnostic_runs_and_defers(tmp_path):
     assert own["own_target_cards"] == sorted(spells) and own["deferred_decisions"] == 0
     assert own["own_target_decisions"] == sum(v["heuristic_casts"] for k, v in own["spells_by_card"].items()
                                               if k in spells) > 0
+    # one pairing only: in the Thornwall mirror only Thornwall's spells are ever castable
+    p = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--games", "8",
+                        "--decks", "Thornwall Bastion"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    mirror = json.loads(p.stdout.strip().splitlines()[-1])
+    thornwall = {"Mending Light", "Twin Fates", "Secret Ledger", "Cinder Storm", "Unmake", "Grave Tide"}
+    assert mirror["decks"] == "Thornwall Bastion" and mirror["spells_by_card"]
+    assert set(mirror["spells_by_card"]) <= thornwall
+    bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--decks", "Nope Deck"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "the prebuilt decks are" in bad.stderr
 
 
 def test_restricted_actions_sample_only_from_each_rows_sub_list():
