@@ -41,7 +41,7 @@ from tcg_env.bench import machine
 from tcg_env.bots import HeuristicBot
 from tcg_env.bots.heuristic import heuristic_choice
 from training.checkpoint import load_policy
-from training.evaluate import policy_actions, match_decks
+from training.evaluate import match_decks, parse_pairing, policy_actions
 from prefabs import default_pool
 from verification.layout import P_HAND
 from verification.rules import pbase
@@ -98,16 +98,11 @@ def main():
     except KeyError as e:
         ap.error(f"--defer: unknown primary {e.args[0]!r}; names: {', '.join(p.name for p in Primary)}")
     policy = load_policy(args.checkpoint).eval()
-    pairing = None
-    if args.decks is not None:
-        deck_names = [d.strip() for d in args.decks.split(",")]
-        if len(deck_names) not in (1, 2):
-            ap.error(f"--decks takes one deck name or two separated by a comma, got {args.decks!r}")
-        pairing = (deck_names[0], deck_names[-1])
     try:
-        decks, seat = match_decks(args.games, pairing)
+        pairing = None if args.decks is None else parse_pairing(args.decks)
     except ValueError as e:
-        ap.error(f"--decks: {e}")
+        ap.error(str(e))
+    decks, seat = match_decks(args.games, pairing)
     env = VecTCG(args.games, seed=args.seed, decks=decks)
     bot = HeuristicBot(args.seed)
     gen = torch.Generator().manual_seed(args.seed)

@@ -34,7 +34,9 @@ fields (zone, slot, card type, subtype, phase, target rule, weapon and pending c
 attacking and attacked entities) through embeddings instead of as scaled numbers;
 ``separate_value`` gives the value its own encoder (``self.critic``, built with
 ``value_only=True``: an encoder and a value head, no action heads); ``pointer_mlp`` scores
-pointer entities with an MLP of query + key instead of their dot product.
+pointer entities with an MLP of query + key instead of their dot product. A fourth,
+``oracle_value`` (eleventh session, also without a gain), is an asymmetric actor-critic: the
+critic also reads the opponent's hand (:func:`oracle_entities`), the heads never do.
 
 The policy knows nothing about legality or PPO: masks come from the legal tuples in
 ``training.sampler``, and affordances are read off those tuples, never recomputed.

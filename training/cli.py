@@ -199,21 +199,13 @@ def _cmd_eval(args) -> int:
 
     from tcg_env.bots import make_bot
     from .checkpoint import CheckpointError, load_policy
-    from .evaluate import format_table, play_match
+    from .evaluate import format_table, parse_pairing, play_match
 
     if args.games < 2:
         print("tcg eval: --games must be >= 2", file=sys.stderr)
         return 2
     try:
-        pairing = None
-        if args.decks is not None:
-            names = [d.strip() for d in args.decks.split(",")]
-            if len(names) not in (1, 2):
-                raise ValueError(f"--decks takes one deck name (its mirror) or two separated by a comma, "
-                                 f"got {args.decks!r}")
-            pairing = (names[0], names[-1])
-            from .evaluate import match_decks
-            match_decks(2, pairing)   # unknown names: the error lists the prebuilt decks
+        pairing = None if args.decks is None else parse_pairing(args.decks)
         policy = load_policy(args.checkpoint)
         opp_policy = None
         kind = args.opponent

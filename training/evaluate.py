@@ -41,6 +41,24 @@ def policy_actions(policy, env, rows, device, gen, greedy, legal=None, count=Non
     return res.actions.cpu().numpy().astype(np.int32)
 
 
+def parse_pairing(text: str) -> tuple[str, str]:
+    """``--decks MINE[,THEIRS]`` as a (mine, theirs) pair of prebuilt deck names; one name is
+    that deck's mirror. Raises ValueError naming the prebuilt decks for anything else."""
+    names = [d.strip() for d in text.split(",")]
+    if len(names) not in (1, 2):
+        raise ValueError(f"--decks takes one deck name (its mirror) or two separated by a comma, got {text!r}")
+    pairing = (names[0], names[-1])
+    _check_pairing(pairing)
+    return pairing
+
+
+def _check_pairing(pairing) -> None:
+    known = list(default_decks())
+    bad = [d for d in pairing if d not in known]
+    if len(pairing) != 2 or bad:
+        raise ValueError(f"unknown deck(s) {bad or list(pairing)}; the prebuilt decks are {known}")
+
+
 def match_decks(games: int, pairing: tuple[str, str] | None = None):
     """The deck and seat layout of a match: game i plays prebuilt deck pairing (i // 2) mod 16
     (as deck names, seat 0's first) with the measured side in seat i mod 2, so every pairing is
@@ -51,9 +69,7 @@ def match_decks(games: int, pairing: tuple[str, str] | None = None):
     seat = (np.arange(games) % 2).astype(np.int32)
     names = list(default_decks())
     if pairing is not None:
-        bad = [d for d in pairing if d not in names]
-        if len(pairing) != 2 or bad:
-            raise ValueError(f"unknown deck(s) {bad or list(pairing)}; the prebuilt decks are {names}")
+        _check_pairing(pairing)
         mine, theirs = pairing
         return [(mine, theirs) if s == 0 else (theirs, mine) for s in seat], seat
     pairs = [(a, b) for a in names for b in names]
