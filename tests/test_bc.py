@@ -1,6 +1,7 @@
 """Behaviour cloning: the loss is the sampler's log-prob, the split is by game, one loss
 function serves train and validation, illegal expert tuples are skipped, early stopping
 stops, and the best checkpoint loads where policies load."""
+import dataclasses
 import json
 
 import numpy as np
@@ -227,6 +228,20 @@ def test_best_checkpoint_is_kept_and_loads(demos, tmp_path):
         assert k == k2 and torch.equal(v, v2)
     with pytest.raises(CheckpointError, match="policy config differs"):
         load_init_weights(_policy(0, "small"), out / "policy.pt")
+    # a checkpoint written before an option existed records no value for it: that is the
+    # option's default, so it still initialises a default policy, and not one with the option on
+    data = torch.load(out / "policy.pt", weights_only=True)
+    del data["policy_config"]["separate_value"]
+    torch.save(data, tmp_path / "old.pt")
+    load_init_weights(_policy(7), tmp_path / "old.pt")
+    on = _policy(7)
+    on.config = dataclasses.replace(on.config, separate_value=True)
+    with pytest.raises(CheckpointError, match="separate_value: checkpoint False vs policy True"):
+        load_init_weights(on, tmp_path / "old.pt")
+    data["policy_config"]["no_such_option"] = 1
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="no_such_option"):
+        load_init_weights(_policy(7), tmp_path / "bad.pt")
     # the policy size matches what `tcg train --config cpu` builds, so --init-from accepts it
     from training.config import TrainConfig
     from training.ppo import build_policy

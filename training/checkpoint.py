@@ -107,9 +107,16 @@ def load_init_weights(policy, path: str | Path) -> dict:
     """Load a policy checkpoint's weights into the existing ``policy`` (e.g. a BC policy as the
     start of PPO: ``tcg train --init-from``). The checkpoint is validated like any other
     (format, versions, card pool); its policy config must equal ``policy.config`` field for
-    field, else :class:`CheckpointError` names the differing fields. Returns the checkpoint dict."""
+    field, else :class:`CheckpointError` names the differing fields. A field the checkpoint does
+    not record (it was written before the option existed) counts as that option's default, as in
+    :func:`load_policy`. Returns the checkpoint dict."""
+    from policy import PolicyConfig
     data = load_checkpoint(path, map_location="cpu")
     theirs, ours = dict(data["policy_config"]), policy.config.to_dict()
+    try:
+        theirs = PolicyConfig.from_dict(theirs).to_dict()
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its policy config does not load: {str(e).splitlines()[0]}") from None
     if theirs != ours:
         diff = ", ".join(f"{k}: checkpoint {theirs.get(k, '(absent)')!r} vs policy {ours.get(k, '(absent)')!r}"
                          for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
