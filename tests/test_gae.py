@@ -130,7 +130,7 @@ def test_potential_reads_health_and_board_and_is_antisymmetric_between_the_seats
 
     env = VecTCG(16, seed=3)
     rng = np.random.default_rng(0)
-    seen_board = False
+    seen_board = seen_hand = False
     for _ in range(120):      # random legal play until boards and health differ
         pick = rng.integers(0, env.legal_count)
         env.step(env.legal_tuples[np.arange(16), pick].astype(np.int32))
@@ -147,8 +147,13 @@ def test_potential_reads_health_and_board_and_is_antisymmetric_between_the_seats
         assert np.allclose(potential(o0, 0.0, 0.0, 0.5), -0.5 * board_strength(o0, ENT_OPP_BOARD) / 20)
         assert np.allclose(potential(o1, 1.0, 0.5, 0.5) - potential(o1, 1.0, 0.5),
                            -0.5 * board_strength(o0, ENT_MY_BOARD) / 20)
+        # the hand term: public hand counts, antisymmetric like the health term
+        hand = (g0[:, GLOBAL_FEATURES.index("my_hand_count")] - g0[:, GLOBAL_FEATURES.index("opp_hand_count")]) / 20
+        assert np.allclose(potential(o0, 0.0, 0.0, 0.0, 0.5), 0.5 * hand)
+        assert np.allclose(potential(o0, 1.0, 0.5, 0.0, 0.5), -potential(o1, 1.0, 0.5, 0.0, 0.5))
         seen_board |= bool((b != 0).any())
-    assert seen_board
+        seen_hand |= bool((hand != 0).any())
+    assert seen_board and seen_hand
 
 
 def test_waiting_view_targets_stand_in_for_the_seats_next_decision_or_the_game_end():

@@ -56,6 +56,7 @@ class TrainConfig:
     shaping_hp: float = _f(0.0, "Potential-based shaping (training.shaping): weight of (my - opponent leader health) / 20 in the potential (0: off).")
     shaping_board: float = _f(0.0, "Potential-based shaping: weight of (my - opponent board attack + health) / 20 in the potential (0: off).")
     shaping_enemy_board: float = _f(0.0, "Potential-based shaping: extra weight of the opponent's board attack + health / 20 (subtracted), so removing an enemy unit counts more than deploying one.")
+    shaping_hand: float = _f(0.0, "Potential-based shaping: weight of (my - opponent hand count) / 20 in the potential (card advantage; 0: off).")
     vf_coef: float = _f(0.5, "Weight of the value loss.")
     wait_value: bool = _f(False, "Also train the value on the waiting seat's view at each rollout's start (the view that bootstraps its chain at the previous rollout's end), with its next decision's return as target (training.gae.waiting_value_targets).")
     max_grad_norm: float = _f(0.5, "Global gradient-norm clip.")

@@ -213,7 +213,8 @@ class Trainer:
 
     def _phi(self, obs: np.ndarray) -> np.ndarray:
         """Shaping potentials of observations ``[..., OBS_SIZE]`` (zeros when shaping is off)."""
-        return potential(obs, self.cfg.shaping_hp, self.cfg.shaping_board, self.cfg.shaping_enemy_board)
+        c = self.cfg
+        return potential(obs, c.shaping_hp, c.shaping_board, c.shaping_enemy_board, c.shaping_hand)
 
     # ------------------------------------------------------------------ rollout
     def collect(self) -> tuple[Rollout, dict]:

@@ -22,6 +22,10 @@ two seats' views of one position:
 the opponent's units then weigh more than one's own, so removing one is credited more than
 deploying one of the same size. The potential is then no longer antisymmetric between the
 seats (each seat's own shaping still telescopes, so the argument above holds per seat).
+``hand_coef`` (default 0) adds ``hand_coef * (my hand count - opponent hand count) / 20``: card
+advantage, the currency a control deck trades in (the search bot's evaluation weighs a card in
+hand like a point of a unit's attack or health, ``tcg_env.bots.search.EVAL_WEIGHTS``). Both hand
+counts are public.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ _MY_HP = GLOBAL_FEATURES.index("my_hp")
 _OPP_HP = GLOBAL_FEATURES.index("opp_hp")
 _ATK = ENTITY_FEATURES.index("attack")
 _HP = ENTITY_FEATURES.index("health")
+_MY_HAND = GLOBAL_FEATURES.index("my_hand_count")
+_OPP_HAND = GLOBAL_FEATURES.index("opp_hand_count")
 
 
 def board_strength(obs: np.ndarray, first_entity: int) -> np.ndarray:
@@ -44,7 +50,8 @@ def board_strength(obs: np.ndarray, first_entity: int) -> np.ndarray:
     return ent[..., _ATK].astype(np.float32).sum(-1) + ent[..., _HP].astype(np.float32).sum(-1)
 
 
-def potential(obs: np.ndarray, hp_coef: float, board_coef: float, enemy_board_coef: float = 0.0) -> np.ndarray:
+def potential(obs: np.ndarray, hp_coef: float, board_coef: float, enemy_board_coef: float = 0.0,
+              hand_coef: float = 0.0) -> np.ndarray:
     """``phi`` of each observation ``[..., OBS_SIZE]`` (float32 ``[...]``; zeros when all
     coefficients are 0)."""
     out = np.zeros(obs.shape[:-1], np.float32)
@@ -56,4 +63,7 @@ def potential(obs: np.ndarray, hp_coef: float, board_coef: float, enemy_board_co
                                                  - board_strength(obs, ENT_OPP_BOARD))
     if enemy_board_coef:
         out -= np.float32(enemy_board_coef / SCALE) * board_strength(obs, ENT_OPP_BOARD)
+    if hand_coef:
+        g = view(obs, "globals")
+        out += np.float32(hand_coef / SCALE) * (g[..., _MY_HAND].astype(np.float32) - g[..., _OPP_HAND])
     return out
