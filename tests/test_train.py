@@ -193,6 +193,39 @@ def test_ratio_check_stops_training_on_a_replay_mismatch(tmp_path, monkeypatch):
         tr.learn(ro)
 
 
+def test_pin_memory_is_ignored_on_cpu_and_trains_the_same(tmp_path):
+    """pin_memory only changes how host arrays reach a CUDA device: on CPU it is off, and the
+    same seed gives the same parameters after an update with or without it."""
+    import torch
+    digests = []
+    for pin in (False, True):
+        tr = Trainer(tiny(tmp_path / str(pin), pin_memory=pin), quiet=True)
+        assert tr._pin is False
+        x = np.arange(12, dtype=np.int8).reshape(3, 4)
+        assert torch.equal(tr._dev(x), torch.as_tensor(x))
+        ro, _ = tr.collect()
+        tr.learn(ro)
+        digests.append(params_digest(tr.policy))
+        tr.close()
+    assert digests[0] == digests[1]
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(),
+                    reason="needs CUDA; scripts/device_check.sh runs it on a lent GPU")
+def test_pinned_copies_reach_cuda_intact_and_train(tmp_path):
+    import torch
+    tr = Trainer(tiny(tmp_path, device="cuda", pin_memory=True, bf16=True), quiet=True)
+    assert tr._pin is True
+    x = np.random.default_rng(0).integers(-128, 127, (64, 300), dtype=np.int8)
+    t = tr._dev(x)
+    assert t.device.type == "cuda" and np.array_equal(t.cpu().numpy(), x)
+    ro, stats = tr.collect()
+    assert stats["illegal_actions"] == 0
+    out = tr.learn(ro)
+    assert all(np.isfinite(v) for v in out.values() if isinstance(v, float))
+    tr.close()
+
+
 def test_shaping_potentials_follow_each_rows_observation_and_do_not_change_play(tmp_path):
     from training.shaping import potential
     shaped = Trainer(tiny(tmp_path, shaping_hp=1.0, shaping_board=0.5, rollout_steps=40), quiet=True)

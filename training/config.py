@@ -37,6 +37,7 @@ class TrainConfig:
     afford: bool = _f(False, "Policy input: the action heads see which entities fill which pointer slot of a legal tuple and which primaries are legal (policy.affordances); the value head does not.")
     pointer_primary: bool = _f(False, "Policy heads: score each pointer primary (play, attack, block, move, ...) as the log-sum-exp of head 1's scores over its legal entities, so the primary and its card are one softmax.")
     bf16: bool = _f(False, "bf16 autocast for the policy forward on CUDA (log-softmax stays fp32).")
+    pin_memory: bool = _f(False, "Stage host-to-GPU copies (rollout observations and legal tuples, the update's batch) in pinned memory and copy asynchronously (CUDA only; ignored on CPU).")
     # --- rollouts
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
     rollout_steps: int = _f(64, "Env steps per rollout; each step is one decision in every game.")

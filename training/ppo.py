@@ -121,6 +121,7 @@ class Trainer:
         self.console = console
         self.quiet = quiet or not self.is_main
         self.device = torch.device(D.local_device(cfg.device))
+        self._pin = cfg.pin_memory and self.device.type == "cuda"
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
@@ -185,11 +186,20 @@ class Trainer:
             self.pool.pop(0)
 
     # ------------------------------------------------------------------ acting
+    def _dev(self, x: np.ndarray) -> torch.Tensor:
+        """Host array ``x`` as a tensor on the learner's device. With ``pin_memory`` on CUDA it
+        goes through page-locked memory (PyTorch's caching host allocator) and an asynchronous
+        copy, which the next kernel on the stream waits for."""
+        t = torch.as_tensor(x)
+        if self._pin:
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t.to(self.device)
+
     def _policy_act(self, policy, obs, legal, count, rows, store: bool, opp_obs=None):
-        g, e = obs_tensors(obs[rows], self.device)
-        lt = torch.as_tensor(legal[rows], device=self.device)
-        lc = torch.as_tensor(count[rows], device=self.device)
-        oe = None if opp_obs is None else obs_tensors(opp_obs[rows], self.device)[1]
+        g, e = obs_tensors(self._dev(obs[rows]))
+        lt = self._dev(legal[rows])
+        lc = self._dev(count[rows])
+        oe = None if opp_obs is None else obs_tensors(self._dev(opp_obs[rows]))[1]
         with torch.no_grad(), self._autocast():
             enc = policy(g, e, lt, lc, oe)
             res = sample(policy, enc, lt, lc, generator=self.gen, entropy="sampled",
@@ -207,9 +217,9 @@ class Trainer:
         only the oracle critic reads (``TrainConfig.oracle_value``)."""
         if len(obs) == 0:
             return np.zeros(0, np.float32)
-        oe = obs_tensors(opp_obs, self.device)[1] if self.cfg.oracle_value else None
+        oe = obs_tensors(self._dev(opp_obs))[1] if self.cfg.oracle_value else None
         with torch.no_grad(), self._autocast():
-            return self.policy(*obs_tensors(obs, self.device), opp_entities=oe).value.float().cpu().numpy()
+            return self.policy(*obs_tensors(self._dev(obs)), opp_entities=oe).value.float().cpu().numpy()
 
     def _phi(self, obs: np.ndarray) -> np.ndarray:
         """Shaping potentials of observations ``[..., OBS_SIZE]`` (zeros when shaping is off)."""
@@ -326,10 +336,10 @@ class Trainer:
                        else ~self.pool_envs | (ro.wait_seat == self.learner_seat))
             tgt, ok = waiting_value_targets(ro.wait_seat, ro.wait_phi, seat_ok, seats, learner, dones, truncs,
                                             seat_rewards, final_values, final_phis, ret, phis, cfg.gamma)
-            w_obs = torch.as_tensor(ro.wait_obs[ok], device=self.device)
-            w_tgt = torch.as_tensor(tgt[ok], device=self.device)
+            w_obs = self._dev(ro.wait_obs[ok])
+            w_tgt = self._dev(tgt[ok])
             if cfg.oracle_value:
-                w_opp = torch.as_tensor(ro.wait_opp[ok], device=self.device)
+                w_opp = self._dev(ro.wait_opp[ok])
         t_idx, i_idx = np.nonzero(learner)
         M = len(t_idx)
         width = max(l.shape[1] for l in ro.legal)
@@ -343,15 +353,15 @@ class Trainer:
             sums = (card_play_stats(n_obs, n_legal, n_count, n_act, a), primary_stats(n_act, a))
             self.card_sums = sums if self.card_sums is None else tuple(x + y for x, y in zip(self.card_sums, sums))
         dev = self.device
-        b_obs = torch.as_tensor(n_obs, device=dev)
-        b_legal = torch.as_tensor(n_legal, device=dev)
-        b_count = torch.as_tensor(n_count, device=dev)
-        b_act = torch.as_tensor(n_act, device=dev).long()
-        b_logp = torch.as_tensor(np.stack(ro.logp)[t_idx, i_idx], device=dev)
-        b_val = torch.as_tensor(values[t_idx, i_idx], device=dev)
-        b_adv = torch.as_tensor(adv[t_idx, i_idx], device=dev)
-        b_ret = torch.as_tensor(ret[t_idx, i_idx], device=dev)
-        b_opp = torch.as_tensor(np.stack(ro.opp_obs)[t_idx, i_idx], device=dev) if cfg.oracle_value else None
+        b_obs = self._dev(n_obs)
+        b_legal = self._dev(n_legal)
+        b_count = self._dev(n_count)
+        b_act = self._dev(n_act).long()
+        b_logp = self._dev(np.stack(ro.logp)[t_idx, i_idx])
+        b_val = self._dev(values[t_idx, i_idx])
+        b_adv = self._dev(adv[t_idx, i_idx])
+        b_ret = self._dev(ret[t_idx, i_idx])
+        b_opp = self._dev(np.stack(ro.opp_obs)[t_idx, i_idx]) if cfg.oracle_value else None
         # every rank must run the same number of minibatches for DDP: size them by the global min
         M_all = D.all_reduce_min(M)
         mb = max(1, M_all // cfg.num_minibatches)
