@@ -41,6 +41,10 @@ def main():
                     help="the run's shaping_hp (default: the cpu config's, %(default)s)")
     ap.add_argument("--shaping-board", type=float, default=cpu.shaping_board,
                     help="the run's shaping_board (default: the cpu config's, %(default)s)")
+    ap.add_argument("--shaping-enemy-board", type=float, default=cpu.shaping_enemy_board,
+                    help="the run's shaping_enemy_board (default: the cpu config's, %(default)s)")
+    ap.add_argument("--shaping-hand", type=float, default=cpu.shaping_hand,
+                    help="the run's shaping_hand (default: the cpu config's, %(default)s)")
     args = ap.parse_args()
     if args.games < 1 or args.steps < 2:
         ap.error("--games must be >= 1 and --steps >= 2")
@@ -53,7 +57,7 @@ def main():
     def u_of(obs):
         with torch.no_grad():
             v = policy(*obs_tensors(obs)).value.float().numpy()
-        return v + potential(obs, args.shaping_hp, args.shaping_board)
+        return v + potential(obs, args.shaping_hp, args.shaping_board, args.shaping_enemy_board, args.shaping_hand)
 
     actor = np.zeros((T, N), np.int32)
     u_act = np.zeros((T, N), np.float32)

@@ -66,7 +66,6 @@ cat "$OUT/machine.txt"
 # compile the engine once (numba caches to NUMBA_CACHE_DIR), so the timed steps do not pay for it
 step compile 150 "$PY" -c "
 from tcg_env import VecTCG
-from tcg_env.bots.heuristic import heuristic_choice
 e = VecTCG(8, seed=0)
 e.step(e.legal_tuples[:, 0].astype('int32'))
 "
@@ -83,7 +82,7 @@ print(json.dumps({'bench': 'env_threads', 'games': 4096, 'steps': 200, 'cores': 
 " | tee -a "$OUT/results.jsonl"
 
 # the tests that need CUDA (pinned copies, bf16), and the trainer's tests on this machine
-step gpu_tests 120 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_train.py -k "pin or cuda or ratio"
+step gpu_tests 120 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_train.py -k "pin_memory or pinned or ratio_check"
 
 # end-to-end training throughput of the gpu config (rollout + PPO update), 3 timed updates
 step bench_train_gpu 120 "$PY" benchmarks/bench_train.py --config gpu --updates 3 --set device="$DEVICE" $SETS \
