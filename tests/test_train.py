@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -588,3 +589,85 @@ def test_match_takes_a_bot_on_the_measured_side():
     assert b["win_rate"] < 0.2
     with pytest.raises(TypeError):
         play_match(HeuristicBot(0), object(), 4)
+
+
+def test_deck_weights_deal_pairings_in_proportion_and_interleaved():
+    from prefabs import default_decks
+    from tcg_env import VecTCG
+    from training.ppo import deal_pairings, own_deck_index
+    names = list(default_decks())
+    # equal weights deal the pairings in turn, exactly as decks='all' does
+    even = VecTCG(40, seed=0, decks=deal_pairings(40, np.ones(4)))
+    assert np.array_equal(even.decks, VecTCG(40, seed=0).decks)
+    w = np.array([1.0, 2.0, 0.0, 1.0])   # Thornwall twice, Anvil never
+    n = 320
+    dealt = deal_pairings(n, w)
+    assert not any(names[2] in p for p in dealt)
+    pw = {(a, b): w[i] * w[j] for i, a in enumerate(names) for j, b in enumerate(names)}
+    for pair, weight in pw.items():
+        assert abs(dealt.count(pair) - n * weight / sum(pw.values())) <= 1, pair
+    # the seat a deck is played from: Thornwall holds 2/(1+2+1) of each seat's games
+    own = own_deck_index(VecTCG(n, seed=0, decks=dealt).decks)
+    assert own.shape == (n, 2) and (own >= 0).all()
+    for s in (0, 1):
+        assert abs((own[:, s] == 1).mean() - 0.5) < 0.02
+    # interleaved: the first half of the games (the pool games) holds close to the same mix
+    assert abs((own[: n // 2] == 1).mean() - 0.5) < 0.03
+    # and the learner's seat (alternating by game) sees Thornwall as often in both parities
+    assert abs((own[0::2, 0] == 1).mean() - (own[1::2, 1] == 1).mean()) < 0.05
+
+
+def test_trainer_deals_weighted_pairings_and_knows_each_seats_deck(tmp_path):
+    tr = Trainer(tiny(tmp_path, num_envs=16, deck_weights="Emberfang Rush=0"), quiet=True)
+    assert (tr.own_deck != 0).all() and (tr.own_deck >= 0).all()
+    mirror = Trainer(tiny(tmp_path / "m", decks="Sagefire Circle"), quiet=True)
+    assert (mirror.own_deck == 3).all()
+
+
+def test_entropy_weight_anneals_linearly_then_holds(tmp_path):
+    tr = Trainer(tiny(tmp_path, ent_coef=0.01, ent_coef_end=0.002, ent_anneal_steps=1000), quiet=True)
+    for steps, want in ((0, 0.01), (500, 0.006), (1000, 0.002), (5000, 0.002)):
+        tr.steps = steps
+        assert tr.ent_coef() == pytest.approx(want)
+    tr.steps = 500
+    ro, _ = tr.collect()
+    st = tr.learn(ro)
+    assert st["ent_coef"] == pytest.approx(0.01 + (0.002 - 0.01) * min(1.0, tr.steps / 1000))
+    flat = Trainer(tiny(tmp_path / "flat", ent_coef=0.02), quiet=True)
+    flat.steps = 10**9
+    assert flat.ent_coef() == 0.02
+
+
+def test_per_deck_entropy_scale_weighs_each_rows_bonus_by_its_deck(tmp_path):
+    """A scale of 1 trains exactly as no scale; a scale of 0 for the only deck played trains
+    exactly as no bonus at all; a scale of 0 for a deck nobody plays changes nothing."""
+    def digest(name, **kw):
+        tr = Trainer(tiny(tmp_path / name, decks="Thornwall Bastion", **kw), quiet=True)
+        ro, _ = tr.collect()
+        tr.learn(ro)
+        d = params_digest(tr.policy)
+        tr.close()
+        return d
+    plain = digest("plain")
+    assert digest("one", ent_deck_scale="Thornwall Bastion=1") == plain
+    assert digest("other", ent_deck_scale="Anvil Vanguard=0") == plain
+    no_bonus = digest("nobonus", ent_coef=0.0)
+    assert no_bonus != plain
+    assert digest("zero", ent_deck_scale="Thornwall Bastion=0") == no_bonus
+
+
+@pytest.mark.parametrize("kw, says", [
+    ({"deck_weights": "Nowhere=2"}, "naming a prebuilt deck"),
+    ({"deck_weights": "Thornwall Bastion"}, "is not 'Deck Name=number'"),
+    ({"deck_weights": "Thornwall Bastion=lots"}, "is not a number"),
+    ({"deck_weights": "Thornwall Bastion=-1"}, "must be a finite number >= 0"),
+    ({"deck_weights": "Thornwall Bastion=1;Thornwall Bastion=2"}, "given twice"),
+    ({"deck_weights": "Thornwall Bastion=2", "decks": "Thornwall Bastion"}, "deck_weights needs decks = 'all'"),
+    ({"deck_weights": "Emberfang Rush=0;Thornwall Bastion=0;Anvil Vanguard=0;Sagefire Circle=0"}, "weight > 0"),
+    ({"ent_deck_scale": "Thornwall Bastion=inf"}, "must be a finite number >= 0"),
+    ({"ent_anneal_steps": -1}, "ent_anneal_steps must be >= 0"),
+    ({"ent_coef_end": -0.1}, "ent_coef_end must be >= 0"),
+])
+def test_deck_settings_are_checked_with_clear_errors(kw, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        TrainConfig.from_dict(kw)

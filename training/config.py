@@ -43,6 +43,7 @@ class TrainConfig:
     rollout_steps: int = _f(64, "Env steps per rollout; each step is one decision in every game.")
     env_threads: int = _f(1, "Threads stepping slices of the batch (numba nogil); 1 steps inline.")
     decks: str = _f("all", "'all' (every prebuilt pairing) or a deck name used by both seats.")
+    deck_weights: str = _f("", "With decks='all': how the games are dealt pairings, by deck weight: a pairing's share is the product of its two decks' weights, e.g. 'Thornwall Bastion=2' ('Name=w;Name=w', unlisted decks weigh 1; '': every pairing equally).")
     # --- PPO
     learning_rate: float = _f(1e-3, "Adam learning rate (annealed linearly to 0 when anneal_lr).")
     anneal_lr: bool = _f(True, "Anneal the learning rate linearly over total_steps.")
@@ -53,6 +54,9 @@ class TrainConfig:
     clip_coef: float = _f(0.2, "PPO ratio clip.")
     clip_vloss: bool = _f(True, "Clip the value loss around the rollout values.")
     ent_coef: float = _f(0.01, "Weight of the entropy bonus.")
+    ent_anneal_steps: int = _f(0, "Anneal the entropy weight linearly from ent_coef to ent_coef_end over the first N learner decisions, then hold it (0: ent_coef throughout).")
+    ent_coef_end: float = _f(0.0, "The entropy weight at the end of the anneal (with ent_anneal_steps > 0).")
+    ent_deck_scale: str = _f("", "Multipliers of the entropy weight by the deck the learner plays in each row, e.g. 'Thornwall Bastion=0.3' ('Name=x;Name=x', unlisted decks: 1; '': off).")
     entropy: str = _f("exact", "Entropy of the bonus: 'exact' joint entropy, or 'sampled' (per-head at the drawn prefix; an ablation).")
     shaping_hp: float = _f(0.0, "Potential-based shaping (training.shaping): weight of (my - opponent leader health) / 20 in the potential (0: off).")
     shaping_board: float = _f(0.0, "Potential-based shaping: weight of (my - opponent board attack + health) / 20 in the potential (0: off).")
@@ -133,9 +137,48 @@ class TrainConfig:
         need(self.nproc >= 1, "nproc must be >= 1")
         need(self.eval_games >= 2, "eval_games must be >= 2")
         need(self.card_stats_every >= 0, "card_stats_every must be >= 0 (0: off)")
+        need(self.ent_coef >= 0 and self.ent_coef_end >= 0, "ent_coef and ent_coef_end must be >= 0")
+        need(self.ent_anneal_steps >= 0, "ent_anneal_steps must be >= 0 (0: no anneal)")
+        deck_values(self.ent_deck_scale, "ent_deck_scale")
+        weights = deck_values(self.deck_weights, "deck_weights")
+        need(not weights or self.decks == "all", "deck_weights needs decks = 'all' (it weighs the prebuilt pairings)")
+        need(not weights or deck_weight_vector(weights).any(), "deck_weights: at least one deck needs a weight > 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def deck_values(text: str, what: str) -> dict[str, float]:
+    """Parse ``'Deck Name=x;Other Deck=y'`` (the form of ``deck_weights`` and ``ent_deck_scale``)
+    into ``{name: x}``. Names must be prebuilt decks, values finite and >= 0, each deck once."""
+    from prefabs import default_decks
+    names = list(default_decks())
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        name, sep, val = part.rpartition("=")
+        name = name.strip()
+        if not sep or name not in names:
+            raise ValueError(f"config: {what}: {part!r} is not 'Deck Name=number' naming a prebuilt deck "
+                             f"({'; '.join(names)})")
+        try:
+            v = float(val)
+        except ValueError:
+            raise ValueError(f"config: {what}: {val.strip()!r} (for {name!r}) is not a number") from None
+        if not (0.0 <= v < float("inf")):
+            raise ValueError(f"config: {what}: {name!r} = {v!r} must be a finite number >= 0")
+        if name in out:
+            raise ValueError(f"config: {what}: {name!r} is given twice")
+        out[name] = v
+    return out
+
+
+def deck_weight_vector(values: dict[str, float]) -> "np.ndarray":
+    """Per prebuilt deck, in ``default_decks()`` order: its value in ``values``, else 1."""
+    import numpy as np
+    from prefabs import default_decks
+    return np.array([values.get(name, 1.0) for name in default_decks()], np.float64)
 
 
 def help_table() -> str:

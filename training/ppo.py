@@ -39,7 +39,7 @@ from verification.spec import ACTION_SPEC_VERSION
 
 from . import distributed as D
 from .checkpoint import FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .gae import seat_gae, waiting_value_targets
 from .shaping import potential
@@ -49,6 +49,39 @@ from .sampler import sample
 
 # what policy.pt keeps of a training checkpoint (enough for tcg eval, play and --init-from)
 POLICY_KEYS = ("format", "version", "action_spec_version", "card_table_digest", "policy_config", "model", "counters")
+
+
+def deal_pairings(num_envs: int, weights: np.ndarray) -> list[tuple[str, str]]:
+    """The prebuilt pairing of each of ``num_envs`` games when deck ``d`` (``default_decks()``
+    order) weighs ``weights[d]``: pairing (a, b) gets a share of the games proportional to
+    ``weights[a] * weights[b]``, dealt interleaved (smooth weighted round-robin), so every
+    stretch of games, such as the pool games at the front or either seat's games, holds close to
+    the same mix. With equal weights it deals the pairings in turn, as ``decks='all'`` does."""
+    from prefabs import default_decks
+    names = list(default_decks())
+    pairs = [(a, b) for a in names for b in names]
+    w = np.array([weights[i] * weights[j] for i in range(len(names)) for j in range(len(names))], np.float64)
+    total = w.sum()
+    if not total > 0:
+        raise ValueError("deck weights: at least one deck needs a weight > 0")
+    credit = np.zeros_like(w)
+    out = []
+    for _ in range(num_envs):
+        credit += w
+        k = int(np.argmax(credit))
+        credit[k] -= total
+        out.append(pairs[k])
+    return out
+
+
+def own_deck_index(deck_rows: np.ndarray) -> np.ndarray:
+    """int[N, 2]: for each game's two seats, the index in ``default_decks()`` of the prebuilt
+    deck it plays (-1 for a deck that is not prebuilt)."""
+    from prefabs import default_decks, default_pool, deck_ids
+    pool = default_pool()
+    rows = np.stack([deck_ids(d, pool) for d in default_decks().values()])
+    hit = (deck_rows[:, :, None, :] == rows[None, None]).all(-1)
+    return np.where(hit.any(-1), hit.argmax(-1), -1).astype(np.int64)
 
 
 class RatioCheckError(RuntimeError):
@@ -130,9 +163,17 @@ class Trainer:
         self.opp_policy = build_policy(cfg).to(self.device).eval()
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
         self.replay = D.wrap(ReplayModule(self.policy, cfg.entropy, cfg.independent_heads, touch_all=D.active()))
-        decks = None if cfg.decks == "all" else cfg.decks
+        weights = deck_values(cfg.deck_weights, "deck_weights")
+        if cfg.decks != "all":
+            decks = cfg.decks
+        else:
+            decks = deal_pairings(cfg.num_envs, deck_weight_vector(weights)) if weights else None
         env_seed = cfg.seed * 1_000_003 + self.rank
         self.env = VecTCG(cfg.num_envs, seed=env_seed, decks=decks, threads=cfg.env_threads)
+        self.own_deck = own_deck_index(self.env.decks)
+        scale = deck_values(cfg.ent_deck_scale, "ent_deck_scale")
+        # per deck (and a last entry, 1, for a deck that is not prebuilt: index -1)
+        self.ent_scale = np.append(deck_weight_vector(scale), 1.0).astype(np.float32) if scale else None
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 7919 + self.rank)
         self.np_rng = np.random.default_rng(cfg.seed * 104729 + self.rank)
         self.bot = HeuristicBot(cfg.seed)
@@ -365,6 +406,10 @@ class Trainer:
         # every rank must run the same number of minibatches for DDP: size them by the global min
         M_all = D.all_reduce_min(M)
         mb = max(1, M_all // cfg.num_minibatches)
+        b_ent_w = None
+        if self.ent_scale is not None:
+            b_ent_w = self._dev(self.ent_scale[self.own_deck[i_idx, seats[t_idx, i_idx]]])
+        ent_coef = self.ent_coef()
         if cfg.anneal_lr:
             frac = max(0.0, 1.0 - self.steps / cfg.total_steps)
             for g in self.optimizer.param_groups:
@@ -404,7 +449,8 @@ class Trainer:
                 else:
                     vl = 0.5 * ((v - b_ret[idx]) ** 2).mean()
                 ent = entropy.mean()
-                loss = pg + cfg.vf_coef * vl - cfg.ent_coef * ent
+                bonus = ent if b_ent_w is None else (entropy.float() * b_ent_w[idx]).mean()
+                loss = pg + cfg.vf_coef * vl - ent_coef * bonus
                 if w_value.numel():
                     wl = 0.5 * ((w_value.float() - w_tgt[w_idx]) ** 2).mean()
                     loss = loss + cfg.vf_coef * wl
@@ -442,10 +488,20 @@ class Trainer:
         var = np.var(y)
         stats["explained_variance"] = float("nan") if var == 0 else float(1 - np.var(y - p) / var)
         stats["learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        stats["ent_coef"] = ent_coef
         stats["legal_per_decision"] = float(b_count.float().mean())
         stats["decisions"] = M
         stats["kl_early_stop"] = float(stop)
         return stats
+
+    def ent_coef(self) -> float:
+        """The entropy weight of the next update: ``ent_coef``, or with ``ent_anneal_steps`` the
+        linear anneal from ``ent_coef`` to ``ent_coef_end`` over that many learner decisions."""
+        cfg = self.cfg
+        if not cfg.ent_anneal_steps:
+            return cfg.ent_coef
+        frac = min(1.0, self.steps / cfg.ent_anneal_steps)
+        return cfg.ent_coef + (cfg.ent_coef_end - cfg.ent_coef) * frac
 
     # ------------------------------------------------------------------ loop
     def elapsed(self) -> float:
@@ -531,7 +587,7 @@ class Trainer:
             if f"head_entropy_{k}" in stats:
                 w.add_scalar(f"losses/head_entropy_{k}", stats[f"head_entropy_{k}"], self.steps)
                 w.add_scalar(f"charts/forced_frac_{k}", stats[f"forced_frac_{k}"], self.steps)
-        for k in ("ratio_min", "ratio_mean", "ratio_max", "learning_rate", "legal_per_decision", "illegal_actions",
+        for k in ("ratio_min", "ratio_mean", "ratio_max", "learning_rate", "ent_coef", "legal_per_decision", "illegal_actions",
                   "sps", "rollout_s", "learn_s", "kl_early_stop", "rollout_win_rate_vs_heuristic"):
             if k in stats:
                 w.add_scalar(f"charts/{k}", stats[k], self.steps)
