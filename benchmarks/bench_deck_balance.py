@@ -35,6 +35,7 @@ def main():
         "win_rate": round(float((result > 0).mean()), 4),
         "playing": {d: round(v["win_rate"], 4) for d, v in playing.items()},
         "against": {d: round(v["win_rate"], 4) for d, v in against.items()},
+        "pairing": {a: {b: round(v["win_rate"], 4) for b, v in row.items()} for a, row in res["by_pairing"].items()},
     }))
 
 

@@ -262,8 +262,9 @@ def test_evaluation_writes_league_table_and_plot(tmp_path):
     tr, _ = run_updates(cfg, 1)
     res = tr.evaluate_now()
     assert set(res) >= {"eval/win_rate_vs_random", "eval/win_rate_vs_heuristic"}
-    by_deck = {k: v for k, v in res.items() if k.startswith("eval/heuristic_by_own_deck/")}
-    assert len(by_deck) >= 1 and all(0.0 <= v <= 1.0 and " " not in k for k, v in by_deck.items())
+    for which in ("own", "opponent"):
+        by_deck = {k: v for k, v in res.items() if k.startswith(f"eval/heuristic_by_{which}_deck/")}
+        assert len(by_deck) >= 1 and all(0.0 <= v <= 1.0 and " " not in k for k, v in by_deck.items())
     league = (tmp_path / "run" / "league.csv").read_text().splitlines()
     assert league[0].startswith("update,steps,minutes,opponent") and len(league) >= 3
     assert (tmp_path / "run" / "league.png").stat().st_size > 1000
@@ -539,6 +540,11 @@ def test_tcg_eval_decks_plays_one_pairing(tmp_path, capsys):
                  "--decks", "Emberfang Rush, Anvil Vanguard"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert list(out["by_own_deck"]) == ["Emberfang Rush"] and list(out["by_opponent_deck"]) == ["Anvil Vanguard"]
+    assert list(out["by_pairing"]) == ["Emberfang Rush"] and list(out["by_pairing"]["Emberfang Rush"]) == ["Anvil Vanguard"]
+    assert main(["eval", "--checkpoint", ckpt, "--opponent", "random", "--games", "4",
+                 "--decks", "Emberfang Rush, Anvil Vanguard"]) == 0
+    text = capsys.readouterr().out
+    assert "Win rate by pairing" in text and "Anvil Vanguard" in text.split("Win rate by pairing")[1]
     for bad, says in (("Nope Deck", "the prebuilt decks are"), ("A,B,C", "one deck name")):
         assert main(["eval", "--checkpoint", ckpt, "--games", "4", "--decks", bad]) == 2
         assert says in capsys.readouterr().err
@@ -555,6 +561,11 @@ def test_match_plays_every_pairing_from_both_seats_and_breaks_down_by_deck(tmp_p
     for key in ("by_own_deck", "by_opponent_deck"):
         assert list(res[key]) == names and all(v["games"] == 16 for v in res[key].values())
         assert round(sum(v["win_rate"] * v["games"] for v in res[key].values())) == res["wins"]
+    # the pairing matrix: every pairing 4 times, and each row adds up to its own-deck rate
+    assert list(res["by_pairing"]) == names
+    for own, row in res["by_pairing"].items():
+        assert list(row) == names and all(v["games"] == 4 for v in row.values())
+        assert np.isclose(np.mean([v["win_rate"] for v in row.values()]), res["by_own_deck"][own]["win_rate"])
 
 
 def test_match_split_into_blocks_plays_the_same_games():
@@ -569,7 +580,7 @@ def test_match_split_into_blocks_plays_the_same_games():
     merged = merge_blocks([parts[0], None, parts[1]], 36)
     assert np.array_equal(merged["results"], whole["results"]) and np.array_equal(merged["lengths"], whole["lengths"])
     assert 0 < merged["wins"] < 36
-    for key in ("wins", "losses", "draws", "by_own_deck", "by_opponent_deck", "mean_decisions"):
+    for key in ("wins", "losses", "draws", "by_own_deck", "by_opponent_deck", "by_pairing", "mean_decisions"):
         assert merged[key] == whole[key], key
     with pytest.raises(ValueError, match="block"):
         play_match(HeuristicBot(0), "heuristic", 36, block=(10, 10))

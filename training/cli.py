@@ -199,7 +199,7 @@ def _cmd_eval(args) -> int:
 
     from tcg_env.bots import make_bot
     from .checkpoint import CheckpointError, load_policy
-    from .evaluate import format_table, parse_pairing, play_match
+    from .evaluate import format_pairings, format_table, parse_pairing, play_match
 
     if args.games < 2:
         print("tcg eval: --games must be >= 2", file=sys.stderr)
@@ -228,6 +228,7 @@ def _cmd_eval(args) -> int:
         print(format_table({args.opponent: res}))
         for key, label in (("by_own_deck", "win rate by own deck"), ("by_opponent_deck", "by opponent's deck")):
             print(f"{label}: " + ", ".join(f"{d} {v['win_rate']:.0%} ({v['games']})" for d, v in res[key].items()))
+        print(format_pairings(res), end="")
     return 0
 
 

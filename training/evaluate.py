@@ -88,6 +88,20 @@ def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray) -> tuple[dict
     return by(mine), by(theirs)
 
 
+def win_rates_by_pairing(result: np.ndarray, decks, seat: np.ndarray) -> dict:
+    """{own deck: {opponent's deck: {games, win_rate}}} of the pairings the match played, from
+    the measured side's point of view: where in the deck matrix a win rate is made or lost."""
+    mine = np.array([pair[s] for pair, s in zip(decks, seat)])
+    theirs = np.array([pair[1 - s] for pair, s in zip(decks, seat)])
+    out: dict = {}
+    for a in default_decks():
+        for b in default_decks():
+            hit = (mine == a) & (theirs == b)
+            if hit.any():
+                out.setdefault(a, {})[b] = {"games": int(hit.sum()), "win_rate": float((result[hit] > 0).mean())}
+    return out
+
+
 def _is_bot(x) -> bool:
     return callable(getattr(x, "act_batch", None))
 
@@ -169,7 +183,8 @@ def summarize(result: np.ndarray, lengths: np.ndarray, illegal: int, decks, seat
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
             "win_rate": wins / games, "score": (wins + 0.5 * (games - wins - losses)) / games,
             "mean_decisions": float(lengths.mean()), "illegal_actions": int(illegal),
-            "by_own_deck": own, "by_opponent_deck": opp, "results": result, "lengths": lengths}
+            "by_own_deck": own, "by_opponent_deck": opp, "by_pairing": win_rates_by_pairing(result, decks, seat),
+            "results": result, "lengths": lengths}
 
 
 def blocks(games: int, parts: int) -> list[tuple[int, int]]:
@@ -287,6 +302,25 @@ def format_table(results: dict) -> str:
     for name, r in results.items():
         t.add_row(name, str(r["games"]), str(r["wins"]), str(r["losses"]), str(r["draws"]), f"{r['win_rate']:.1%}")
     console = Console(record=True, width=80)
+    with console.capture() as cap:
+        console.print(t)
+    return cap.get()
+
+
+def format_pairings(result: dict) -> str:
+    """The match's win rate by pairing as a deck matrix: rows the measured side's deck, columns
+    the opponent's (games in brackets)."""
+    from rich.table import Table
+    from rich.console import Console
+    by = result["by_pairing"]
+    cols = [d for d in default_decks() if any(d in row for row in by.values())]
+    t = Table(title="Win rate by pairing (rows: own deck, columns: opponent's deck)")
+    t.add_column("own deck")
+    for c in cols:
+        t.add_column(c, justify="right")
+    for own, row in by.items():
+        t.add_row(own, *(f"{row[c]['win_rate']:.0%} ({row[c]['games']})" if c in row else "-" for c in cols))
+    console = Console(record=True, width=100)
     with console.capture() as cap:
         console.print(t)
     return cap.get()

@@ -570,6 +570,8 @@ class Trainer:
         # where a plateau against the heuristic sits: the learner's win rate by the deck it played
         for deck, v in results["heuristic"]["by_own_deck"].items():
             out[f"eval/heuristic_by_own_deck/{deck.replace(' ', '_')}"] = v["win_rate"]
+        for deck, v in results["heuristic"]["by_opponent_deck"].items():
+            out[f"eval/heuristic_by_opponent_deck/{deck.replace(' ', '_')}"] = v["win_rate"]
         return out
 
     # ------------------------------------------------------------------ logging
