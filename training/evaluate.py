@@ -76,11 +76,16 @@ def match_decks(games: int, pairing: tuple[str, str] | None = None):
     return [pairs[(i // 2) % len(pairs)] for i in range(games)], seat
 
 
+def _sides(decks, seat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per game, the measured side's deck and its opponent's."""
+    return (np.array([pair[s] for pair, s in zip(decks, seat)]),
+            np.array([pair[1 - s] for pair, s in zip(decks, seat)]))
+
+
 def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray) -> tuple[dict, dict]:
     """({deck: {games, win_rate}} by the measured side's deck, the same by its opponent's deck)
     for per-game results from the measured side's point of view (> 0 is a win)."""
-    mine = np.array([pair[s] for pair, s in zip(decks, seat)])
-    theirs = np.array([pair[1 - s] for pair, s in zip(decks, seat)])
+    mine, theirs = _sides(decks, seat)
 
     def by(which):
         return {d: {"games": int((which == d).sum()), "win_rate": float((result[which == d] > 0).mean())}
@@ -91,8 +96,7 @@ def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray) -> tuple[dict
 def win_rates_by_pairing(result: np.ndarray, decks, seat: np.ndarray) -> dict:
     """{own deck: {opponent's deck: {games, win_rate}}} of the pairings the match played, from
     the measured side's point of view: where in the deck matrix a win rate is made or lost."""
-    mine = np.array([pair[s] for pair, s in zip(decks, seat)])
-    theirs = np.array([pair[1 - s] for pair, s in zip(decks, seat)])
+    mine, theirs = _sides(decks, seat)
     out: dict = {}
     for a in default_decks():
         for b in default_decks():
@@ -295,15 +299,19 @@ def plot_league(csv_path: Path, png_path: Path) -> None:
 
 def format_table(results: dict) -> str:
     from rich.table import Table
-    from rich.console import Console
     t = Table(title="Evaluation")
     for c in ("opponent", "games", "wins", "losses", "draws", "win rate"):
         t.add_column(c, justify="right" if c != "opponent" else "left")
     for name, r in results.items():
         t.add_row(name, str(r["games"]), str(r["wins"]), str(r["losses"]), str(r["draws"]), f"{r['win_rate']:.1%}")
-    console = Console(record=True, width=80)
+    return _render(t, 80)
+
+
+def _render(table, width: int) -> str:
+    from rich.console import Console
+    console = Console(record=True, width=width)
     with console.capture() as cap:
-        console.print(t)
+        console.print(table)
     return cap.get()
 
 
@@ -311,7 +319,6 @@ def format_pairings(result: dict) -> str:
     """The match's win rate by pairing as a deck matrix: rows the measured side's deck, columns
     the opponent's (games in brackets)."""
     from rich.table import Table
-    from rich.console import Console
     by = result["by_pairing"]
     cols = [d for d in default_decks() if any(d in row for row in by.values())]
     t = Table(title="Win rate by pairing (rows: own deck, columns: opponent's deck)")
@@ -320,7 +327,4 @@ def format_pairings(result: dict) -> str:
         t.add_column(c, justify="right")
     for own, row in by.items():
         t.add_row(own, *(f"{row[c]['win_rate']:.0%} ({row[c]['games']})" if c in row else "-" for c in cols))
-    console = Console(record=True, width=100)
-    with console.capture() as cap:
-        console.print(t)
-    return cap.get()
+    return _render(t, 100)
