@@ -647,6 +647,15 @@ def test_entropy_weight_anneals_linearly_then_holds(tmp_path):
     flat = Trainer(tiny(tmp_path / "flat", ent_coef=0.02), quiet=True)
     flat.steps = 10**9
     assert flat.ent_coef() == 0.02
+    # the annealed weight is the one the loss uses: annealed to 0 within the first decision, an
+    # update trains exactly as one with no bonus at all
+    def digest(name, **kw):
+        t = Trainer(tiny(tmp_path / name, **kw), quiet=True)
+        t.learn(t.collect()[0])
+        return params_digest(t.policy)
+    no_bonus = digest("none", ent_coef=0.0)
+    assert digest("annealed", ent_coef=0.01, ent_coef_end=0.0, ent_anneal_steps=1) == no_bonus
+    assert digest("plain", ent_coef=0.01) != no_bonus
 
 
 def test_per_deck_entropy_scale_weighs_each_rows_bonus_by_its_deck(tmp_path):

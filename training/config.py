@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
+
 from policy.config import PolicyConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -174,9 +176,8 @@ def deck_values(text: str, what: str) -> dict[str, float]:
     return out
 
 
-def deck_weight_vector(values: dict[str, float]) -> "np.ndarray":
+def deck_weight_vector(values: dict[str, float]) -> np.ndarray:
     """Per prebuilt deck, in ``default_decks()`` order: its value in ``values``, else 1."""
-    import numpy as np
     from prefabs import default_decks
     return np.array([values.get(name, 1.0) for name in default_decks()], np.float64)
 
