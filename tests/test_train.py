@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from training.config import TrainConfig
-from training.ppo import RatioCheckError, Trainer
+from training.ppo import RatioCheckError, Trainer, deal_pairings, learner_seats
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(num_envs=8, rollout_steps=8, d_model=16, n_layers=1, num_minibatches=2, update_epochs=2,
@@ -624,8 +624,46 @@ def test_deck_weights_deal_pairings_in_proportion_and_interleaved():
         assert abs((own[:, s] == 1).mean() - 0.5) < 0.02
     # interleaved: the first half of the games (the pool games) holds close to the same mix
     assert abs((own[: n // 2] == 1).mean() - 0.5) < 0.03
-    # and the learner's seat (alternating by game) sees Thornwall as often in both parities
-    assert abs((own[0::2, 0] == 1).mean() - (own[1::2, 1] == 1).mean()) < 0.05
+    # and the learner's seat sees Thornwall as often from seat 0 as from seat 1
+    seat = learner_seats(VecTCG(n, seed=0, decks=dealt).decks)
+    mine = own[np.arange(n), seat]
+    assert abs((mine[seat == 0] == 1).mean() - (mine[seat == 1] == 1).mean()) < 0.05
+
+
+def test_learner_plays_every_pairing_from_both_seats():
+    """In the games against an opponent the learner's seat alternates within each deck pairing,
+    so the pool games (the first half) hold every (learner deck, opponent deck) pairing from both
+    seats equally. Seat = game index mod 2 with decks='all' (pairing = index mod 16) let the
+    learner hold Emberfang or Anvil only from seat 0, where the opponent plays Emberfang or Anvil:
+    it never met a Thornwall or Sagefire opponent with them."""
+    from collections import Counter
+    from tcg_env import VecTCG
+    from training.ppo import own_deck_index
+    env = VecTCG(512, seed=0)
+    own, seat = own_deck_index(env.decks), learner_seats(env.decks)
+    assert seat.dtype == np.int32 and set(np.unique(seat)) == {0, 1}
+    i = np.arange(256)
+    seen = Counter(zip(own[i, seat[i]], own[i, 1 - seat[i]], seat[i]))
+    assert len(seen) == 4 * 4 * 2 and set(seen.values()) == {8}
+    # one pairing (a mirror): seats alternate game by game
+    mirror = VecTCG(9, seed=0, decks="Anvil Vanguard")
+    assert learner_seats(mirror.decks).tolist() == [0, 1, 0, 1, 0, 1, 0, 1, 0]
+    # an uneven deal: within every pairing, and within the first half of the games, the two
+    # seats' counts differ by at most one
+    dealt = deal_pairings(200, np.array([1.0, 3.0, 1.0, 0.5]))
+    rows = VecTCG(200, seed=0, decks=dealt).decks
+    seat = learner_seats(rows)
+    for part in (slice(None), slice(0, 100)):
+        per = Counter()
+        for p, s in zip(dealt[part], seat[part]):
+            per[p] += 1 if s == 0 else -1
+        assert set(per.values()) <= {0, 1}
+
+
+def test_trainer_uses_the_alternating_learner_seat(tmp_path):
+    tr = Trainer(tiny(tmp_path, num_envs=64), quiet=True)
+    assert np.array_equal(tr.learner_seat, learner_seats(tr.env.decks))
+    assert not np.array_equal(tr.learner_seat, np.arange(64) % 2)
 
 
 def test_trainer_deals_weighted_pairings_and_knows_each_seats_deck(tmp_path):

@@ -8,7 +8,8 @@ decisions. Per update:
    bot with probability ``bot_opponent_prob``, else a past self from the pool, chosen as the
    latest with probability ``pool_latest_prob`` or else with weight ``(1 - learner win rate
    against it)^2 + 0.05``, prioritised fictitious self-play); in the other games the learner
-   plays both seats. Until the pool has a member, every game is self-play.
+   plays both seats. Until the pool has a member, every game is self-play. The learner's seat
+   against an opponent alternates within each deck pairing (:func:`learner_seats`).
 2. **Rollout.** The learner's rows are encoded and sampled with the sequential sampler; every
    stored row keeps the observation, the legal tuples (trimmed to the step's longest list),
    the action, log-prob, value, seat and game id. Opponent rows are played but not stored.
@@ -82,6 +83,25 @@ def own_deck_index(deck_rows: np.ndarray) -> np.ndarray:
     rows = np.stack([deck_ids(d, pool) for d in default_decks().values()])
     hit = (deck_rows[:, :, None, :] == rows[None, None]).all(-1)
     return np.where(hit.any(-1), hit.argmax(-1), -1).astype(np.int64)
+
+
+def learner_seats(deck_rows: np.ndarray) -> np.ndarray:
+    """int32[N]: the learner's seat in each game of a batch whose decks are ``deck_rows``
+    [N, 2, deck size] (``VecTCG.decks``), for the games where one seat is an opponent: the games
+    of each deck pairing take seat 0, 1, 0, 1, ... in game order, so every pairing (and every
+    prefix of the games, such as the pool games at the front) is played from both seats, as
+    ``training.evaluate.match_decks`` lays out a match. (Seat ``i % 2`` would tie the seat to the
+    pairing wherever pairings are dealt in a period of even length: with ``decks='all'``, game i
+    plays pairing ``i % 16``, and the learner would never hold Emberfang or Anvil against a
+    Thornwall or Sagefire opponent.)"""
+    n = deck_rows.shape[0]
+    _, key = np.unique(deck_rows.reshape(n, -1), axis=0, return_inverse=True)
+    key = key.reshape(-1)
+    order = np.argsort(key, kind="stable")              # each pairing's games, in game order
+    first = np.searchsorted(key[order], key[order])     # where each pairing's run starts
+    seat = np.empty(n, np.int32)
+    seat[order] = (np.arange(n) - first) % 2
+    return seat
 
 
 class RatioCheckError(RuntimeError):
@@ -187,7 +207,7 @@ class Trainer:
         n_pool = int(round(cfg.pool_fraction * cfg.num_envs))
         self.pool_envs = np.zeros(cfg.num_envs, np.bool_)
         self.pool_envs[:n_pool] = True
-        self.learner_seat = (np.arange(cfg.num_envs) % 2).astype(np.int32)
+        self.learner_seat = learner_seats(self.env.decks)
         self.opponent: str | None = None
         self.illegal_total = 0
         self.card_sums = None   # per-card and per-primary sums since the last write (training.card_stats)
