@@ -185,6 +185,19 @@ def test_resume_reads_the_saved_policy_config_through_its_defaults(tmp_path, mut
             Trainer(cfg, resume=cfg.out, quiet=True)
 
 
+@pytest.mark.parametrize("key,value", [("num_envs", 16), ("decks", "Anvil Vanguard"),
+                                       ("deck_weights", "Thornwall Bastion=2")])
+def test_resume_refuses_another_deck_layout(tmp_path, key, value):
+    """The games come back from the checkpoint with their decks; the learner's seats and each
+    seat's deck are derived from the configured layout, so a resume must keep it."""
+    from training.checkpoint import CheckpointError
+    cfg = tiny(tmp_path)
+    run_updates(cfg, 1)
+    other = TrainConfig.from_dict({**cfg.to_dict(), key: value})
+    with pytest.raises(CheckpointError, match=f"{key} .* differs from this run"):
+        Trainer(other, resume=cfg.out, quiet=True)
+
+
 def test_ratio_check_stops_training_on_a_replay_mismatch(tmp_path, monkeypatch):
     cfg = tiny(tmp_path)
     tr = Trainer(cfg, quiet=True)

@@ -729,9 +729,15 @@ class Trainer:
         if saved != self.policy.config.to_dict():
             raise CheckpointError(f"{path}: its policy config {data['policy_config']} differs from this run's "
                                   f"{self.policy.config.to_dict()}")
-        if data["train_config"]["num_envs"] != self.cfg.num_envs:
-            raise CheckpointError(f"{path}: num_envs {data['train_config']['num_envs']} differs from this run's "
-                                  f"{self.cfg.num_envs}")
+        # the games' rows come back from the checkpoint, and with them their decks: the deck
+        # layout the seats and per-deck settings are derived from (own_deck, learner_seat) must
+        # be the one they were dealt by
+        defaults = TrainConfig()
+        for key in ("num_envs", "decks", "deck_weights"):
+            was = data["train_config"].get(key, getattr(defaults, key))
+            if was != getattr(self.cfg, key):
+                raise CheckpointError(f"{path}: {key} {was!r} differs from this run's {getattr(self.cfg, key)!r}; "
+                                      f"resume with the same {key}")
         self.policy.load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])
         c = data["counters"]
