@@ -284,6 +284,56 @@ def test_evaluation_writes_league_table_and_plot(tmp_path):
     assert "learner" in tr.ratings and "heuristic" in tr.ratings
 
 
+
+def _fake_match(wins: int, games: int = 100) -> dict:
+    res = np.array([1] * wins + [-1] * (games - wins))
+    np.random.default_rng(wins).shuffle(res)
+    return {"games": games, "wins": wins, "losses": games - wins, "draws": 0, "win_rate": wins / games,
+            "results": res}
+
+
+def _fake_trainer(out: Path):
+    from types import SimpleNamespace
+    tr = SimpleNamespace(ratings={}, update=0, steps=0, out=str(out), _print=print)
+    tr.elapsed = lambda: 60.0 * tr.update
+    return tr
+
+
+def test_learner_rating_rises_with_its_win_rate_against_the_anchor(tmp_path):
+    """The learner improves against the heuristic while scoring 50% against its own snapshots:
+    its rating must rise (the heuristic is held fixed), not drift with the snapshots' scale."""
+    from openskill.models import PlackettLuce
+    from training.evaluate import ANCHOR, update_league
+    model = PlackettLuce()
+    tr = _fake_trainer(tmp_path)
+    mus = []
+    for k in range(12):
+        tr.update = 10 * (k + 1)
+        if "learner" in tr.ratings:  # what Trainer._add_to_pool does for each snapshot
+            tr.ratings[f"self@{tr.update}"] = tr.ratings["learner"]
+        update_league(tr, {"random": _fake_match(96), ANCHOR: _fake_match(20 + 5 * k),
+                           f"self@{tr.update}": _fake_match(50)})
+        mus.append(tr.ratings["learner"][0])
+        assert tr.ratings[ANCHOR] == (model.mu, model.sigma)
+    # 20% against the anchor puts the learner below it, 75% above it
+    assert mus[0] < model.mu < mus[-1] and mus[-1] - mus[2] > 3.0
+    rows = list(__import__("csv").DictReader((tmp_path / "league.csv").open()))
+    assert float(rows[-1]["learner_mu"]) == round(mus[-1], 3) and float(rows[-1]["learner_sigma"]) > 0
+
+
+def test_league_table_keeps_an_older_header_on_resume(tmp_path):
+    """A run resumed from before the mu/sigma columns keeps its header and still plots."""
+    from training.evaluate import update_league
+    old = "update,steps,minutes,opponent,games,wins,losses,draws,win_rate,opponent_rating,learner_rating\n"
+    (tmp_path / "league.csv").write_text(old + "10,100,1.0,random,100,90,10,0,0.9,1.0,20.0\n")
+    tr = _fake_trainer(tmp_path)
+    tr.update = 20
+    update_league(tr, {"heuristic": _fake_match(40)})
+    lines = (tmp_path / "league.csv").read_text().splitlines()
+    assert lines[0] + "\n" == old and len(lines) == 3 and len(lines[2].split(",")) == len(lines[0].split(","))
+    assert (tmp_path / "league.png").stat().st_size > 1000
+
+
 def _env():
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))

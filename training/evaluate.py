@@ -4,7 +4,7 @@
 another policy, half in each seat, all inside the batched env: the bots act in numba, the
 policies through the sequential sampler. ``play_match`` also takes any bot object with
 ``act_batch`` (such as the ISMCTS ``search`` bot) as the opponent. ``update_league`` rates the results with
-openskill (Plackett-Luce) and appends to ``league.csv`` and ``league.png`` in the run folder.
+openskill (Plackett-Luce), the heuristic held fixed as the anchor, and appends to ``league.csv`` and ``league.png`` in the run folder.
 """
 from __future__ import annotations
 
@@ -230,11 +230,22 @@ def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cp
     return merge_blocks(parts, games) if parts is not None else None
 
 
+#: The opponent whose rating is held fixed at openskill's prior (mu 25, sigma 25/3). Without an
+#: anchor the scale floats: every pool snapshot is about as strong as the learner, so the
+#: learner's rating stays near wherever its snapshots sit while the bots' ratings fall as it
+#: improves (the learner's ordinal fell from ~27 to ~19 over an hour in which its win rate
+#: against the heuristic rose). With the heuristic fixed, the learner's rating rises with its
+#: strength and reads against the heuristic's 25.
+ANCHOR = "heuristic"
+
+
 def update_league(trainer, results: dict) -> None:
-    """Rate this evaluation's games with openskill and append to league.csv / league.png."""
+    """Rate this evaluation's games with openskill and append to league.csv / league.png.
+    The :data:`ANCHOR` keeps its prior rating; every other opponent and the learner move."""
     from openskill.models import PlackettLuce
     model = PlackettLuce()
     ratings = trainer.ratings
+    ratings[ANCHOR] = (model.mu, model.sigma)
 
     def get(name):
         mu, sigma = ratings.get(name, (model.mu, model.sigma))
@@ -246,7 +257,9 @@ def update_league(trainer, results: dict) -> None:
         opp = get(name)
         for res in r["results"]:
             ranks = [0, 1] if res > 0 else [1, 0] if res < 0 else [0, 0]
-            [[learner], [opp]] = model.rate([[learner], [opp]], ranks=ranks)
+            [[learner], [moved]] = model.rate([[learner], [opp]], ranks=ranks)
+            if name != ANCHOR:
+                opp = moved
         ratings[name] = (opp.mu, opp.sigma)
         rows.append({"update": trainer.update, "steps": trainer.steps, "minutes": round(trainer.elapsed() / 60, 2),
                      "opponent": name, "games": r["games"], "wins": r["wins"], "losses": r["losses"],
@@ -254,11 +267,16 @@ def update_league(trainer, results: dict) -> None:
                      "opponent_rating": round(opp.ordinal(), 3)})
     ratings["learner"] = (learner.mu, learner.sigma)
     for row in rows:
-        row["learner_rating"] = round(learner.ordinal(), 3)
+        row.update(learner_rating=round(learner.ordinal(), 3), learner_mu=round(learner.mu, 3),
+                   learner_sigma=round(learner.sigma, 3))
     path = Path(trainer.out) / "league.csv"
+    fields = list(rows[0])
+    if path.exists():  # a resumed run keeps the header it started with (older runs lack the mu/sigma columns)
+        with path.open(newline="") as f:
+            fields = next(csv.reader(f), None) or fields
     new = not path.exists()
     with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         if new:
             w.writeheader()
         w.writerows(rows)
@@ -272,6 +290,7 @@ def plot_league(csv_path: Path, png_path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from openskill.models import PlackettLuce
     rows = list(csv.DictReader(csv_path.open()))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     for opp in ("random", "heuristic"):
@@ -283,14 +302,22 @@ def plot_league(csv_path: Path, png_path: Path) -> None:
     a1.set_ylim(0, 1)
     a1.grid(alpha=0.3)
     a1.legend()
+    has_mu = bool(rows) and "learner_mu" in rows[0]  # runs started before the anchor wrote the ordinal only
     seen = {}
-    for r in rows:
-        seen[(r["update"], r["minutes"])] = float(r["learner_rating"])
-    pts = sorted((float(m), v) for (u, m), v in seen.items())
+    for r in rows:  # one point per evaluation
+        seen[(r["update"], r["minutes"])] = ((float(r["learner_mu"]), float(r["learner_sigma"])) if has_mu
+                                             else (float(r["learner_rating"]), 0.0))
+    pts = sorted((float(m), mu, sd) for (u, m), (mu, sd) in seen.items())
     if pts:
-        a2.plot(*zip(*pts), marker="o", color="tab:green")
+        x, mu, sd = (np.array(v) for v in zip(*pts))
+        a2.plot(x, mu, marker="o", color="tab:green",
+                label="learner (mu; band: mu +- 3 sigma)" if has_mu else "learner (ordinal)")
+        if has_mu:
+            a2.fill_between(x, mu - 3 * sd, mu + 3 * sd, color="tab:green", alpha=0.15)
+        a2.axhline(PlackettLuce().mu, color="tab:orange", linestyle="--", label=f"{ANCHOR} (anchor, fixed)")
+        a2.legend()
     a2.set_xlabel("minutes")
-    a2.set_ylabel("learner rating (openskill ordinal)")
+    a2.set_ylabel("openskill rating (mu)")
     a2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png_path, dpi=90)
