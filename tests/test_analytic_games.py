@@ -230,8 +230,13 @@ def _train_entropy(mode: str, steps: int = 300, B: int = 16, seed: int = 0):
     legal, count = pad_legal([B_LEGAL] * B)
     obs = torch.ones(B, 1)
     for _ in range(steps):
-        res = sample(policy, policy(obs), legal, count, generator=gen, entropy=mode)
-        loss = -res.entropy.mean()             # zero reward: the entropy bonus is the whole loss
+        if mode == "exact_rows":   # PPO's path with entropy_rows: replay, exact entropy of the first rows
+            with torch.no_grad():
+                acts = sample(policy, policy(obs), legal, count, generator=gen).actions
+            loss = -evaluate(policy, policy(obs), legal, count, acts, entropy_rows=B // 4).entropy[:B // 4].mean()
+        else:
+            res = sample(policy, policy(obs), legal, count, generator=gen, entropy=mode)
+            loss = -res.entropy.mean()             # zero reward: the entropy bonus is the whole loss
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -266,6 +271,9 @@ def test_game_b_entropy_fixed_point_exact_vs_sampled():
     assert float((probs[1:] - 0.1).abs().max()) < 0.02
     assert abs(h_exact - math.log(10)) < 0.01
     assert abs(p_sampled - 0.5) < 0.1
+    # the exact entropy of a subset of the rows (TrainConfig.entropy_rows) keeps the exact fixed point
+    p_rows, h_rows, _ = _train_entropy("exact_rows")
+    assert abs(p_rows - 0.1) < 0.02 and abs(h_rows - math.log(10)) < 0.01
 
 
 def _train_soft(seed: int, tau: float = 0.5):

@@ -623,6 +623,32 @@ def test_sampled_entropy_is_sum_of_head_entropies(states):
             sample(pol, enc, L, C, entropy="joint")
 
 
+
+def test_exact_entropy_of_the_first_rows_only(grad_batch):
+    """``entropy_rows=n``: rows < n keep the full batch's exact entropy (values and gradient of
+    their mean), rows >= n are NaN; log-probs are untouched; n outside 1..B raises."""
+    obs, leg, cnt = grad_batch
+    pol = make_policy(seed=21, scale=4.0).train()
+    g, e, L, C = tensors(obs, leg, cnt)
+    B, n = L.shape[0], L.shape[0] // 4
+    acts = evaluate(pol, pol(g, e), L, C, L[:, 0].long()).actions
+    full = evaluate(pol, pol(g, e), L, C, acts)
+    part = evaluate(pol, pol(g, e), L, C, acts, entropy_rows=n)
+    assert torch.allclose(part.entropy[:n], full.entropy[:n], atol=1e-6, rtol=0)
+    assert torch.isnan(part.entropy[n:]).all() and torch.equal(part.log_prob, full.log_prob)
+    grads = []
+    for r in (full, part):
+        pol.zero_grad()
+        r.entropy[:n].mean().backward(retain_graph=True)
+        grads.append(torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).reshape(-1)
+                                for p in pol.parameters()]))
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+    assert torch.allclose(evaluate(pol, pol(g, e), L, C, acts, entropy_rows=B).entropy, full.entropy)
+    for bad in (0, B + 1):
+        with pytest.raises(ValueError, match="entropy_rows"):
+            evaluate(pol, pol(g, e), L, C, acts, entropy_rows=bad)
+
+
 # ----------------------------------------------------------------------------- 6. prefix masks
 def _tree_tuples(legal_row, n):
     """Every tuple reachable by chaining prefix_mask from the empty prefix (one state)."""

@@ -282,6 +282,7 @@ def test_evaluation_writes_league_table_and_plot(tmp_path):
     assert league[0].startswith("update,steps,minutes,opponent") and len(league) >= 3
     assert (tmp_path / "run" / "league.png").stat().st_size > 1000
     assert "learner" in tr.ratings and "heuristic" in tr.ratings
+    assert (res["eval/learner_rating_mu"], res["eval/learner_rating_sigma"]) == tr.ratings["learner"]
 
 
 
@@ -777,6 +778,20 @@ def test_per_deck_entropy_scale_weighs_each_rows_bonus_by_its_deck(tmp_path):
     assert digest("zero", ent_deck_scale="Thornwall Bastion=0") == no_bonus
 
 
+
+def test_entropy_rows_thins_only_the_entropy_bonus(tmp_path):
+    """With the bonus off, entropy_rows changes nothing (the log-probs and values are replayed for
+    every row); with it on, a subset trains differently and reports a finite entropy."""
+    def run(name, **kw):
+        tr = Trainer(tiny(tmp_path / name, **kw), quiet=True)
+        st = tr.learn(tr.collect()[0])
+        d = params_digest(tr.policy)
+        tr.close()
+        return d, st
+    assert run("a", ent_coef=0.0)[0] == run("b", ent_coef=0.0, entropy_rows=0.25)[0]
+    (full, _), (part, st) = run("c"), run("d", entropy_rows=0.25)
+    assert full != part and np.isfinite(st["entropy"]) and st["entropy"] > 0
+
 @pytest.mark.parametrize("kw, says", [
     ({"deck_weights": "Nowhere=2"}, "naming a prebuilt deck"),
     ({"deck_weights": "Thornwall Bastion"}, "is not 'Deck Name=number'"),
@@ -788,6 +803,8 @@ def test_per_deck_entropy_scale_weighs_each_rows_bonus_by_its_deck(tmp_path):
     ({"ent_deck_scale": "Thornwall Bastion=inf"}, "must be a finite number >= 0"),
     ({"ent_anneal_steps": -1}, "ent_anneal_steps must be >= 0"),
     ({"ent_coef_end": -0.1}, "ent_coef_end must be >= 0"),
+    ({"entropy_rows": 0.0}, "entropy_rows must be in (0, 1]"),
+    ({"entropy_rows": 1.5}, "entropy_rows must be in (0, 1]"),
 ])
 def test_deck_settings_are_checked_with_clear_errors(kw, says):
     with pytest.raises(ValueError, match=re.escape(says)):

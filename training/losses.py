@@ -26,16 +26,19 @@ class ReplayModule(nn.Module):
         # zero: its gradient is 0, what the other ranks would have averaged in for it anyway.
         self.touch_all = touch_all
 
-    def forward(self, obs, legal, count, actions, value_obs=None, opp_obs=None, value_opp_obs=None):
+    def forward(self, obs, legal, count, actions, value_obs=None, opp_obs=None, value_opp_obs=None,
+                entropy_rows=None):
         """Replayed log-prob, entropy, value, per-head entropy, forced and applicable heads of the
         stored tuples; with ``value_obs`` also the value of those extra observations (value-only
         rows: the waiting seat's views of ``TrainConfig.wait_value``), else an empty tensor.
         ``opp_obs`` / ``value_opp_obs``: the other seat's views of the same positions, read only by
-        the oracle critic (``PolicyConfig.oracle_value``)."""
+        the oracle critic (``PolicyConfig.oracle_value``). ``entropy_rows=n``: the exact entropy of
+        the first n rows only (``sampler.evaluate``; the others' entropy is NaN)."""
         g, e = obs_tensors(obs, obs.device)
         oe = None if opp_obs is None else obs_tensors(opp_obs, opp_obs.device)[1]
         enc = self.policy(g, e, legal, count, oe)
-        res = evaluate(self.policy, enc, legal, count, actions, entropy=self.entropy, independent=self.independent)
+        res = evaluate(self.policy, enc, legal, count, actions, entropy=self.entropy, independent=self.independent,
+                       entropy_rows=entropy_rows)
         extra = enc.value.new_zeros(0)
         if value_obs is not None and len(value_obs):
             voe = None if value_opp_obs is None else obs_tensors(value_opp_obs, value_opp_obs.device)[1]

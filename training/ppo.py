@@ -446,11 +446,15 @@ class Trainer:
                         if w_obs is not None else [None] * cfg.num_minibatches)
             for start, w_idx in zip(range(0, mb * cfg.num_minibatches, mb), w_chunks):
                 idx = perm[start:start + mb].to(dev)
+                # the entropy bonus reads the exact entropy of the minibatch's first n_ent rows (a
+                # uniform subset: the minibatch is a random draw), the others' entropy is NaN
+                n_ent = min(len(idx), max(1, int(np.ceil(cfg.entropy_rows * len(idx)))))
                 with self._autocast():
                     new_logp, entropy, value, head_ent, forced, applicable, w_value = self.replay(
                         b_obs[idx], b_legal[idx], b_count[idx], b_act[idx],
                         None if w_idx is None else w_obs[w_idx], None if b_opp is None else b_opp[idx],
-                        None if w_idx is None or w_opp is None else w_opp[w_idx])
+                        None if w_idx is None or w_opp is None else w_opp[w_idx], entropy_rows=n_ent)
+                entropy = entropy[:n_ent]
                 logratio = new_logp - b_logp[idx]
                 if first:
                     worst = logratio.abs().max().item()
@@ -471,7 +475,7 @@ class Trainer:
                 else:
                     vl = 0.5 * ((v - b_ret[idx]) ** 2).mean()
                 ent = entropy.mean()
-                bonus = ent if b_ent_w is None else (entropy.float() * b_ent_w[idx]).mean()
+                bonus = ent if b_ent_w is None else (entropy.float() * b_ent_w[idx[:n_ent]]).mean()
                 loss = pg + cfg.vf_coef * vl - ent_coef * bonus
                 if w_value.numel():
                     wl = 0.5 * ((w_value.float() - w_tgt[w_idx]) ** 2).mean()
@@ -594,6 +598,8 @@ class Trainer:
             out[f"eval/heuristic_by_own_deck/{deck.replace(' ', '_')}"] = v["win_rate"]
         for deck, v in results["heuristic"]["by_opponent_deck"].items():
             out[f"eval/heuristic_by_opponent_deck/{deck.replace(' ', '_')}"] = v["win_rate"]
+        # the learner's openskill rating against the heuristic anchor's fixed mu of 25
+        out["eval/learner_rating_mu"], out["eval/learner_rating_sigma"] = self.ratings["learner"]
         return out
 
     # ------------------------------------------------------------------ logging
