@@ -60,7 +60,7 @@ class TrainConfig:
     ent_coef_end: float = _f(0.0, "The entropy weight at the end of the anneal (with ent_anneal_steps > 0).")
     ent_deck_scale: str = _f("", "Multipliers of the entropy weight by the deck the learner plays in each row, e.g. 'Thornwall Bastion=0.3' ('Name=x;Name=x', unlisted decks: 1; '': off).")
     entropy: str = _f("exact", "Entropy of the bonus: 'exact' joint entropy, or 'sampled' (per-head at the drawn prefix; an ablation).")
-    entropy_rows: float = _f(1.0, "Fraction of each minibatch's decisions whose exact joint entropy enters the bonus (the minibatch is a random draw, so its first rows are a uniform subset and the bonus stays an unbiased estimate of the minibatch mean; the prefix tree, about a third of the update's cost, shrinks with it). 1: every decision.")
+    entropy_rows: float = _f(1.0, "Fraction of each minibatch's decisions whose exact joint entropy enters the bonus (the minibatch is a random draw, so its first rows are a uniform subset and the bonus stays an unbiased estimate of the minibatch mean; the prefix tree, about a fifth of the learn step's cost at 1, shrinks with it). 1: every decision.")
     shaping_hp: float = _f(0.0, "Potential-based shaping (training.shaping): weight of (my - opponent leader health) / 20 in the potential (0: off).")
     shaping_board: float = _f(0.0, "Potential-based shaping: weight of (my - opponent board attack + health) / 20 in the potential (0: off).")
     shaping_enemy_board: float = _f(0.0, "Potential-based shaping: extra weight of the opponent's board attack + health / 20 (subtracted), so removing an enemy unit counts more than deploying one.")

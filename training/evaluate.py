@@ -233,7 +233,7 @@ def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cp
 #: The opponent whose rating is held fixed at openskill's prior (mu 25, sigma 25/3). Without an
 #: anchor the scale floats: every pool snapshot is about as strong as the learner, so the
 #: learner's rating stays near wherever its snapshots sit while the bots' ratings fall as it
-#: improves (the learner's ordinal fell from ~27 to ~19 over an hour in which its win rate
+#: improves (the learner's ordinal fell from ~26 to ~20 over an hour in which its win rate
 #: against the heuristic rose). With the heuristic fixed, the learner's rating rises with its
 #: strength and reads against the heuristic's 25.
 ANCHOR = "heuristic"
