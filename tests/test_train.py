@@ -1,4 +1,5 @@
 """The PPO trainer: diagnostics, determinism, exact resume, crash-safety, torchrun, CLI."""
+import csv
 import hashlib
 import json
 import os
@@ -285,7 +286,6 @@ def test_evaluation_writes_league_table_and_plot(tmp_path):
     assert (res["eval/learner_rating_mu"], res["eval/learner_rating_sigma"]) == tr.ratings["learner"]
 
 
-
 def _fake_match(wins: int, games: int = 100) -> dict:
     res = np.array([1] * wins + [-1] * (games - wins))
     np.random.default_rng(wins).shuffle(res)
@@ -302,7 +302,8 @@ def _fake_trainer(out: Path):
 
 def test_learner_rating_rises_with_its_win_rate_against_the_anchor(tmp_path):
     """The learner improves against the heuristic while scoring 50% against its own snapshots:
-    its rating must rise (the heuristic is held fixed), not drift with the snapshots' scale."""
+    its rating must rise (the heuristic is held fixed), not drift with the snapshots' scale. A new
+    snapshot starts from the learner's rating."""
     from openskill.models import PlackettLuce
     from training.evaluate import ANCHOR, update_league
     model = PlackettLuce()
@@ -310,16 +311,29 @@ def test_learner_rating_rises_with_its_win_rate_against_the_anchor(tmp_path):
     mus = []
     for k in range(12):
         tr.update = 10 * (k + 1)
-        if "learner" in tr.ratings:  # what Trainer._add_to_pool does for each snapshot
-            tr.ratings[f"self@{tr.update}"] = tr.ratings["learner"]
+        before = tr.ratings.get("learner", (model.mu, model.sigma))
         update_league(tr, {"random": _fake_match(96), ANCHOR: _fake_match(20 + 5 * k),
                            f"self@{tr.update}": _fake_match(50)})
         mus.append(tr.ratings["learner"][0])
         assert tr.ratings[ANCHOR] == (model.mu, model.sigma)
+        if k >= 2:  # the snapshot moved from the learner's rating, not from the prior's 25
+            assert abs(tr.ratings[f"self@{tr.update}"][0] - before[0]) < abs(tr.ratings[f"self@{tr.update}"][0] - model.mu)
     # 20% against the anchor puts the learner below it, 75% above it
     assert mus[0] < model.mu < mus[-1] and mus[-1] - mus[2] > 3.0
-    rows = list(__import__("csv").DictReader((tmp_path / "league.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "league.csv").open()))
     assert float(rows[-1]["learner_mu"]) == round(mus[-1], 3) and float(rows[-1]["learner_sigma"]) > 0
+
+
+def test_a_member_leaving_the_pool_leaves_the_ratings(tmp_path):
+    tr = Trainer(tiny(tmp_path, pool_size=1), quiet=True)
+    tr._add_to_pool()
+    first = tr.pool[0].name
+    tr.ratings.update({first: (20.0, 2.0), "learner": (22.0, 1.5)})
+    tr.update += 1
+    tr._add_to_pool()
+    assert [m.name for m in tr.pool] == [f"self@{tr.update}"] and first not in tr.ratings
+    assert tr.ratings["learner"] == (22.0, 1.5)
+    tr.close()
 
 
 def test_league_table_keeps_an_older_header_on_resume(tmp_path):
@@ -778,7 +792,6 @@ def test_per_deck_entropy_scale_weighs_each_rows_bonus_by_its_deck(tmp_path):
     assert digest("zero", ent_deck_scale="Thornwall Bastion=0") == no_bonus
 
 
-
 def test_entropy_rows_thins_only_the_entropy_bonus(tmp_path):
     """With the bonus off, entropy_rows changes nothing (the log-probs and values are replayed for
     every row); with it on, a subset trains differently and reports a finite entropy."""
@@ -791,6 +804,7 @@ def test_entropy_rows_thins_only_the_entropy_bonus(tmp_path):
     assert run("a", ent_coef=0.0)[0] == run("b", ent_coef=0.0, entropy_rows=0.25)[0]
     (full, _), (part, st) = run("c"), run("d", entropy_rows=0.25)
     assert full != part and np.isfinite(st["entropy"]) and st["entropy"] > 0
+
 
 @pytest.mark.parametrize("kw, says", [
     ({"deck_weights": "Nowhere=2"}, "naming a prebuilt deck"),

@@ -241,20 +241,24 @@ ANCHOR = "heuristic"
 
 def update_league(trainer, results: dict) -> None:
     """Rate this evaluation's games with openskill and append to league.csv / league.png.
-    The :data:`ANCHOR` keeps its prior rating; every other opponent and the learner move."""
+    The :data:`ANCHOR` keeps its prior rating; every other opponent and the learner move. A pool
+    snapshot (any opponent but the bots) is a copy of the learner: rated for the first time, it
+    starts from the learner's rating rather than the prior."""
     from openskill.models import PlackettLuce
     model = PlackettLuce()
     ratings = trainer.ratings
-    ratings[ANCHOR] = (model.mu, model.sigma)
+    prior = (model.mu, model.sigma)
+    ratings[ANCHOR] = prior
 
-    def get(name):
-        mu, sigma = ratings.get(name, (model.mu, model.sigma))
+    def get(name, start=prior):
+        mu, sigma = ratings.get(name, start)
         return model.rating(mu=mu, sigma=sigma, name=name)
 
     learner = get("learner")
+    as_learner = (learner.mu, learner.sigma)
     rows = []
     for name, r in results.items():
-        opp = get(name)
+        opp = get(name, prior if name in ("random", ANCHOR) else as_learner)
         for res in r["results"]:
             ranks = [0, 1] if res > 0 else [1, 0] if res < 0 else [0, 0]
             [[learner], [moved]] = model.rate([[learner], [opp]], ranks=ranks)

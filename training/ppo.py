@@ -243,10 +243,9 @@ class Trainer:
     def _add_to_pool(self):
         sd = {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
         self.pool.append(PoolMember(f"self@{self.update}", self.update, sd))
-        if "learner" in self.ratings:  # a snapshot starts from the learner's rating at the time it is frozen
-            self.ratings[self.pool[-1].name] = self.ratings["learner"]
         if len(self.pool) > self.cfg.pool_size:
-            self.pool.pop(0)
+            # a member that leaves the pool is never evaluated again: its rating goes too
+            self.ratings.pop(self.pool.pop(0).name, None)
 
     # ------------------------------------------------------------------ acting
     def _dev(self, x: np.ndarray) -> torch.Tensor:
