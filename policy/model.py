@@ -1,7 +1,8 @@
 """TCGPolicy: an entity encoder with multi-head self-attention, a value head, and
 prefix-conditioned action heads.
 
-``forward(obs)`` encodes a batch (no masking, no sampling) into an :class:`Encoding`. The
+``forward(globals_, entities)`` (a flat observation split by :func:`obs_tensors`) encodes a
+batch (no masking, no sampling) into an :class:`Encoding`. The
 tokens are the global row plus the *present* entities only, packed to the front and cut to
 the batch's largest present count (absent entities would be key-padded anyway; their
 encodings are zero), so the attention cost follows the live board, not the 32 slots.

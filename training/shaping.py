@@ -17,7 +17,7 @@ two seats' views of one position:
         + board_coef * (sum over my units of attack + health
                         - sum over the opponent's units of attack + health) / 20
 
-(20 is a leader's starting health.) Both coefficients 0 (the default) turn shaping off.
+(20 is a leader's starting health.) Every coefficient 0 (the default) turns shaping off.
 ``enemy_board_coef`` (default 0) adds ``- enemy_board_coef * (opponent's attack + health) / 20``:
 the opponent's units then weigh more than one's own, so removing one is credited more than
 deploying one of the same size. The potential is then no longer antisymmetric between the
