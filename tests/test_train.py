@@ -387,16 +387,18 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     for k in kept:   # a kill mid-write leaves at most a .tmp file, never a partial checkpoint
         load_checkpoint(k)
     last = int(kept[-1].stem.split("_")[1])
-    # resume for exactly two more updates
+    # resume for exactly two more updates, naming only the run: its settings come from the
+    # checkpoint (the cpu config's num_envs would be refused) and it writes on into its folder
     more = (last + 2) * TINY["num_envs"] * TINY["rollout_steps"]
-    cmd = [a for a in args]
-    cmd[cmd.index("--total-steps") + 1] = str(more)
-    res = subprocess.run(cmd + ["--resume", str(out)], env=_env(), capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-m", "training.cli", "train", "--resume", str(out), "--total-steps",
+                          str(more), "--no-progress", "--final-eval-games", "2"],
+                         env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"resumed at update {last}" in res.stdout
     newest = int(sorted(ck.glob("ckpt_*.pt"))[-1].stem.split("_")[1])
     assert newest >= last + 1
     assert not list(ck.glob("*.tmp"))   # the resumed run cleaned up the interrupted write
+    assert not (tmp_path / "runs").exists()   # nothing went to the config's default folder
 
 
 def test_replay_module_puts_every_parameter_in_the_graph_for_ddp():
@@ -530,7 +532,12 @@ def test_nproc_two_resume_continues_each_rank_exactly(tmp_path):
     ck = load_checkpoint(sorted((tmp_path / "split" / "checkpoints").glob("ckpt_*.pt"))[-1])
     assert ck["world_size"] == 2 and len(ck["rank_states"]) == 1
     assert not (ck["rank_states"][0]["env"]["state"] == ck["env"]["state"]).all()   # rank 1 plays other games
-    assert "resumed at update 2" in run(tmp_path / "split", 3, "--resume", str(tmp_path / "split"))
+    # resumed by naming the run only: the seed and every --set come back from the checkpoint
+    res = subprocess.run([sys.executable, "-m", "training.cli", "train", "--resume", str(tmp_path / "split"),
+                          "--total-steps", str(3 * per_update), "--no-progress", "--final-eval-games", "2"],
+                         env=_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "resumed at update 2" in res.stdout
     a, b = (load_checkpoint(tmp_path / d / "policy.pt")["model"] for d in ("straight", "split"))
     assert all((a[k] == b[k]).all() for k in a)
     one_rank = TrainConfig.from_dict({**TrainConfig.named("cpu").to_dict(), **TINY, "pool_fraction": 0.0,
@@ -592,6 +599,63 @@ def test_cli_config_errors_are_clear(capsys):
         assert err.startswith("tcg train: ") and says in err, err
 
 
+def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkeypatch):
+    """``tcg train --resume DIR`` goes on with the settings saved in DIR's newest checkpoint and
+    writes into DIR; --set still overrides one; --config beside --resume is refused (it would
+    silently replace the saved settings); a folder without checkpoints is refused by name.
+    ``--json`` ends the run with one JSON line instead of the table."""
+    from training.checkpoint import load_checkpoint
+    from training.cli import main
+    monkeypatch.chdir(tmp_path)   # the config's default folder would be runs/latest here
+    run = tmp_path / "mine"
+    per_update = TINY["num_envs"] * TINY["rollout_steps"]
+    argv = ["train", "--out", str(run), "--no-progress", "--final-eval-games", "2", "--total-steps", str(per_update)]
+    for k, v in {**TINY, "seed": 5, "ent_coef": 0.02, "pool_fraction": 0.0}.items():
+        if k not in ("minutes", "total_steps"):
+            argv += ["--set", f"{k}={v}"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--total-steps", str(3 * per_update), "--no-progress",
+                 "--final-eval-games", "2", "--set", "ent_coef=0.03", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed at update 1" in out
+    summary = json.loads(out.strip().splitlines()[-1])   # --json: the last line instead of the table
+    assert (summary["out"], summary["updates"], summary["illegal_actions_total"]) == (str(run), 3, 0)
+    assert summary["steps"] == 3 * per_update and set(summary["final"]) == {"random", "heuristic"}
+    assert all(r["games"] == 2 and r["wins"] + r["losses"] + r["draws"] == 2 for r in summary["final"].values())
+    assert not (tmp_path / "runs").exists()
+    saved = load_checkpoint(sorted((run / "checkpoints").glob("ckpt_*.pt"))[-1])
+    assert saved["counters"]["update"] == 3
+    cfg = saved["train_config"]
+    assert (cfg["seed"], cfg["num_envs"], cfg["d_model"], cfg["ent_coef"], cfg["out"]) == (5, 8, 16, 0.03, str(run))
+    for extra, says in ((["--config", "cpu"], "drop --config"), ([], "no checkpoints in")):
+        target = run if extra else tmp_path / "empty"
+        target.mkdir(exist_ok=True)
+        assert main(["train", "--resume", str(target), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tcg train: ") and says in err, err
+
+
+def test_config_values_out_of_range_are_refused_and_zero_means_what_the_help_says(tmp_path):
+    """Settings where 0 or a negative value would do something unexpected are checked; with
+    eval_pool_members = 0 an evaluation plays the bots only (a slice [-0:] would be every member)."""
+    for kw, says in (({"keep_checkpoints": 0}, "keep_checkpoints must be >= 1"),
+                     ({"eval_pool_members": -1}, "eval_pool_members must be >= 0"),
+                     ({"checkpoint_every": -1}, "checkpoint_every must be >= 0"),
+                     ({"pool_size": 0}, "pool_size must be >= 1"),
+                     ({"bot_opponent_prob": 1.5}, "bot_opponent_prob must be in [0, 1]"),
+                     ({"learning_rate": 0.0}, "learning_rate, clip_coef"),
+                     ({"target_kl": -0.1}, "target_kl must be >= 0")):
+        with pytest.raises(ValueError, match=re.escape(says)):
+            tiny(tmp_path, **kw)
+    tr, _ = run_updates(tiny(tmp_path, eval_pool_members=0, eval_games=2), 2)
+    assert len(tr.pool) == 2
+    rates = {k for k in tr.evaluate_now() if k.startswith("eval/win_rate_vs_")}
+    assert rates == {"eval/win_rate_vs_random", "eval/win_rate_vs_heuristic"}
+    tr.cfg.eval_pool_members = 1
+    assert f"eval/win_rate_vs_{tr.pool[-1].name}" in tr.evaluate_now()
+
+
 def test_tcg_eval_json(tmp_path, capsys):
     tr, _ = run_updates(tiny(tmp_path), 1)
     from training.cli import main
@@ -644,6 +708,26 @@ def test_match_plays_every_pairing_from_both_seats_and_breaks_down_by_deck(tmp_p
     for own, row in res["by_pairing"].items():
         assert list(row) == names and all(v["games"] == 4 for v in row.values())
         assert np.isclose(np.mean([v["win_rate"] for v in row.values()]), res["by_own_deck"][own]["win_rate"])
+
+
+def test_default_match_sizes_weigh_every_pairing_and_seat_equally():
+    """Game i plays pairing (i // 2) mod 16 from seat i mod 2, so only a multiple of 32 games
+    weighs every (pairing, seat) alike: 100 games gave pairings 0 and 1 a third more games than
+    the rest. The training evaluations of both named configs, the closing table and `tcg eval`
+    default to such sizes."""
+    from training.cli import build_parser
+    from training.evaluate import match_decks
+    sizes = {name: TrainConfig.named(name).eval_games for name in ("cpu", "gpu")}
+    sizes["TrainConfig"] = TrainConfig().eval_games
+    parser = build_parser()
+    sizes["--final-eval-games"] = parser.parse_args(["train"]).final_eval_games
+    sizes["tcg eval --games"] = parser.parse_args(["eval", "--checkpoint", "x"]).games
+    for where, n in sizes.items():
+        decks, seat = match_decks(n)
+        counts = {}
+        for pair, s in zip(decks, seat):
+            counts[(pair, int(s))] = counts.get((pair, int(s)), 0) + 1
+        assert len(counts) == 32 and len(set(counts.values())) == 1, f"{where}: {n} games weigh pairings unevenly"
 
 
 def test_match_split_into_blocks_plays_the_same_games():

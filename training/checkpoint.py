@@ -88,6 +88,30 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return data
 
 
+def resume_target(path: str | Path) -> tuple[Path, Path]:
+    """``--resume PATH``: (the checkpoint to resume, the run's folder). PATH is a run folder (its
+    newest ``checkpoints/ckpt_*.pt``) or one checkpoint file (whose run folder is the one above
+    its ``checkpoints`` folder, else the folder it lies in)."""
+    path = Path(path)
+    if path.is_dir():
+        cands = sorted((path / "checkpoints").glob("ckpt_*.pt"))
+        if not cands:
+            raise CheckpointError(f"--resume {path}: no checkpoints in {path / 'checkpoints'}")
+        return cands[-1], path
+    if not path.is_file():
+        raise CheckpointError(f"--resume {path}: no such run folder or checkpoint file")
+    return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def saved_train_config(path: str | Path) -> dict:
+    """The training settings a resumable checkpoint was written with (``train_config``)."""
+    data = load_checkpoint(path)
+    if "train_config" not in data:
+        raise CheckpointError(f"{path} is a policy-only checkpoint (no 'train_config'); it cannot be resumed, "
+                              f"use it with --init-from")
+    return dict(data["train_config"])
+
+
 def load_policy(path: str | Path, map_location="cpu"):
     """A :class:`~policy.TCGPolicy` from a checkpoint, in eval mode."""
     from policy import PolicyConfig, TCGPolicy

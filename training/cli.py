@@ -64,15 +64,11 @@ def _cmd_train(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import distributed as D
-    from .checkpoint import CheckpointError
+    from .checkpoint import CheckpointError, resume_target, saved_train_config
     from .config import TrainConfig
     from .evaluate import format_table
 
     try:
-        if args.config.endswith(".toml"):
-            cfg = TrainConfig.from_toml(args.config)
-        else:
-            cfg = TrainConfig.named(args.config)
         overrides = parse_sets(args.set or [])
         for key, val in (("total_steps", args.total_steps), ("minutes", args.minutes), ("out", args.out),
                          ("seed", args.seed), ("nproc", args.nproc)):
@@ -80,8 +76,23 @@ def _cmd_train(args) -> int:
                 overrides[key] = val
         if args.total_steps is not None and args.minutes is None:
             overrides["minutes"] = 0.0
-        cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides}, where="tcg train")
-    except ValueError as e:
+        if args.resume:
+            # the run goes on as it was: its saved settings (flags and --set still override them),
+            # writing to its own folder
+            if args.config is not None:
+                raise ValueError("--resume continues a run with the settings saved in its checkpoint: drop "
+                                 "--config (change a setting with --set KEY=VALUE, the length with --minutes or "
+                                 "--total-steps, both counted over the whole run)")
+            ckpt, run_dir = resume_target(args.resume)
+            base = saved_train_config(ckpt)
+            overrides.setdefault("out", str(run_dir))
+            where = f"tcg train --resume {args.resume} (settings saved in {ckpt})"
+        else:
+            name = args.config or "cpu"
+            base = (TrainConfig.from_toml(name) if name.endswith(".toml") else TrainConfig.named(name)).to_dict()
+            where = "tcg train"
+        cfg = TrainConfig.from_dict({**base, **overrides}, where=where)
+    except ValueError as e:   # CheckpointError is one
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
     if cfg.nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -96,7 +107,8 @@ def _cmd_train(args) -> int:
         return 2
     main_rank = D.rank() == 0
     if main_rank:
-        console.print(f"tcg train: config {args.config}, {cfg.num_envs} games x {cfg.rollout_steps} steps per update, "
+        source = f"the settings saved in {args.resume}" if args.resume else f"config {args.config or 'cpu'}"
+        console.print(f"tcg train: {source}, {cfg.num_envs} games x {cfg.rollout_steps} steps per update, "
                       f"policy {cfg.policy_size} on {trainer.device}, world size {D.world_size()}, out {cfg.out}"
                       + (f", resumed at update {trainer.update}" if args.resume else ""), highlight=False)
     show = main_rank and console.is_terminal and not args.no_progress
@@ -126,7 +138,12 @@ def _cmd_train(args) -> int:
     for opp in ("random", "heuristic"):   # every rank plays its block of the games
         table[opp] = evaluate_policy(trainer.policy, opp, args.final_eval_games, seed=cfg.seed + 99,
                                      device=trainer.device, split=True)
-    if main_rank:
+    if main_rank and args.json:   # the last line of stdout
+        keys = ("games", "wins", "losses", "draws", "win_rate", "illegal_actions")
+        print(json.dumps({"out": cfg.out, "updates": trainer.update, "steps": trainer.steps,
+                          "minutes": round(trainer.elapsed() / 60, 2), "illegal_actions_total": trainer.illegal_total,
+                          "final": {opp: {k: r[k] for k in keys} for opp, r in table.items()}}), flush=True)
+    elif main_rank:
         console.print(format_table(table), highlight=False, markup=False)
         console.print(f"checkpoints in {cfg.out}/checkpoints, policy in {cfg.out}/policy.pt, "
                       f"TensorBoard logs in {cfg.out}/tb, league table {cfg.out}/league.csv", highlight=False)
@@ -144,9 +161,8 @@ def _relaunch_under_torchrun(args, cfg) -> int:
     from . import distributed as D
 
     threads, env = D.rank_threads_and_env(cfg.nproc, cfg.torch_threads, cfg.device)
-    cmd = D.torchrun_prefix(cfg.nproc) + ["-m", "training.cli", "train", "--config", args.config,
-                                          "--final-eval-games", str(args.final_eval_games)]
-    for flag, val in (("--total-steps", args.total_steps), ("--minutes", args.minutes), ("--out", args.out),
+    cmd = D.torchrun_prefix(cfg.nproc) + ["-m", "training.cli", "train", "--final-eval-games", str(args.final_eval_games)]
+    for flag, val in (("--config", args.config), ("--total-steps", args.total_steps), ("--minutes", args.minutes), ("--out", args.out),
                       ("--resume", args.resume), ("--init-from", args.init_from), ("--seed", args.seed)):
         if val is not None:
             cmd += [flag, str(val)]
@@ -154,8 +170,9 @@ def _relaunch_under_torchrun(args, cfg) -> int:
         cmd += ["--set", item]
     # so the run's config.json and checkpoints say how it ran
     cmd += ["--set", f"nproc={cfg.nproc}", "--set", f"torch_threads={threads}"]
-    if args.no_progress:
-        cmd.append("--no-progress")
+    for flag in ("no_progress", "json"):
+        if getattr(args, flag):
+            cmd.append("--" + flag.replace("_", "-"))
     proc = subprocess.Popen(cmd, env=env)
     # SIGTERM to this launcher reaches the ranks too (torchrun passes it on); Ctrl-C already
     # reaches the whole process group, so the launcher only waits for them to finish.
@@ -376,20 +393,32 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="PPO self-play training",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Train a policy by PPO self-play against itself, past selves and the heuristic "
-                                    "bot. Settings come from a named config (configs/NAME.toml) or a TOML file; "
-                                    "flags and --set override them. Checkpoints, TensorBoard logs (losses/, charts/, "
+                                    "bot. Settings come from a named config (configs/NAME.toml) or a TOML file, or with "
+                                    "--resume from the run's checkpoint; flags and --set override them. Checkpoints, TensorBoard logs (losses/, charts/, "
                                     "eval/) and the league table go to --out.",
                         epilog="settings (--set key=value):\n" + help_table())
-    tr.add_argument("--config", default="cpu", help="named config (cpu, gpu) or a .toml file (default cpu)")
-    tr.add_argument("--total-steps", type=int, default=None, help="stop after N learner decisions")
-    tr.add_argument("--minutes", type=float, default=None, help="stop after M minutes")
-    tr.add_argument("--out", default=None, help="output folder (default from the config: runs/latest)")
-    tr.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    tr.add_argument("--config", default=None,
+                    help="named config (cpu, gpu) or a .toml file (default cpu; not with --resume, which continues "
+                         "with the settings saved in the checkpoint)")
+    tr.add_argument("--total-steps", type=int, default=None,
+                    help="stop after N learner decisions in all (a resumed run counts those before it)")
+    tr.add_argument("--minutes", type=float, default=None,
+                    help="stop after M minutes of training in all (a resumed run counts the time before it)")
+    tr.add_argument("--out", default=None,
+                    help="output folder (default: the config's, runs/latest; with --resume the resumed run's folder)")
+    tr.add_argument("--resume", default=None, metavar="DIR",
+                    help="continue the run in DIR (or from one checkpoint file) exactly: its newest checkpoint, its "
+                         "saved settings (flags and --set still override them), writing on into DIR")
     tr.add_argument("--init-from", default=None, metavar="CKPT", help="start from a policy checkpoint (e.g. from BC)")
     tr.add_argument("--seed", type=int, default=None, help="seed of everything")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
-    tr.add_argument("--final-eval-games", type=int, default=200, help="games per bot in the closing table (default 200)")
+    tr.add_argument("--final-eval-games", type=int, default=192,
+                    help="games per bot in the closing table (default 192: a multiple of 32 plays each of the 16 deck "
+                         "pairings equally often from both seats)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
+    tr.add_argument("--json", action="store_true",
+                    help="end with one JSON line (the run's folder, updates, decisions, minutes, illegal actions "
+                         "and the closing table) instead of the table")
     tr.add_argument("--nproc", type=int, default=None, metavar="K",
                     help="train as K ranks on this machine (torchrun + DDP; gloo on CPU): each rank steps its "
                          "own num_envs games, so an update holds K times the decisions (default: the config's "
@@ -403,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--opponent", default="heuristic",
                     help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
                          "decision, default 400 simulations) or checkpoint:PATH (default heuristic)")
-    ev.add_argument("--games", type=int, default=200, help="games to play (default 200)")
+    ev.add_argument("--games", type=int, default=192,
+                    help="games to play (default 192; game i plays deck pairing (i // 2) mod 16 with the "
+                         "checkpoint in seat i mod 2, so a multiple of 32 weighs every pairing and seat equally)")
     ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
     ev.add_argument("--decks", default=None, metavar="MINE[,THEIRS]",

@@ -21,14 +21,14 @@ def _f(default, help: str):
 class TrainConfig:
     # --- run
     seed: int = _f(1, "Seed of everything: envs, sampling, initial weights.")
-    total_steps: int = _f(2_000_000, "Stop after this many learner decisions (agent steps).")
-    minutes: float = _f(0.0, "Stop after this many minutes of wall time (0: no time limit).")
+    total_steps: int = _f(2_000_000, "Stop after this many learner decisions (agent steps) in all, a resumed run counting those before it.")
+    minutes: float = _f(0.0, "Stop after this many minutes of training wall time in all, a resumed run counting the time before it (0: no time limit).")
     device: str = _f("cpu", "Torch device for the learner ('cpu', 'cuda', 'cuda:1').")
     torch_threads: int = _f(0, "torch.set_num_threads for the learner (0: leave torch's default; with nproc > 1, the cores split between the ranks).")
     nproc: int = _f(1, "Ranks on this machine: tcg train starts them under torchrun (DDP; gloo on CPU); each steps its own num_envs games. Ignored when already under torchrun.")
     # --- policy
     policy_size: str = _f("small", "Policy size: 'small' (CPU) or 'large' (GPU).")
-    d_model: int = _f(0, "Override the policy width (0: the size's default).")
+    d_model: int = _f(0, "Override the policy width, and the feed-forward width with it (twice the width; 0: the size's defaults).")
     n_layers: int = _f(0, "Override the number of encoder layers (0: the size's default).")
     n_heads: int = _f(0, "Override the attention heads per encoder layer (0: the size's default); must divide the width.")
     card_text: bool = _f(False, "Policy input: add each card's printed ability text from the card table to its id embedding.")
@@ -60,7 +60,7 @@ class TrainConfig:
     ent_coef_end: float = _f(0.0, "The entropy weight at the end of the anneal (with ent_anneal_steps > 0).")
     ent_deck_scale: str = _f("", "Multipliers of the entropy weight by the deck the learner plays in each row, e.g. 'Thornwall Bastion=0.3' ('Name=x;Name=x', unlisted decks: 1; '': off).")
     entropy: str = _f("exact", "Entropy of the bonus: 'exact' joint entropy, or 'sampled' (per-head at the drawn prefix; an ablation).")
-    entropy_rows: float = _f(1.0, "Fraction of each minibatch's decisions whose exact joint entropy enters the bonus (the minibatch is a random draw, so its first rows are a uniform subset and the bonus stays an unbiased estimate of the minibatch mean; the prefix tree, about a fifth of the learn step's cost at 1, shrinks with it). 1: every decision.")
+    entropy_rows: float = _f(1.0, "Fraction of each minibatch's decisions whose entropy (the exact joint entropy; with entropy='sampled' or independent_heads, their estimate) enters the bonus and the logged losses/entropy (the minibatch is a random draw, so its first rows are a uniform subset and the bonus stays an unbiased estimate of the minibatch mean; the exact entropy's prefix tree, about a fifth of the learn step's cost at 1, shrinks with it). 1: every decision.")
     shaping_hp: float = _f(0.0, "Potential-based shaping (training.shaping): weight of (my - opponent leader health) / 20 in the potential (0: off).")
     shaping_board: float = _f(0.0, "Potential-based shaping: weight of (my - opponent board attack + health) / 20 in the potential (0: off).")
     shaping_enemy_board: float = _f(0.0, "Potential-based shaping: extra weight of the opponent's board attack + health / 20 (subtracted), so removing an enemy unit counts more than deploying one.")
@@ -73,19 +73,20 @@ class TrainConfig:
     independent_heads: bool = _f(False, "Ablation: sample heads independently with masks applied only to the primary (illegal tuples are then possible and are counted).")
     # --- self-play and opponents
     pool_fraction: float = _f(0.5, "Fraction of games where one seat is a pool opponent (the rest are pure self-play).")
-    pool_add_every: int = _f(10, "Add the current policy to the opponent pool every K updates.")
+    pool_add_every: int = _f(10, "Add the current policy to the opponent pool every K updates (0: never; the pool games are then self-play but for the share bot_opponent_prob gives the heuristic bot).")
     pool_size: int = _f(12, "Keep at most this many past selves in the pool.")
     pool_latest_prob: float = _f(0.5, "Probability of facing the latest pool member; otherwise prioritised by how often it beats the learner.")
     bot_opponent_prob: float = _f(0.2, "Probability that the pool games of an update face the heuristic bot instead of a past self.")
     # --- evaluation
     eval_every: int = _f(10, "Evaluate every E updates (0: only at the end).")
-    eval_games: int = _f(100, "Games per opponent per evaluation (half in each seat).")
-    eval_pool_members: int = _f(2, "Pool members included in each evaluation.")
+    eval_games: int = _f(96, "Games per opponent per evaluation (half in each seat). Game i plays deck pairing "
+                              "(i // 2) mod 16, so a multiple of 32 plays every pairing equally often from both seats.")
+    eval_pool_members: int = _f(2, "The newest pool members included in each evaluation (0: the bots only).")
     # --- checkpoints and logs
     out: str = _f("runs/latest", "Output folder: checkpoints, TensorBoard logs, league table.")
-    checkpoint_every: int = _f(10, "Write a checkpoint every K updates (and at the end).")
-    keep_checkpoints: int = _f(3, "Keep the last K checkpoints.")
-    log_every: int = _f(1, "Print a summary line every K updates.")
+    checkpoint_every: int = _f(10, "Write a checkpoint every K updates (and at the end; 0: only at the end).")
+    keep_checkpoints: int = _f(3, "Keep the last K checkpoints (at least 1: --resume reads the newest).")
+    log_every: int = _f(1, "Print a summary line every K updates (0: never).")
     card_stats_every: int = _f(10, "Write per-card play rates, the mean advantage of playing / passing each card, and each primary's share and mean advantage (training.card_stats) to TensorBoard every K updates (0: off).")
 
     @classmethod
@@ -140,6 +141,15 @@ class TrainConfig:
         need(self.env_threads >= 1, "env_threads must be >= 1")
         need(self.nproc >= 1, "nproc must be >= 1")
         need(self.eval_games >= 2, "eval_games must be >= 2")
+        for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):
+            need(getattr(self, name) >= 0, f"{name} must be >= 0 (0: see `tcg train --help`)")
+        need(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1 (--resume reads the newest)")
+        need(self.pool_size >= 1, "pool_size must be >= 1")
+        for name in ("pool_latest_prob", "bot_opponent_prob"):
+            need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1]")
+        need(self.learning_rate > 0 and self.clip_coef > 0 and self.max_grad_norm > 0 and self.ratio_check_tol > 0,
+             "learning_rate, clip_coef, max_grad_norm and ratio_check_tol must be > 0")
+        need(self.vf_coef >= 0 and self.target_kl >= 0, "vf_coef and target_kl must be >= 0 (target_kl 0: never stop early)")
         need(self.card_stats_every >= 0, "card_stats_every must be >= 0 (0: off)")
         need(self.ent_coef >= 0 and self.ent_coef_end >= 0, "ent_coef and ent_coef_end must be >= 0")
         need(self.ent_anneal_steps >= 0, "ent_anneal_steps must be >= 0 (0: no anneal)")

@@ -8,7 +8,8 @@ decisions. Per update:
    bot with probability ``bot_opponent_prob``, else a past self from the pool, chosen as the
    latest with probability ``pool_latest_prob`` or else with weight ``(1 - learner win rate
    against it)^2 + 0.05``, prioritised fictitious self-play); in the other games the learner
-   plays both seats. Until the pool has a member, every game is self-play. The learner's seat
+   plays both seats. Until the pool has a member, the games that would face a past self are
+   self-play (those given the heuristic bot still face it). The learner's seat
    against an opponent alternates within each deck pairing (:func:`learner_seats`).
 2. **Rollout.** The learner's rows are encoded and sampled with the sequential sampler; every
    stored row keeps the observation, the legal tuples (trimmed to the step's longest list),
@@ -39,7 +40,8 @@ from tcg_env.bots import HeuristicBot
 from verification.spec import ACTION_SPEC_VERSION
 
 from . import distributed as D
-from .checkpoint import FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint
+from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint,
+                         resume_target)
 from .config import TrainConfig, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .gae import seat_gae, waiting_value_targets
@@ -581,7 +583,8 @@ class Trainer:
         writes the league table; the others return {}."""
         from .evaluate import evaluate_policy, update_league
         cfg = self.cfg
-        opponents = ["random", "heuristic"] + [m.name for m in self.pool[-cfg.eval_pool_members:]]
+        newest = self.pool[-cfg.eval_pool_members:] if cfg.eval_pool_members else []   # [-0:] is all
+        opponents = ["random", "heuristic"] + [m.name for m in newest]
         results = {}
         for name in opponents:
             sd = next((m.state_dict for m in self.pool if m.name == name), None)
@@ -715,12 +718,7 @@ class Trainer:
         return path
 
     def load(self, path: str | Path):
-        path = Path(path)
-        if path.is_dir():
-            cands = sorted((path / "checkpoints").glob("ckpt_*.pt"))
-            if not cands:
-                raise CheckpointError(f"--resume {path}: no checkpoints in {path / 'checkpoints'}")
-            path = cands[-1]
+        path, _ = resume_target(path)
         for stale in path.parent.glob("*.tmp"):   # left by a writer that was killed mid-save
             stale.unlink()
         data = load_checkpoint(path, map_location="cpu")
