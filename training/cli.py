@@ -161,9 +161,11 @@ def _relaunch_under_torchrun(args, cfg) -> int:
     from . import distributed as D
 
     threads, env = D.rank_threads_and_env(cfg.nproc, cfg.torch_threads, cfg.device)
-    cmd = D.torchrun_prefix(cfg.nproc) + ["-m", "training.cli", "train", "--final-eval-games", str(args.final_eval_games)]
-    for flag, val in (("--config", args.config), ("--total-steps", args.total_steps), ("--minutes", args.minutes), ("--out", args.out),
-                      ("--resume", args.resume), ("--init-from", args.init_from), ("--seed", args.seed)):
+    cmd = D.torchrun_prefix(cfg.nproc) + ["-m", "training.cli", "train",
+                                          "--final-eval-games", str(args.final_eval_games)]
+    for flag, val in (("--config", args.config), ("--total-steps", args.total_steps), ("--minutes", args.minutes),
+                      ("--out", args.out), ("--resume", args.resume), ("--init-from", args.init_from),
+                      ("--seed", args.seed)):
         if val is not None:
             cmd += [flag, str(val)]
     for item in args.set or []:
@@ -393,9 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="PPO self-play training",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Train a policy by PPO self-play against itself, past selves and the heuristic "
-                                    "bot. Settings come from a named config (configs/NAME.toml) or a TOML file, or with "
-                                    "--resume from the run's checkpoint; flags and --set override them. Checkpoints, TensorBoard logs (losses/, charts/, "
-                                    "eval/) and the league table go to --out.",
+                                    "bot. Settings come from a named config (configs/NAME.toml) or a TOML file, or "
+                                    "with --resume from the run's checkpoint; flags and --set override them. "
+                                    "Checkpoints, TensorBoard logs (losses/, charts/, eval/) and the league table go "
+                                    "to --out.",
                         epilog="settings (--set key=value):\n" + help_table())
     tr.add_argument("--config", default=None,
                     help="named config (cpu, gpu) or a .toml file (default cpu; not with --resume, which continues "
@@ -407,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None,
                     help="output folder (default: the config's, runs/latest; with --resume the resumed run's folder)")
     tr.add_argument("--resume", default=None, metavar="DIR",
-                    help="continue the run in DIR (or from one checkpoint file) exactly: its newest checkpoint, its "
-                         "saved settings (flags and --set still override them), writing on into DIR")
+                    help="continue the run in DIR exactly, from its newest checkpoint (or name one checkpoint file) "
+                         "with its saved settings (flags and --set still override them), writing on into DIR")
     tr.add_argument("--init-from", default=None, metavar="CKPT", help="start from a policy checkpoint (e.g. from BC)")
     tr.add_argument("--seed", type=int, default=None, help="seed of everything")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
