@@ -151,7 +151,12 @@ class GameState:
 
     def observation(self, player: int | None = None) -> np.ndarray:
         """``int8[OBS_SIZE]`` from ``player``'s view (default: the player to act)."""
-        p = self.current_player if player is None else int(player)
+        if player is None:
+            p = self.current_player
+        elif isinstance(player, (bool, np.bool_)) or not isinstance(player, (int, np.integer)) or player not in (0, 1):
+            raise ValueError(f"player must be a seat, 0 or 1; got {player!r}")
+        else:
+            p = int(player)
         out = np.zeros(OBS_SIZE, dtype=np.int8)
         write_obs(self.row, self.pool.table, max(p, 0), out)
         return out

@@ -132,6 +132,8 @@ class VecTCG:
             a = np.asarray(actions)
             if a.shape != (self.num_games, 4):
                 raise ValueError(f"actions must have shape ({self.num_games}, 4), got {a.shape}")
+            if not np.issubdtype(a.dtype, np.integer):   # never rounded: 1.7 is not an action
+                raise ValueError(f"actions must be an integer array, got dtype {a.dtype}")
             if np.any(a < 0) or np.any(a >= np.asarray(HEAD_SIZES)):
                 bad = np.argwhere((a < 0) | (a >= np.asarray(HEAD_SIZES)))[0]
                 raise ValueError(f"actions[{bad[0]}, {bad[1]}] = {a[bad[0], bad[1]]} is out of range "
@@ -155,9 +157,14 @@ class VecTCG:
                                  self.illegal_counts[sl], self.final_observations[sl])
 
     def observe(self, players) -> np.ndarray:
-        """Observations of every game from ``players[i]``'s view (a new int8[N, OBS_SIZE])."""
+        """Observations of every game from ``players[i]``'s view (a new int8[N, OBS_SIZE]);
+        ``players`` holds N seats, each 0 or 1."""
+        p = np.asarray(players)
+        if p.shape != (self.num_games,) or not np.issubdtype(p.dtype, np.integer) or not np.isin(p, (0, 1)).all():
+            raise ValueError(f"players must be {self.num_games} integer seats, each 0 or 1; got "
+                             f"{p.dtype} of shape {p.shape} with values {np.unique(p)[:8].tolist()}")
         out = np.zeros_like(self.observations)
-        engine.observe_batch(self.state, self.cards, np.asarray(players, np.int32), out)
+        engine.observe_batch(self.state, self.cards, p.astype(np.int32), out)
         return out
 
     def view(self, name: str) -> np.ndarray:

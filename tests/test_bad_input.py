@@ -21,6 +21,12 @@ def _main_phase_state(seed=0):
     ((0, 0, 0, 2), "sub3=2 is out of range 0..1"),
     ((0, 0, 0), "4 values"),
     ("end", "4 integers"),
+    # never rounded or parsed into a legal tuple: the first main-phase tuple is (1, 0, 0, 0)-like
+    ((1.7, 0.7, 0.7, 0.7), "4 integers"),
+    ((1.0, 0, 0, 0), "4 integers"),
+    (("1", "0", "0", "0"), "4 integers"),
+    ((True, False, False, False), "4 integers"),
+    (np.array([1.0, 0, 0, 0]), "4 integers"),
 ])
 def test_out_of_range_raises_and_changes_nothing(action, fragment):
     g = _main_phase_state()
@@ -138,3 +144,29 @@ def test_corrupt_state_bytes_raise_state_format_error():
     wrong_pool[12] ^= 0xFF
     with pytest.raises(StateFormatError, match="card pool"):
         GameState.from_bytes(bytes(wrong_pool))
+
+
+def test_observations_are_asked_for_a_seat_0_or_1():
+    """An observation for seat 2 (or -1) read past the state's player rows (a segfault in the
+    kernel) or fell back to seat 0: both are refused, for one game and for the batch."""
+    from tcg_env import VecTCG
+    g = GameState.new(None, None, seed=1)
+    for bad in (2, -1, 1000000, 1.0, True):
+        with pytest.raises(ValueError, match="player must be a seat, 0 or 1"):
+            g.observation(bad)
+    assert not np.array_equal(g.observation(0), g.observation(1))
+    env = VecTCG(2, seed=1)
+    for bad in ([2, 2], [0, 100000], [-1, 0], [0], [0.0, 1.0]):
+        with pytest.raises(ValueError, match="integer seats, each 0 or 1"):
+            env.observe(bad)
+    assert np.array_equal(env.observe([0, 1])[1], env.game(1).observation(1))
+
+
+def test_batch_actions_must_be_integers():
+    """A float action array is refused, not truncated onto a legal tuple."""
+    from tcg_env import VecTCG
+    env = VecTCG(2, seed=1)
+    before = env.state.copy()
+    with pytest.raises(ValueError, match="integer array"):
+        env.step(env.legal_tuples[:, 0] + 0.9)
+    assert np.array_equal(env.state, before)

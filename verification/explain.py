@@ -5,6 +5,8 @@ never calls the enumerator. ``crosscheck`` compares the two over the whole produ
 space of tuples. ``explain_code`` (numba) returns ``(code, detail)``; ``explain``
 turns that into a sentence.
 """
+import operator
+
 import numpy as np
 from numba import njit
 
@@ -254,9 +256,12 @@ _SLOT_NAMES = {1: "sub1", 2: "sub2", 3: "sub3"}
 
 def check_range(action) -> tuple[int, int, int, int]:
     """Validate the tuple's shape and head ranges; raise :class:`ActionOutOfRangeError`."""
-    try:
-        vals = [int(x) for x in action]
-    except (TypeError, ValueError):
+    try:   # operator.index: integers only, so 1.7 or "1" is refused rather than rounded or parsed
+        items = list(action)
+        vals = [operator.index(x) for x in items]
+    except TypeError:
+        vals = None
+    if vals is None or any(isinstance(x, (bool, np.bool_)) for x in items):
         raise ActionOutOfRangeError(None, f"an action is 4 integers (primary, sub1, sub2, sub3), got {action!r}")
     if len(vals) != 4:
         raise ActionOutOfRangeError(None, f"an action has 4 values (primary, sub1, sub2, sub3), got {len(vals)}")
