@@ -593,10 +593,20 @@ def test_cli_config_errors_are_clear(capsys):
     from training.cli import main
     for argv, says in ((["--config", "nope"], "nope"), (["--set", "wings=3"], "wings"),
                        (["--set", "num_envs=many"], "num_envs"), (["--nproc", "0"], "nproc must be >= 1"),
-                       (["--set", "nproc=0"], "nproc must be >= 1")):
+                       (["--set", "nproc=0"], "nproc must be >= 1"), (["--minutes", "-1"], "minutes must be"),
+                       (["--minutes", "nan"], "minutes must be"),
+                       (["--final-eval-games", "0"], "--final-eval-games must be >= 2"),
+                       (["--config", "/nonexistent.toml"], "cannot be read"), (["--config", "."], "unknown config"),
+                       (["--set", "device=nope"], "is not a torch device"),
+                       (["--set", "torch_threads=-1"], "torch_threads must be >= 0"),
+                       (["--resume", "x", "--init-from", "y"], "give one of them")):
         assert main(["train", *argv]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("tcg train: ") and says in err, err
+        assert err.startswith("tcg train: ") and says in err and "tcg train: tcg train" not in err, err
+    assert main(["verify", "--states", "0"]) == 2   # a usage error, not the mismatch status 1
+    assert "--states must be >= 1" in capsys.readouterr().err
+    # the natural spelling of a named config's file, from any folder
+    assert TrainConfig.from_toml("cpu.toml") == TrainConfig.named("cpu")
 
 
 def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkeypatch):
@@ -634,6 +644,33 @@ def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkey
         assert main(["train", "--resume", str(target), *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("tcg train: ") and says in err, err
+
+
+def test_a_new_run_never_overwrites_an_earlier_one(tmp_path, capsys, monkeypatch):
+    """`tcg train` without --resume into a folder holding a run: the default folder (runs/latest,
+    what `make train` uses) is moved aside and kept whole; a folder named by --out is refused, as
+    is `tcg bc --out` onto a run. Before, the new run overwrote policy.pt and config.json, and
+    keep_checkpoints then deleted the new run's checkpoints (the old ones sort after them)."""
+    from training.cli import main
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--no-progress", "--final-eval-games", "2", "--json",
+            "--total-steps", str(TINY["num_envs"] * TINY["rollout_steps"])]
+    for k, v in TINY.items():
+        if k not in ("minutes", "total_steps"):
+            argv += ["--set", f"{k}={v}"]
+    assert main(argv) == 0
+    first = (tmp_path / "runs" / "latest" / "policy.pt").read_bytes()
+    assert main(argv + ["--seed", "9"]) == 0
+    assert "held an earlier run; moved it to" in capsys.readouterr().err
+    aside = [d for d in (tmp_path / "runs").iterdir() if d.name.startswith("latest-")]
+    assert len(aside) == 1 and (aside[0] / "policy.pt").read_bytes() == first
+    assert list((aside[0] / "checkpoints").glob("ckpt_*.pt")) and (aside[0] / "config.json").exists()
+    assert (tmp_path / "runs" / "latest" / "policy.pt").read_bytes() != first
+    mine = str(aside[0])
+    assert main(argv + ["--out", mine]) == 2
+    assert "already holds a run" in capsys.readouterr().err and (aside[0] / "policy.pt").read_bytes() == first
+    assert main(["bc", "--demos", "nowhere.tcgd", "--out", mine]) == 2
+    assert "already holds a run" in capsys.readouterr().err and (aside[0] / "policy.pt").read_bytes() == first
 
 
 def test_config_values_out_of_range_are_refused_and_zero_means_what_the_help_says(tmp_path):

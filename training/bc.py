@@ -110,6 +110,10 @@ class BCConfig:
         need(self.lr >= 0, f"--lr must be >= 0, got {self.lr}")
         need(self.val_every >= 0, f"--val-every must be >= 0, got {self.val_every}")
         need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+        need(math.isfinite(self.lr) and self.max_grad_norm >= 0 and self.weight_decay >= 0 and self.min_delta >= 0,
+             "--lr must be finite, --max-grad-norm, --weight-decay and --min-delta >= 0")
+        from .config import check_device
+        check_device(self.device, "--device")
         build_bc_policy(self.policy, dry=True)
 
     def to_dict(self) -> dict:

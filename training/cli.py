@@ -12,8 +12,9 @@ def _cmd_verify(args) -> int:
     from rich.progress import Progress
     from tcg_env.selfcheck import verify_random_states
 
-    if args.states < 1:
-        raise SystemExit("tcg verify: --states must be >= 1")
+    if args.states < 1:   # a usage error (2), not a mismatch (1)
+        print(f"tcg verify: --states must be >= 1, got {args.states}", file=sys.stderr)
+        return 2
     with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
         task = prog.add_task("cross-checking states", total=args.states)
         rep = verify_random_states(args.states, args.seed, progress=lambda k: prog.advance(task, k))
@@ -59,6 +60,36 @@ def _cmd_replay(args) -> int:
     return replay_command(args)
 
 
+def _holds_output(out) -> str | None:
+    """What in folder ``out`` a new run would overwrite (a training or BC run's files), or None."""
+    from pathlib import Path
+    out = Path(out)
+    found = sorted((out / "checkpoints").glob("ckpt_*.pt"))[-1:] + [out / n for n in ("policy.pt", "bc_config.json")
+                                                                    if (out / n).exists()]
+    return str(found[0]) if found else None
+
+
+def _make_room(cfg) -> None:
+    """A new run (not --resume) never overwrites an earlier one: the default folder (runs/latest)
+    is moved aside to runs/latest-<time>, and a folder named by --out or the config is refused."""
+    import time
+    from pathlib import Path
+
+    from .config import TrainConfig
+    held = _holds_output(cfg.out)
+    if held is None:
+        return
+    if cfg.out != TrainConfig().out:
+        raise ValueError(f"{cfg.out} already holds a run ({held}): continue it with --resume {cfg.out}, or "
+                         f"train into another --out")
+    old = Path(cfg.out)
+    aside = old.with_name(f"{old.name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(old.stat().st_mtime))}")
+    while aside.exists():
+        aside = aside.with_name(aside.name + "+")
+    old.rename(aside)
+    print(f"tcg train: {old} held an earlier run; moved it to {aside}", file=sys.stderr)
+
+
 def _cmd_train(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -79,6 +110,9 @@ def _cmd_train(args) -> int:
         if args.resume:
             # the run goes on as it was: its saved settings (flags and --set still override them),
             # writing to its own folder
+            if args.init_from is not None:
+                raise ValueError("--resume continues a run from its checkpoint; --init-from starts a new one from "
+                                 "a policy: give one of them")
             if args.config is not None:
                 raise ValueError("--resume continues a run with the settings saved in its checkpoint: drop "
                                  "--config (change a setting with --set KEY=VALUE, the length with --minutes or "
@@ -90,8 +124,12 @@ def _cmd_train(args) -> int:
         else:
             name = args.config or "cpu"
             base = (TrainConfig.from_toml(name) if name.endswith(".toml") else TrainConfig.named(name)).to_dict()
-            where = "tcg train"
+            where = f"config {name}"
         cfg = TrainConfig.from_dict({**base, **overrides}, where=where)
+        if args.final_eval_games < 2:
+            raise ValueError(f"--final-eval-games must be >= 2, got {args.final_eval_games}")
+        if not args.resume and "WORLD_SIZE" not in os.environ:   # the launcher, or a single process
+            _make_room(cfg)
     except ValueError as e:   # CheckpointError is one
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
@@ -299,6 +337,10 @@ def _cmd_bc(args) -> int:
     from .bc import BCConfig, BCTrainer
     from .demos import DemoError
 
+    held = _holds_output(args.out)
+    if held is not None:
+        print(f"tcg bc: {args.out} already holds a run ({held}); write to another --out", file=sys.stderr)
+        return 2
     cfg = BCConfig(demos=args.demos, out=args.out, loss=args.loss, epochs=args.epochs, minutes=args.minutes,
                    seed=args.seed, split_seed=args.split_seed, val_frac=args.val_frac, patience=args.patience,
                    min_delta=args.min_delta, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,

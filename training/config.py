@@ -2,6 +2,7 @@
 ``configs/`` (``configs/cpu.toml``, ``configs/gpu.toml``)."""
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -99,10 +100,17 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainConfig":
+        if not Path(path).exists() and (CONFIG_DIR / Path(path).name).is_file() and Path(path).parent == Path("."):
+            path = CONFIG_DIR / Path(path).name   # --config cpu.toml: the named config's file
         try:
             raw = tomllib.loads(Path(path).read_text())
         except tomllib.TOMLDecodeError as e:
             raise ValueError(f"{path}: not valid TOML: {e}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+            why = e.strerror if isinstance(e, OSError) else e.reason
+            raise ValueError(f"config {path} cannot be read ({why}); give a readable .toml file or a named "
+                             f"config ({names})") from None
         return cls.from_dict(raw, where=str(path))
 
     @classmethod
@@ -127,6 +135,7 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"config: {msg}")
         need(self.total_steps > 0, "total_steps must be > 0")
+        need(math.isfinite(self.minutes) and self.minutes >= 0, "minutes must be a finite number >= 0 (0: no time limit)")
         need(self.num_envs >= 1 and self.rollout_steps >= 1, "num_envs and rollout_steps must be >= 1")
         need(self.num_minibatches >= 1 and self.update_epochs >= 1, "num_minibatches and update_epochs must be >= 1")
         need(self.policy_size in ("small", "large"), "policy_size must be 'small' or 'large'")
@@ -140,6 +149,8 @@ class TrainConfig:
         need(0.0 < self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0, "gamma in (0, 1], gae_lambda in [0, 1]")
         need(self.env_threads >= 1, "env_threads must be >= 1")
         need(self.nproc >= 1, "nproc must be >= 1")
+        need(self.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)")
+        check_device(self.device, "config: device")
         need(self.eval_games >= 2, "eval_games must be >= 2")
         for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0 (0: see `tcg train --help`)")
@@ -160,6 +171,22 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_device(name: str, what: str) -> None:
+    """Raise ValueError unless ``name`` is a torch device this machine has ('cpu', 'cuda', 'cuda:K')."""
+    import torch
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{what} {name!r} is not a torch device ('cpu', 'cuda', 'cuda:1')") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if dev.index is not None and dev.index >= n or n == 0:
+            raise ValueError(f"{what} {name!r}: this machine has {n} CUDA device(s)"
+                             + ("" if n else " (or torch was built without CUDA); use 'cpu'"))
+    elif dev.type != "cpu":
+        raise ValueError(f"{what} {name!r}: only 'cpu' and 'cuda' devices are supported")
 
 
 def deck_values(text: str, what: str) -> dict[str, float]:
