@@ -150,7 +150,7 @@ class TrainConfig:
         need(self.env_threads >= 1, "env_threads must be >= 1")
         need(self.nproc >= 1, "nproc must be >= 1")
         need(self.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)")
-        check_device(self.device, "config: device")
+        check_device(self.device, "config: device", available=False)
         need(self.eval_games >= 2, "eval_games must be >= 2")
         for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0 (0: see `tcg train --help`)")
@@ -173,19 +173,20 @@ class TrainConfig:
         return asdict(self)
 
 
-def check_device(name: str, what: str) -> None:
-    """Raise ValueError unless ``name`` is a torch device this machine has ('cpu', 'cuda', 'cuda:K')."""
+def check_device(name: str, what: str, available: bool = True) -> None:
+    """Raise ValueError unless ``name`` is a torch device ('cpu', 'cuda', 'cuda:K') and, with
+    ``available``, one this machine has (a config naming 'cuda' still loads on a CPU machine)."""
     import torch
     try:
         dev = torch.device(name)
     except (RuntimeError, TypeError):
         raise ValueError(f"{what} {name!r} is not a torch device ('cpu', 'cuda', 'cuda:1')") from None
-    if dev.type == "cuda":
+    if dev.type == "cuda" and available:
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if dev.index is not None and dev.index >= n or n == 0:
             raise ValueError(f"{what} {name!r}: this machine has {n} CUDA device(s)"
                              + ("" if n else " (or torch was built without CUDA); use 'cpu'"))
-    elif dev.type != "cpu":
+    elif dev.type not in ("cpu", "cuda"):
         raise ValueError(f"{what} {name!r}: only 'cpu' and 'cuda' devices are supported")
 
 

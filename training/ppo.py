@@ -42,7 +42,7 @@ from verification.spec import ACTION_SPEC_VERSION
 from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint,
                          resume_target)
-from .config import TrainConfig, deck_values, deck_weight_vector
+from .config import TrainConfig, check_device, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .gae import seat_gae, waiting_value_targets
 from .shaping import potential
@@ -170,6 +170,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, resume: str | None = None, init_from: str | None = None,
                  console=None, quiet: bool = False):
         cfg.validate()
+        check_device(cfg.device, "config: device")   # one this machine has
         self.cfg = cfg
         self.rank, self.world = D.rank(), D.world_size()
         self.is_main = self.rank == 0
