@@ -791,6 +791,18 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
     return PlayResult(outcome, line, st, replay, path)
 
 
+def _check_replay_out(path: Path) -> None:
+    """``--replay-out``: a new file in a folder that can be written (made if missing), never an
+    existing file (it would be overwritten) or a folder."""
+    if path.exists():
+        raise PlayError(f"--replay-out {path} already exists; give a new file name (nothing is overwritten)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise PlayError(f"--replay-out {path}: {folder} is not a folder this user can write to")
+
+
 def play_command(args) -> int:
     """``tcg play`` with parsed arguments; returns the exit status (2 for a bad setting)."""
     from .bots import make_bot
@@ -808,6 +820,8 @@ def play_command(args) -> int:
         deck = resolve_deck_name(args.deck, names[0])
         opp_deck = resolve_deck_name(args.opponent_deck, names[1 % len(names)])
         bot = make_bot(args.opponent, seed)
+        if args.replay_out is not None:   # checked before the game, so a finished game's replay is not lost
+            _check_replay_out(Path(args.replay_out))
     except (PlayError, ValueError, NotImplementedError, ImportError, OSError) as e:
         # a bad deck/seat/seed, an unknown bot, or a checkpoint bot that cannot be built
         print(f"tcg play: {e}", file=sys.stderr)

@@ -302,6 +302,15 @@ def test_cli_errors_exit_2(capsys, tmp_path):
     assert cli_main(["play", "--opponent", "nobody", "--replay-out", str(tmp_path / "x.json")]) == 2
     assert "unknown bot 'nobody'" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+    # --replay-out is checked before the game: an existing file is never overwritten, and an
+    # unwritable place is refused up front instead of losing the finished game's replay
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    for out, says in ((precious, "already exists"), (tmp_path, "already exists"),
+                      (precious / "x.json", "is not a folder this user can write to")):
+        assert cli_main(["play", "--replay-out", str(out)]) == 2
+        assert says in capsys.readouterr().err
+    assert precious.read_text() == "keep me"
 
 
 def test_checkpoint_opponent_message(capsys, tmp_path):
