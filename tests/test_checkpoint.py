@@ -73,10 +73,19 @@ def test_corrupt_and_missing_and_pickled_files(tmp_path):
             return (print, ("code ran",))
 
     evil = tmp_path / "evil.pt"
-    with open(evil, "wb") as f:
+    with open(evil, "wb") as f:   # a bare pickle: refused before anything unpickles it
         pickle.dump({"format": "tcg-checkpoint", "x": Evil()}, f, protocol=2)
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file"):
+        load_checkpoint(evil)
+    torch.save({"format": "tcg-checkpoint", "x": Evil()}, evil)   # the same inside torch's zip format
     with pytest.raises(CheckpointError, match="weights-only"):
         load_checkpoint(evil)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file"):
+        load_checkpoint(text)
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_checkpoint(tmp_path)
 
 
 def test_atomic_save_leaves_no_temp_files(tmp_path):

@@ -67,7 +67,12 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Load and validate a checkpoint dict (data only; nothing in it is executed)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":   # torch.save writes a zip archive; anything else is not a checkpoint
+        raise CheckpointError(f"{path} is not a torch checkpoint file (those are zip archives; this one starts "
+                              f"with {head!r})")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for a corrupt or non-weights file
