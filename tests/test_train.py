@@ -638,6 +638,9 @@ def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkey
     assert saved["counters"]["update"] == 3
     cfg = saved["train_config"]
     assert (cfg["seed"], cfg["num_envs"], cfg["d_model"], cfg["ent_coef"], cfg["out"]) == (5, 8, 16, 0.03, str(run))
+    assert main(["train", "--resume", str(run), "--set", "wings=3"]) == 2   # a bad override of the saved settings
+    err = capsys.readouterr().err
+    assert err.startswith(f"tcg train: --resume {run} (settings saved in ") and "'wings'" in err, err
     for extra, says in ((["--config", "cpu"], "drop --config"), ([], "no checkpoints in")):
         target = run if extra else tmp_path / "empty"
         target.mkdir(exist_ok=True)

@@ -120,7 +120,7 @@ def _cmd_train(args) -> int:
             ckpt, run_dir = resume_target(args.resume)
             base = saved_train_config(ckpt)
             overrides.setdefault("out", str(run_dir))
-            where = f"tcg train --resume {args.resume} (settings saved in {ckpt})"
+            where = f"--resume {args.resume} (settings saved in {ckpt})"   # printed after "tcg train: "
         else:
             name = args.config or "cpu"
             base = (TrainConfig.from_toml(name) if name.endswith(".toml") else TrainConfig.named(name)).to_dict()
