@@ -348,16 +348,25 @@ def _fill_view(r: np.ndarray, card_id: int) -> None:
         r[T.C_VIEW + f] = view.get(name, 0)
 
 
+DECK_FIELDS = ("name", "plan", "leader", "description", "main", "ikz")
+
+
 def parse_decks(raw_decks: list, pool: CardPool) -> dict[str, Deck]:
     if not isinstance(raw_decks, list) or not raw_decks:
         raise DeckError("decks file must contain a non-empty [[deck]] array")
     decks = {}
     for i, raw in enumerate(raw_decks):
         name = raw.get("name") if isinstance(raw, dict) else None
-        if not isinstance(name, str):
-            raise DeckError(f"deck #{i + 1}: missing 'name'")
+        if not isinstance(name, str) or not name.strip():
+            raise DeckError(f"deck #{i + 1}: missing a non-empty 'name'")
         if name in decks:
             raise DeckError(f"deck '{name}': duplicate name")
+        extra = set(raw) - set(DECK_FIELDS)
+        if extra:   # a misspelt 'descripton' or 'mian' is named, never dropped
+            raise DeckError(f"deck '{name}': unknown field(s) {sorted(extra)}; allowed: {list(DECK_FIELDS)}")
+        for key in ("plan", "leader", "description"):
+            if not isinstance(raw.get(key, ""), str):
+                raise DeckError(f"deck '{name}': '{key}' must be a string, got {raw[key]!r}")
 
         def expand(counts, what):
             if not isinstance(counts, dict):
@@ -369,9 +378,9 @@ def parse_decks(raw_decks: list, pool: CardPool) -> dict[str, Deck]:
                 out.extend([card] * n)
             return tuple(out)
 
-        deck = Deck(name=name, plan=str(raw.get("plan", "")), leader=str(raw.get("leader", "")),
+        deck = Deck(name=name, plan=raw.get("plan", ""), leader=raw.get("leader", ""),
                     main=expand(raw.get("main", {}), "main"), ikz=expand(raw.get("ikz", {}), "ikz"),
-                    description=str(raw.get("description", "")))
+                    description=raw.get("description", ""))
         validate_deck(deck, pool)
         decks[name] = deck
     return decks
@@ -414,22 +423,52 @@ def deck_ids(deck: Deck, pool: CardPool) -> np.ndarray:
     return np.asarray(ids, dtype=np.int32)
 
 
-def load_pool(path: Path | str | None = None) -> CardPool:
-    path = Path(path) if path else DATA_DIR / "cards.toml"
+def _read_toml(path: Path, what: str, top: str, error: type[ValueError]) -> list:
+    """The ``[[top]]`` array of the TOML file ``path``; any unreadable or malformed file (missing,
+    a folder, not UTF-8, not TOML, other top-level keys) raises ``error`` naming the path."""
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise PrefabError(f"{path}: not valid TOML: {e}") from None
-    return CardPool(parse_cards(raw.get("card", [])))
+        raise error(f"{path}: not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) else f"not UTF-8 text: {e.reason}"
+        raise error(f"{what} file {path} cannot be read ({why})") from None
+    extra = set(raw) - {top}
+    if extra:
+        raise error(f"{path}: unknown top-level key(s) {sorted(extra)}; a {what} file holds only [[{top}]] tables")
+    return raw.get(top, [])
+
+
+def load_pool(path: Path | str | None = None) -> CardPool:
+    """The card pool of a cards file (default: the shipped ``prefabs/data/cards.toml``)."""
+    path = Path(path) if path else DATA_DIR / "cards.toml"
+    return CardPool(parse_cards(_read_toml(path, "cards", "card", PrefabError)))
 
 
 def load_decks(pool: CardPool, path: Path | str | None = None) -> dict[str, Deck]:
+    """The decks of a decks file (default: the shipped ``prefabs/data/decks.toml``), validated against ``pool``."""
     path = Path(path) if path else DATA_DIR / "decks.toml"
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise DeckError(f"{path}: not valid TOML: {e}") from None
-    return parse_decks(raw.get("deck", []), pool)
+    return parse_decks(_read_toml(path, "decks", "deck", DeckError), pool)
+
+
+def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:
+    """The name of the deck in ``decks`` (default: the prebuilt ones) that ``name`` means: the
+    exact name, else the one matching in any case (``-`` or ``_`` for spaces), else the only one
+    it begins, else the only one containing it. Raises :class:`DeckError` listing the decks when
+    none or several match."""
+    decks = default_decks() if decks is None else decks
+    if not isinstance(name, str):
+        raise DeckError(f"a deck is given by name (or as a Deck), got {name!r}; prebuilt decks: {', '.join(decks)}")
+    if name in decks:
+        return name
+    key = " ".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
+    hits = [d for d in decks if d.lower() == key] or [d for d in decks if key and d.lower().startswith(key)] or \
+        [d for d in decks if key and key in d.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise DeckError(f"deck {name!r} is ambiguous: it could be {', '.join(hits)}")
+    raise DeckError(f"unknown deck {name!r}; prebuilt decks: {', '.join(decks)}")
 
 
 @lru_cache(maxsize=1)

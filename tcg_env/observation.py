@@ -84,6 +84,8 @@ OBS_LOW, OBS_HIGH = _bounds()
 
 def view(obs: np.ndarray, name: str) -> np.ndarray:
     """A named view into an observation buffer of shape ``[..., OBS_SIZE]`` (no copy)."""
+    if name not in VIEWS:
+        raise ValueError(f"unknown observation view {name!r}; views: {', '.join(VIEWS)}")
     off, shape = VIEWS[name]
     size = int(np.prod(shape))
     return obs[..., off:off + size].reshape(obs.shape[:-1] + shape)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from prefabs import Ability, Effect, Target, Trigger, default_decks
+from prefabs import Ability, DeckError, Effect, Target, Trigger, default_decks, find_deck
 from prefabs.text import ability_text, card_text, keyword_names
 from verification.errors import ActionError
 from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP,
@@ -42,7 +42,7 @@ from verification.spec import BOARD_SLOTS, GARDEN_SLOTS, HAND_MAX, Primary
 
 from .render import describe_action, unit_status
 from .replay import Replay, result_line, result_record, save_replay
-from .state import GameState
+from .state import GameState, check_seed
 
 EVENTS_SHOWN = 6
 EVENTS_MAX = 24
@@ -88,20 +88,14 @@ def deck_names() -> list[str]:
 
 
 def resolve_deck_name(name: str | None, default: str) -> str:
-    """A prebuilt deck name from ``name``: exact, any case, a hyphenated slug or a unique prefix."""
+    """A prebuilt deck name from ``name``: exact, any case, a hyphenated slug or a unique prefix
+    (:func:`prefabs.find_deck`)."""
     if name is None:
         return default
-    decks = deck_names()
-    if name in decks:
-        return name
-    key = name.strip().lower().replace("-", " ").replace("_", " ")
-    hits = [d for d in decks if d.lower() == key] or [d for d in decks if d.lower().startswith(key)] or \
-        [d for d in decks if key and key in d.lower()]
-    if len(hits) == 1:
-        return hits[0]
-    if len(hits) > 1:
-        raise PlayError(f"deck {name!r} is ambiguous: {', '.join(hits)}")
-    raise PlayError(f"unknown deck {name!r}; prebuilt decks: {', '.join(decks)} (see --list-decks)")
+    try:
+        return find_deck(name)
+    except DeckError as e:
+        raise PlayError(f"{e} (see --list-decks)") from None
 
 
 def list_decks_text() -> str:
@@ -751,9 +745,13 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
         raise PlayError(f"seat must be 0 or 1, got {seat!r}")
     if seed is None:
         seed = secrets.randbelow(1_000_000)
+    try:
+        ok = check_seed(seed) < 2 ** 63
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PlayError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
     seed = int(seed)
-    if not 0 <= seed < 2 ** 63:
-        raise PlayError(f"seed must be in 0..2**63-1, got {seed}")
     names = deck_names()
     mine = resolve_deck_name(deck, names[0])
     theirs = resolve_deck_name(opponent_deck, names[1 % len(names)])

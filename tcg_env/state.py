@@ -7,11 +7,12 @@ per-game path the Gymnasium, PettingZoo and play faces use; the batched path is
 from __future__ import annotations
 
 import hashlib
+import operator
 import struct
 
 import numpy as np
 
-from prefabs import CardPool, Deck, DeckError, default_decks, default_pool, deck_ids
+from prefabs import CardPool, Deck, DeckError, default_decks, default_pool, deck_ids, find_deck
 from prefabs.table import CARD_TABLE_VERSION
 from verification import explain as X
 from verification.errors import ActionOutOfRangeError, IllegalActionError, LegalCapacityError
@@ -37,15 +38,31 @@ def pool_digest(pool: CardPool) -> bytes:
 
 
 def resolve_deck(deck: str | Deck | None, pool: CardPool) -> np.ndarray:
-    """A deck given by name (or a :class:`Deck`) as the engine's int32[41] row."""
+    """A deck given by name (or a :class:`Deck`) as the engine's int32[41] row. A name is any
+    case or a unique prefix of a prebuilt deck's (:func:`prefabs.find_deck`); None is the first."""
     decks = default_decks()
     if deck is None:
         deck = next(iter(decks))
-    if isinstance(deck, str):
-        if deck not in decks:
-            raise DeckError(f"unknown deck {deck!r}; prebuilt decks: {', '.join(decks)}")
-        deck = decks[deck]
+    if not isinstance(deck, Deck):
+        deck = decks[find_deck(deck, decks)]   # DeckError naming the prebuilt decks
     return deck_ids(deck, pool)
+
+
+SEED_LIMIT = 2 ** 64
+
+
+def check_seed(seed, what: str = "seed") -> int:
+    """``seed`` as an int in 0..2**64-1. Integers only: a float, a bool or a string is refused
+    (ValueError), never rounded or parsed, as actions are."""
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        value = None
+    if value is None or isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"{what} must be an integer in 0..2**64-1, got {seed!r}")
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{what} must be in 0..2**64-1, got {value}")
+    return value
 
 
 class GameState:
@@ -65,8 +82,7 @@ class GameState:
     def new(cls, deck0: str | Deck | None = None, deck1: str | Deck | None = None, seed: int = 0,
             pool: CardPool | None = None) -> "GameState":
         pool = pool or default_pool()
-        if not 0 <= int(seed) < 2 ** 64:
-            raise ValueError(f"seed must be in 0..2**64-1, got {seed}")
+        seed = check_seed(seed)
         row = np.zeros(STATE_SIZE, dtype=np.int32)
         engine.reset_game(row, pool.table, resolve_deck(deck0, pool), resolve_deck(deck1, pool), np.uint64(seed))
         return cls(row, pool)
@@ -185,4 +201,4 @@ class GameState:
         return f"GameState(turn={self.turn}, phase={self.phase}, actor={self.current_player}, done={self.done})"
 
 
-__all__ = ["GameState", "StateFormatError", "IllegalActionError", "ActionOutOfRangeError", "resolve_deck"]
+__all__ = ["GameState", "StateFormatError", "IllegalActionError", "ActionOutOfRangeError", "check_seed", "resolve_deck"]

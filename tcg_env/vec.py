@@ -38,13 +38,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from prefabs import Deck, default_pool
+from prefabs import Deck, DeckError, default_pool
 from verification.layout import STATE_SIZE
 from verification.spec import HEAD_SIZES, MAX_LEGAL
 
 from . import engine
 from .observation import OBS_SIZE, view
-from .state import GameState, resolve_deck
+from .state import GameState, check_seed, resolve_deck
+
+
+MAX_GAMES = 1 << 20   # ~10 KB of buffers a game: 10 GB at the cap
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _deck_rows(decks, n: int, pool, first: int = 0) -> np.ndarray:
@@ -60,9 +67,17 @@ def _deck_rows(decks, n: int, pool, first: int = 0) -> np.ndarray:
     if isinstance(decks, tuple) and len(decks) == 2 and isinstance(decks[0], (str, Deck)):
         pair = np.stack([resolve_deck(decks[0], pool), resolve_deck(decks[1], pool)])
         return np.broadcast_to(pair, (n,) + pair.shape).copy()
-    decks = list(decks)
+    forms = ("give None (every prebuilt pairing), a deck name or Deck (both seats), one pair (seat 0's deck, "
+             "seat 1's) or a list of one pair per game")
+    try:
+        decks = list(decks)
+    except TypeError:
+        raise DeckError(f"decks: {forms}; got {decks!r}") from None
     if len(decks) != n:
-        raise ValueError(f"decks: got {len(decks)} pairs for {n} games; give one pair per game, one pair, or a name")
+        raise DeckError(f"decks: got {len(decks)} pairs for {n} games; {forms}")
+    bad = [i for i, d in enumerate(decks) if not (isinstance(d, (tuple, list)) and len(d) == 2)]
+    if bad:
+        raise DeckError(f"decks[{bad[0]}] = {decks[bad[0]]!r} is not a pair of decks; {forms}")
     return np.stack([np.stack([resolve_deck(a, pool), resolve_deck(b, pool)]) for a, b in decks]).astype(np.int32)
 
 
@@ -71,10 +86,11 @@ class VecTCG:
 
     def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None, threads: int = 1,
                  first_game: int = 0):
-        if not isinstance(num_games, (int, np.integer)) or num_games < 1:
-            raise ValueError(f"num_games must be a positive integer, got {num_games!r}")
-        if not isinstance(first_game, (int, np.integer)) or first_game < 0:
+        if not _is_int(num_games) or not 1 <= num_games <= MAX_GAMES:
+            raise ValueError(f"num_games must be an integer in 1..{MAX_GAMES:,}, got {num_games!r}")
+        if not _is_int(first_game) or not 0 <= first_game < 2 ** 62:
             raise ValueError(f"first_game must be a non-negative integer, got {first_game!r}")
+        seed = check_seed(seed)
         # row i holds game first_game + i of the seed: a batch can be split into blocks (one per
         # process) that together play exactly the games of one VecTCG(sum of blocks, seed)
         self.first_game = int(first_game)
@@ -97,7 +113,7 @@ class VecTCG:
         self.illegal_counts = np.zeros(n, np.int32)
         self.final_observations = np.zeros((n, 2, OBS_SIZE), np.int8)
         self.seed = seed
-        if not isinstance(threads, (int, np.integer)) or threads < 1:
+        if not _is_int(threads) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         # The kernel releases the GIL (nogil): threads step disjoint slices of the batch.
         # Each game's trajectory depends only on its own row, so results do not depend on it.
@@ -114,7 +130,7 @@ class VecTCG:
         """Start every game anew; row i's seed depends only on ``seed`` and its game index
         ``first_game + i``."""
         if seed is not None:
-            self.seed = int(seed)
+            self.seed = check_seed(seed)
         seeds = game_seeds(self.seed, self.num_games, self.first_game)
         engine.reset_batch(self.state, self.cards, self.decks, seeds, self.legal_tuples, self.legal_count,
                            self.observations, self.current_player)
@@ -172,7 +188,9 @@ class VecTCG:
         return view(self.observations, name)
 
     def game(self, i: int) -> GameState:
-        """A copy of game i as a :class:`GameState` (for rendering or search)."""
+        """A copy of game i (0..num_games-1) as a :class:`GameState` (for rendering or search)."""
+        if not _is_int(i) or not 0 <= i < self.num_games:
+            raise IndexError(f"game index must be an integer in 0..{self.num_games - 1}, got {i!r}")
         return GameState(self.state[i].copy(), self.pool)
 
     def close(self):

@@ -128,6 +128,46 @@ def test_seed_out_of_range():
         GameState.new(None, None, seed=-1)
 
 
+def test_seeds_are_integers_never_rounded():
+    """A seed of 1.9 or True played seed 1 before; every face now refuses it, as it refuses a
+    float action."""
+    from tcg_env import VecTCG
+    for bad in (1.9, True, "3", -1, 2 ** 64):
+        with pytest.raises(ValueError, match="seed must be"):
+            GameState.new(None, None, seed=bad)
+        with pytest.raises(ValueError, match="seed must be"):
+            VecTCG(1, seed=bad)
+    env = VecTCG(1, seed=3)
+    with pytest.raises(ValueError, match="seed must be"):
+        env.reset(2.5)
+    assert env.seed == 3
+    assert GameState.new(None, None, seed=np.uint64(2 ** 64 - 1)) == GameState.new(None, None, seed=2 ** 64 - 1)
+
+
+def test_batch_env_arguments_get_typed_errors():
+    """num_games, decks, game() and view() name what they accept instead of a raw TypeError,
+    IndexError or KeyError (or wrapping: game(-1) was the last game)."""
+    from tcg_env import VecTCG
+    from tcg_env.vec import MAX_GAMES
+    for bad in (0, True, 2.0, MAX_GAMES + 1):
+        with pytest.raises(ValueError, match="num_games must be an integer in 1"):
+            VecTCG(bad)
+    for bad, says in ((5, "give None"), (["x", "y"], r"decks\[0\] = 'x' is not a pair"),
+                      ([("Nope", "Nope")] * 2, "unknown deck 'Nope'"), ([(None, None)], "got 1 pairs for 2 games")):
+        with pytest.raises(DeckError, match=says):
+            VecTCG(2, decks=bad)
+    env = VecTCG(2, seed=1, decks=("ember", "THORNWALL BASTION"))   # any case or a unique prefix
+    names = list(default_decks())
+    assert env.decks[0, 1, 0] == default_pool().id_of(default_decks()[names[1]].leader)
+    for bad in (2, -1, 1.0):
+        with pytest.raises(IndexError, match=r"game index must be an integer in 0..1"):
+            env.game(bad)
+    with pytest.raises(ValueError, match="unknown observation view 'nope'; views: globals, entities"):
+        env.view("nope")
+    with pytest.raises(DeckError, match="given by name"):
+        GameState.new(5)
+
+
 def test_corrupt_state_bytes_raise_state_format_error():
     g = _main_phase_state()
     data = g.to_bytes()

@@ -462,8 +462,52 @@ def test_parse_decks_rejects_bad_tables(pool, good_deck):
     bad = dict(raw, main=dict(main, **{"Ember Whelp": 0}))
     with pytest.raises(DeckError, match="positive integer"):
         parse_decks([bad], pool)
-    with pytest.raises(DeckError, match="missing 'name'"):
+    with pytest.raises(DeckError, match="missing a non-empty 'name'"):
         parse_decks([{k: v for k, v in raw.items() if k != "name"}], pool)
+    # a misspelt field is named, not dropped (a 'descripton' or 'Main' used to vanish silently)
+    for typo in ("descripton", "Main", "copies"):
+        with pytest.raises(DeckError, match=rf"deck 'X': unknown field\(s\) \['{typo}'\]; allowed: .*'description'"):
+            parse_decks([dict(raw, **{typo: "x"})], pool)
+    for key in ("plan", "leader", "description"):
+        with pytest.raises(DeckError, match=f"'{key}' must be a string"):
+            parse_decks([dict(raw, **{key: 3})], pool)
+
+
+def test_deck_and_card_files_that_cannot_be_read_are_named(tmp_path, pool):
+    """A missing file, a folder, bytes that are not UTF-8, or another top-level key than
+    [[card]] / [[deck]]: PrefabError or DeckError naming the path, never OSError or a silent skip."""
+    from prefabs import load_decks
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"\xff\xfe[[card]]")
+    extra = tmp_path / "x.toml"
+    extra.write_text("[[decks]]\nname = 'Y'\n")
+    for path, says in ((tmp_path / "missing.toml", "cannot be read"), (tmp_path, "cannot be read"),
+                       (binary, "not UTF-8"), (extra, r"unknown top-level key\(s\) \['decks'\]")):
+        with pytest.raises(PrefabError, match=says) as ei:
+            load_pool(path)
+        assert str(path) in str(ei.value)
+        with pytest.raises(DeckError, match=says) as ei:
+            load_decks(pool, path)
+        assert str(path) in str(ei.value)
+
+
+def test_find_deck_takes_any_case_or_a_unique_prefix(decks):
+    """Every face names prebuilt decks the same way (`tcg play` always did)."""
+    from prefabs import find_deck
+    name = next(iter(decks))
+    assert find_deck(name) == name
+    assert find_deck(name.upper()) == name == find_deck(name.lower().replace(" ", "-"))
+    assert find_deck(name[:4].lower()) == name
+    with pytest.raises(DeckError, match="unknown deck 'Nope'; prebuilt decks: "):
+        find_deck("Nope")
+    with pytest.raises(DeckError, match="unknown deck ''"):
+        find_deck("")
+    two = {"Alpha One": None, "Alpha Two": None}
+    assert find_deck("alpha_two", two) == "Alpha Two"
+    with pytest.raises(DeckError, match="'alpha' is ambiguous: it could be Alpha One, Alpha Two"):
+        find_deck("alpha", two)
+    with pytest.raises(DeckError, match="given by name"):
+        find_deck(5)
 
 
 def test_grant_can_give_shield():
