@@ -79,7 +79,7 @@ def test_heuristic_agreement_diagnostic_runs_and_defers(tmp_path):
     assert set(mirror["spells_by_card"]) <= thornwall
     bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--decks", "Nope Deck"],
                          capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "the prebuilt decks are" in bad.stderr
+    assert bad.returncode == 2 and "unknown deck 'Nope Deck'; prebuilt decks: " in bad.stderr
 
 
 def test_restricted_actions_sample_only_from_each_rows_sub_list():

@@ -215,9 +215,14 @@ def test_cli_demos_errors(demo_file, tmp_path, capsys):
     assert tcg(["demos", "--games", "2", "--bot", "nobody", "--out", str(tmp_path / "x")]) == 2
     assert "unknown bot" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    # --append names an existing file: a mistyped path is refused, not started afresh
+    assert tcg(["demos", "--games", "2", "--out", str(tmp_path / "x"), "--append"]) == 2
+    assert "does not exist; drop --append" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
     out = tmp_path / "ok.demos"
-    assert tcg(["demos", "--games", "3", "--out", str(out), "--json"]) == 0
+    assert tcg(["demos", "--games", "3", "--out", str(out), "--json", "--decks", "thorn"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["file_games"] == 3
+    assert D.DemoReader(out).header["sessions"][0]["decks"] == "Thornwall Bastion"   # recorded by its full name
 
 
 def test_checkpoint_bot_records_through_the_observation_interface(tmp_path):

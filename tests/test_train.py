@@ -599,12 +599,24 @@ def test_cli_config_errors_are_clear(capsys):
                        (["--config", "/nonexistent.toml"], "cannot be read"), (["--config", "."], "unknown config"),
                        (["--set", "device=nope"], "is not a torch device"),
                        (["--set", "torch_threads=-1"], "torch_threads must be >= 0"),
-                       (["--resume", "x", "--init-from", "y"], "give one of them")):
+                       (["--resume", "x", "--init-from", "y"], "give one of them"),
+                       (["--set", "seed=-1"], "seed must be in 0..2**32-1"),
+                       (["--seed", str(2 ** 32)], "seed must be in 0..2**32-1"),
+                       (["--set", "decks=nope"], "unknown deck 'nope'"),
+                       (["--set", "deck_weights=thorn=2;Thornwall Bastion=1"], "given twice")):
         assert main(["train", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("tcg train: ") and says in err and "tcg train: tcg train" not in err, err
     assert main(["verify", "--states", "0"]) == 2   # a usage error, not the mismatch status 1
     assert "--states must be >= 1" in capsys.readouterr().err
+    # every command's --seed is an integer in 0..2**63-1: argparse's usage error (exit 2), never wrapped
+    for cmd in (["train"], ["eval", "--checkpoint", "x"], ["demos", "--out", "x"], ["verify"], ["play"],
+                ["bc", "--demos", "x"]):
+        for bad in ("-1", str(2 ** 63), "1.5", "one"):
+            with pytest.raises(SystemExit) as exc:
+                main([*cmd, "--seed", bad])
+            assert exc.value.code == 2
+            assert "a seed is 0..2**63-1" in capsys.readouterr().err
     # the natural spelling of a named config's file, from any folder
     assert TrainConfig.from_toml("cpu.toml") == TrainConfig.named("cpu")
 
@@ -641,6 +653,13 @@ def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkey
     assert main(["train", "--resume", str(run), "--set", "wings=3"]) == 2   # a bad override of the saved settings
     err = capsys.readouterr().err
     assert err.startswith(f"tcg train: --resume {run} (settings saved in ") and "'wings'" in err, err
+    # a run already at its limits is refused, not rerun as a do-nothing that rewrites policy.pt
+    policy_bytes = (run / "policy.pt").read_bytes()
+    for extra in ([], ["--total-steps", str(2 * per_update)], ["--total-steps", str(3 * per_update)]):
+        assert main(["train", "--resume", str(run), "--no-progress", *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"has already trained {3 * per_update:,} decisions" in err and "larger --total-steps" in err, err
+    assert (run / "policy.pt").read_bytes() == policy_bytes
     for extra, says in ((["--config", "cpu"], "drop --config"), ([], "no checkpoints in")):
         target = run if extra else tmp_path / "empty"
         target.mkdir(exist_ok=True)
@@ -709,7 +728,7 @@ def test_tcg_eval_json(tmp_path, capsys):
 def test_tcg_eval_decks_plays_one_pairing(tmp_path, capsys):
     """--decks: one name plays that deck's mirror, two play that pairing with the checkpoint
     holding the first; the per-deck breakdown shows only those decks; a bad name or count is
-    refused with the prebuilt names."""
+    refused with the prebuilt names. Names may be in any case or a unique prefix."""
     run_updates(tiny(tmp_path), 1)
     from training.cli import main
     ckpt = str(tmp_path / "run" / "policy.pt")
@@ -719,7 +738,7 @@ def test_tcg_eval_decks_plays_one_pairing(tmp_path, capsys):
     assert list(out["by_own_deck"]) == list(out["by_opponent_deck"]) == ["Thornwall Bastion"]
     assert out["by_own_deck"]["Thornwall Bastion"]["games"] == 6
     assert main(["eval", "--checkpoint", ckpt, "--opponent", "random", "--games", "4", "--json",
-                 "--decks", "Emberfang Rush, Anvil Vanguard"]) == 0
+                 "--decks", "emberfang, ANVIL"]) == 0   # any case or a unique prefix, as in tcg play
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert list(out["by_own_deck"]) == ["Emberfang Rush"] and list(out["by_opponent_deck"]) == ["Anvil Vanguard"]
     assert list(out["by_pairing"]) == ["Emberfang Rush"] and list(out["by_pairing"]["Emberfang Rush"]) == ["Anvil Vanguard"]
@@ -727,7 +746,7 @@ def test_tcg_eval_decks_plays_one_pairing(tmp_path, capsys):
                  "--decks", "Emberfang Rush, Anvil Vanguard"]) == 0
     text = capsys.readouterr().out
     assert "Win rate by pairing" in text and "Anvil Vanguard" in text.split("Win rate by pairing")[1]
-    for bad, says in (("Nope Deck", "the prebuilt decks are"), ("A,B,C", "one deck name")):
+    for bad, says in (("Nope Deck", "unknown deck 'Nope Deck'; prebuilt decks: "), ("A,B,C", "one deck name")):
         assert main(["eval", "--checkpoint", ckpt, "--games", "4", "--decks", bad]) == 2
         assert says in capsys.readouterr().err
 
@@ -931,7 +950,8 @@ def test_entropy_rows_thins_only_the_entropy_bonus(tmp_path):
 
 
 @pytest.mark.parametrize("kw, says", [
-    ({"deck_weights": "Nowhere=2"}, "naming a prebuilt deck"),
+    ({"deck_weights": "Nowhere=2"}, "'Nowhere=2': unknown deck 'Nowhere'; prebuilt decks: Emberfang Rush"),
+    ({"decks": "Nowhere"}, "decks: unknown deck 'Nowhere'"),
     ({"deck_weights": "Thornwall Bastion"}, "is not 'Deck Name=number'"),
     ({"deck_weights": "Thornwall Bastion=lots"}, "is not a number"),
     ({"deck_weights": "Thornwall Bastion=-1"}, "must be a finite number >= 0"),
@@ -947,3 +967,10 @@ def test_entropy_rows_thins_only_the_entropy_bonus(tmp_path):
 def test_deck_settings_are_checked_with_clear_errors(kw, says):
     with pytest.raises(ValueError, match=re.escape(says)):
         TrainConfig.from_dict(kw)
+
+
+def test_deck_settings_take_any_case_or_a_prefix_and_store_the_full_name():
+    cfg = TrainConfig.from_dict({"decks": "thorn", "ent_deck_scale": "SAGEFIRE=0.5"})
+    assert cfg.decks == "Thornwall Bastion"
+    from training.config import deck_values
+    assert deck_values(cfg.ent_deck_scale, "ent_deck_scale") == {"Sagefire Circle": 0.5}

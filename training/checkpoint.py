@@ -108,13 +108,14 @@ def resume_target(path: str | Path) -> tuple[Path, Path]:
     return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
-def saved_train_config(path: str | Path) -> dict:
-    """The training settings a resumable checkpoint was written with (``train_config``)."""
+def saved_run(path: str | Path) -> tuple[dict, dict]:
+    """The training settings a resumable checkpoint was written with (``train_config``) and its
+    step counters (``counters``: update, steps, elapsed seconds, illegal_total)."""
     data = load_checkpoint(path)
     if "train_config" not in data:
         raise CheckpointError(f"{path} is a policy-only checkpoint (no 'train_config'); it cannot be resumed, "
                               f"use it with --init-from")
-    return dict(data["train_config"])
+    return dict(data["train_config"]), dict(data.get("counters", {}))
 
 
 def load_policy(path: str | Path, map_location="cpu"):

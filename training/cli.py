@@ -95,7 +95,7 @@ def _cmd_train(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import distributed as D
-    from .checkpoint import CheckpointError, resume_target, saved_train_config
+    from .checkpoint import CheckpointError, resume_target, saved_run
     from .config import TrainConfig
     from .evaluate import format_table
 
@@ -118,7 +118,7 @@ def _cmd_train(args) -> int:
                                  "--config (change a setting with --set KEY=VALUE, the length with --minutes or "
                                  "--total-steps, both counted over the whole run)")
             ckpt, run_dir = resume_target(args.resume)
-            base = saved_train_config(ckpt)
+            base, counters = saved_run(ckpt)
             overrides.setdefault("out", str(run_dir))
             where = f"--resume {args.resume} (settings saved in {ckpt})"   # printed after "tcg train: "
         else:
@@ -126,6 +126,14 @@ def _cmd_train(args) -> int:
             base = (TrainConfig.from_toml(name) if name.endswith(".toml") else TrainConfig.named(name)).to_dict()
             where = f"config {name}"
         cfg = TrainConfig.from_dict({**base, **overrides}, where=where)
+        if args.resume:   # a run already past both limits would only rewrite its policy
+            done, secs = int(counters.get("steps", 0)), float(counters.get("elapsed", 0.0))
+            reached = ([f"total_steps {cfg.total_steps:,}"] if done >= cfg.total_steps else []) + \
+                ([f"minutes {cfg.minutes:g}"] if cfg.minutes and secs >= cfg.minutes * 60 else [])
+            if reached:
+                raise ValueError(f"{ckpt} has already trained {done:,} decisions in {secs / 60:.1f} minutes, which "
+                                 f"reaches {' and '.join(reached)}: give a larger --total-steps or --minutes "
+                                 f"(both count the whole run)")
         if args.final_eval_games < 2:
             raise ValueError(f"--final-eval-games must be >= 2, got {args.final_eval_games}")
         if not args.resume and "WORLD_SIZE" not in os.environ:   # the launcher, or a single process
@@ -227,6 +235,20 @@ def _relaunch_under_torchrun(args, cfg) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+SEED_MAX = 2 ** 63 - 1   # every command's --seed: numpy, torch and JSON all hold it
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of every ``--seed``: an integer in 0..2**63-1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; a seed is 0..2**63-1") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; a seed is 0..2**63-1")
+    return value
+
+
 def parse_sets(items) -> dict:
     """``--set KEY=VALUE`` items as a dict of overrides (values read by :func:`parse_value`)."""
     out = {}
@@ -303,6 +325,10 @@ def _cmd_demos(args) -> int:
     if Path(args.out).is_dir():
         print(f"tcg demos: --out {args.out} is a folder; give a file path", file=sys.stderr)
         return 2
+    if args.append and not Path(args.out).exists():   # a mistyped path would start a new file unnoticed
+        print(f"tcg demos: --append adds games to an existing file, and {args.out} does not exist; drop --append "
+              f"to start a new file", file=sys.stderr)
+        return 2
     if Path(args.out).exists() and not args.append:
         print(f"tcg demos: {args.out} exists; pass --append to add games to it, or choose another --out",
               file=sys.stderr)
@@ -378,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "visited state, explain every tuple of the full product space; a tuple must be "
                                    "explained legal exactly when legal_tuples lists it. Exits 1 on any mismatch.")
     v.add_argument("--states", type=int, default=2000, help="number of states to check (default 2000)")
-    v.add_argument("--seed", type=int, default=0, help="seed of the random games (default 0)")
+    v.add_argument("--seed", type=seed_arg, default=0, help="seed of the random games (default 0)")
     v.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     v.set_defaults(func=_cmd_verify)
 
@@ -407,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opponent", default="heuristic", metavar="BOT",
                    help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
                         "decision, default 400 simulations) or checkpoint:PATH (default heuristic)")
-    p.add_argument("--seed", type=int, default=None, help="game seed (default: a random one, kept in the replay)")
+    p.add_argument("--seed", type=seed_arg, default=None, help="game seed (default: a random one, kept in the replay)")
     p.add_argument("--deck", default=None, metavar="NAME",
                    help="your prebuilt deck (default: the first prebuilt deck; see --list-decks)")
     p.add_argument("--opponent-deck", default=None, metavar="NAME",
@@ -455,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue the run in DIR exactly, from its newest checkpoint (or name one checkpoint file) "
                          "with its saved settings (flags and --set still override them), writing on into DIR")
     tr.add_argument("--init-from", default=None, metavar="CKPT", help="start from a policy checkpoint (e.g. from BC)")
-    tr.add_argument("--seed", type=int, default=None, help="seed of everything")
+    tr.add_argument("--seed", type=seed_arg, default=None, help="seed of everything, 0..2**32-1 (default: the config's)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
     tr.add_argument("--final-eval-games", type=int, default=192,
                     help="games per bot in the closing table (default 192: a multiple of 32 plays each of the 16 deck "
@@ -480,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--games", type=int, default=192,
                     help="games to play (default 192; game i plays deck pairing (i // 2) mod 16 with the "
                          "checkpoint in seat i mod 2, so a multiple of 32 weighs every pairing and seat equally)")
-    ev.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    ev.add_argument("--seed", type=seed_arg, default=0, help="seed (default 0)")
     ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
     ev.add_argument("--decks", default=None, metavar="MINE[,THEIRS]",
                     help="play only this prebuilt deck pairing, the checkpoint holding MINE, seats still alternating: "
@@ -501,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(N simulations or Nms per decision), checkpoint:PATH[@greedy|@sample] (default heuristic)")
     dm.add_argument("--games", type=int, required=True, help="number of games to record")
     dm.add_argument("--out", required=True, metavar="FILE", help="demonstrations file to write")
-    dm.add_argument("--seed", type=int, default=0, help="seed of the games and of the bot (default 0)")
+    dm.add_argument("--seed", type=seed_arg, default=0, help="seed of the games and of the bot (default 0)")
     dm.add_argument("--append", action="store_true",
                     help="add the games to an existing FILE (its format version, action spec version and card "
                          "table digest must match; the file is replaced atomically when the new games are in)")
@@ -533,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "each head given the expert's prefix, without legality masks")
     bc.add_argument("--epochs", type=int, default=20, help="maximum passes over the training games (default 20)")
     bc.add_argument("--minutes", type=float, default=0.0, help="wall-time limit in minutes (default 0: none)")
-    bc.add_argument("--seed", type=int, default=0, help="seed of the initial weights and minibatch order (default 0)")
+    bc.add_argument("--seed", type=seed_arg, default=0, help="seed of the initial weights and minibatch order (default 0)")
     bc.add_argument("--split-seed", type=int, default=0,
                     help="seed of the train/validation split by game (default 0; separate from --seed so that "
                          "several seeds share one split)")

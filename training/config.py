@@ -21,7 +21,7 @@ def _f(default, help: str):
 @dataclass
 class TrainConfig:
     # --- run
-    seed: int = _f(1, "Seed of everything: envs, sampling, initial weights.")
+    seed: int = _f(1, "Seed of everything: envs, sampling, initial weights (0..2**32-1).")
     total_steps: int = _f(2_000_000, "Stop after this many learner decisions (agent steps) in all, a resumed run counting those before it.")
     minutes: float = _f(0.0, "Stop after this many minutes of training wall time in all, a resumed run counting the time before it (0: no time limit).")
     device: str = _f("cpu", "Torch device for the learner ('cpu', 'cuda', 'cuda:1').")
@@ -45,7 +45,7 @@ class TrainConfig:
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
     rollout_steps: int = _f(64, "Env steps per rollout; each step is one decision in every game.")
     env_threads: int = _f(1, "Threads stepping slices of the batch (numba nogil); 1 steps inline.")
-    decks: str = _f("all", "'all' (every prebuilt pairing) or a deck name used by both seats.")
+    decks: str = _f("all", "'all' (every prebuilt pairing) or a deck name used by both seats (any case or a unique prefix).")
     deck_weights: str = _f("", "With decks='all': how the games are dealt pairings, by deck weight: a pairing's share is the product of its two decks' weights, e.g. 'Thornwall Bastion=2' ('Name=w;Name=w', unlisted decks weigh 1; '': every pairing equally).")
     # --- PPO
     learning_rate: float = _f(1e-3, "Adam learning rate (annealed linearly to 0 when anneal_lr).")
@@ -134,6 +134,8 @@ class TrainConfig:
         def need(ok, msg):
             if not ok:
                 raise ValueError(f"config: {msg}")
+        # every generator's seed is derived from it by a small multiplier, within torch's 64 bits
+        need(0 <= self.seed < 2 ** 32, f"seed must be in 0..2**32-1, got {self.seed}")
         need(self.total_steps > 0, "total_steps must be > 0")
         need(math.isfinite(self.minutes) and self.minutes >= 0, "minutes must be a finite number >= 0 (0: no time limit)")
         need(self.num_envs >= 1 and self.rollout_steps >= 1, "num_envs and rollout_steps must be >= 1")
@@ -164,6 +166,12 @@ class TrainConfig:
         need(self.card_stats_every >= 0, "card_stats_every must be >= 0 (0: off)")
         need(self.ent_coef >= 0 and self.ent_coef_end >= 0, "ent_coef and ent_coef_end must be >= 0")
         need(self.ent_anneal_steps >= 0, "ent_anneal_steps must be >= 0 (0: no anneal)")
+        if self.decks != "all":   # one deck for both seats: stored by its full name
+            from prefabs import DeckError, find_deck
+            try:
+                self.decks = find_deck(self.decks)
+            except DeckError as e:
+                raise ValueError(f"config: decks: {e} (or 'all')") from None
         deck_values(self.ent_deck_scale, "ent_deck_scale")
         weights = deck_values(self.deck_weights, "deck_weights")
         need(not weights or self.decks == "all", "deck_weights needs decks = 'all' (it weighs the prebuilt pairings)")
@@ -192,16 +200,20 @@ def check_device(name: str, what: str, available: bool = True) -> None:
 
 def deck_values(text: str, what: str) -> dict[str, float]:
     """Parse ``'Deck Name=x;Other Deck=y'`` (the form of ``deck_weights`` and ``ent_deck_scale``)
-    into ``{name: x}``. Names must be prebuilt decks, values finite and >= 0, each deck once."""
-    from prefabs import default_decks
+    into ``{name: x}``. Names must be prebuilt decks (any case or a unique prefix), values finite
+    and >= 0, each deck once."""
+    from prefabs import DeckError, default_decks, find_deck
     names = list(default_decks())
     out: dict[str, float] = {}
     for part in (p.strip() for p in text.split(";")):
         if not part:
             continue
         name, sep, val = part.rpartition("=")
-        name = name.strip()
-        if not sep or name not in names:
+        try:
+            name = find_deck(name.strip()) if sep else None
+        except DeckError as e:
+            raise ValueError(f"config: {what}: {part!r}: {e}") from None
+        if name is None:
             raise ValueError(f"config: {what}: {part!r} is not 'Deck Name=number' naming a prebuilt deck "
                              f"({'; '.join(names)})")
         try:

@@ -518,14 +518,19 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
     ``parallel`` games run at once in the batched env (each new game starts in the row a
     finished one left); the result depends only on (bot, games, seed, parallel, decks).
     ``progress(games_done, records_done)`` is called as games finish. Returns a summary."""
+    from prefabs import find_deck
     from tcg_env import VecTCG
     from tcg_env.bots import make_bot
+    from tcg_env.state import check_seed
 
     path = Path(path)
     if not isinstance(games, (int, np.integer)) or games < 1:
         raise ValueError(f"games must be >= 1, got {games!r}")
     if parallel < 1 or chunk_records < 1:
         raise ValueError("parallel and chunk_records must be >= 1")
+    seed = check_seed(seed)
+    if isinstance(decks, str):   # recorded by its full name
+        decks = find_deck(decks)
     base = None
     if path.exists():
         if not append:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from policy import obs_tensors
-from prefabs import default_decks
+from prefabs import default_decks, find_deck
 from tcg_env import VecTCG
 from tcg_env.bots import HeuristicBot, RandomBot
 
@@ -43,20 +43,19 @@ def policy_actions(policy, env, rows, device, gen, greedy, legal=None, count=Non
 
 def parse_pairing(text: str) -> tuple[str, str]:
     """``--decks MINE[,THEIRS]`` as a (mine, theirs) pair of prebuilt deck names; one name is
-    that deck's mirror. Raises ValueError naming the prebuilt decks for anything else."""
+    that deck's mirror. A name may be in any case or a unique prefix (:func:`prefabs.find_deck`).
+    Raises ValueError (:class:`prefabs.DeckError`) naming the prebuilt decks for anything else."""
     names = [d.strip() for d in text.split(",")]
     if len(names) not in (1, 2):
         raise ValueError(f"--decks takes one deck name (its mirror) or two separated by a comma, got {text!r}")
-    pairing = (names[0], names[-1])
-    _check_pairing(pairing)
-    return pairing
+    return _check_pairing((names[0], names[-1]))
 
 
-def _check_pairing(pairing) -> None:
-    known = list(default_decks())
-    bad = [d for d in pairing if d not in known]
-    if len(pairing) != 2 or bad:
-        raise ValueError(f"unknown deck(s) {bad or list(pairing)}; the prebuilt decks are {known}")
+def _check_pairing(pairing) -> tuple[str, str]:
+    """``pairing`` as two prebuilt deck names (each resolved by :func:`prefabs.find_deck`)."""
+    if not isinstance(pairing, (tuple, list)) or len(pairing) != 2:
+        raise ValueError(f"a pairing is two deck names (mine, theirs), got {pairing!r}")
+    return find_deck(pairing[0]), find_deck(pairing[1])
 
 
 def match_decks(games: int, pairing: tuple[str, str] | None = None):
@@ -69,8 +68,7 @@ def match_decks(games: int, pairing: tuple[str, str] | None = None):
     seat = (np.arange(games) % 2).astype(np.int32)
     names = list(default_decks())
     if pairing is not None:
-        _check_pairing(pairing)
-        mine, theirs = pairing
+        mine, theirs = _check_pairing(pairing)
         return [(mine, theirs) if s == 0 else (theirs, mine) for s in seat], seat
     pairs = [(a, b) for a in names for b in names]
     return [pairs[(i // 2) % len(pairs)] for i in range(games)], seat
