@@ -23,7 +23,7 @@ import torch
 
 from tcg_env.bench import machine
 from training import distributed as D
-from training.cli import parse_sets
+from training.cli import named_config_and_sets
 from training.config import TrainConfig
 from training.ppo import Trainer
 
@@ -36,11 +36,7 @@ def main():
                     help="ranks under torchrun (DDP; gloo on CPU; default: the config's nproc, as tcg train)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config setting")
     args = ap.parse_args()
-    try:
-        sets = parse_sets(args.set)
-        base = TrainConfig.named(args.config).to_dict()
-    except ValueError as e:
-        ap.error(str(e))
+    base, sets = named_config_and_sets(ap, args.config, args.set)
     nproc = base["nproc"] if args.nproc is None else args.nproc
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         # as tcg train: a config without torch_threads splits the cores between the ranks

@@ -12,7 +12,7 @@ import time
 import torch
 
 from training import distributed as D
-from training.cli import parse_sets
+from training.cli import named_config_and_sets
 from training.config import TrainConfig
 from training.ppo import Trainer
 
@@ -24,11 +24,7 @@ def main():
     ap.add_argument("--rows", type=int, default=30, help="rows of each table")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config setting")
     args = ap.parse_args()
-    try:
-        sets = parse_sets(args.set)
-        base = TrainConfig.named(args.config).to_dict()
-    except ValueError as e:
-        ap.error(str(e))
+    base, sets = named_config_and_sets(ap, args.config, args.set)
     from torch.profiler import ProfilerActivity, profile
     D.init()
     with tempfile.TemporaryDirectory() as out:

@@ -260,6 +260,19 @@ def parse_sets(items) -> dict:
     return out
 
 
+def named_config_and_sets(ap: argparse.ArgumentParser, name: str, items) -> tuple[dict, dict]:
+    """For scripts built on a named config (the benchmarks): its settings and the ``--set``
+    overrides ``items``, checked together (before any rank starts), or ``ap.error`` (exit 2)
+    naming what was wrong."""
+    from .config import TrainConfig
+    try:
+        base, sets = TrainConfig.named(name).to_dict(), parse_sets(items)
+        TrainConfig.from_dict({**base, **sets}, where=f"config {name} with --set")
+    except ValueError as e:
+        ap.error(str(e))
+    return base, sets
+
+
 def parse_value(v: str):
     """A `--set` value as TOML would read it: true/false, an int or float (underscores allowed), else the string."""
     low = v.lower()
