@@ -671,7 +671,7 @@ def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkey
 def test_a_new_run_never_overwrites_an_earlier_one(tmp_path, capsys, monkeypatch):
     """`tcg train` without --resume into a folder holding a run: the default folder (runs/latest,
     what `make train` uses) is moved aside and kept whole; a folder named by --out is refused, as
-    is `tcg bc --out` onto a run. Before, the new run overwrote policy.pt and config.json, and
+    is `tcg bc --out` onto a run, by every rank under torchrun. Before, the new run overwrote policy.pt and config.json, and
     keep_checkpoints then deleted the new run's checkpoints (the old ones sort after them)."""
     from training.cli import main
     monkeypatch.chdir(tmp_path)
@@ -692,6 +692,11 @@ def test_a_new_run_never_overwrites_an_earlier_one(tmp_path, capsys, monkeypatch
     assert main(argv + ["--out", mine]) == 2
     assert "already holds a run" in capsys.readouterr().err and (aside[0] / "policy.pt").read_bytes() == first
     assert main(["bc", "--demos", "nowhere.tcgd", "--out", mine]) == 2
+    assert "already holds a run" in capsys.readouterr().err and (aside[0] / "policy.pt").read_bytes() == first
+    # every rank of a hand-started torchrun refuses too, before the ranks meet (none checked before)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(argv + ["--out", mine]) == 2
     assert "already holds a run" in capsys.readouterr().err and (aside[0] / "policy.pt").read_bytes() == first
 
 

@@ -69,9 +69,11 @@ def _holds_output(out) -> str | None:
     return str(found[0]) if found else None
 
 
-def _make_room(cfg) -> None:
+def _make_room(cfg, move: bool = True) -> None:
     """A new run (not --resume) never overwrites an earlier one: the default folder (runs/latest)
-    is moved aside to runs/latest-<time>, and a folder named by --out or the config is refused."""
+    is moved aside to runs/latest-<time>, and a folder named by --out or the config is refused.
+    Under torchrun every rank calls this before the ranks meet (so every rank refuses together)
+    and only rank 0 (``move``) moves the folder."""
     import time
     from pathlib import Path
 
@@ -82,6 +84,8 @@ def _make_room(cfg) -> None:
     if cfg.out != TrainConfig().out:
         raise ValueError(f"{cfg.out} already holds a run ({held}): continue it with --resume {cfg.out}, or "
                          f"train into another --out")
+    if not move:
+        return
     old = Path(cfg.out)
     aside = old.with_name(f"{old.name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(old.stat().st_mtime))}")
     while aside.exists():
@@ -136,8 +140,8 @@ def _cmd_train(args) -> int:
                                  f"(both count the whole run)")
         if args.final_eval_games < 2:
             raise ValueError(f"--final-eval-games must be >= 2, got {args.final_eval_games}")
-        if not args.resume and "WORLD_SIZE" not in os.environ:   # the launcher, or a single process
-            _make_room(cfg)
+        if not args.resume:   # the launcher (its ranks then find the folder free), a single process, or a rank
+            _make_room(cfg, move=os.environ.get("RANK", "0") == "0")
     except ValueError as e:   # CheckpointError is one
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
