@@ -88,7 +88,7 @@ def deck_names() -> list[str]:
 
 
 def resolve_deck_name(name: str | None, default: str) -> str:
-    """A prebuilt deck name from ``name``: exact, any case, a hyphenated slug or a unique prefix
+    """A prebuilt deck name from ``name``: exact, any case, a hyphenated slug, a unique prefix or part
     (:func:`prefabs.find_deck`)."""
     if name is None:
         return default
@@ -100,7 +100,7 @@ def resolve_deck_name(name: str | None, default: str) -> str:
 
 def list_decks_text() -> str:
     """The prebuilt decks with plan, leader and description (``tcg play --list-decks``)."""
-    lines = ["Prebuilt decks (give the name to --deck / --opponent-deck; any case or a unique prefix works):"]
+    lines = ["Prebuilt decks (give the name to --deck / --opponent-deck; any case or a unique part of it works):"]
     for d in default_decks().values():
         lines.append(f"  {d.name} ({d.plan}) · leader {d.leader}")
         if d.description:

@@ -39,7 +39,7 @@ def pool_digest(pool: CardPool) -> bytes:
 
 def resolve_deck(deck: str | Deck | None, pool: CardPool) -> np.ndarray:
     """A deck given by name (or a :class:`Deck`) as the engine's int32[41] row. A name is any
-    case or a unique prefix of a prebuilt deck's (:func:`prefabs.find_deck`); None is the first."""
+    case or a unique part of a prebuilt deck's (:func:`prefabs.find_deck`); None is the first."""
     decks = default_decks()
     if deck is None:
         deck = next(iter(decks))

@@ -199,6 +199,13 @@ def test_resume_refuses_another_deck_layout(tmp_path, key, value):
         Trainer(other, resume=cfg.out, quiet=True)
 
 
+def test_resume_takes_the_same_deck_weights_however_written(tmp_path):
+    cfg = tiny(tmp_path, deck_weights="Thornwall Bastion=2")
+    run_updates(cfg, 1)
+    same = TrainConfig.from_dict({**cfg.to_dict(), "deck_weights": "bastion=2.0"})
+    Trainer(same, resume=cfg.out, quiet=True).close()
+
+
 def test_ratio_check_stops_training_on_a_replay_mismatch(tmp_path, monkeypatch):
     cfg = tiny(tmp_path)
     tr = Trainer(cfg, quiet=True)
@@ -617,6 +624,9 @@ def test_cli_config_errors_are_clear(capsys):
                 main([*cmd, "--seed", bad])
             assert exc.value.code == 2
             assert "a seed is 0..2**63-1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bc", "--demos", "x", "--split-seed", "-1"])
+    assert "a seed is 0..2**63-1" in capsys.readouterr().err
     # the natural spelling of a named config's file, from any folder
     assert TrainConfig.from_toml("cpu.toml") == TrainConfig.named("cpu")
 
@@ -660,7 +670,9 @@ def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkey
         err = capsys.readouterr().err
         assert f"has already trained {3 * per_update:,} decisions" in err and "larger --total-steps" in err, err
     assert (run / "policy.pt").read_bytes() == policy_bytes
-    for extra, says in ((["--config", "cpu"], "drop --config"), ([], "no checkpoints in")):
+    for extra, says in ((["--config", "cpu"], "drop --config"), ([], "no checkpoints in"),
+                        (["--out", str(tmp_path / "elsewhere")], "continues the run in its own folder"),
+                        (["--set", f"out={tmp_path / 'elsewhere'}"], "drop --out")):
         target = run if extra else tmp_path / "empty"
         target.mkdir(exist_ok=True)
         assert main(["train", "--resume", str(target), *extra]) == 2
@@ -976,6 +988,7 @@ def test_deck_settings_are_checked_with_clear_errors(kw, says):
 
 def test_deck_settings_take_any_case_or_a_prefix_and_store_the_full_name():
     cfg = TrainConfig.from_dict({"decks": "thorn", "ent_deck_scale": "SAGEFIRE=0.5"})
-    assert cfg.decks == "Thornwall Bastion"
-    from training.config import deck_values
-    assert deck_values(cfg.ent_deck_scale, "ent_deck_scale") == {"Sagefire Circle": 0.5}
+    assert (cfg.decks, cfg.ent_deck_scale) == ("Thornwall Bastion", "Sagefire Circle=0.5")
+    cfg = TrainConfig.from_dict({"deck_weights": " bastion = 2 ; Emberfang Rush=1e-1"})
+    assert cfg.deck_weights == "Thornwall Bastion=2;Emberfang Rush=1e-1"
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg   # as saved in a checkpoint: unchanged

@@ -123,7 +123,10 @@ def _cmd_train(args) -> int:
                                  "--total-steps, both counted over the whole run)")
             ckpt, run_dir = resume_target(args.resume)
             base, counters = saved_run(ckpt)
-            overrides.setdefault("out", str(run_dir))
+            out = overrides.setdefault("out", str(run_dir))
+            if os.path.realpath(out) != os.path.realpath(run_dir):   # it would write over another folder's files
+                raise ValueError(f"--resume continues the run in its own folder ({run_dir}); drop --out {out} "
+                                 f"(to start a new run from this one's policy, use --init-from {ckpt})")
             where = f"--resume {args.resume} (settings saved in {ckpt})"   # printed after "tcg train: "
         else:
             name = args.config or "cpu"
@@ -449,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "line by line from stdin, so games can be scripted.")
     p.add_argument("--opponent", default="heuristic", metavar="BOT",
                    help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
-                        "decision, default 400 simulations) or checkpoint:PATH (default heuristic)")
+                        "decision, default 400 simulations) or checkpoint:PATH[@greedy|@sample] (a policy, playing "
+                        "its most likely tuple unless @sample; default heuristic)")
     p.add_argument("--seed", type=seed_arg, default=None, help="game seed (default: a random one, kept in the replay)")
     p.add_argument("--deck", default=None, metavar="NAME",
                    help="your prebuilt deck (default: the first prebuilt deck; see --list-decks)")
@@ -489,11 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="named config (cpu, gpu) or a .toml file (default cpu; not with --resume, which continues "
                          "with the settings saved in the checkpoint)")
     tr.add_argument("--total-steps", type=int, default=None,
-                    help="stop after N learner decisions in all (a resumed run counts those before it)")
+                    help="stop after N learner decisions in all (a resumed run counts those before it); given "
+                         "without --minutes, the run has no time limit")
     tr.add_argument("--minutes", type=float, default=None,
                     help="stop after M minutes of training in all (a resumed run counts the time before it)")
     tr.add_argument("--out", default=None,
-                    help="output folder (default: the config's, runs/latest; with --resume the resumed run's folder)")
+                    help="output folder (default: the config's, runs/latest, moved aside if it holds a run; any other "
+                         "folder holding a run is refused; not with --resume, which writes into the resumed run's folder)")
     tr.add_argument("--resume", default=None, metavar="DIR",
                     help="continue the run in DIR exactly, from its newest checkpoint (or name one checkpoint file) "
                          "with its saved settings (flags and --set still override them), writing on into DIR")
@@ -537,16 +543,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "tuples, the chosen tuple, the seat, the game id and the game's result from "
                                     "that seat) to a versioned binary file; see docs/TRAINING.md. The file is "
                                     "written under a temporary name and renamed when complete. Exits 2 on bad "
-                                    "flags, an unknown bot, an existing --out without --append, or an --append "
-                                    "target of another format version or game version.")
+                                    "flags, an unknown bot or deck, an --out that is a folder, an existing --out "
+                                    "without --append, an --append target that does not exist, or one of another "
+                                    "format version or game version.")
     dm.add_argument("--bot", default="heuristic",
                     help="the demonstrating bot, any name make_bot accepts: random, heuristic, search[:BUDGET] "
-                         "(N simulations or Nms per decision), checkpoint:PATH[@greedy|@sample] (default heuristic)")
+                         "(N simulations or Nms per decision), checkpoint:PATH[@greedy|@sample] (a policy, greedy "
+                         "unless @sample; default heuristic)")
     dm.add_argument("--games", type=int, required=True, help="number of games to record")
     dm.add_argument("--out", required=True, metavar="FILE", help="demonstrations file to write")
     dm.add_argument("--seed", type=seed_arg, default=0, help="seed of the games and of the bot (default 0)")
     dm.add_argument("--append", action="store_true",
-                    help="add the games to an existing FILE (its format version, action spec version and card "
+                    help="add the games to FILE, which must exist (its format version, action spec version and card "
                          "table digest must match; the file is replaced atomically when the new games are in)")
     dm.add_argument("--parallel", type=int, default=128,
                     help="games played at once in the batched env (default 128); the file depends on it")
@@ -577,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--epochs", type=int, default=20, help="maximum passes over the training games (default 20)")
     bc.add_argument("--minutes", type=float, default=0.0, help="wall-time limit in minutes (default 0: none)")
     bc.add_argument("--seed", type=seed_arg, default=0, help="seed of the initial weights and minibatch order (default 0)")
-    bc.add_argument("--split-seed", type=int, default=0,
+    bc.add_argument("--split-seed", type=seed_arg, default=0,
                     help="seed of the train/validation split by game (default 0; separate from --seed so that "
                          "several seeds share one split)")
     bc.add_argument("--val-frac", type=float, default=0.1, help="share of the games held out (default 0.1)")

@@ -45,7 +45,7 @@ class TrainConfig:
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
     rollout_steps: int = _f(64, "Env steps per rollout; each step is one decision in every game.")
     env_threads: int = _f(1, "Threads stepping slices of the batch (numba nogil); 1 steps inline.")
-    decks: str = _f("all", "'all' (every prebuilt pairing) or a deck name used by both seats (any case or a unique prefix).")
+    decks: str = _f("all", "'all' (every prebuilt pairing) or a deck name used by both seats (any case, or any part of the name that fits only one deck).")
     deck_weights: str = _f("", "With decks='all': how the games are dealt pairings, by deck weight: a pairing's share is the product of its two decks' weights, e.g. 'Thornwall Bastion=2' ('Name=w;Name=w', unlisted decks weigh 1; '': every pairing equally).")
     # --- PPO
     learning_rate: float = _f(1e-3, "Adam learning rate (annealed linearly to 0 when anneal_lr).")
@@ -172,7 +172,8 @@ class TrainConfig:
                 self.decks = find_deck(self.decks)
             except DeckError as e:
                 raise ValueError(f"config: decks: {e} (or 'all')") from None
-        deck_values(self.ent_deck_scale, "ent_deck_scale")
+        self.ent_deck_scale = canonical_deck_values(self.ent_deck_scale, "ent_deck_scale")
+        self.deck_weights = canonical_deck_values(self.deck_weights, "deck_weights")
         weights = deck_values(self.deck_weights, "deck_weights")
         need(not weights or self.decks == "all", "deck_weights needs decks = 'all' (it weighs the prebuilt pairings)")
         need(not weights or deck_weight_vector(weights).any(), "deck_weights: at least one deck needs a weight > 0")
@@ -200,7 +201,7 @@ def check_device(name: str, what: str, available: bool = True) -> None:
 
 def deck_values(text: str, what: str) -> dict[str, float]:
     """Parse ``'Deck Name=x;Other Deck=y'`` (the form of ``deck_weights`` and ``ent_deck_scale``)
-    into ``{name: x}``. Names must be prebuilt decks (any case or a unique prefix), values finite
+    into ``{name: x}``. Names must be prebuilt decks (any case or a unique part), values finite
     and >= 0, each deck once."""
     from prefabs import DeckError, default_decks, find_deck
     names = list(default_decks())
@@ -226,6 +227,15 @@ def deck_values(text: str, what: str) -> dict[str, float]:
             raise ValueError(f"config: {what}: {name!r} is given twice")
         out[name] = v
     return out
+
+
+def canonical_deck_values(text: str, what: str) -> str:
+    """``text`` (checked by :func:`deck_values`) with each deck by its full name and each value as
+    written: ``'thorn=2'`` is stored as ``'Thornwall Bastion=2'``."""
+    from prefabs import find_deck
+    deck_values(text, what)
+    parts = (p.strip().rpartition("=") for p in text.split(";") if p.strip())
+    return ";".join(f"{find_deck(name.strip())}={val.strip()}" for name, _, val in parts)
 
 
 def deck_weight_vector(values: dict[str, float]) -> np.ndarray:

@@ -43,7 +43,7 @@ def policy_actions(policy, env, rows, device, gen, greedy, legal=None, count=Non
 
 def parse_pairing(text: str) -> tuple[str, str]:
     """``--decks MINE[,THEIRS]`` as a (mine, theirs) pair of prebuilt deck names; one name is
-    that deck's mirror. A name may be in any case or a unique prefix (:func:`prefabs.find_deck`).
+    that deck's mirror. A name may be in any case or a unique part of one (:func:`prefabs.find_deck`).
     Raises ValueError (:class:`prefabs.DeckError`) naming the prebuilt decks for anything else."""
     names = [d.strip() for d in text.split(",")]
     if len(names) not in (1, 2):

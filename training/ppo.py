@@ -741,7 +741,9 @@ class Trainer:
         defaults = TrainConfig()
         for key in ("num_envs", "decks", "deck_weights"):
             was = data["train_config"].get(key, getattr(defaults, key))
-            if was != getattr(self.cfg, key):
+            same = (deck_values(was, key) == deck_values(self.cfg.deck_weights, key) if key == "deck_weights"
+                    else was == getattr(self.cfg, key))   # weights: the same decks and numbers, however written
+            if not same:
                 raise CheckpointError(f"{path}: {key} {was!r} differs from this run's {getattr(self.cfg, key)!r}; "
                                       f"resume with the same {key}")
         self.policy.load_state_dict(data["model"])
