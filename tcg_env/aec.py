@@ -274,6 +274,10 @@ class raw_env(AECEnv):
             self.render()
 
     def observe(self, agent):
+        if agent not in _SEAT:
+            raise ValueError(f"unknown agent {agent!r}; the agents are {', '.join(AGENTS)}")
+        if self.agent_selection is None:
+            raise RuntimeError("observe() before the first reset(); call reset() first")
         seat = _SEAT[agent]
         buf = self._obs[seat]
         if self._obs_ver[seat] != self._ver:

@@ -736,6 +736,14 @@ def reset_batch(state, cards, decks, seeds, legal, legal_n, obs, actor_out):
 
 
 @njit(cache=True, nogil=True)
+def refresh_batch(state, cards, legal, legal_n, obs, actor_out):
+    """Derive every game's legal list, observation and actor from its state row."""
+    for i in range(state.shape[0]):
+        legal_n[i] = refresh(state[i], cards, legal[i], obs[i])
+        actor_out[i] = actor(state[i])
+
+
+@njit(cache=True, nogil=True)
 def step_batch(state, cards, actions, legal, legal_n, obs, rewards, seat_rewards, terminals, truncations,
                actor_out, illegal, final_obs):
     """The fused serial kernel: for each game apply its tuple (if listed as legal), auto-reset

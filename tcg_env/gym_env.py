@@ -87,6 +87,11 @@ def observation_space() -> spaces.Dict:
     })
 
 
+
+class OpponentError(RuntimeError):
+    """A callable opponent raised or chose an illegal tuple: its move, not the agent's. The
+    episode is over (``reset()`` starts another)."""
+
 class DuelEnv(gym.Env):
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
 
@@ -160,12 +165,18 @@ class DuelEnv(gym.Env):
 
     def _run_callable_opponent(self):
         while not self.state.done and self.state.current_player != AGENT:
-            self.state.apply(self._opp_fn(self.state))
+            try:
+                self.state.apply(self._opp_fn(self.state))
+            except Exception as e:   # its fault, not the agent's: this episode cannot go on
+                self._done = True
+                raise OpponentError(f"the opponent callable {self._opp_fn!r} failed ({type(e).__name__}: {e}); "
+                                    f"the episode is over, call reset()") from e
         self._legal_n = enumerate_legal(self._row, self._cards, self._legal) if not self.state.done else 0
 
     # -- gym API
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
+        self._done = True   # until the opening decisions are made
         game_seed = int(self.np_random.integers(2 ** 63))
         self._opp_rng[0] = _mix(int(self.np_random.integers(2 ** 63)))
         engine.reset_game(self._row, self._cards, self._pick_deck(self._deck), self._pick_deck(self._opp_deck),

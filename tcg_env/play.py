@@ -790,15 +790,19 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
 
 
 def _check_replay_out(path: Path) -> None:
-    """``--replay-out``: a new file in a folder that can be written (made if missing), never an
-    existing file (it would be overwritten) or a folder."""
+    """A replay path: a new file (never an existing file, which would be overwritten, or a folder)
+    in a folder that exists or can be made and in which a file can really be created (a trial
+    file, removed again: permission bits say yes to root even under /proc)."""
+    import tempfile
     if path.exists():
         raise PlayError(f"--replay-out {path} already exists; give a new file name (nothing is overwritten)")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise PlayError(f"--replay-out {path}: {folder} is not a folder this user can write to")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, trial = tempfile.mkstemp(prefix=".replay-", suffix=".trial", dir=path.parent)
+        os.close(fd)
+        os.unlink(trial)
+    except OSError as e:
+        raise PlayError(f"--replay-out {path}: no file can be written in {path.parent} ({e.strerror or e})") from None
 
 
 def play_command(args) -> int:
@@ -824,10 +828,17 @@ def play_command(args) -> int:
         # a bad deck/seat/seed, an unknown bot, or a checkpoint bot that cannot be built
         print(f"tcg play: {e}", file=sys.stderr)
         return 2
-    out = args.replay_out if args.replay_out is not None else default_replay_path(seed)
-    play_game(opponent=args.opponent, seed=seed, deck=deck, opponent_deck=opp_deck, seat=args.seat,
-              replay_out=out, plain=True if args.plain else None, bot=bot)
-    return 0
+    out = args.replay_out
+    if out is None:   # the default place: if it cannot be written, say so now and play without a replay
+        out = default_replay_path(seed)
+        try:
+            _check_replay_out(out)
+        except PlayError as e:
+            print(f"tcg play: {e}; this game's replay will not be saved (give --replay-out FILE)", file=sys.stderr)
+            out = None
+    res = play_game(opponent=args.opponent, seed=seed, deck=deck, opponent_deck=opp_deck, seat=args.seat,
+                    replay_out=out, plain=True if args.plain else None, bot=bot)
+    return 1 if out is not None and res.replay_path is None else 0   # 1: the replay could not be written after all
 
 
 __all__ = ["COMMANDS_HELP", "RULES_SUMMARY", "PlayError", "PlayResult", "default_replay_path", "describe_for",

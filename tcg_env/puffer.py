@@ -207,7 +207,7 @@ def _env_class():
 
         def step(self, actions):
             v = self.vec
-            _, _, _, _, vinfos = v.step(np.asarray(actions).reshape(self.num_agents, 4))
+            _, _, _, _, vinfos = v.step(actions)   # [num_agents, 4] integers, checked there (never reshaped)
             self._publish()
             infos = []
             for info in vinfos:  # illegal actions: reported on the step they happen

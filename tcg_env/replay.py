@@ -217,6 +217,8 @@ def load_replay(path: str | os.PathLike, check: bool = True) -> Replay:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ReplayError(f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", path) from None
+    except (RecursionError, ValueError) as e:   # nested past the parser's depth, or an integer of 5,000 digits
+        raise ReplayError(f"not a replay: the JSON cannot be read ({type(e).__name__}: {str(e)[:120]})", path) from None
     replay = replay_from_json(data, path)
     if check:
         final = None

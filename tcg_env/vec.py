@@ -32,7 +32,11 @@ reward too. The row has already been reset to a new game (its seed drawn from th
 game's own generator), so ``observations[i]`` is the first decision of the next game.
 
 An action that is not in row i's legal list changes nothing in that game; it is
-counted in ``illegal_counts[i]`` and in ``infos``: never silently fixed.
+counted in ``illegal_counts[i]`` and in ``infos``: never silently fixed. ``legal_tuples``,
+``legal_count`` and ``current_player`` are read-only views: the kernel checks actions
+against its own copy, which only the enumerator writes (a list edited from outside could
+otherwise let an illegal tuple through, or a count past ``MAX_LEGAL`` read out of bounds).
+``load_state`` puts games in from saved rows and derives those buffers again.
 """
 from __future__ import annotations
 
@@ -48,6 +52,12 @@ from .state import GameState, check_seed, resolve_deck
 
 
 MAX_GAMES = 1 << 20   # ~10 KB of buffers a game: 10 GB at the cap
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 def _is_int(v) -> bool:
@@ -101,9 +111,12 @@ class VecTCG:
         n = self.num_games
         self.state = np.zeros((n, STATE_SIZE), np.int32)
         self.observations = np.zeros((n, OBS_SIZE), np.int8)
-        self.legal_tuples = np.zeros((n, MAX_LEGAL, 4), np.int8)
-        self.legal_count = np.zeros(n, np.int32)
-        self.current_player = np.zeros(n, np.int32)
+        # the kernel's own buffers; the public names are read-only views of them
+        self._legal = np.zeros((n, MAX_LEGAL, 4), np.int8)
+        self._legal_n = np.zeros(n, np.int32)
+        self._actor = np.zeros(n, np.int32)
+        self.legal_tuples, self.legal_count, self.current_player = (_read_only(a) for a in
+                                                                   (self._legal, self._legal_n, self._actor))
         self.actions = np.zeros((n, 4), np.int32)
         self.rewards = np.zeros(n, np.float32)
         self.seat_rewards = np.zeros((n, 2), np.float32)
@@ -132,8 +145,8 @@ class VecTCG:
         if seed is not None:
             self.seed = check_seed(seed)
         seeds = game_seeds(self.seed, self.num_games, self.first_game)
-        engine.reset_batch(self.state, self.cards, self.decks, seeds, self.legal_tuples, self.legal_count,
-                           self.observations, self.current_player)
+        engine.reset_batch(self.state, self.cards, self.decks, seeds, self._legal, self._legal_n,
+                           self.observations, self._actor)
         self.rewards[:] = 0
         self.seat_rewards[:] = 0
         self.terminals[:] = False
@@ -167,10 +180,19 @@ class VecTCG:
         return self.observations, self.rewards, self.terminals, self.truncations, infos
 
     def _step_slice(self, sl: slice) -> int:
-        return engine.step_batch(self.state[sl], self.cards, self.actions[sl], self.legal_tuples[sl],
-                                 self.legal_count[sl], self.observations[sl], self.rewards[sl], self.seat_rewards[sl],
-                                 self.terminals[sl], self.truncations[sl], self.current_player[sl],
+        return engine.step_batch(self.state[sl], self.cards, self.actions[sl], self._legal[sl],
+                                 self._legal_n[sl], self.observations[sl], self.rewards[sl], self.seat_rewards[sl],
+                                 self.terminals[sl], self.truncations[sl], self._actor[sl],
                                  self.illegal_counts[sl], self.final_observations[sl])
+
+    def load_state(self, state) -> None:
+        """Put saved games in (int32[N, STATE_SIZE] rows, e.g. a checkpoint's copy of ``state``) and
+        derive every legal list, observation and current player from them, as the kernel would."""
+        st = np.asarray(state)
+        if st.shape != self.state.shape or st.dtype != np.int32:
+            raise ValueError(f"state must be int32{list(self.state.shape)}, got {st.dtype}{list(st.shape)}")
+        self.state[...] = st
+        engine.refresh_batch(self.state, self.cards, self._legal, self._legal_n, self.observations, self._actor)
 
     def observe(self, players) -> np.ndarray:
         """Observations of every game from ``players[i]``'s view (a new int8[N, OBS_SIZE]);

@@ -152,6 +152,17 @@ def illegal_phase(pufferlib, games: int, seed: int):
             raise Mismatch(f"illegal tuple {cand}: infos reported {reported}, counts {counts.tolist()}")
         if not np.array_equal(flat[row], before):
             raise Mismatch("the illegal tuple changed its row's observation")
+        # an action array of another shape is refused, never reshaped onto the games (a transposed
+        # [4, N] array used to be read row-major as N tuples)
+        env = vecenv.envs[0]
+        for wrong in (actions[:games].T.copy(), actions[:games].reshape(-1)):
+            try:
+                env.step(wrong)
+            except ValueError as e:
+                if "actions must have shape" not in str(e):
+                    raise
+            else:
+                raise Mismatch(f"an action array of shape {wrong.shape} was accepted")
         return dict(illegal_tuple=list(cand), row=row, reported=reported)
     finally:
         vecenv.close()

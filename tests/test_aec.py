@@ -249,3 +249,12 @@ def test_render_modes(capsys):
         aec_env(render_mode="rgb_array")
     with pytest.raises(ValueError):
         aec_env(illegal_action="ignore")
+
+
+def test_observe_names_the_agents_and_needs_a_reset():
+    env = aec_env()
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.observe("player_0")
+    env.reset(seed=1)
+    with pytest.raises(ValueError, match="unknown agent 'player_2'; the agents are player_0, player_1"):
+        env.observe("player_2")

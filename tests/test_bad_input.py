@@ -27,6 +27,12 @@ def _main_phase_state(seed=0):
     (("1", "0", "0", "0"), "4 integers"),
     ((True, False, False, False), "4 integers"),
     (np.array([1.0, 0, 0, 0]), "4 integers"),
+    # not read as some other tuple: bytes, a set (reordered), a dict (its keys), a generator, a 2-D array
+    (b"\x01\x00\x00\x00", "got bytes"),
+    ({3, 1, 2, 0}, "got set"),
+    ({1: "a", 0: "b", 2: "c", 3: "d"}, "got dict"),
+    ((x for x in (1, 0, 0, 0)), "got generator"),
+    (np.array([[1, 0, 0, 0]]), "1-D array"),
 ])
 def test_out_of_range_raises_and_changes_nothing(action, fragment):
     g = _main_phase_state()
@@ -210,3 +216,25 @@ def test_batch_actions_must_be_integers():
     with pytest.raises(ValueError, match="integer array"):
         env.step(env.legal_tuples[:, 0] + 0.9)
     assert np.array_equal(env.state, before)
+
+
+def test_the_batch_env_checks_actions_against_its_own_legal_lists():
+    """legal_tuples / legal_count / current_player are read-only views: an edited list let an
+    illegal tuple through (and a count of 10**9 segfaulted). load_state derives them again."""
+    from tcg_env import VecTCG
+    env = VecTCG(2, seed=0)
+    for name, value in (("legal_tuples", (1, 0, 0, 1)), ("legal_count", 10 ** 9), ("current_player", 1)):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(env, name)[0] = value
+    other = VecTCG(2, seed=5)
+    for _ in range(12):
+        other.step(other.legal_tuples[:, 0].astype(np.int32))
+    env.load_state(other.state)
+    assert np.array_equal(env.legal_count, other.legal_count)
+    assert np.array_equal(env.current_player, other.current_player)
+    assert np.array_equal(env.observations, other.observations)
+    for i in range(2):
+        n = env.legal_count[i]
+        assert np.array_equal(env.legal_tuples[i, :n], other.legal_tuples[i, :n])
+    with pytest.raises(ValueError, match=r"state must be int32\[2, "):
+        env.load_state(other.state.astype(np.int64))

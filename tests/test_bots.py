@@ -1,5 +1,7 @@
 """Scripted bots: seeded random, and a heuristic that beats it."""
 
+import pytest
+
 from tcg_env import GameState, VecTCG
 from tcg_env.bots import HeuristicBot, RandomBot, make_bot, match
 
@@ -57,3 +59,21 @@ def test_make_bot_names():
         make_bot("checkpoint:/nope.pt")
     with pytest.raises(ValueError, match="random, heuristic"):
         make_bot("alphazero")
+
+
+def test_bot_arguments_are_refused_not_rounded():
+    """A seed of 1.7 or '5' played seed 1 / 5, and 1.5 simulations (or True) searched once."""
+    from tcg_env.bots import make_bot
+    from tcg_env.bots.search import SearchBot
+    for bad in (1.7, "5", True, -1):
+        with pytest.raises(ValueError, match="bot seed must be"):
+            make_bot("random", seed=bad)
+    for bad in (None, 5):
+        with pytest.raises(ValueError, match="a bot is named by a string"):
+            make_bot(bad)
+    for kw, says in (({"simulations": 1.5}, "simulations must be an integer"),
+                     ({"simulations": True}, "simulations must be an integer"),
+                     ({"horizon": 2.5}, "horizon must be an integer"),
+                     ({"c": float("inf")}, "c must be a finite number")):
+        with pytest.raises(ValueError, match=says):
+            SearchBot(**kw)

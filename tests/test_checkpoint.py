@@ -48,6 +48,9 @@ def test_policy_bot_plays_legal_games(tmp_path):
     (lambda d: d.pop("model"), "lacks 'model'"),
     (lambda d: d["policy_config"].update(d_model=48), "do not fit"),
     (lambda d: d["policy_config"].update(wings=3), "do not fit"),
+    (lambda d: d.update(policy_config=[1, 2]), "'policy_config' and 'model' must be dicts"),
+    (lambda d: next(v for v in d["model"].values() if v.is_floating_point()).view(-1).__setitem__(0, float("nan")),
+     "NaN or infinite values .*diverged run"),
 ])
 def test_mismatched_checkpoints_raise(tmp_path, mutate, fragment):
     _, path = _saved(tmp_path)
@@ -101,3 +104,14 @@ def test_play_against_a_checkpoint(tmp_path):
                     input=io.StringIO("1\n" * 600), output=io.StringIO())
     assert res.outcome in ("win", "loss", "draw", "truncated")
     assert (tmp_path / "r.json").exists()
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    from training.checkpoint import NonFiniteWeightsError
+    p, path = _saved(tmp_path)
+    before = path.read_bytes()
+    with torch.no_grad():
+        next(p.parameters()).view(-1)[0] = float("inf")
+    with pytest.raises(NonFiniteWeightsError, match="NaN or infinite"):
+        save_policy(p, path)
+    assert path.read_bytes() == before

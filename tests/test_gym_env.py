@@ -161,3 +161,30 @@ def test_any_integer_action_dtype_is_accepted_and_checked():
         env.step(np.array([2 ** 40, 0, 0, 0], np.uint64))
     np.testing.assert_array_equal(env.state.row, row)
     env.step(t.astype(np.uint16))
+
+
+def test_a_failing_callable_opponent_is_named_and_ends_the_episode():
+    """An opponent callable that raises or returns a bad tuple was blamed on the agent (the
+    agent's own step raised ActionOutOfRangeError) and left the episode open with the opponent
+    to move, so the agent's next step played the opponent's move."""
+    from tcg_env.gym_env import DuelEnv, OpponentError
+    broken = {"on": False}
+
+    def opponent(state):
+        return None if broken["on"] else tuple(int(x) for x in state.legal_tuples()[0])
+
+    env = DuelEnv(opponent=opponent)
+    obs, _ = env.reset(seed=1)
+    while True:   # play on until the opponent has to answer
+        broken["on"] = True
+        try:
+            obs, _, term, trunc, _ = env.step(obs["legal_tuples"][0])
+        except OpponentError as e:
+            assert "opponent callable" in str(e) and "call reset()" in str(e)
+            break
+        assert not (term or trunc), "the game ended before the opponent had to move"
+    with pytest.raises(RuntimeError, match="finished episode"):
+        env.step(env.state.legal_tuples()[0])
+    broken["on"] = False
+    obs, _ = env.reset(seed=2)   # a new episode plays normally
+    env.step(obs["legal_tuples"][0])

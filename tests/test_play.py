@@ -307,10 +307,27 @@ def test_cli_errors_exit_2(capsys, tmp_path):
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me")
     for out, says in ((precious, "already exists"), (tmp_path, "already exists"),
-                      (precious / "x.json", "is not a folder this user can write to")):
+                      (precious / "x.json", "no file can be written in"),
+                      (Path("/proc/tcg-test/x.json"), "no file can be written in")):   # root passes os.access there
         assert cli_main(["play", "--replay-out", str(out)]) == 2
         assert says in capsys.readouterr().err
     assert precious.read_text() == "keep me"
+
+
+def test_an_unwritable_default_replay_folder_is_said_before_the_game(tmp_path, monkeypatch, capsys):
+    """Without --replay-out the replay goes to replays/; if that cannot be written the player is
+    told before the game (and the game is still played), not after it."""
+    import argparse
+    from tcg_env.play import play_command
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "replays").write_text("a file where the folder would be")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("quit\n"))
+    args = argparse.Namespace(list_decks=False, seed=4, seat=0, deck=None, opponent_deck=None, opponent="random",
+                              replay_out=None, plain=True)
+    assert play_command(args) == 0
+    captured = capsys.readouterr()
+    assert "replay will not be saved (give --replay-out FILE)" in captured.err
+    assert "Result:" in captured.out
 
 
 def test_checkpoint_opponent_message(capsys, tmp_path):
@@ -440,3 +457,13 @@ def test_recent_events_cover_the_bots_whole_turn():
     assert sess.recent_events() == sess.events                 # everything since your last decision
     sess.events = ["turn 1 · You: mine"] + [f"turn 2 · Bot: e{i}" for i in range(40)]
     assert len(sess.recent_events()) == EVENTS_MAX
+
+
+def test_replay_json_the_parser_cannot_read_is_a_replay_error(tmp_path):
+    from tcg_env.replay import ReplayError, load_replay
+    deep, huge = tmp_path / "deep.json", tmp_path / "huge.json"
+    deep.write_text("[" * 100000)
+    huge.write_text('{"format": ' + "9" * 5000 + "}")
+    for path in (deep, huge):
+        with pytest.raises(ReplayError, match="cannot be read|not valid JSON"):
+            load_replay(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from training.config import TrainConfig
 from training.ppo import RatioCheckError, Trainer, deal_pairings, learner_seats
@@ -197,6 +198,32 @@ def test_resume_refuses_another_deck_layout(tmp_path, key, value):
     other = TrainConfig.from_dict({**cfg.to_dict(), key: value})
     with pytest.raises(CheckpointError, match=f"{key} .* differs from this run"):
         Trainer(other, resume=cfg.out, quiet=True)
+
+
+def test_a_diverged_update_stops_the_run_and_keeps_the_checkpoints(tmp_path):
+    """NaN or infinite weights stop training at the end of that update, with a clear error,
+    before anything is saved: before, `--set learning_rate=inf` wrote NaN checkpoints over the
+    good ones (keep_checkpoints deleted them) and died in the next rollout's sampler."""
+    from training.checkpoint import NonFiniteWeightsError
+    for kw, says in (({"learning_rate": float("inf")}, "learning_rate must be finite"),
+                     ({"ent_coef": float("nan")}, "ent_coef must be finite"),
+                     ({"torch_threads": 100000}, "at most 256"), ({"env_threads": 1000}, "env_threads must be in 1..256")):
+        with pytest.raises(ValueError, match=says):
+            tiny(tmp_path, **kw)
+    tr = Trainer(tiny(tmp_path, keep_checkpoints=1), quiet=True)
+    tr.learn(tr.collect()[0])
+    tr.update += 1
+    tr.save()
+    saved = {p.name: p.read_bytes() for p in (tr.out / "checkpoints").glob("*.pt")} | \
+        {"policy.pt": (tr.out / "policy.pt").read_bytes()}
+    ro, _ = tr.collect()
+    with torch.no_grad():   # as a diverging optimizer step would leave them
+        next(tr.policy.parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(NonFiniteWeightsError, match="update 2: the policy's weights are NaN or infinite"):
+        tr.learn(ro)
+    tr.close()
+    assert saved == {p.name: p.read_bytes() for p in (tr.out / "checkpoints").glob("*.pt")} | \
+        {"policy.pt": (tr.out / "policy.pt").read_bytes()}
 
 
 def test_resume_takes_the_same_deck_weights_however_written(tmp_path):
@@ -766,6 +793,13 @@ def test_tcg_eval_decks_plays_one_pairing(tmp_path, capsys):
     for bad, says in (("Nope Deck", "unknown deck 'Nope Deck'; prebuilt decks: "), ("A,B,C", "one deck name")):
         assert main(["eval", "--checkpoint", ckpt, "--games", "4", "--decks", bad]) == 2
         assert says in capsys.readouterr().err
+    # a checkpoint opponent takes make_bot's @greedy / @sample suffix (it was read as part of the path)
+    for mode in ("@greedy", "@sample", ""):
+        assert main(["eval", "--checkpoint", ckpt, "--opponent", f"checkpoint:{ckpt}{mode}", "--games", "2",
+                     "--json"]) == 0
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["games"] == 2
+    assert main(["eval", "--checkpoint", ckpt, "--opponent", f"checkpoint:{ckpt}@fast", "--games", "2"]) == 2
+    assert "must be 'greedy' or 'sample'" in capsys.readouterr().err
 
 
 def test_match_plays_every_pairing_from_both_seats_and_breaks_down_by_deck(tmp_path):
@@ -992,3 +1026,20 @@ def test_deck_settings_take_any_case_or_a_prefix_and_store_the_full_name():
     cfg = TrainConfig.from_dict({"deck_weights": " bastion = 2 ; Emberfang Rush=1e-1"})
     assert cfg.deck_weights == "Thornwall Bastion=2;Emberfang Rush=1e-1"
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg   # as saved in a checkpoint: unchanged
+
+
+def test_output_paths_that_cannot_be_written_are_usage_errors(tmp_path, capsys):
+    """An --out that is a file, or a folder that cannot be created, exits 2 naming it before any
+    work (train, bc, demos), instead of a FileExistsError / FileNotFoundError traceback."""
+    from training.cli import main
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    blocked = afile / "sub"   # a folder under a file cannot be created
+    for out, says in ((afile, "is a file"), (blocked, "cannot be created")):
+        assert main(["train", "--no-progress", "--total-steps", "64", "--nproc", "1", "--out", str(out)]) == 2
+        assert f"--out {out} " in capsys.readouterr().err
+        assert main(["bc", "--demos", "x", "--out", str(out)]) == 2
+        assert says in capsys.readouterr().err
+    assert main(["demos", "--games", "2", "--out", str(blocked / "d.tcgd")]) == 2
+    assert "the folder of --out" in capsys.readouterr().err
+    assert afile.read_text() == "x"

@@ -47,6 +47,7 @@ from policy import PolicyConfig, TCGPolicy, obs_tensors
 from verification.spec import SLOT_KIND, SlotKind
 
 from .checkpoint import load_init_weights, save_policy
+from .config import MAX_THREADS
 from .demos import Demos, load_demos
 from .sampler import NUM_HEADS, valid_rows, evaluate, prefix_mask, sample
 
@@ -103,15 +104,16 @@ class BCConfig:
         need(bool(self.demos), "--demos is required")
         need(self.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         need(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
-        need(self.minutes >= 0, f"--minutes must be >= 0, got {self.minutes}")
+        need(math.isfinite(self.minutes) and self.minutes >= 0, f"--minutes must be a finite number >= 0, got {self.minutes}")
         need(0.0 < self.val_frac < 1.0, f"--val-frac must be in (0, 1), got {self.val_frac}")
         need(self.patience >= 0, f"--patience must be >= 0, got {self.patience}")
         need(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         need(self.lr >= 0, f"--lr must be >= 0, got {self.lr}")
         need(self.val_every >= 0, f"--val-every must be >= 0, got {self.val_every}")
-        need(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
-        need(math.isfinite(self.lr) and self.max_grad_norm >= 0 and self.weight_decay >= 0 and self.min_delta >= 0,
-             "--lr must be finite, --max-grad-norm, --weight-decay and --min-delta >= 0")
+        need(0 <= self.threads <= MAX_THREADS, f"--threads must be in 0..{MAX_THREADS}, got {self.threads}")
+        need(all(math.isfinite(v) for v in (self.lr, self.max_grad_norm, self.weight_decay, self.min_delta))
+             and self.max_grad_norm >= 0 and self.weight_decay >= 0 and self.min_delta >= 0,
+             "--lr, --max-grad-norm, --weight-decay and --min-delta must be finite, the last three >= 0")
         from .config import check_device
         check_device(self.device, "--device")
         build_bc_policy(self.policy, dry=True)

@@ -26,6 +26,25 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, or made for another game or model."""
 
 
+class NonFiniteWeightsError(RuntimeError):
+    """Training made the policy's weights NaN or infinite; they are never saved."""
+
+
+def nonfinite_weights(state_dict) -> list[str]:
+    """The names of the tensors in ``state_dict`` holding a NaN or an infinity."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite_weights(state_dict, what: str) -> None:
+    """Raise :class:`NonFiniteWeightsError` when ``state_dict`` holds a NaN or an infinity."""
+    bad = nonfinite_weights(state_dict)
+    if bad:
+        raise NonFiniteWeightsError(f"{what}: the policy's weights are NaN or infinite ({', '.join(bad[:4])}"
+                                    f"{', ...' if len(bad) > 4 else ''}); they are not saved, and the checkpoints "
+                                    f"written before are kept. A smaller learning rate or grad-norm clip may help.")
+
+
 def card_table_digest(pool=None) -> str:
     pool = pool or default_pool()
     return hashlib.blake2b(pool.table.tobytes(), digest_size=16).hexdigest()
@@ -53,6 +72,7 @@ def atomic_save(obj, path: str | Path) -> Path:
 
 
 def save_policy(policy, path: str | Path, extra: dict | None = None) -> Path:
+    check_finite_weights(policy.state_dict(), f"saving {path}")
     data = {
         "format": FORMAT, "version": VERSION, "action_spec_version": ACTION_SPEC_VERSION,
         "card_table_digest": card_table_digest(), "policy_config": policy.config.to_dict(),
@@ -76,7 +96,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for a corrupt or non-weights file
-        raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch file: "
+        raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch file (truncated, corrupt, "
+                              f"or holding objects other than tensors and plain data): "
                               f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tcg checkpoint (format {data.get('format') if isinstance(data, dict) else type(data).__name__!r})")
@@ -90,6 +111,13 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     for key in ("policy_config", "model"):
         if key not in data:
             raise CheckpointError(f"{path} lacks '{key}'")
+    if not isinstance(data["policy_config"], dict) or not isinstance(data["model"], dict):
+        raise CheckpointError(f"{path}: 'policy_config' and 'model' must be dicts, got "
+                              f"{type(data['policy_config']).__name__} and {type(data['model']).__name__}")
+    bad = nonfinite_weights(data["model"])
+    if bad:
+        raise CheckpointError(f"{path}: the model weights hold NaN or infinite values ({', '.join(bad[:4])}): "
+                              f"it was saved from a diverged run")
     return data
 
 

@@ -69,6 +69,21 @@ def _holds_output(out) -> str | None:
     return str(found[0]) if found else None
 
 
+def _output_folder(out, flag: str = "--out") -> None:
+    """Create the output folder ``out`` now (ValueError naming it if it is a file or cannot be
+    made), so a bad path is a usage error before any work rather than a traceback after it."""
+    from pathlib import Path
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} is a file; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{flag} {out} cannot be created ({e.strerror or e})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {out} is not writable")
+
+
 def _make_room(cfg, move: bool = True) -> None:
     """A new run (not --resume) never overwrites an earlier one: the default folder (runs/latest)
     is moved aside to runs/latest-<time>, and a folder named by --out or the config is refused.
@@ -99,7 +114,7 @@ def _cmd_train(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import distributed as D
-    from .checkpoint import CheckpointError, resume_target, saved_run
+    from .checkpoint import CheckpointError, NonFiniteWeightsError, resume_target, saved_run
     from .config import TrainConfig
     from .evaluate import format_table
 
@@ -145,6 +160,7 @@ def _cmd_train(args) -> int:
             raise ValueError(f"--final-eval-games must be >= 2, got {args.final_eval_games}")
         if not args.resume:   # the launcher (its ranks then find the folder free), a single process, or a rank
             _make_room(cfg, move=os.environ.get("RANK", "0") == "0")
+        _output_folder(cfg.out)
     except ValueError as e:   # CheckpointError is one
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
@@ -184,6 +200,9 @@ def _cmd_train(args) -> int:
 
         try:
             trainer.train(progress=on_update)
+        except NonFiniteWeightsError as e:   # every rank holds the same weights: all stop here
+            print(f"tcg train: {e}", file=sys.stderr)
+            return 1
         finally:
             trainer.close()
     from .evaluate import evaluate_policy
@@ -306,10 +325,14 @@ def _cmd_eval(args) -> int:
     try:
         pairing = None if args.decks is None else parse_pairing(args.decks)
         policy = load_policy(args.checkpoint)
-        opp_policy = None
+        opp_policy, opp_greedy = None, None
         kind = args.opponent
         if kind.startswith("checkpoint:"):
-            opp_policy = load_policy(kind[len("checkpoint:"):])
+            path, _, mode = kind[len("checkpoint:"):].partition("@")   # as make_bot reads it
+            if mode not in ("", "greedy", "sample"):
+                raise ValueError(f"checkpoint opponent mode must be 'greedy' or 'sample' "
+                                 f"(checkpoint:PATH@greedy), got {mode!r}")
+            opp_policy, opp_greedy = load_policy(path), {"": None, "greedy": True, "sample": False}[mode]
             kind = "policy"
         elif kind not in ("random", "heuristic"):
             kind = make_bot(kind, seed=args.seed)   # search[:BUDGET], or the standard message for a bad name
@@ -318,7 +341,7 @@ def _cmd_eval(args) -> int:
         return 2
     with torch.no_grad():
         res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy,
-                         pairing=pairing)
+                         pairing=pairing, opponent_greedy=opp_greedy)
     for per_game in ("results", "lengths"):   # arrays, not part of the summary
         res.pop(per_game)
     if args.json:
@@ -345,6 +368,11 @@ def _cmd_demos(args) -> int:
     if Path(args.out).is_dir():
         print(f"tcg demos: --out {args.out} is a folder; give a file path", file=sys.stderr)
         return 2
+    try:
+        _output_folder(Path(args.out).parent, "the folder of --out")
+    except ValueError as e:
+        print(f"tcg demos: {e}", file=sys.stderr)
+        return 2
     if args.append and not Path(args.out).exists():   # a mistyped path would start a new file unnoticed
         print(f"tcg demos: --append adds games to an existing file, and {args.out} does not exist; drop --append "
               f"to start a new file", file=sys.stderr)
@@ -365,6 +393,9 @@ def _cmd_demos(args) -> int:
         except (DemoError, BotError, ValueError) as e:   # unknown bot or deck, a file of another version, ...
             print(f"tcg demos: {e}", file=sys.stderr)
             return 2
+        except OSError as e:   # the disk filled, or the folder went away: the file is left as it was
+            print(f"tcg demos: writing {args.out} failed ({e}); nothing was added to it", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(res))
     else:
@@ -381,11 +412,17 @@ def _cmd_bc(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .bc import BCConfig, BCTrainer
+    from .checkpoint import NonFiniteWeightsError
     from .demos import DemoError
 
     held = _holds_output(args.out)
     if held is not None:
         print(f"tcg bc: {args.out} already holds a run ({held}); write to another --out", file=sys.stderr)
+        return 2
+    try:
+        _output_folder(args.out)
+    except ValueError as e:
+        print(f"tcg bc: {e}", file=sys.stderr)
         return 2
     cfg = BCConfig(demos=args.demos, out=args.out, loss=args.loss, epochs=args.epochs, minutes=args.minutes,
                    seed=args.seed, split_seed=args.split_seed, val_frac=args.val_frac, patience=args.patience,
@@ -402,7 +439,11 @@ def _cmd_bc(args) -> int:
             TimeRemainingColumn()]
     with Progress(*cols, console=console, transient=True, disable=args.json or not console.is_terminal) as prog:
         task = prog.add_task("bc", total=None)
-        res = trainer.run(progress=lambda s, total: prog.update(task, completed=s, total=total))
+        try:
+            res = trainer.run(progress=lambda s, total: prog.update(task, completed=s, total=total))
+        except NonFiniteWeightsError as e:
+            print(f"tcg bc: {e}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(res))
     else:
@@ -525,7 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", required=True, help="policy checkpoint (policy.pt or a training checkpoint)")
     ev.add_argument("--opponent", default="heuristic",
                     help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
-                         "decision, default 400 simulations) or checkpoint:PATH (default heuristic)")
+                         "decision, default 400 simulations) or checkpoint:PATH[@greedy|@sample] (a policy, which "
+                         "samples like the checkpoint unless --greedy or the suffix says otherwise; default heuristic)")
     ev.add_argument("--games", type=int, default=192,
                     help="games to play (default 192; game i plays deck pairing (i // 2) mod 16 with the "
                          "checkpoint in seat i mod 2, so a multiple of 32 weighs every pairing and seat equally)")

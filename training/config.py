@@ -12,6 +12,7 @@ import numpy as np
 from policy.config import PolicyConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+MAX_THREADS = 256   # a bound on thread and rank counts (torch segfaults starting 100,000 threads)
 
 
 def _f(default, help: str):
@@ -134,6 +135,9 @@ class TrainConfig:
         def need(ok, msg):
             if not ok:
                 raise ValueError(f"config: {msg}")
+        odd = [f.name for f in fields(self) if isinstance(getattr(self, f.name), float)
+               and not math.isfinite(getattr(self, f.name))]
+        need(not odd, f"{', '.join(odd)} must be finite (inf or nan trains NaN weights)")
         # every generator's seed is derived from it by a small multiplier, within torch's 64 bits
         need(0 <= self.seed < 2 ** 32, f"seed must be in 0..2**32-1, got {self.seed}")
         need(self.total_steps > 0, "total_steps must be > 0")
@@ -149,9 +153,10 @@ class TrainConfig:
         need(0.0 <= self.pool_fraction <= 1.0, "pool_fraction must be in [0, 1]")
         need(0.0 < self.entropy_rows <= 1.0, "entropy_rows must be in (0, 1]")
         need(0.0 < self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0, "gamma in (0, 1], gae_lambda in [0, 1]")
-        need(self.env_threads >= 1, "env_threads must be >= 1")
-        need(self.nproc >= 1, "nproc must be >= 1")
-        need(self.torch_threads >= 0, "torch_threads must be >= 0 (0: torch's default)")
+        need(1 <= self.env_threads <= MAX_THREADS, f"env_threads must be in 1..{MAX_THREADS}")
+        need(1 <= self.nproc <= MAX_THREADS, f"nproc must be >= 1 (and at most {MAX_THREADS})")
+        need(0 <= self.torch_threads <= MAX_THREADS, f"torch_threads must be >= 0 (0: torch's default) and at most "
+                                                     f"{MAX_THREADS}")
         check_device(self.device, "config: device", available=False)
         need(self.eval_games >= 2, "eval_games must be >= 2")
         for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):

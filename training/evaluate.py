@@ -110,13 +110,15 @@ def _is_bot(x) -> bool:
 
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None, block: tuple[int, int] | None = None,
-               pairing: tuple[str, str] | None = None) -> dict:
+               pairing: tuple[str, str] | None = None, opponent_greedy: bool | None = None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
     by :func:`match_decks` (the policy in seat 0 for even game ids); ``by_own_deck`` and
     ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
     "heuristic", "policy" (with ``opponent_policy``), or any bot object with the built-in
     bots' ``act_batch(state, cards, legal, legal_n, out=, rows=)`` (for example
     ``make_bot("search:200")``). ``policy`` may itself be such a bot (a bot-vs-bot baseline).
+    ``greedy``: the policies play their most likely tuple instead of sampling;
+    ``opponent_greedy`` (None: as ``greedy``) sets it for ``opponent_policy`` alone.
 
     ``block=(lo, hi)`` plays only games lo..hi-1 of the match, each with the seed, decks and seat
     it has in the whole match: the blocks of one match can be played by different processes and
@@ -164,7 +166,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
             if bot is not None:
                 bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow)
             else:
-                acts[orow] = policy_actions(opponent_policy, env, orow, device, gen, greedy)
+                acts[orow] = policy_actions(opponent_policy, env, orow, device, gen,
+                                            greedy if opponent_greedy is None else opponent_greedy)
         env.step(acts)
         lengths[~finished] += 1
         ended = (env.terminals | env.truncations) & ~finished

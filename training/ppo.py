@@ -40,8 +40,8 @@ from tcg_env.bots import HeuristicBot
 from verification.spec import ACTION_SPEC_VERSION
 
 from . import distributed as D
-from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, load_checkpoint,
-                         resume_target)
+from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, check_finite_weights,
+                         load_checkpoint, resume_target)
 from .config import TrainConfig, check_device, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .gae import seat_gae, waiting_value_targets
@@ -506,6 +506,9 @@ class Trainer:
                     break
             if stop:
                 break
+        # a diverged step (NaN or inf weights) stops the run here, before the next rollout samples from
+        # NaN probabilities and before anything is saved: the last good checkpoints stay
+        check_finite_weights(self.policy.state_dict(), f"update {self.update + 1}")
         stats = {k: float(np.mean(v)) for k, v in agg.items()}
         if cfg.wait_value:   # present on every rank (the stats are reduced key by key)
             stats.setdefault("wait_value_loss", 0.0)
@@ -694,8 +697,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "generator": self.gen.get_state(),
                     "numpy": json.dumps(self.np_rng.bit_generator.state),
                     "bot": torch.as_tensor(self.bot._rng.view(np.int64).copy())},
-            "env": {k: torch.as_tensor(getattr(self.env, k)) for k in
-                    ("state", "observations", "legal_tuples", "legal_count", "current_player", "illegal_counts")},
+            "env": {k: torch.as_tensor(getattr(self.env, k)) for k in ("state", "illegal_counts")},
             "pool_stats": [[m.games, m.learner_wins] for m in self.pool],
         }
 
@@ -762,8 +764,9 @@ class Trainer:
         self.gen.set_state(r["generator"])
         self.np_rng.bit_generator.state = json.loads(r["numpy"])
         self.bot._rng[:] = r["bot"].numpy().view(np.uint64)
-        for k, v in mine["env"].items():
-            getattr(self.env, k)[...] = v.numpy()
+        env = mine["env"]   # the games' rows: their legal lists and observations are derived again
+        self.env.load_state(env["state"].numpy())
+        self.env.illegal_counts[...] = env["illegal_counts"].numpy()
         self.pool = [PoolMember(m["name"], int(m["update"]), m["state_dict"], int(m["games"]),
                                 float(m["learner_wins"])) for m in data["pool"]]
         for m, (games, wins) in zip(self.pool, mine.get("pool_stats", [])):   # each rank's own counts

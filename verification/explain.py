@@ -256,6 +256,10 @@ _SLOT_NAMES = {1: "sub1", 2: "sub2", 3: "sub3"}
 
 def check_range(action) -> tuple[int, int, int, int]:
     """Validate the tuple's shape and head ranges; raise :class:`ActionOutOfRangeError`."""
+    if not isinstance(action, (tuple, list, np.ndarray)) or getattr(action, "ndim", 1) != 1:
+        # bytes, a set (unordered), a dict (its keys) or a generator would be read as some other tuple
+        raise ActionOutOfRangeError(None, f"an action is a tuple, list or 1-D array of 4 integers (primary, sub1, "
+                                          f"sub2, sub3), got {type(action).__name__} {action!r}")
     try:   # operator.index: integers only, so 1.7 or "1" is refused rather than rounded or parsed
         items = list(action)
         vals = [operator.index(x) for x in items]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..state import check_seed
 from .builtin import BOT_HEURISTIC, BOT_RANDOM, act_batch, bot_index, play_matches
 
 BOT_NAMES = ("random", "heuristic")
@@ -34,8 +35,8 @@ class BuiltinBot:
     name = "random"
 
     def __init__(self, seed: int = 0):
-        self.seed = int(seed)
-        self._rng = np.array([_mix(seed)], dtype=np.uint64)
+        self.seed = check_seed(seed, "bot seed")
+        self._rng = np.array([_mix(self.seed)], dtype=np.uint64)
 
     def act(self, state) -> tuple[int, int, int, int]:
         """The bot's tuple for a single game (the game must not be over)."""
@@ -79,6 +80,10 @@ class HeuristicBot(BuiltinBot):
 
 def make_bot(spec: str, seed: int = 0):
     """A bot from its name: ``random``, ``heuristic``, ``search[:N|:Nms]`` or ``checkpoint:PATH``."""
+    if not isinstance(spec, str):
+        raise ValueError(f"a bot is named by a string (random, heuristic, search[:BUDGET], checkpoint:PATH), "
+                         f"got {spec!r}")
+    check_seed(seed, "bot seed")
     if spec == "random":
         return RandomBot(seed)
     if spec == "heuristic":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..state import check_seed
+
 
 class PolicyBot:
     name = "checkpoint"
@@ -17,7 +19,7 @@ class PolicyBot:
         self.greedy = greedy
         self.device = torch.device(device)
         self.policy = load_policy(path, map_location=self.device).to(self.device)
-        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self.generator = torch.Generator(device=self.device).manual_seed(check_seed(seed, "bot seed"))
 
     def act_batch(self, observations: np.ndarray, legal_tuples: np.ndarray, legal_count: np.ndarray) -> np.ndarray:
         """Tuples ``int32[N, 4]`` for a batch of decisions (each with at least one legal tuple)."""

@@ -70,6 +70,7 @@ from verification.rules import actor, pbase, sbase, unit_attack
 from verification.spec import BOARD_SLOTS, ENT_MY_HAND, HAND_MAX, MAX_LEGAL, Primary
 
 from ..engine import set_rng, apply_action, xorshift_step
+from ..state import check_seed
 from .builtin import random_index
 from .heuristic import lethal_on_board, heuristic_choice, score
 
@@ -559,7 +560,11 @@ class SearchBot:
             raise ValueError("give the search budget in simulations or in ms, not both")
         if simulations is None and ms is None:
             simulations = DEFAULT_SIMULATIONS
-        if simulations is not None and not 1 <= int(simulations) <= MAX_SIMULATIONS:
+        def whole(name, v):   # never rounded: 1.5 simulations or True is refused, not read as 1
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {v!r}")
+            return int(v)
+        if simulations is not None and not 1 <= whole("simulations", simulations) <= MAX_SIMULATIONS:
             raise ValueError(f"simulations must be in 1..{MAX_SIMULATIONS}, got {simulations}")
         if ms is not None and not 0 < float(ms) <= MAX_MS:
             raise ValueError(f"ms must be in (0, {MAX_MS}], got {ms}")
@@ -568,15 +573,15 @@ class SearchBot:
         if not 0.0 <= float(epsilon) <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
         for name, v in (("horizon", horizon), ("turns", turns)):
-            if int(v) < 0:
+            if whole(name, v) < 0:
                 raise ValueError(f"{name} must be >= 0 (0: no limit), got {v}")
         for name, v in (("c", c), ("pw_c", pw_c), ("pw_alpha", pw_alpha)):
-            if not float(v) >= 0.0:
-                raise ValueError(f"{name} must be >= 0, got {v}")
+            if not 0.0 <= float(v) < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v}")
         eval_weights = np.asarray(eval_weights, np.float64)
         if eval_weights.shape != (len(EVAL_FEATURES),) or not np.all(np.isfinite(eval_weights)):
             raise ValueError(f"eval_weights must be {len(EVAL_FEATURES)} finite numbers ({', '.join(EVAL_FEATURES)})")
-        self.seed = int(seed)
+        self.seed = check_seed(seed, "bot seed")
         self.simulations = None if simulations is None else int(simulations)
         self.ms = None if ms is None else float(ms)
         self.rollout = rollout
@@ -590,7 +595,7 @@ class SearchBot:
         self.settings[S_PW_C] = pw_c
         self.settings[S_PW_ALPHA] = pw_alpha
         self.settings[S_EVAL:] = eval_weights
-        self._rng = np.array([_mix(seed)], dtype=np.uint64)
+        self._rng = np.array([_mix(self.seed)], dtype=np.uint64)
         self._brng = None
         cap = (self.simulations or 4096) + 2
         self._tree = np.zeros((cap, N_COLS), np.int64)
