@@ -33,6 +33,49 @@ class StateFormatError(ValueError):
     """Bytes that are not a serialized state of this engine and card pool."""
 
 
+def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
+    """(field, word indices, lo, hi) of every state word the kernels use as an index or a count,
+    or compare against an enumeration: a row outside these ranges would make them read or write
+    out of bounds. Ranges come from the layout, the card pool and the rules' enums."""
+    from prefabs.enums import Effect, Target
+    from verification import layout as L
+    from verification.spec import BOARD_SLOTS, HAND_MAX
+    g = [("phase", L.G_PHASE, 0, L.PH_OVER), ("active player", L.G_ACTIVE, 0, 1), ("first player", L.G_FIRST, 0, 1),
+         ("done", L.G_DONE, 0, 2), ("winner", L.G_WINNER, -1, 2), ("attacker slot", L.G_ATK_SRC, -1, BOARD_SLOTS - 1),
+         ("attack target", L.G_ATK_TGT, -1, L.ATK_TGT_LEADER), ("pending player", L.G_PEND_PLAYER, 0, 1),
+         ("pending card", L.G_PEND_CARD, 0, ncards), ("pending slot", L.G_PEND_SLOT, -1, BOARD_SLOTS - 1),
+         ("pending effect", L.G_PEND_EFF, 0, max(Effect)), ("pending target rule", L.G_PEND_TGT, 0, max(Target)),
+         ("mulligan player", L.G_MULL_PLAYER, -1, 1)]
+    checks = [(name, np.array([i]), lo, hi) for name, i, lo, hi in g]
+    cards = np.r_[L.P_IKZ:L.P_BOARD, L.P_DECKLIST:L.PLAYER_WORDS]   # every card-id area of a player
+    board = np.arange(BOARD_SLOTS) * L.B_WIDTH + L.P_BOARD
+    for p in (0, 1):
+        b = L.P0 + p * L.PLAYER_WORDS
+        checks += [(f"player {p} {name}", np.array([b + i]), lo, hi) for name, i, lo, hi in (
+            ("leader", L.P_LEADER, 1, ncards), ("IKZ area count", L.P_IKZ_N, 0, L.IKZ_DECK_SIZE),
+            ("tapped IKZ count", L.P_IKZ_TAPPED, 0, L.IKZ_DECK_SIZE),
+            ("IKZ deck count", L.P_IKZDECK_N, 0, L.IKZ_DECK_SIZE), ("deck count", L.P_DECK_N, 0, L.DECK_SIZE),
+            ("hand count", L.P_HAND_N, 0, HAND_MAX), ("discard count", L.P_DISC_N, 0, L.DISCARD_MAX))]
+        checks += [(f"player {p} card id", b + cards, 0, ncards),
+                   (f"player {p} board card id", b + board + L.B_CARD, 0, ncards),
+                   (f"player {p} board weapon id", b + board + L.B_WEAPON, 0, ncards)]
+    return checks
+
+
+def state_rows_problem(rows: np.ndarray, pool: CardPool) -> str | None:
+    """The first word of the state rows ``rows`` (int32[N, STATE_SIZE]) that no game of this
+    engine can hold, as a message naming the row, the field, the value and the allowed range; None
+    if every row is sound. For rows from outside (bytes, checkpoints): the kernels trust their rows."""
+    rows = np.asarray(rows).reshape(-1, STATE_SIZE)
+    for name, cols, lo, hi in _row_checks(len(pool)):
+        vals = rows[:, cols]
+        bad = np.argwhere((vals < lo) | (vals > hi))
+        if len(bad):
+            r, c = bad[0]
+            return f"row {r}: {name} (word {cols[c]}) is {vals[r, c]}, outside {lo}..{hi}"
+    return None
+
+
 def pool_digest(pool: CardPool) -> bytes:
     return hashlib.blake2b(pool.table.tobytes(), digest_size=16).digest()
 
@@ -112,6 +155,9 @@ class GameState:
         if digest != pool_digest(pool):
             raise StateFormatError("the state was saved with a different card pool")
         row = np.frombuffer(data, dtype="<i4", offset=_HEADER.size).astype(np.int32)
+        problem = state_rows_problem(row, pool)
+        if problem:
+            raise StateFormatError(f"not a state this engine can hold: {problem}")
         return cls(row, pool)
 
     # -- queries
@@ -201,4 +247,4 @@ class GameState:
         return f"GameState(turn={self.turn}, phase={self.phase}, actor={self.current_player}, done={self.done})"
 
 
-__all__ = ["GameState", "StateFormatError", "IllegalActionError", "ActionOutOfRangeError", "check_seed", "resolve_deck"]
+__all__ = ["GameState", "StateFormatError", "IllegalActionError", "ActionOutOfRangeError", "check_seed", "resolve_deck", "state_rows_problem"]

@@ -36,7 +36,8 @@ counted in ``illegal_counts[i]`` and in ``infos``: never silently fixed. ``legal
 ``legal_count`` and ``current_player`` are read-only views: the kernel checks actions
 against its own copy, which only the enumerator writes (a list edited from outside could
 otherwise let an illegal tuple through, or a count past ``MAX_LEGAL`` read out of bounds).
-``load_state`` puts games in from saved rows and derives those buffers again.
+``load_state`` puts games in from saved rows (refusing with :class:`StateFormatError` any
+row whose counts, slots or card ids no game can hold) and derives those buffers again.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from verification.spec import HEAD_SIZES, MAX_LEGAL
 
 from . import engine
 from .observation import OBS_SIZE, view
-from .state import GameState, check_seed, resolve_deck
+from .state import GameState, StateFormatError, check_seed, resolve_deck, state_rows_problem
 
 
 MAX_GAMES = 1 << 20   # ~10 KB of buffers a game: 10 GB at the cap
@@ -191,6 +192,9 @@ class VecTCG:
         st = np.asarray(state)
         if st.shape != self.state.shape or st.dtype != np.int32:
             raise ValueError(f"state must be int32{list(self.state.shape)}, got {st.dtype}{list(st.shape)}")
+        problem = state_rows_problem(st, self.pool)
+        if problem:   # the kernels index by these words: refuse, never read out of bounds
+            raise StateFormatError(f"not a state this engine can hold: {problem}")
         self.state[...] = st
         engine.refresh_batch(self.state, self.cards, self._legal, self._legal_n, self.observations, self._actor)
 

@@ -238,3 +238,36 @@ def test_the_batch_env_checks_actions_against_its_own_legal_lists():
         assert np.array_equal(env.legal_tuples[i, :n], other.legal_tuples[i, :n])
     with pytest.raises(ValueError, match=r"state must be int32\[2, "):
         env.load_state(other.state.astype(np.int64))
+
+
+def test_state_rows_from_outside_are_checked_before_the_kernels_read_them():
+    """A state from bytes or a checkpoint whose counts, slots or card ids no game can hold (a
+    hand of 99 cards, card 500) is refused by name: the kernels index by those words. No state
+    of real play is refused (property over random games, finished ones included)."""
+    from tcg_env import VecTCG
+    from tcg_env.state import state_rows_problem
+    from verification.layout import P0, P_BOARD, P_HAND_N, G_PEND_SLOT
+    env = VecTCG(64, seed=7)
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        assert state_rows_problem(env.state, env.pool) is None
+        k = rng.integers(0, np.maximum(env.legal_count, 1))
+        env.step(env.legal_tuples[np.arange(64), k].astype(np.int32))
+    g = GameState.new(None, None, seed=3)
+    while not g.done:
+        g.apply(tuple(g.legal_tuples()[rng.integers(len(g.legal_tuples()))]))
+    assert GameState.from_bytes(g.to_bytes()) == g   # a finished game round-trips
+    data = bytearray(_main_phase_state().to_bytes())
+    header = len(data) - 4 * env.state.shape[1]
+    for word, value, says in ((P0 + P_HAND_N, 99, "player 0 hand count"), (P0 + P_BOARD, 500, "board card id"),
+                              (G_PEND_SLOT, 40, "pending slot")):
+        bad = bytearray(data)
+        bad[header + 4 * word:header + 4 * word + 4] = int(value).to_bytes(4, "little", signed=True)
+        with pytest.raises(StateFormatError, match=f"{says} .* is {value}, outside"):
+            GameState.from_bytes(bytes(bad))
+    rows = env.state.copy()
+    rows[5, P0 + P_HAND_N] = -1
+    before = env.state.copy()
+    with pytest.raises(StateFormatError, match="row 5: player 0 hand count"):
+        env.load_state(rows)
+    assert np.array_equal(env.state, before)
