@@ -87,10 +87,10 @@ def observation_space() -> spaces.Dict:
     })
 
 
-
 class OpponentError(RuntimeError):
     """A callable opponent raised or chose an illegal tuple: its move, not the agent's. The
     episode is over (``reset()`` starts another)."""
+
 
 class DuelEnv(gym.Env):
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}

@@ -789,20 +789,20 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
     return PlayResult(outcome, line, st, replay, path)
 
 
-def _check_replay_out(path: Path) -> None:
+def _check_replay_out(path: Path, label: str = "--replay-out") -> None:
     """A replay path: a new file (never an existing file, which would be overwritten, or a folder)
     in a folder that exists or can be made and in which a file can really be created (a trial
     file, removed again: permission bits say yes to root even under /proc)."""
     import tempfile
     if path.exists():
-        raise PlayError(f"--replay-out {path} already exists; give a new file name (nothing is overwritten)")
+        raise PlayError(f"{label} {path} already exists; give a new file name (nothing is overwritten)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, trial = tempfile.mkstemp(prefix=".replay-", suffix=".trial", dir=path.parent)
         os.close(fd)
         os.unlink(trial)
     except OSError as e:
-        raise PlayError(f"--replay-out {path}: no file can be written in {path.parent} ({e.strerror or e})") from None
+        raise PlayError(f"{label} {path}: no file can be written in {path.parent} ({e.strerror or e})") from None
 
 
 def play_command(args) -> int:
@@ -832,7 +832,7 @@ def play_command(args) -> int:
     if out is None:   # the default place: if it cannot be written, say so now and play without a replay
         out = default_replay_path(seed)
         try:
-            _check_replay_out(out)
+            _check_replay_out(out, "the default replay")
         except PlayError as e:
             print(f"tcg play: {e}; this game's replay will not be saved (give --replay-out FILE)", file=sys.stderr)
             out = None

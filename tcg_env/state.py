@@ -7,8 +7,8 @@ per-game path the Gymnasium, PettingZoo and play faces use; the batched path is
 from __future__ import annotations
 
 import hashlib
-import operator
 import struct
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,6 +33,7 @@ class StateFormatError(ValueError):
     """Bytes that are not a serialized state of this engine and card pool."""
 
 
+@lru_cache(maxsize=4)
 def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
     """(field, word indices, lo, hi) of every state word the kernels use as an index or a count,
     or compare against an enumeration: a row outside these ranges would make them read or write
@@ -94,18 +95,19 @@ def resolve_deck(deck: str | Deck | None, pool: CardPool) -> np.ndarray:
 SEED_LIMIT = 2 ** 64
 
 
+def is_integer(v) -> bool:
+    """A Python or numpy integer, not a bool: what every count, index and seed argument takes
+    (1.7, True or "1" is refused, never rounded or parsed)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def check_seed(seed, what: str = "seed") -> int:
-    """``seed`` as an int in 0..2**64-1. Integers only: a float, a bool or a string is refused
-    (ValueError), never rounded or parsed, as actions are."""
-    try:
-        value = operator.index(seed)
-    except TypeError:
-        value = None
-    if value is None or isinstance(seed, (bool, np.bool_)):
+    """``seed`` as an int in 0..2**64-1 (:func:`is_integer` only; ValueError otherwise)."""
+    if not is_integer(seed):
         raise ValueError(f"{what} must be an integer in 0..2**64-1, got {seed!r}")
-    if not 0 <= value < SEED_LIMIT:
-        raise ValueError(f"{what} must be in 0..2**64-1, got {value}")
-    return value
+    if not 0 <= int(seed) < SEED_LIMIT:
+        raise ValueError(f"{what} must be in 0..2**64-1, got {seed}")
+    return int(seed)
 
 
 class GameState:
@@ -215,7 +217,7 @@ class GameState:
         """``int8[OBS_SIZE]`` from ``player``'s view (default: the player to act)."""
         if player is None:
             p = self.current_player
-        elif isinstance(player, (bool, np.bool_)) or not isinstance(player, (int, np.integer)) or player not in (0, 1):
+        elif not is_integer(player) or player not in (0, 1):
             raise ValueError(f"player must be a seat, 0 or 1; got {player!r}")
         else:
             p = int(player)
@@ -247,4 +249,5 @@ class GameState:
         return f"GameState(turn={self.turn}, phase={self.phase}, actor={self.current_player}, done={self.done})"
 
 
-__all__ = ["GameState", "StateFormatError", "IllegalActionError", "ActionOutOfRangeError", "check_seed", "resolve_deck", "state_rows_problem"]
+__all__ = ["GameState", "StateFormatError", "IllegalActionError", "ActionOutOfRangeError", "check_seed", "is_integer", "resolve_deck",
+           "state_rows_problem"]

@@ -49,7 +49,7 @@ from verification.spec import HEAD_SIZES, MAX_LEGAL
 
 from . import engine
 from .observation import OBS_SIZE, view
-from .state import GameState, StateFormatError, check_seed, resolve_deck, state_rows_problem
+from .state import GameState, StateFormatError, check_seed, is_integer, resolve_deck, state_rows_problem
 
 
 MAX_GAMES = 1 << 20   # ~10 KB of buffers a game: 10 GB at the cap
@@ -60,9 +60,6 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     v.flags.writeable = False
     return v
 
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _deck_rows(decks, n: int, pool, first: int = 0) -> np.ndarray:
@@ -97,9 +94,9 @@ class VecTCG:
 
     def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None, threads: int = 1,
                  first_game: int = 0):
-        if not _is_int(num_games) or not 1 <= num_games <= MAX_GAMES:
+        if not is_integer(num_games) or not 1 <= num_games <= MAX_GAMES:
             raise ValueError(f"num_games must be an integer in 1..{MAX_GAMES:,}, got {num_games!r}")
-        if not _is_int(first_game) or not 0 <= first_game < 2 ** 62:
+        if not is_integer(first_game) or not 0 <= first_game < 2 ** 62:
             raise ValueError(f"first_game must be a non-negative integer, got {first_game!r}")
         seed = check_seed(seed)
         # row i holds game first_game + i of the seed: a batch can be split into blocks (one per
@@ -127,7 +124,7 @@ class VecTCG:
         self.illegal_counts = np.zeros(n, np.int32)
         self.final_observations = np.zeros((n, 2, OBS_SIZE), np.int8)
         self.seed = seed
-        if not _is_int(threads) or threads < 1:
+        if not is_integer(threads) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         # The kernel releases the GIL (nogil): threads step disjoint slices of the batch.
         # Each game's trajectory depends only on its own row, so results do not depend on it.
@@ -215,7 +212,7 @@ class VecTCG:
 
     def game(self, i: int) -> GameState:
         """A copy of game i (0..num_games-1) as a :class:`GameState` (for rendering or search)."""
-        if not _is_int(i) or not 0 <= i < self.num_games:
+        if not is_integer(i) or not 0 <= i < self.num_games:
             raise IndexError(f"game index must be an integer in 0..{self.num_games - 1}, got {i!r}")
         return GameState(self.state[i].copy(), self.pool)
 

@@ -83,7 +83,6 @@ def make_bot(spec: str, seed: int = 0):
     if not isinstance(spec, str):
         raise ValueError(f"a bot is named by a string (random, heuristic, search[:BUDGET], checkpoint:PATH), "
                          f"got {spec!r}")
-    check_seed(seed, "bot seed")
     if spec == "random":
         return RandomBot(seed)
     if spec == "heuristic":

@@ -15,11 +15,12 @@ class PolicyBot:
         import torch
         from training.checkpoint import load_policy
 
+        seed = check_seed(seed, "bot seed")   # before the checkpoint is read
         self.path = path
         self.greedy = greedy
         self.device = torch.device(device)
         self.policy = load_policy(path, map_location=self.device).to(self.device)
-        self.generator = torch.Generator(device=self.device).manual_seed(check_seed(seed, "bot seed"))
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def act_batch(self, observations: np.ndarray, legal_tuples: np.ndarray, legal_count: np.ndarray) -> np.ndarray:
         """Tuples ``int32[N, 4]`` for a batch of decisions (each with at least one legal tuple)."""

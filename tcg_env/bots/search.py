@@ -70,7 +70,7 @@ from verification.rules import actor, pbase, sbase, unit_attack
 from verification.spec import BOARD_SLOTS, ENT_MY_HAND, HAND_MAX, MAX_LEGAL, Primary
 
 from ..engine import set_rng, apply_action, xorshift_step
-from ..state import check_seed
+from ..state import check_seed, is_integer
 from .builtin import random_index
 from .heuristic import lethal_on_board, heuristic_choice, score
 
@@ -561,7 +561,7 @@ class SearchBot:
         if simulations is None and ms is None:
             simulations = DEFAULT_SIMULATIONS
         def whole(name, v):   # never rounded: 1.5 simulations or True is refused, not read as 1
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            if not is_integer(v):
                 raise ValueError(f"{name} must be an integer, got {v!r}")
             return int(v)
         if simulations is not None and not 1 <= whole("simulations", simulations) <= MAX_SIMULATIONS:
