@@ -93,6 +93,11 @@ is ``0``/``1``, ``2`` for a draw, ``None`` after a truncation. Each finished age
 stepped with ``None`` and removed from ``agents``; the first one selected after the end
 is the agent that did not make the last decision.
 
+``step``, ``observe`` and ``render`` before the first ``reset`` raise
+:class:`~tcg_env.gym_env.ResetNeededError` (Gymnasium's ``ResetNeeded``, also a
+``RuntimeError``). ``reset(options=...)`` takes no options: PettingZoo's own ``api_test``
+passes an arbitrary dict, so it is accepted and not read.
+
 ``reset(seed=...)`` is reproducible: the same seed gives the same decks (when drawn), the
 same game seed (``env.game_seed``) and so the same game. ``env.game`` is the
 :class:`~tcg_env.GameState` (omniscient; for tools and tests, not for agents).
@@ -117,6 +122,7 @@ from verification.spec import HEAD_SIZES, MAX_LEGAL, NUM_ENTITIES
 
 from . import engine
 from .engine import apply_action
+from .gym_env import ResetNeededError
 from .gym_env import observation_space as _gym_observation_space
 from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, write_obs
 from .state import GameState, resolve_deck
@@ -277,7 +283,7 @@ class raw_env(AECEnv):
         if agent not in _SEAT:
             raise ValueError(f"unknown agent {agent!r}; the agents are {', '.join(AGENTS)}")
         if self.agent_selection is None:
-            raise RuntimeError("observe() before the first reset(); call reset() first")
+            raise ResetNeededError("observe() before the first reset(); call reset() first")
         seat = _SEAT[agent]
         buf = self._obs[seat]
         if self._obs_ver[seat] != self._ver:
@@ -300,7 +306,9 @@ class raw_env(AECEnv):
     def step(self, action):
         if self._done:
             if not self.agents:
-                raise RuntimeError("step() called with no agents left; call reset() first")
+                raise ResetNeededError("step() called before the first reset(); call reset() first"
+                                       if self.agent_selection is None else
+                                       "step() called with no agents left (the game is over); call reset() first")
             # every remaining agent is terminated or truncated: the standard dead step
             return self._was_dead_step(action)
         agent = self.agent_selection
@@ -379,6 +387,9 @@ class raw_env(AECEnv):
         if self.render_mode is None:
             gymnasium.logger.warn("render() called without a render_mode; use render_mode='ansi' or 'human'")
             return None
+        if self.agent_selection is None:
+            raise ResetNeededError("render() called before the first reset(): there is no board yet; "
+                                   "call reset() first")
         from .render import render_state
         text = render_state(self.game, perspective=None)
         if self.render_mode == "ansi":

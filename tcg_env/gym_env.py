@@ -36,6 +36,12 @@ never changes. ``copy_obs=False`` returns the same dict of read-only views into 
 the next ``reset``/``step`` overwrites (faster; copy what you keep). Either way the legal
 list the env checks actions against is its own, which nothing returned can change.
 
+``reset(seed=None, options=None)``: ``options`` may hold ``"deck"`` and ``"opponent_deck"``
+(a prebuilt deck name or a ``Deck``), which replace the constructor's decks for that episode
+only; any other key raises ``ValueError`` naming the allowed ones. ``step`` before the first
+``reset`` or after the episode ended, and ``render`` before the first ``reset``, raise
+:class:`ResetNeededError` (Gymnasium's ``ResetNeeded``, also a ``RuntimeError``).
+
 A callable opponent is called as ``opponent(state) -> tuple`` with a
 :class:`~tcg_env.GameState` it may read (clone it before searching); it sees the
 true state, so it is trusted code.
@@ -87,6 +93,15 @@ def observation_space() -> spaces.Dict:
     })
 
 
+class ResetNeededError(gym.error.ResetNeeded, RuntimeError):
+    """``step`` or ``render`` before the first ``reset``, or ``step`` after the episode ended:
+    there is no decision to act on or board to draw. Also a ``RuntimeError``, and Gymnasium's
+    own ``ResetNeeded`` (what its order-enforcing wrapper raises)."""
+
+
+RESET_OPTIONS = ("deck", "opponent_deck")
+
+
 class OpponentError(RuntimeError):
     """A callable opponent raised or chose an illegal tuple: its move, not the agent's. The
     episode is over (``reset()`` starts another)."""
@@ -127,6 +142,7 @@ class DuelEnv(gym.Env):
         self._legal_n = 0
         self._opp_rng = np.ones(1, np.uint64)
         self._done = True
+        self._started = False
         self.state = GameState(self._row, self.pool)
         # The agent's view, rewritten in place by the kernels each step.
         self._obs = np.zeros(OBS_SIZE, np.int8)
@@ -174,12 +190,29 @@ class DuelEnv(gym.Env):
         self._legal_n = enumerate_legal(self._row, self._cards, self._legal) if not self.state.done else 0
 
     # -- gym API
+    def _reset_decks(self, options):
+        """The fixed deck rows (``None``: drawn) for this episode: ``options["deck"]`` /
+        ``["opponent_deck"]`` (a prebuilt deck name or a ``Deck``) override the constructor's for
+        this episode only."""
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise TypeError(f"reset(options=...) takes a dict, got {type(options).__name__}")
+        unknown = sorted(map(str, set(options) - set(RESET_OPTIONS)))
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {', '.join(unknown)}; the options are "
+                             f"{', '.join(RESET_OPTIONS)} (a deck for this episode only)")
+        return [fixed if options.get(key) is None else resolve_deck(options[key], self.pool)
+                for key, fixed in zip(RESET_OPTIONS, (self._deck, self._opp_deck))]
+
     def reset(self, *, seed=None, options=None):
+        deck, opp_deck = self._reset_decks(options)   # a bad option raises before anything changes
         super().reset(seed=seed)
         self._done = True   # until the opening decisions are made
+        self._started = True
         game_seed = int(self.np_random.integers(2 ** 63))
         self._opp_rng[0] = _mix(int(self.np_random.integers(2 ** 63)))
-        engine.reset_game(self._row, self._cards, self._pick_deck(self._deck), self._pick_deck(self._opp_deck),
+        engine.reset_game(self._row, self._cards, self._pick_deck(deck), self._pick_deck(opp_deck),
                           np.uint64(game_seed))
         if self._opp_fn is None:
             self._legal_n = run_opponent(self._row, self._cards, AGENT, self._opp_kind, self._opp_rng, self._legal)
@@ -192,7 +225,8 @@ class DuelEnv(gym.Env):
 
     def step(self, action):
         if self._done:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
+            raise ResetNeededError("step() called before the first reset(); call reset() first" if not self._started
+                                   else "step() called on a finished episode; call reset() first")
         act = _as_action(action)
         kind = self._opp_kind if self._opp_fn is None else -1
         status, reward, n = step_into(self._row, self._cards, act, AGENT, kind, self._opp_rng, self._legal,
@@ -229,6 +263,9 @@ class DuelEnv(gym.Env):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; use render_mode='ansi' or 'human'")
             return None
+        if not self._started:
+            raise ResetNeededError("render() called before the first reset(): there is no board yet; "
+                                   "call reset() first")
         from .render import render_state
         text = render_state(self.state, perspective=AGENT)
         if self.render_mode == "ansi":

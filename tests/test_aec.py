@@ -258,3 +258,14 @@ def test_observe_names_the_agents_and_needs_a_reset():
     env.reset(seed=1)
     with pytest.raises(ValueError, match="unknown agent 'player_2'; the agents are player_0, player_1"):
         env.observe("player_2")
+
+
+def test_step_and_render_need_a_reset():
+    import gymnasium
+    env = aec_env(render_mode="ansi")
+    with pytest.raises(gymnasium.error.ResetNeeded, match="before the first reset"):
+        env.step(0)
+    with pytest.raises(RuntimeError, match="no board yet"):
+        env.render()
+    env.reset(seed=2, options={"anything": 1})   # accepted and not read (PettingZoo's api_test passes one)
+    assert "omniscient view" in env.render()

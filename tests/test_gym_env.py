@@ -188,3 +188,46 @@ def test_a_failing_callable_opponent_is_named_and_ends_the_episode():
     broken["on"] = False
     obs, _ = env.reset(seed=2)   # a new episode plays normally
     env.step(obs["legal_tuples"][0])
+
+
+def test_reset_needed_before_the_first_reset_and_after_the_end():
+    from tcg_env.gym_env import DuelEnv, ResetNeededError
+    env = DuelEnv(render_mode="ansi")
+    with pytest.raises(ResetNeededError, match="before the first reset"):
+        env.step([0, 0, 0, 0])
+    with pytest.raises(gym.error.ResetNeeded, match="no board yet"):
+        env.render()
+    obs, _ = env.reset(seed=5)
+    assert "Ikazuchi Duel" in env.render()
+    rng = np.random.default_rng(0)
+    term = trunc = False
+    while not (term or trunc):
+        n = obs["legal_count"]
+        obs, _, term, trunc, _ = env.step(obs["legal_tuples"][rng.integers(n)])
+    with pytest.raises(RuntimeError, match="finished episode"):
+        env.step(obs["legal_tuples"][0])
+    assert "Ikazuchi Duel" in env.render()   # the final board can still be drawn
+
+
+def test_reset_options_choose_the_decks_of_one_episode_and_unknown_ones_are_refused():
+    from prefabs import DeckError
+    from tcg_env.gym_env import DuelEnv
+    fixed = DuelEnv(deck="Anvil Vanguard", opponent_deck="Sagefire Circle")
+    drawn = DuelEnv()
+    a, _ = fixed.reset(seed=3)
+    b, _ = drawn.reset(seed=3, options={"deck": "anvil vanguard", "opponent_deck": "Sagefire Circle"})
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert drawn.state.to_bytes() == fixed.state.to_bytes()
+    # the override lasts one episode: without options the decks are drawn again, as before
+    ref, _ = DuelEnv().reset(seed=4)
+    again, _ = drawn.reset(seed=4)
+    assert all(np.array_equal(ref[k], again[k]) for k in ref)
+    before = drawn.state.to_bytes()
+    with pytest.raises(ValueError, match="unknown reset option.*decks.*the options are deck, opponent_deck"):
+        drawn.reset(seed=5, options={"decks": "Anvil Vanguard"})
+    with pytest.raises(DeckError):
+        drawn.reset(seed=5, options={"deck": "No Such Deck"})
+    with pytest.raises(TypeError, match="takes a dict"):
+        drawn.reset(options=["deck"])
+    assert drawn.state.to_bytes() == before   # a refused reset changed nothing
+    drawn.reset(options={})                   # what Gymnasium's checker passes
