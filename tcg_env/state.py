@@ -36,9 +36,12 @@ class StateFormatError(ValueError):
 @lru_cache(maxsize=4)
 def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
     """(field, word indices, lo, hi) of every state word the kernels use as an index or a count,
-    or compare against an enumeration: a row outside these ranges would make them read or write
-    out of bounds. Ranges come from the layout, the card pool and the rules' enums."""
-    from prefabs.enums import Effect, Target
+    or compare against an enumeration (a row outside these ranges would make them read or write
+    out of bounds), and of every stat and flag (attack and health in 0..MAX_STAT as the rules
+    clamp them, flags 0 or 1, keyword bits, the turn): no game reaches other values, and an
+    observation would clip them without a word. Ranges come from the layout, the card pool and
+    the rules' enums."""
+    from prefabs.enums import Effect, Keyword, Target
     from verification import layout as L
     from verification.spec import BOARD_SLOTS, HAND_MAX
     g = [("phase", L.G_PHASE, 0, L.PH_OVER), ("active player", L.G_ACTIVE, 0, 1), ("first player", L.G_FIRST, 0, 1),
@@ -46,7 +49,7 @@ def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
          ("attack target", L.G_ATK_TGT, -1, L.ATK_TGT_LEADER), ("pending player", L.G_PEND_PLAYER, 0, 1),
          ("pending card", L.G_PEND_CARD, 0, ncards), ("pending slot", L.G_PEND_SLOT, -1, BOARD_SLOTS - 1),
          ("pending effect", L.G_PEND_EFF, 0, max(Effect)), ("pending target rule", L.G_PEND_TGT, 0, max(Target)),
-         ("mulligan player", L.G_MULL_PLAYER, -1, 1)]
+         ("mulligan player", L.G_MULL_PLAYER, -1, 1), ("turn", L.G_TURN, 1, L.TURN_CAP)]
     checks = [(name, np.array([i]), lo, hi) for name, i, lo, hi in g]
     cards = np.r_[L.P_IKZ:L.P_BOARD, L.P_DECKLIST:L.PLAYER_WORDS]   # every card-id area of a player
     board = np.arange(BOARD_SLOTS) * L.B_WIDTH + L.P_BOARD
@@ -56,10 +59,18 @@ def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
             ("leader", L.P_LEADER, 1, ncards), ("IKZ area count", L.P_IKZ_N, 0, L.IKZ_DECK_SIZE),
             ("tapped IKZ count", L.P_IKZ_TAPPED, 0, L.IKZ_DECK_SIZE),
             ("IKZ deck count", L.P_IKZDECK_N, 0, L.IKZ_DECK_SIZE), ("deck count", L.P_DECK_N, 0, L.DECK_SIZE),
-            ("hand count", L.P_HAND_N, 0, HAND_MAX), ("discard count", L.P_DISC_N, 0, L.DISCARD_MAX))]
+            ("hand count", L.P_HAND_N, 0, HAND_MAX), ("discard count", L.P_DISC_N, 0, L.DISCARD_MAX),
+            ("leader health", L.P_HP, 0, L.MAX_STAT), ("leader maximum health", L.P_MAXHP, 0, L.MAX_STAT),
+            ("IKZ token flag", L.P_TOKEN, 0, 1), ("leader ability used flag", L.P_LEADER_USED, 0, 1),
+            ("mulligan flag", L.P_MULLIGANED, 0, 1), ("fallen flag", L.P_FELL, 0, 1))]
         checks += [(f"player {p} card id", b + cards, 0, ncards),
                    (f"player {p} board card id", b + board + L.B_CARD, 0, ncards),
                    (f"player {p} board weapon id", b + board + L.B_WEAPON, 0, ncards)]
+        checks += [(f"player {p} board {name}", b + board + i, lo, hi) for name, i, lo, hi in (
+            ("attack", L.B_ATK, 0, L.MAX_STAT), ("health", L.B_HP, 0, L.MAX_STAT),
+            ("maximum health", L.B_MAXHP, 0, L.MAX_STAT), ("keyword bits", L.B_KW, 0, int(sum(Keyword))),
+            ("ready flag", L.B_READY, 0, 1), ("arrived flag", L.B_SICK, 0, 1), ("moved flag", L.B_MOVED, 0, 1),
+            ("ability used flag", L.B_USED, 0, 1))]
     return checks
 
 

@@ -241,12 +241,13 @@ def test_the_batch_env_checks_actions_against_its_own_legal_lists():
 
 
 def test_state_rows_from_outside_are_checked_before_the_kernels_read_them():
-    """A state from bytes or a checkpoint whose counts, slots or card ids no game can hold (a
-    hand of 99 cards, card 500) is refused by name: the kernels index by those words. No state
+    """A state from bytes or a checkpoint whose counts, slots, card ids, stats or flags no game
+    can hold (a hand of 99 cards, card 500, a leader at 150 health) is refused by name: the
+    kernels index by some of those words, and an observation would clip the others. No state
     of real play is refused (property over random games, finished ones included)."""
     from tcg_env import VecTCG
     from tcg_env.state import state_rows_problem
-    from verification.layout import P0, P_BOARD, P_HAND_N, G_PEND_SLOT
+    from verification.layout import B_READY, G_PEND_SLOT, G_TURN, P0, P_BOARD, P_HAND_N, P_HP
     env = VecTCG(64, seed=7)
     rng = np.random.default_rng(7)
     for _ in range(300):
@@ -260,7 +261,8 @@ def test_state_rows_from_outside_are_checked_before_the_kernels_read_them():
     data = bytearray(_main_phase_state().to_bytes())
     header = len(data) - 4 * env.state.shape[1]
     for word, value, says in ((P0 + P_HAND_N, 99, "player 0 hand count"), (P0 + P_BOARD, 500, "board card id"),
-                              (G_PEND_SLOT, 40, "pending slot")):
+                              (G_PEND_SLOT, 40, "pending slot"), (P0 + P_HP, 150, "player 0 leader health"),
+                              (P0 + P_BOARD + B_READY, 2, "player 0 board ready flag"), (G_TURN, 0, "turn")):
         bad = bytearray(data)
         bad[header + 4 * word:header + 4 * word + 4] = int(value).to_bytes(4, "little", signed=True)
         with pytest.raises(StateFormatError, match=f"{says} .* is {value}, outside"):
