@@ -741,17 +741,7 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
 
     inp = sys.stdin if input is None else input
     out = sys.stdout if output is None else output
-    if seat not in (0, 1):
-        raise PlayError(f"seat must be 0 or 1, got {seat!r}")
-    if seed is None:
-        seed = secrets.randbelow(1_000_000)
-    try:
-        ok = check_seed(seed) < 2 ** 63
-    except ValueError:
-        ok = False
-    if not ok:
-        raise PlayError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
-    seed = int(seed)
+    seed = _seat_and_seed(seat, seed)
     names = deck_names()
     mine = resolve_deck_name(deck, names[0])
     theirs = resolve_deck_name(opponent_deck, names[1 % len(names)])
@@ -789,6 +779,22 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
     return PlayResult(outcome, line, st, replay, path)
 
 
+def _seat_and_seed(seat, seed, flag: str = "") -> int:
+    """The game's seed as an int (None: a fresh one), after checking that ``seat`` is 0 or 1 and
+    ``seed`` an integer in 0..2**63-1 (:class:`PlayError` naming ``flag + "seat"`` or ``"seed"``)."""
+    if seat not in (0, 1):
+        raise PlayError(f"{flag}seat must be 0 or 1, got {seat!r}")
+    if seed is None:
+        return secrets.randbelow(1_000_000)
+    try:
+        ok = check_seed(seed) < 2 ** 63
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PlayError(f"{flag}seed must be an integer in 0..2**63-1, got {seed!r}")
+    return int(seed)
+
+
 def _check_replay_out(path: Path, label: str = "--replay-out") -> None:
     """A replay path: a new file (never an existing file, which would be overwritten, or a folder)
     in a folder that exists or can be made and in which a file can really be created (a trial
@@ -812,12 +818,8 @@ def play_command(args) -> int:
     if getattr(args, "list_decks", False):
         print(list_decks_text())
         return 0
-    seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
     try:
-        if args.seat not in (0, 1):
-            raise PlayError(f"--seat must be 0 or 1, got {args.seat}")
-        if not 0 <= seed < 2 ** 63:
-            raise PlayError(f"--seed must be in 0..2**63-1, got {seed}")
+        seed = _seat_and_seed(args.seat, args.seed, "--")
         names = deck_names()
         deck = resolve_deck_name(args.deck, names[0])
         opp_deck = resolve_deck_name(args.opponent_deck, names[1 % len(names)])

@@ -208,9 +208,20 @@ def deck_values(text: str, what: str) -> dict[str, float]:
     """Parse ``'Deck Name=x;Other Deck=y'`` (the form of ``deck_weights`` and ``ent_deck_scale``)
     into ``{name: x}``. Names must be prebuilt decks (any case or a unique part), values finite
     and >= 0, each deck once."""
+    return {name: v for name, _, v in _deck_value_items(text, what)}
+
+
+def canonical_deck_values(text: str, what: str) -> str:
+    """``text`` (checked as :func:`deck_values` does) with each deck by its full name and each
+    value as written: ``'thorn=2'`` is stored as ``'Thornwall Bastion=2'``."""
+    return ";".join(f"{name}={written}" for name, written, _ in _deck_value_items(text, what))
+
+
+def _deck_value_items(text: str, what: str) -> list[tuple[str, str, float]]:
+    """(full deck name, value as written, value) of each part of ``text``, checked."""
     from prefabs import DeckError, default_decks, find_deck
     names = list(default_decks())
-    out: dict[str, float] = {}
+    out: list[tuple[str, str, float]] = []
     for part in (p.strip() for p in text.split(";")):
         if not part:
             continue
@@ -228,19 +239,10 @@ def deck_values(text: str, what: str) -> dict[str, float]:
             raise ValueError(f"config: {what}: {val.strip()!r} (for {name!r}) is not a number") from None
         if not (0.0 <= v < float("inf")):
             raise ValueError(f"config: {what}: {name!r} = {v!r} must be a finite number >= 0")
-        if name in out:
+        if any(name == seen for seen, _, _ in out):
             raise ValueError(f"config: {what}: {name!r} is given twice")
-        out[name] = v
+        out.append((name, val.strip(), v))
     return out
-
-
-def canonical_deck_values(text: str, what: str) -> str:
-    """``text`` (checked by :func:`deck_values`) with each deck by its full name and each value as
-    written: ``'thorn=2'`` is stored as ``'Thornwall Bastion=2'``."""
-    from prefabs import find_deck
-    deck_values(text, what)
-    parts = (p.strip().rpartition("=") for p in text.split(";") if p.strip())
-    return ";".join(f"{find_deck(name.strip())}={val.strip()}" for name, _, val in parts)
 
 
 def deck_weight_vector(values: dict[str, float]) -> np.ndarray:
