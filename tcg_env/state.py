@@ -217,12 +217,9 @@ class GameState:
         return self._legal[:n].copy()
 
     def explain(self, action) -> str | None:
-        """None if ``action`` is legal, else the first rule it breaks, in words."""
-        a = X.check_range(action)
-        code, detail = X.explain_code(self.row, self.pool.table, *a)
-        if code == X.OK:
-            return None
-        return X.reason_text(int(code), int(detail), a, self.phase, self.pool)
+        """None if ``action`` is legal, else the first rule it breaks, in words
+        (:func:`verification.explain.explain`)."""
+        return X.explain(self.row, action, self.pool)
 
     def observation(self, player: int | None = None) -> np.ndarray:
         """``int8[OBS_SIZE]`` from ``player``'s view (default: the player to act)."""

@@ -254,6 +254,19 @@ _PHASE_ALLOWED_TEXT = {
 _SLOT_NAMES = {1: "sub1", 2: "sub2", 3: "sub3"}
 
 
+def explain(row, action, pool) -> str | None:
+    """``explain(state, tuple)`` of the design: None if ``action`` is legal in the state row
+    ``row`` (int32[STATE_SIZE]) with the card pool ``pool`` (a ``prefabs.CardPool``), else the
+    first rule it breaks, in words. Checked rule by rule by :func:`explain_code`, a code path of
+    its own (not the enumerator's); an out-of-range or malformed tuple raises
+    :class:`ActionOutOfRangeError`. ``GameState.explain`` is this function on its row."""
+    a = check_range(action)
+    code, detail = explain_code(row, pool.table, *a)
+    if code == OK:
+        return None
+    return reason_text(int(code), int(detail), a, int(row[G_PHASE]), pool)
+
+
 def check_range(action) -> tuple[int, int, int, int]:
     """Validate the tuple's shape and head ranges; raise :class:`ActionOutOfRangeError`."""
     if not isinstance(action, (tuple, list, np.ndarray)) or getattr(action, "ndim", 1) != 1:
