@@ -2,7 +2,7 @@
 
 Every value here is part of the data contract: the engine stores these integers
 in its state arrays and observations, so renumbering is a breaking change (bump
-``verification.spec.ACTION_SPEC_VERSION`` / ``prefabs.compile.CARD_TABLE_VERSION``).
+``verification.spec.ACTION_SPEC_VERSION`` / ``prefabs.table.CARD_TABLE_VERSION``).
 """
 from enum import IntEnum, IntFlag
 
