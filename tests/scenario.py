@@ -377,6 +377,14 @@ class Scenario:
         return self.st
 
 
+def hidden_cards_moved(a, b) -> bool:
+    """Whether state rows ``a`` and ``b`` differ in some word other than the generator and seed
+    words (which :func:`reshuffle_hidden` always rewrites): a card really changed place."""
+    keep = np.ones(len(a), bool)
+    keep[[G_RNG_LO, G_RNG_HI, G_SEED_LO, G_SEED_HI]] = False
+    return not np.array_equal(np.asarray(a)[keep], np.asarray(b)[keep])
+
+
 def reshuffle_hidden(g, me: int, rng):
     """The same information set for ``me``: the opponent's hand and deck swapped around within
     their pooled cards, every deck order and IKZ deck order shuffled, new generator words."""

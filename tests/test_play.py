@@ -290,7 +290,7 @@ def test_decks_and_settings():
     text = list_decks_text()
     for d in default_decks().values():
         assert d.name in text and f"({d.plan})" in text and d.description[:30] in text
-    with pytest.raises(PlayError):
+    with pytest.raises(PlayError, match="seat must be 0 or 1, got 2"):
         _play("", seat=2)
 
 
@@ -331,22 +331,19 @@ def test_an_unwritable_default_replay_folder_is_said_before_the_game(tmp_path, m
 
 
 def test_checkpoint_opponent_message(capsys, tmp_path):
-    """Until the policy lands a checkpoint bot raises NotImplementedError; later a missing
-    checkpoint is an error. Either way: one clear line, exit status 2, no traceback."""
-    rc = cli_main(["play", "--opponent", f"checkpoint:{tmp_path / 'missing.pt'}", "--seed", "1",
+    """A missing checkpoint is one clear line naming the file, exit status 2, no traceback and no
+    replay; make_bot says the same with a CheckpointError."""
+    from training.checkpoint import CheckpointError
+    missing = tmp_path / "missing.pt"
+    rc = cli_main(["play", "--opponent", f"checkpoint:{missing}", "--seed", "1",
                    "--replay-out", str(tmp_path / "x.json")])
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.startswith("tcg play: ") and "checkpoint" in err and "Traceback" not in err
+    assert err.startswith("tcg play: ") and "does not exist" in err and str(missing) in err
+    assert "Traceback" not in err
     assert not (tmp_path / "x.json").exists()
-    try:
-        make_bot("checkpoint:x.pt")
-    except NotImplementedError as e:
-        with pytest.raises(NotImplementedError, match="checkpoint bots arrive with the policy"):
-            _play("", opponent="checkpoint:x.pt")
-        assert "checkpoint bots arrive with the policy" in str(e)
-    except Exception:   # the policy has landed: a missing file is a plain error
-        pass
+    with pytest.raises(CheckpointError, match="does not exist"):
+        make_bot(f"checkpoint:{missing}")
 
 
 # ----------------------------------------------------------------------------- replay files

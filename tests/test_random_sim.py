@@ -13,7 +13,7 @@ PAIRS = [(a, b) for a in DECKS for b in DECKS]
 
 @pytest.mark.parametrize("deck0,deck1", PAIRS)
 def test_invariants_hold_every_step(deck0, deck1):
-    rng = np.random.default_rng(hash((deck0, deck1)) % 2 ** 32)
+    rng = np.random.default_rng(DECKS.index(deck0) * len(DECKS) + DECKS.index(deck1))   # the same games every run
     for game in range(2):
         g = GameState.new(deck0, deck1, seed=int(rng.integers(2 ** 63)))
         assert check_invariants(g) == []
@@ -34,7 +34,8 @@ def test_invariants_hold_every_step(deck0, deck1):
 
 
 def test_games_end_both_ways_and_both_seats_win():
-    """Over many random games every ending occurs: both seats win, and the cap truncates."""
+    """Over many random games both seats win (the turn cap's truncation has its own tests in
+    test_rules_turn.py and test_aec.py)."""
     rng = np.random.default_rng(1)
     winners = set()
     for k in range(120):

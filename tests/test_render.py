@@ -203,7 +203,7 @@ def test_describe_never_raises_on_odd_tuples():
 def test_render_method_and_bad_perspective():
     s = GameState.new(seed=4)
     assert s.render() == render_state(s)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="perspective must be None, 0 or 1, got 2"):
         render_state(s, perspective=2)
 
 

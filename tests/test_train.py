@@ -230,7 +230,13 @@ def test_resume_takes_the_same_deck_weights_however_written(tmp_path):
     cfg = tiny(tmp_path, deck_weights="Thornwall Bastion=2")
     run_updates(cfg, 1)
     same = TrainConfig.from_dict({**cfg.to_dict(), "deck_weights": "bastion=2.0"})
-    Trainer(same, resume=cfg.out, quiet=True).close()
+    tr = Trainer(same, resume=cfg.out, quiet=True)
+    tr.close()
+    assert tr.update == 1   # resumed, not started afresh
+    from training.checkpoint import CheckpointError
+    other = TrainConfig.from_dict({**cfg.to_dict(), "deck_weights": "bastion=3"})
+    with pytest.raises(CheckpointError, match="deck_weights 'Thornwall Bastion=2' differs"):
+        Trainer(other, resume=cfg.out, quiet=True)
 
 
 def test_ratio_check_stops_training_on_a_replay_mismatch(tmp_path, monkeypatch):
@@ -625,8 +631,9 @@ def test_nproc_launcher_passes_sigterm_to_its_ranks(tmp_path):
 
 def test_cli_config_errors_are_clear(capsys):
     from training.cli import main
-    for argv, says in ((["--config", "nope"], "nope"), (["--set", "wings=3"], "wings"),
-                       (["--set", "num_envs=many"], "num_envs"), (["--nproc", "0"], "nproc must be >= 1"),
+    for argv, says in ((["--config", "nope"], "unknown config 'nope'; named configs: cpu, gpu"),
+                       (["--set", "wings=3"], "unknown setting(s) ['wings']"),
+                       (["--set", "num_envs=many"], "num_envs = 'many' must be an integer"), (["--nproc", "0"], "nproc must be >= 1"),
                        (["--set", "nproc=0"], "nproc must be >= 1"), (["--minutes", "-1"], "minutes must be"),
                        (["--minutes", "nan"], "minutes must be"),
                        (["--final-eval-games", "0"], "--final-eval-games must be >= 2"),
@@ -870,7 +877,7 @@ def test_match_takes_a_bot_on_the_measured_side():
     assert round(sum(v["win_rate"] * v["games"] for v in a["by_own_deck"].values())) == a["wins"]
     b = play_match(RandomBot(3), "heuristic", 64, seed=3)
     assert b["win_rate"] < 0.2
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="opponent must be a name or a bot with act_batch, got object"):
         play_match(HeuristicBot(0), object(), 4)
 
 

@@ -126,7 +126,8 @@ class TrainConfig:
             if want is float and isinstance(v, int) and not isinstance(v, bool):
                 v = float(v)
             if not isinstance(v, want) or (want is int and isinstance(v, bool)):
-                raise ValueError(f"{where}: {k} = {v!r} must be a {want.__name__}")
+                kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[want]
+                raise ValueError(f"{where}: {k} = {v!r} must be {kind}")
             setattr(cfg, k, v)
         cfg.validate()
         return cfg
