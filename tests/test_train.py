@@ -872,8 +872,12 @@ def test_match_takes_a_bot_on_the_measured_side():
     a bot may be the measured side, and the per-deck breakdown still adds up."""
     from tcg_env.bots import HeuristicBot, RandomBot
     from training.evaluate import play_match
-    a = play_match(HeuristicBot(0), RandomBot(3), 64, seed=3)
+    seen = []
+    a = play_match(HeuristicBot(0), RandomBot(3), 64, seed=3, progress=lambda done, total: seen.append((done, total)))
     assert a["win_rate"] > 0.8 and a["illegal_actions"] == 0
+    # tcg eval's bar: the finished count only grows, and ends at every game
+    assert len(seen) > 3 and seen[-1] == (64, 64) and all(t == 64 for _, t in seen)
+    assert all(x < y for (x, _), (y, _) in zip(seen, seen[1:]))
     assert round(sum(v["win_rate"] * v["games"] for v in a["by_own_deck"].values())) == a["wins"]
     b = play_match(RandomBot(3), "heuristic", 64, seed=3)
     assert b["win_rate"] < 0.2

@@ -15,7 +15,7 @@ def _cmd_verify(args) -> int:
     if args.states < 1:   # a usage error (2), not a mismatch (1)
         print(f"tcg verify: --states must be >= 1, got {args.states}", file=sys.stderr)
         return 2
-    with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+    with Progress(console=_stderr_console(), transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
         task = prog.add_task("cross-checking states", total=args.states)
         rep = verify_random_states(args.states, args.seed, progress=lambda k: prog.advance(task, k))
     summary = {"states": rep.states, "games": rep.games, "tuples_checked": rep.tuples_checked,
@@ -312,8 +312,16 @@ def parse_value(v: str):
     return v
 
 
+def _stderr_console():
+    """The console a progress bar draws on: stderr, so that stdout (a table, --json) stays clean
+    when it is piped."""
+    from rich.console import Console
+    return Console(stderr=True)
+
+
 def _cmd_eval(args) -> int:
     import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tcg_env.bots import make_bot
     from .checkpoint import CheckpointError, load_policy
@@ -339,9 +347,14 @@ def _cmd_eval(args) -> int:
     except (CheckpointError, ValueError) as e:
         print(f"tcg eval: {e}", file=sys.stderr)
         return 2
-    with torch.no_grad():
+    # the games run as one batch and end at different times: the bar counts the finished ones
+    cols = [TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TextColumn("games finished"),
+            TimeElapsedColumn()]
+    with torch.no_grad(), Progress(*cols, console=_stderr_console(), transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+        task = prog.add_task("eval", total=args.games)
         res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy,
-                         pairing=pairing, opponent_greedy=opp_greedy)
+                         pairing=pairing, opponent_greedy=opp_greedy,
+                         progress=lambda done, total: prog.update(task, completed=done, total=total))
     for per_game in ("results", "lengths"):   # arrays, not part of the summary
         res.pop(per_game)
     if args.json:
@@ -383,7 +396,7 @@ def _cmd_demos(args) -> int:
         return 2
     cols = [TextColumn("[bold]demos"), BarColumn(), MofNCompleteColumn(), TextColumn("games"),
             TextColumn("{task.fields[records]:>9,} decisions"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*cols, transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+    with Progress(*cols, console=_stderr_console(), transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
         task = prog.add_task("demos", total=args.games, records=0)
         try:
             res = write_demos(args.out, bot=args.bot, games=args.games, seed=args.seed, append=args.append,

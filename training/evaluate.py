@@ -110,7 +110,8 @@ def _is_bot(x) -> bool:
 
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None, block: tuple[int, int] | None = None,
-               pairing: tuple[str, str] | None = None, opponent_greedy: bool | None = None) -> dict:
+               pairing: tuple[str, str] | None = None, opponent_greedy: bool | None = None,
+               progress=None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
     by :func:`match_decks` (the policy in seat 0 for even game ids); ``by_own_deck`` and
     ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
@@ -123,7 +124,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     ``block=(lo, hi)`` plays only games lo..hi-1 of the match, each with the seed, decks and seat
     it has in the whole match: the blocks of one match can be played by different processes and
     joined with :func:`merge_blocks` (the policy's own sampling draws differ with the split).
-    ``pairing=(mine, theirs)`` plays only that deck pairing (see :func:`match_decks`)."""
+    ``pairing=(mine, theirs)`` plays only that deck pairing (see :func:`match_decks`).
+    ``progress(finished, games)`` is called whenever more games have finished."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
@@ -174,6 +176,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         for i in np.nonzero(ended)[0]:
             result[i] = env.seat_rewards[i, seat[i]]
         finished |= ended
+        if progress is not None and ended.any():
+            progress(int(finished.sum()), n)
     if not measured_bot:
         policy.train(was_training)
     return summarize(result, lengths, int(env.illegal_counts.sum()), decks, seat)
