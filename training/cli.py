@@ -560,9 +560,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-from", default=None, metavar="CKPT", help="start from a policy checkpoint (e.g. from BC)")
     tr.add_argument("--seed", type=seed_arg, default=None, help="seed of everything, 0..2**32-1 (default: the config's)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
-    tr.add_argument("--final-eval-games", type=int, default=192,
-                    help="games per bot in the closing table (default 192: a multiple of 32 plays each of the 16 deck "
-                         "pairings equally often from both seats)")
+    tr.add_argument("--final-eval-games", type=int, default=800,
+                    help="games per bot in the closing table (default 800, a few seconds: a multiple of 32 plays each "
+                         "of the 16 deck pairings equally often from both seats, and a win rate's standard error is "
+                         "under 1.8 points; 192 games once read 46%% for a policy that wins 34%%)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
     tr.add_argument("--json", action="store_true",
                     help="end with one JSON line (the run's folder, updates, decisions, minutes, illegal actions "
@@ -581,9 +582,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
                          "decision, default 400 simulations) or checkpoint:PATH[@greedy|@sample] (a policy, which "
                          "samples like the checkpoint unless --greedy or the suffix says otherwise; default heuristic)")
-    ev.add_argument("--games", type=int, default=192,
-                    help="games to play (default 192; game i plays deck pairing (i // 2) mod 16 with the "
-                         "checkpoint in seat i mod 2, so a multiple of 32 weighs every pairing and seat equally)")
+    ev.add_argument("--games", type=int, default=800,
+                    help="games to play (default 800: a win rate's standard error under 1.8 points; game i plays "
+                         "deck pairing (i // 2) mod 16 with the checkpoint in seat i mod 2, so a multiple of 32 "
+                         "weighs every pairing and seat equally)")
     ev.add_argument("--seed", type=seed_arg, default=0, help="seed (default 0)")
     ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
     ev.add_argument("--decks", default=None, metavar="MINE[,THEIRS]",
