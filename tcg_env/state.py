@@ -238,9 +238,9 @@ class GameState:
         """Checked apply: raises :class:`ActionOutOfRangeError` or :class:`IllegalActionError`
         (with ``explain``'s reason) and leaves the state unchanged; otherwise applies in place."""
         a = X.check_range(action)
-        code, detail = X.explain_code(self.row, self.pool.table, *a)
-        if code != X.OK:
-            raise IllegalActionError(a, X.reason_text(int(code), int(detail), a, self.phase, self.pool))
+        why = X.explain(self.row, a, self.pool)
+        if why is not None:
+            raise IllegalActionError(a, why)
         engine.apply_action(self.row, self.pool.table, *a)
         return self
 

@@ -9,13 +9,12 @@ import sys
 
 
 def _cmd_verify(args) -> int:
-    from rich.progress import Progress
     from tcg_env.selfcheck import verify_random_states
 
     if args.states < 1:   # a usage error (2), not a mismatch (1)
         print(f"tcg verify: --states must be >= 1, got {args.states}", file=sys.stderr)
         return 2
-    with Progress(console=_stderr_console(), transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+    with _quiet_progress(json_out=args.json) as prog:
         task = prog.add_task("cross-checking states", total=args.states)
         rep = verify_random_states(args.states, args.seed, progress=lambda k: prog.advance(task, k))
     summary = {"states": rep.states, "games": rep.games, "tuples_checked": rep.tuples_checked,
@@ -312,16 +311,18 @@ def parse_value(v: str):
     return v
 
 
-def _stderr_console():
-    """The console a progress bar draws on: stderr, so that stdout (a table, --json) stays clean
-    when it is piped."""
+def _quiet_progress(*columns, json_out: bool = False):
+    """A transient rich progress bar on stderr (so a piped table or --json line on stdout stays
+    clean), shown only when stderr is a terminal and --json is off."""
     from rich.console import Console
-    return Console(stderr=True)
+    from rich.progress import Progress
+    console = Console(stderr=True)
+    return Progress(*columns, console=console, transient=True, disable=json_out or not console.is_terminal)
 
 
 def _cmd_eval(args) -> int:
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from tcg_env.bots import make_bot
     from .checkpoint import CheckpointError, load_policy
@@ -350,7 +351,7 @@ def _cmd_eval(args) -> int:
     # the games run as one batch and end at different times: the bar counts the finished ones
     cols = [TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TextColumn("games finished"),
             TimeElapsedColumn()]
-    with torch.no_grad(), Progress(*cols, console=_stderr_console(), transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+    with torch.no_grad(), _quiet_progress(*cols, json_out=args.json) as prog:
         task = prog.add_task("eval", total=args.games)
         res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy,
                          pairing=pairing, opponent_greedy=opp_greedy,
@@ -368,7 +369,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_demos(args) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .demos import BotError, DemoError, write_demos
 
@@ -396,7 +397,7 @@ def _cmd_demos(args) -> int:
         return 2
     cols = [TextColumn("[bold]demos"), BarColumn(), MofNCompleteColumn(), TextColumn("games"),
             TextColumn("{task.fields[records]:>9,} decisions"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*cols, console=_stderr_console(), transient=True, disable=args.json or not sys.stderr.isatty()) as prog:
+    with _quiet_progress(*cols, json_out=args.json) as prog:
         task = prog.add_task("demos", total=args.games, records=0)
         try:
             res = write_demos(args.out, bot=args.bot, games=args.games, seed=args.seed, append=args.append,

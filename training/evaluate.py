@@ -125,7 +125,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     it has in the whole match: the blocks of one match can be played by different processes and
     joined with :func:`merge_blocks` (the policy's own sampling draws differ with the split).
     ``pairing=(mine, theirs)`` plays only that deck pairing (see :func:`match_decks`).
-    ``progress(finished, games)`` is called whenever more games have finished."""
+    ``progress(finished, n)`` is called whenever more games have finished (``n``: the games this
+    call plays, ``hi - lo`` with ``block``)."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
