@@ -145,6 +145,26 @@ def test_metrics_of_a_zero_policy_are_exact(demos):
     assert m["unmasked_illegal"] == int((~zero_listed).sum()) > 0
 
 
+def test_validation_accuracy_is_measured_with_inference_masking(demos, tmp_path):
+    """validate() reports tuple accuracy under the masked greedy decoder (how play runs), not
+    the unmasked argmax: with uniform heads the masked decoder plays each row's first legal
+    tuple, the unmasked one (0, 0, 0, 0)."""
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), epochs=1, val_every=0), data=d)
+    with torch.no_grad():
+        for lin in list(t.policy.bin_out) + list(t.policy.ptr_q):
+            lin.weight.zero_()
+            lin.bias.zero_()
+    res = t.validate()
+    v = t.val_idx
+    first = np.stack([d.legal_of(r)[0] for r in v])
+    masked = float((first == d.action[v]).all(1).mean())
+    unmasked = float((d.action[v] == 0).all(1).mean())
+    assert masked != pytest.approx(unmasked)
+    assert res["val_tuple_acc"] == pytest.approx(masked)
+    assert res["val_unmasked_tuple_acc"] == pytest.approx(unmasked)
+
+
 def test_split_is_by_game(demos):
     _, d = demos
     tr, va = B.split_by_game(d.game, 0.25, seed=3)

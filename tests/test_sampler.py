@@ -1,5 +1,6 @@
 """The sequential sampler (training/sampler.py): legality, exact distribution, replay,
-gradients, errors and prefix-derived masks (PITFALLS.md items 1, 4, 5, 7, 8 and 9).
+gradients, errors, prefix-derived masks (PITFALLS.md items 1, 4, 5, 7, 8 and 9) and the
+independent-heads ablation.
 
 Heavy sampling uses a tiny policy (the sampler's code path does not depend on the
 model's width); replay and gradient checks use the default "small" policy.
@@ -16,8 +17,8 @@ from policy.config import PolicyConfig
 from policy.model import TCGPolicy, obs_tensors
 from tcg_env.bots import HeuristicBot, RandomBot
 from tcg_env.vec import VecTCG
-from training.sampler import (NoLegalActionError, ReplayMismatchError, SampleResult, evaluate, exact_entropy,
-                              prefix_mask, sample)
+from training.sampler import (NoLegalActionError, ReplayMismatchError, SampleResult, _masked_log_softmax, evaluate,
+                              exact_entropy, prefix_mask, sample)
 from verification.spec import HEAD_SIZES, SLOT_KIND, Primary, SlotKind
 
 NUM_HEADS = 4
@@ -157,9 +158,15 @@ def _with_forced_rows(obs, leg, cnt, n_forced=400, seed=0):
             np.concatenate([cnt, np.ones(n_forced, cnt.dtype)]))
 
 
-def _adversarial_head_logits(ctx, seed=0):
+# non-finite or overflowing logits: an additive mask (logits + finfo.min) leaves them +inf,
+# NaN or ~0 instead of -inf (PITFALLS 9)
+_NONFINITE = torch.tensor([float("inf"), float("nan"), torch.finfo(torch.float32).max])
+
+
+def _adversarial_head_logits(ctx, seed=0, nonfinite=False):
     """A head_logits stand-in: +1e4 on every value that is NOT legal after the prefix,
-    ±1e4 (random) on the legal ones. Any leak of the mask samples an illegal value."""
+    ±1e4 (random) on the legal ones. Any leak of the mask samples an illegal value. With
+    ``nonfinite`` the illegal values get +inf, NaN or finfo(float32).max (at random) instead."""
     gen = torch.Generator().manual_seed(seed)
 
     def head_logits(enc, k, prefix=None, rows=None):
@@ -168,14 +175,19 @@ def _adversarial_head_logits(ctx, seed=0):
         prefix = torch.zeros(B, 0, dtype=torch.long) if prefix is None else prefix
         mask = my_prefix_mask(ctx["legal"][rows], ctx["valid"][rows], prefix, k)
         sign = torch.randint(0, 2, (B, HEAD_SIZES[k]), generator=gen).float() * 2 - 1
-        return torch.where(mask, 1e4 * sign, torch.full_like(sign, 1e4))
+        if nonfinite:
+            bad = _NONFINITE[torch.randint(0, len(_NONFINITE), (B, HEAD_SIZES[k]), generator=gen)]
+        else:
+            bad = torch.full_like(sign, 1e4)
+        return torch.where(mask, 1e4 * sign, bad)
     return head_logits
 
 
 def test_every_sampled_tuple_is_legal(states, monkeypatch):
     """PITFALLS 1: >= 100,000 draws from varied game states, forced decisions included,
-    with ordinary, huge (weights x1000), adversarial (+1e4 on illegal values) and bf16
-    logits, sampled and greedy: every tuple is in its row's legal list."""
+    with ordinary, huge (weights x1000), adversarial (+1e4, or +inf / NaN / finfo.max, on
+    illegal values) and bf16 logits, sampled and greedy: every tuple is in its row's legal
+    list and every log-prob is finite."""
     obs, leg, cnt = _with_forced_rows(*states)
     order = np.argsort(cnt, kind="stable")     # chunks of similar list lengths (fast)
     obs, leg, cnt = obs[order], leg[order], cnt[order]
@@ -192,6 +204,7 @@ def test_every_sampled_tuple_is_legal(states, monkeypatch):
         ("fp32", plain, False, False, False, 5, None),
         ("weights x1000", huge, False, False, False, 5, None),
         ("adversarial +-1e4 logits", plain, False, True, False, 5, None),
+        ("adversarial +inf/nan/max on illegal values", plain, False, "nonfinite", False, 2, None),
         ("greedy fp32", plain, False, False, True, 1, None),
         ("bf16 autocast", plain, True, False, False, 1, bf16_rows),
         ("weights x1000 + bf16", huge, True, False, False, 1, bf16_rows),
@@ -202,7 +215,8 @@ def test_every_sampled_tuple_is_legal(states, monkeypatch):
         pol.eval()
         gen = torch.Generator().manual_seed(100 + ci)
         if adversarial:
-            monkeypatch.setattr(pol, "head_logits", _adversarial_head_logits(ctx, seed=ci))
+            monkeypatch.setattr(pol, "head_logits",
+                                _adversarial_head_logits(ctx, seed=ci, nonfinite=adversarial == "nonfinite"))
         rows = torch.arange(N) if rows is None else torch.as_tensor(np.sort(rows))
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             enc_rows = pol(g_all[rows], e_all[rows])
@@ -222,6 +236,43 @@ def test_every_sampled_tuple_is_legal(states, monkeypatch):
         if adversarial:
             monkeypatch.undo()
     assert total >= 100_000, total
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_masked_log_softmax_ignores_adversarial_masked_logits(bf16):
+    """PITFALLS 9: masking is one boolean fill on fp32 logits, not an added large negative.
+    With +inf, NaN and finfo(float32).max on the masked entries (and finite logits, ±1e4
+    included, on the legal ones), the legal log-probs are finite and logsumexp to 0, the
+    masked ones are exactly -inf, and the masked entries get exactly zero gradient."""
+    gen = torch.Generator().manual_seed(23)
+    B, N = 600, 40
+    mask = torch.rand(B, N, generator=gen) < torch.rand(B, 1, generator=gen)
+    mask[torch.arange(B), torch.randint(0, N, (B,), generator=gen)] = True   # at least one legal value
+    mask[:50] = False
+    mask[torch.arange(50), torch.randint(0, N, (50,), generator=gen)] = True  # rows with one legal value
+    scale = torch.tensor([1.0, 30.0, 1e4])[torch.randint(0, 3, (B, 1), generator=gen)]   # per row
+    legal_logits = torch.randn(B, N, generator=gen) * scale
+    bad = _NONFINITE[torch.randint(0, len(_NONFINITE), (B, N), generator=gen)]
+    bad[:3] = _NONFINITE.unsqueeze(1)           # each kind alone on every masked entry of a row
+    logits = torch.where(mask, legal_logits, bad)
+    assert torch.isposinf(logits[~mask]).any() and torch.isnan(logits[~mask]).any()
+    assert (logits[~mask] == torch.finfo(torch.float32).max).any()
+    if bf16:   # bf16 logits: finfo(float32).max rounds to +inf there; finfo(bf16).max stands in
+        logits = torch.where(logits == torch.finfo(torch.float32).max, torch.finfo(torch.bfloat16).max, logits)
+        logits = logits.bfloat16()
+    logits.requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logp = _masked_log_softmax(logits, mask)
+    assert logp.dtype == torch.float32
+    assert torch.isfinite(logp[mask]).all() and (logp[mask] <= 0).all()
+    assert torch.equal(logp[~mask], torch.full_like(logp[~mask], float("-inf")))
+    total = torch.logsumexp(logp, -1)          # the -inf entries add exactly 0
+    assert torch.allclose(total, torch.zeros(B), atol=1e-5, rtol=0), total.abs().max()
+    assert (logp[:50][mask[:50]] == 0).all()   # one legal value: log-prob exactly 0
+    w = torch.randn(B, N, generator=gen)
+    (grad,) = torch.autograd.grad((torch.where(mask, logp, torch.zeros_like(logp)) * w).sum(), logits)
+    assert torch.isfinite(grad).all() and (grad[~mask] == 0).all()
+    assert (grad[mask].abs() > 0).any()
 
 
 # ----------------------------------------------------------------------------- 2. exact distribution
@@ -622,6 +673,64 @@ def test_sampled_entropy_is_sum_of_head_entropies(states):
         with pytest.raises(ValueError, match="entropy"):
             sample(pol, enc, L, C, entropy="joint")
 
+
+
+def test_independent_heads_ablation(states):
+    """``independent=True`` (an ablation, not the sampler): only the primary is masked, so the
+    drawn primary is always legal; each sub-head sees the primary alone (no sub-prefix) and no
+    legality mask, so a random policy on real game states draws illegal tuples; a slot the
+    primary does not use is 0 (log-prob and entropy 0); the entropy is the per-head sum; and
+    evaluate(..., independent=True) replays the drawn tuples to the same numbers."""
+    obs, leg, cnt = states
+    pol = make_policy(TINY, seed=24).eval()
+    g, e, L, C = tensors(obs, leg, cnt, width=int(cnt.max()) + 16)   # stale tuples past each count kept
+    V = valid_rows(L, C)
+    kinds = torch.as_tensor(SLOT_KIND.astype(np.int64))
+    gen = torch.Generator().manual_seed(25)
+    illegal = sub_outside = draws = 0
+    with torch.no_grad():
+        enc = pol(g, e)
+        for _ in range(3):
+            r = sample(pol, enc, L, C, generator=gen, independent=True)   # entropy="exact" by default
+            a = r.actions
+            draws += len(a)
+            # the primary: masked by the legal list, as in the sampler
+            m0 = prefix_mask(L.long(), V, a, 0)
+            assert m0.gather(1, a[:, :1]).all(), "independent=True drew an illegal primary"
+            lp0 = _masked_log_softmax(pol.head_logits(enc, 0), m0).gather(1, a[:, :1]).squeeze(1)
+            one0 = m0.sum(1) == 1
+            assert torch.allclose(r.head_log_prob[:, 0], torch.where(one0, torch.zeros_like(lp0), lp0), atol=1e-6)
+            # the sub-heads: an unused slot is 0; a used one is drawn from the unmasked head
+            # conditioned on the primary alone
+            cond = torch.zeros_like(a)
+            cond[:, 0] = a[:, 0]
+            for k in range(1, NUM_HEADS):
+                used = kinds[a[:, 0], k - 1] != int(SlotKind.UNUSED)
+                assert torch.equal(r.applicable[:, k], used)
+                assert (a[~used, k] == 0).all(), f"head {k}: an unused slot is not 0"
+                assert (r.head_log_prob[~used, k] == 0).all() and (r.head_entropy[~used, k] == 0).all()
+                assert not r.forced[used, k].any()      # a used sub-head always has a choice here
+                full = torch.log_softmax(pol.head_logits(enc, k, cond[:, :k]).float(), -1)
+                assert torch.allclose(r.head_log_prob[used, k], full[used].gather(1, a[used, k:k + 1]).squeeze(1),
+                                      atol=1e-5, rtol=0)
+                ent = -(full.exp() * full.clamp(min=-1e4)).sum(-1)
+                assert torch.allclose(r.head_entropy[used, k], ent[used], atol=1e-4, rtol=0)
+                sub_outside += int((~prefix_mask(L.long(), V, a, k).gather(1, a[:, k:k + 1]).squeeze(1)).sum())
+            hit = ((tuple_key(L) == tuple_key(a).unsqueeze(1)) & V).any(1)
+            illegal += int((~hit).sum())
+            assert torch.isfinite(r.log_prob).all() and torch.equal(r.log_prob, r.head_log_prob.sum(-1))
+            assert torch.equal(r.entropy, r.head_entropy.sum(-1)), "the ablation's entropy is the per-head sum"
+            # replay: the same log-prob and entropy, no RNG; the sampler proper rejects the illegal draws
+            ev = evaluate(pol, enc, L, C, a, independent=True)
+            assert torch.equal(ev.actions, a)
+            assert torch.allclose(ev.log_prob, r.log_prob, atol=1e-6, rtol=0)
+            assert torch.allclose(ev.head_log_prob, r.head_log_prob, atol=1e-6, rtol=0)
+            assert torch.allclose(ev.entropy, r.entropy, atol=1e-6, rtol=0)
+            assert torch.equal(ev.applicable, r.applicable) and torch.equal(ev.forced, r.forced)
+            with pytest.raises(ReplayMismatchError):
+                evaluate(pol, enc, L, C, a)
+    # a random policy mostly draws illegal tuples: a legal primary, then sub-values off its list
+    assert illegal > 0.3 * draws and sub_outside >= illegal, (illegal, sub_outside, draws)
 
 
 def test_exact_entropy_of_the_first_rows_only(grad_batch):
