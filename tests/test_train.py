@@ -632,17 +632,16 @@ def test_nproc_launcher_passes_sigterm_to_its_ranks(tmp_path):
 def test_cli_config_errors_are_clear(capsys):
     from training.cli import main
     for argv, says in ((["--config", "nope"], "unknown config 'nope'; named configs: cpu, gpu"),
-                       (["--set", "wings=3"], "unknown setting(s) ['wings']"),
-                       (["--set", "num_envs=many"], "num_envs = 'many' must be an integer"), (["--nproc", "0"], "nproc must be >= 1"),
+                       (["--set", "wings=3"], "--set: unknown setting(s) ['wings']"),
+                       (["--set", "num_envs=many"], "--set: num_envs = 'many' must be an integer"), (["--nproc", "0"], "nproc must be >= 1"),
                        (["--set", "nproc=0"], "nproc must be >= 1"), (["--minutes", "-1"], "minutes must be"),
                        (["--minutes", "nan"], "minutes must be"),
                        (["--final-eval-games", "0"], "--final-eval-games must be >= 2"),
-                       (["--config", "/nonexistent.toml"], "cannot be read"), (["--config", "."], "unknown config"),
+                       (["--config", "/nonexistent.toml"], "cannot be read"), (["--config", "."], "is a path: a config file must end in .toml"),
                        (["--set", "device=nope"], "is not a torch device"),
                        (["--set", "torch_threads=-1"], "torch_threads must be >= 0"),
                        (["--resume", "x", "--init-from", "y"], "give one of them"),
                        (["--set", "seed=-1"], "seed must be in 0..2**32-1"),
-                       (["--seed", str(2 ** 32)], "seed must be in 0..2**32-1"),
                        (["--set", "decks=nope"], "unknown deck 'nope'"),
                        (["--set", "deck_weights=thorn=2;Thornwall Bastion=1"], "given twice")):
         assert main(["train", *argv]) == 2
@@ -661,6 +660,12 @@ def test_cli_config_errors_are_clear(capsys):
     with pytest.raises(SystemExit):
         main(["bc", "--demos", "x", "--split-seed", "-1"])
     assert "a seed is 0..2**63-1" in capsys.readouterr().err
+    # a training seed is the config's 0..2**32-1, refused by argparse with the flag named
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--seed", str(2 ** 32)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --seed" in err and "a training seed is 0..2**32-1" in err
     # the natural spelling of a named config's file, from any folder
     assert TrainConfig.from_toml("cpu.toml") == TrainConfig.named("cpu")
 
@@ -696,7 +701,10 @@ def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkey
     assert (cfg["seed"], cfg["num_envs"], cfg["d_model"], cfg["ent_coef"], cfg["out"]) == (5, 8, 16, 0.03, str(run))
     assert main(["train", "--resume", str(run), "--set", "wings=3"]) == 2   # a bad override of the saved settings
     err = capsys.readouterr().err
-    assert err.startswith(f"tcg train: --resume {run} (settings saved in ") and "'wings'" in err, err
+    assert err.startswith("tcg train: --set: unknown setting(s) ['wings']"), err
+    assert main(["train", "--resume", str(run), "--set", "num_envs=0"]) == 2   # typed, but out of range
+    err = capsys.readouterr().err
+    assert err.startswith("tcg train: config: num_envs and rollout_steps must be >= 1"), err
     # a run already at its limits is refused, not rerun as a do-nothing that rewrites policy.pt
     policy_bytes = (run / "policy.pt").read_bytes()
     for extra in ([], ["--total-steps", str(2 * per_update)], ["--total-steps", str(3 * per_update)]):
@@ -1054,3 +1062,194 @@ def test_output_paths_that_cannot_be_written_are_usage_errors(tmp_path, capsys):
     assert main(["demos", "--games", "2", "--out", str(blocked / "d.tcgd")]) == 2
     assert "the folder of --out" in capsys.readouterr().err
     assert afile.read_text() == "x"
+
+
+def _rows_entropy(tr, ro) -> float:
+    """Mean exact joint entropy of the learner's policy over every stored decision of ``ro``,
+    computed here from the stored observations and legal lists (eval mode, no grad)."""
+    from policy.model import obs_tensors
+    from training.sampler import exact_entropy
+    obs = np.concatenate(ro.obs)
+    width = max(l.shape[1] for l in ro.legal)
+    legal = np.concatenate([np.pad(l, ((0, 0), (0, width - l.shape[1]), (0, 0))) for l in ro.legal])
+    count = np.concatenate(ro.count)
+    tr.policy.eval()
+    with torch.no_grad():
+        enc = tr.policy(*obs_tensors(torch.as_tensor(obs)))
+        return float(exact_entropy(tr.policy, enc, torch.as_tensor(legal), torch.as_tensor(count)).mean())
+
+
+def test_the_entropy_bonus_is_the_exact_joint_entropy_and_raises_it(tmp_path, monkeypatch):
+    """With zero advantages and no value loss, an update follows the entropy bonus alone: the
+    logged entropy is the exact joint entropy of the stored decisions (not the sampled-prefix
+    estimate), and after the step the policy's exact entropy over the same decisions is higher.
+    A bonus computed without a gradient, with the wrong sign, or on the wrong estimate fails."""
+    import training.ppo as P
+
+    def no_advantage(values, *a, **k):
+        return np.zeros_like(values), np.zeros_like(values)
+    monkeypatch.setattr(P, "seat_gae", no_advantage)
+    tr = Trainer(tiny(tmp_path, pool_fraction=0.0, ent_coef=1.0, vf_coef=0.0, update_epochs=1,
+                      num_minibatches=1, learning_rate=3e-3, anneal_lr=False), quiet=True)
+    ro, _ = tr.collect()
+    before = _rows_entropy(tr, ro)
+    st = tr.learn(ro)   # one minibatch: its entropy is read before the only step
+    after = _rows_entropy(tr, ro)
+    tr.close()
+    assert st["entropy"] == pytest.approx(before, rel=1e-4)
+    assert after > before + 1e-3
+
+
+def test_rollout_stores_each_decisions_actor_view_and_both_seats_rewards(tmp_path):
+    """What GAE chains on comes from the env as it was at each decision: the seat that acted
+    (read before the step), that seat's observation, and after the step both seats' rewards in
+    seat order. Checked against a wrapped env over a rollout long enough to finish games."""
+    tr = Trainer(tiny(tmp_path, rollout_steps=160), quiet=True)
+    env, real_step = tr.env, tr.env.step
+    seen = {"actor": [], "obs": [], "rewards": []}
+
+    def step(actions):
+        seen["actor"].append(env.current_player.copy())
+        seen["obs"].append(env.observations.copy())
+        out = real_step(actions)
+        seen["rewards"].append(env.seat_rewards.copy())
+        return out
+    env.step = step
+    ro, _ = tr.collect()
+    tr.close()
+    dones = np.stack(ro.dones)
+    assert dones.any(), "no game ended: the rollout is too short to test rewards"
+    assert np.array_equal(np.stack(ro.seats), np.stack(seen["actor"]))
+    assert np.array_equal(np.stack(ro.obs), np.stack(seen["obs"]))
+    rewards = np.stack(ro.seat_rewards)
+    assert np.array_equal(rewards, np.stack(seen["rewards"]))
+    # a finished game pays its two seats opposite rewards; a game still running pays nothing
+    ended = rewards[dones]
+    assert (ended[:, 0] == -ended[:, 1]).all() and (np.abs(ended).sum(1) > 0).any()
+    assert not rewards[~dones].any()
+
+
+def test_diagnostics_report_what_happened_not_placeholders(tmp_path):
+    """The logged numbers move with what they measure: illegal actions sampled by the
+    independent-heads ablation equal the env's count and are > 0; the gradient norm is the norm
+    before clipping (above a tiny clip threshold); approx_kl is the k3 estimate (never
+    negative, and not old_approx_kl) once the policy has moved within an update."""
+    tr = Trainer(tiny(tmp_path, independent_heads=True, rollout_steps=32), quiet=True)
+    before = int(tr.env.illegal_counts.sum())
+    ro, rs = tr.collect()
+    assert rs["illegal_actions"] == int(tr.env.illegal_counts.sum()) - before > 0
+    tr.close()
+    tr = Trainer(tiny(tmp_path / "kl", max_grad_norm=1e-4, update_epochs=4, num_minibatches=2,
+                      learning_rate=1e-2, anneal_lr=False), quiet=True)
+    st = tr.learn(tr.collect()[0])
+    tr.close()
+    assert st["grad_norm"] > 1e-2
+    assert st["approx_kl"] > 0 and st["approx_kl"] != pytest.approx(st["old_approx_kl"], rel=1e-3, abs=1e-9)
+
+
+def test_cli_refuses_empty_paths_and_sizes_it_cannot_hold_and_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    """An empty --out, --resume or --init-from is refused (not read as the current folder or as
+    "not given"); so are num_envs, rollouts and minibatch counts the trainer cannot hold, a huge
+    eval --games, and a --config path that is not a .toml file. A command refused after it made
+    its --out folder removes the folder again."""
+    from training.cli import main
+    monkeypatch.chdir(tmp_path)
+    for argv, says in ((["train", "--out", ""], "out must name a folder, got ''"),
+                       (["train", "--set", "out= "], "out must name a folder"),
+                       (["train", "--resume", ""], "--resume needs a run folder or a checkpoint file"),
+                       (["train", "--init-from", ""], "--init-from needs a policy checkpoint file"),
+                       (["train", "--set", "num_envs=2000000"], "num_envs must be at most 1,048,576"),
+                       (["train", "--set", "rollout_steps=100000000"], "decisions per rank and update"),
+                       (["train", "--set", "num_envs=8", "--set", "rollout_steps=8", "--set", "num_minibatches=65"],
+                        "num_minibatches (65) must be at most the decisions of a rollout"),
+                       (["train", "--config", str(tmp_path)], "is a path: a config file must end in .toml"),
+                       (["eval", "--checkpoint", "x.pt", "--games", "2000000"], "--games must be in 2..1,048,576"),
+                       (["eval", "--checkpoint", ""], "a checkpoint is named by its file path"),
+                       (["demos", "--out", "d.tcgd", "--games", "1", "--parallel", str(10 ** 7)], "--parallel must be >= 1 and <= "),
+                       (["bc", "--demos", "x.tcgd", "--out", ""], "--out must name a folder"),
+                       (["bc", "--demos", "missing.tcgd", "--out", "bcrun"], "missing.tcgd"),
+                       (["train", "--out", "fresh", "--init-from", "missing.pt"], "missing.pt does not exist")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, (argv, err)
+    assert list(tmp_path.iterdir()) == [], "a refused command left files or folders behind"
+
+
+def test_a_new_run_refuses_a_folder_holding_files_it_would_write(tmp_path, capsys):
+    """--out naming a folder that is not a run but holds a file a run writes (config.json,
+    league.csv, ...; a BC run's curves.csv, ...) is refused, and the files stay as they were."""
+    from training.cli import main
+    for name in ("config.json", "league.csv", "summary.json"):
+        u = tmp_path / name.split(".")[0]
+        u.mkdir()
+        (u / name).write_text("mine\n")
+        for argv in (["train", "--out", str(u), "--total-steps", "64", "--set", "num_envs=8"],
+                     ["bc", "--demos", "x.tcgd", "--out", str(u)]):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert "already holds a run or a file a run writes" in err and name in err, err
+            assert [p.name for p in u.iterdir()] == [name] and (u / name).read_text() == "mine\n"
+
+
+def test_a_refused_resume_deletes_nothing_and_a_good_one_only_the_stale_temporaries(tmp_path):
+    """--resume FILE may name a checkpoint in any folder: a refused resume leaves that folder
+    as it was, and a resume that succeeds removes only the temporary files a killed checkpoint
+    writer leaves (ckpt_*.pt.<random>.tmp), never the user's own *.tmp files."""
+    import shutil
+
+    from training.checkpoint import CheckpointError
+    cfg = tiny(tmp_path)
+    run_updates(cfg, 1)
+    dl = tmp_path / "downloads"
+    dl.mkdir()
+    shutil.copy(sorted((Path(cfg.out) / "checkpoints").glob("ckpt_*.pt"))[-1], dl / "theirs.pt")
+    (dl / "notes.tmp").write_text("draft")
+    (dl / "ckpt_000001.pt.k2j3h4.tmp").write_bytes(b"half a checkpoint")
+    before = sorted(p.name for p in dl.iterdir())
+    with pytest.raises(CheckpointError, match="num_envs 8 differs"):
+        Trainer(tiny(tmp_path / "other", num_envs=4), resume=str(dl / "theirs.pt"), quiet=True)
+    assert sorted(p.name for p in dl.iterdir()) == before
+    tr = Trainer(tiny(tmp_path / "other"), resume=str(dl / "theirs.pt"), quiet=True)
+    tr.close()
+    assert tr.update == 1
+    assert sorted(p.name for p in dl.iterdir()) == ["notes.tmp", "theirs.pt"]
+
+
+@pytest.mark.parametrize("mutate,says", [
+    (lambda d: d["counters"].update(steps="x"), "counters 'steps' = 'x' must be a whole number >= 0"),
+    (lambda d: d["counters"].update(update=-1), "counters 'update' = -1"),
+    (lambda d: d["counters"].update(elapsed=float("nan")), "counters 'elapsed'"),
+    (lambda d: d.update(counters=[1, 2]), "'counters' is a list, not a table"),
+    (lambda d: d.update(train_config=[1, 2]), "'train_config' is a list, not a table"),
+    (lambda d: d["optimizer"].update(param_groups=[]), "its optimizer state does not fit"),
+])
+def test_resume_names_a_malformed_field_of_its_checkpoint(tmp_path, capsys, mutate, says):
+    """A resumable checkpoint whose counters, settings or optimizer state are malformed (edited,
+    or written by something else) is refused with the file and the field named, by Trainer
+    and by `tcg train --resume` alike (a CheckpointError, never a traceback)."""
+    from training.checkpoint import CheckpointError, atomic_save
+    from training.cli import main
+    cfg = tiny(tmp_path)
+    run_updates(cfg, 1)
+    path = sorted((Path(cfg.out) / "checkpoints").glob("ckpt_*.pt"))[-1]
+    data = torch.load(path, weights_only=True)
+    mutate(data)
+    atomic_save(data, path)
+    with pytest.raises(CheckpointError, match=re.escape(says)):
+        Trainer(cfg, resume=cfg.out, quiet=True)
+    assert main(["train", "--resume", cfg.out, "--total-steps", "10000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tcg train: ") and str(path) in err and ("optimizer" in says or says in err), err
+
+
+def test_a_checkpoint_that_does_not_fit_its_config_names_the_mismatch(tmp_path):
+    """The weights-vs-config error quotes the state-dict error's detail (which keys are missing,
+    which sizes differ), not only its first line."""
+    from training.checkpoint import CheckpointError, load_policy
+    tr, _ = run_updates(tiny(tmp_path), 1)
+    path = Path(tr.cfg.out) / "policy.pt"
+    data = torch.load(path, weights_only=True)
+    data["model"].pop("value_head.0.weight")
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match=r"do not fit .*Missing key\(s\).*value_head\.0\.weight"):
+        load_policy(path)

@@ -109,6 +109,7 @@ class BCConfig:
         need(self.patience >= 0, f"--patience must be >= 0, got {self.patience}")
         need(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         need(self.lr >= 0, f"--lr must be >= 0, got {self.lr}")
+        need(bool(str(self.out).strip()), f"--out must name a folder, got {self.out!r}")
         need(self.val_every >= 0, f"--val-every must be >= 0, got {self.val_every}")
         need(0 <= self.threads <= MAX_THREADS, f"--threads must be in 0..{MAX_THREADS}, got {self.threads}")
         need(all(math.isfinite(v) for v in (self.lr, self.max_grad_norm, self.weight_decay, self.min_delta))

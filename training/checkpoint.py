@@ -9,7 +9,9 @@ one of them and raises :class:`CheckpointError` naming what is wrong.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -83,13 +85,27 @@ def save_policy(policy, path: str | Path, extra: dict | None = None) -> Path:
     return atomic_save(data, path)
 
 
+def why(e: BaseException, lines: int = 3, width: int = 400) -> str:
+    """An exception's message for a one-line error: its first ``lines`` non-empty lines joined
+    by '; ' (a state-dict error's first line says only "Error(s) in loading state_dict"; the
+    missing keys or size mismatches follow), terminal colour codes removed, cut at ``width``."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    out = "; ".join([t.strip() for t in text.splitlines() if t.strip()][:lines])
+    return out if len(out) <= width else out[:width - 3] + "..."
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Load and validate a checkpoint dict (data only; nothing in it is executed)."""
+    if not str(path).strip():   # Path('') would read as the current folder
+        raise CheckpointError(f"a checkpoint is named by its file path, got {str(path)!r}")
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
-    with path.open("rb") as f:
-        head = f.read(4)
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror or e})") from None
     if head != b"PK\x03\x04":   # torch.save writes a zip archive; anything else is not a checkpoint
         raise CheckpointError(f"{path} is not a torch checkpoint file (those are zip archives; this one starts "
                               f"with {head!r})")
@@ -98,7 +114,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except Exception as e:  # torch raises many types for a corrupt or non-weights file
         raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch file (truncated, corrupt, "
                               f"or holding objects other than tensors and plain data): "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                              f"{type(e).__name__}: {why(e, lines=1)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tcg checkpoint (format {data.get('format') if isinstance(data, dict) else type(data).__name__!r})")
     if data.get("version") != VERSION:
@@ -136,14 +152,42 @@ def resume_target(path: str | Path) -> tuple[Path, Path]:
     return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
-def saved_run(path: str | Path) -> tuple[dict, dict]:
-    """The training settings a resumable checkpoint was written with (``train_config``) and its
-    step counters (``counters``: update, steps, elapsed seconds, illegal_total)."""
-    data = load_checkpoint(path)
+def resume_fields(data: dict, path: str | Path) -> tuple[dict, dict]:
+    """A resumable checkpoint's training settings (``train_config``) and step counters
+    (``counters``: update, steps, elapsed seconds, illegal_total), checked for form:
+    :class:`CheckpointError` naming the file and the field if either is not a table or a
+    counter is not a number >= 0 (a file edited or written by something else)."""
     if "train_config" not in data:
         raise CheckpointError(f"{path} is a policy-only checkpoint (no 'train_config'); it cannot be resumed, "
                               f"use it with --init-from")
-    return dict(data["train_config"]), dict(data.get("counters", {}))
+    tc, c = data["train_config"], data.get("counters", {})
+    for name, value in (("train_config", tc), ("counters", c)):
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a table")
+    for key in ("update", "steps", "elapsed", "illegal_total"):
+        v = c.get(key, 0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
+                or (key != "elapsed" and v != int(v)):
+            raise CheckpointError(f"{path}: counters '{key}' = {v!r} must be a{' whole' if key != 'elapsed' else ''} "
+                                  f"number >= 0")
+    return dict(tc), dict(c)
+
+
+def saved_run(path: str | Path) -> tuple[dict, dict]:
+    """The training settings a resumable checkpoint was written with (``train_config``) and its
+    step counters (``counters``), checked by :func:`resume_fields`."""
+    return resume_fields(load_checkpoint(path), path)
+
+
+def remove_stale_temps(*folders: str | Path) -> None:
+    """Delete the temporary files :func:`atomic_save` leaves behind when its writer is killed
+    mid-save (``ckpt_*.pt.<random>.tmp`` and ``policy.pt.<random>.tmp``) in ``folders``, and
+    nothing else: a folder named by ``--resume FILE`` may hold the user's own files."""
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        for pattern in ("ckpt_*.pt.*.tmp", "policy.pt.*.tmp"):
+            for stale in folder.glob(pattern):
+                if stale.is_file():
+                    stale.unlink()
 
 
 def load_policy(path: str | Path, map_location="cpu"):
@@ -156,7 +200,7 @@ def load_policy(path: str | Path, map_location="cpu"):
         policy.load_state_dict(data["model"])
     except (ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"{path}: the model weights do not fit the recorded policy config: "
-                              f"{str(e).splitlines()[0]}") from None
+                              f"{why(e)}") from None
     policy.eval()
     return policy
 
@@ -174,7 +218,7 @@ def load_init_weights(policy, path: str | Path) -> dict:
     try:
         theirs = PolicyConfig.from_dict(theirs).to_dict()
     except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: its policy config does not load: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(f"{path}: its policy config does not load: {why(e)}") from None
     if theirs != ours:
         diff = ", ".join(f"{k}: checkpoint {theirs.get(k, '(absent)')!r} vs policy {ours.get(k, '(absent)')!r}"
                          for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
@@ -182,5 +226,5 @@ def load_init_weights(policy, path: str | Path) -> dict:
     try:
         policy.load_state_dict(data["model"])
     except (RuntimeError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: the model weights do not fit the policy: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(f"{path}: the model weights do not fit the policy: {why(e)}") from None
     return data

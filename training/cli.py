@@ -59,28 +59,50 @@ def _cmd_replay(args) -> int:
     return replay_command(args)
 
 
+# what a training run (tcg train) or a BC run (tcg bc) writes into its folder: a new run into a
+# folder holding any of them would overwrite or append to it
+RUN_FILES = ("checkpoints", "policy.pt", "config.json", "tb", "league.csv", "league.png",   # tcg train
+             "bc_config.json", "last.pt", "curves.csv", "curves.json", "curves.png", "summary.json")   # tcg bc
+
+
 def _holds_output(out) -> str | None:
-    """What in folder ``out`` a new run would overwrite (a training or BC run's files), or None."""
+    """The first thing in folder ``out`` that a new run would overwrite (a training or BC run's
+    files, or a file of the same name: :data:`RUN_FILES`), or None."""
     from pathlib import Path
     out = Path(out)
-    found = sorted((out / "checkpoints").glob("ckpt_*.pt"))[-1:] + [out / n for n in ("policy.pt", "bc_config.json")
-                                                                    if (out / n).exists()]
+    found = sorted((out / "checkpoints").glob("ckpt_*.pt"))[-1:] + [out / n for n in RUN_FILES if (out / n).exists()]
     return str(found[0]) if found else None
 
 
-def _output_folder(out, flag: str = "--out") -> None:
-    """Create the output folder ``out`` now (ValueError naming it if it is a file or cannot be
-    made), so a bad path is a usage error before any work rather than a traceback after it."""
+def _output_folder(out, flag: str = "--out") -> bool:
+    """Create the output folder ``out`` now (ValueError naming it if it is empty, a file or cannot
+    be made), so a bad path is a usage error before any work rather than a traceback after it.
+    Returns whether the folder was created here (see :func:`_drop_if_unused`)."""
     from pathlib import Path
+    if not str(out).strip():
+        raise ValueError(f"{flag} must name a folder, got {str(out)!r}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{flag} {out} is a file; give a folder")
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ValueError(f"{flag} {out} cannot be created ({e.strerror or e})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise ValueError(f"{flag} {out} is not writable")
+    return created
+
+
+def _drop_if_unused(out, created: bool) -> None:
+    """Remove the output folder :func:`_output_folder` created for a command that then failed
+    before writing anything into it (a refused run leaves no empty folder behind)."""
+    from pathlib import Path
+    if created:
+        try:
+            Path(out).rmdir()   # only succeeds while empty
+        except OSError:
+            pass
 
 
 def _make_room(cfg, move: bool = True) -> None:
@@ -96,8 +118,8 @@ def _make_room(cfg, move: bool = True) -> None:
     if held is None:
         return
     if cfg.out != TrainConfig().out:
-        raise ValueError(f"{cfg.out} already holds a run ({held}): continue it with --resume {cfg.out}, or "
-                         f"train into another --out")
+        raise ValueError(f"{cfg.out} already holds a run or a file a run writes ({held}): continue a run with "
+                         f"--resume {cfg.out}, or train into another --out")
     if not move:
         return
     old = Path(cfg.out)
@@ -118,13 +140,17 @@ def _cmd_train(args) -> int:
     from .evaluate import format_table
 
     try:
-        overrides = parse_sets(args.set or [])
+        overrides = TrainConfig.typed(parse_sets(args.set or []), "--set")   # its errors say --set, not the config
         for key, val in (("total_steps", args.total_steps), ("minutes", args.minutes), ("out", args.out),
                          ("seed", args.seed), ("nproc", args.nproc)):
             if val is not None:
                 overrides[key] = val
         if args.total_steps is not None and args.minutes is None:
             overrides["minutes"] = 0.0
+        for flag, val, what in (("--resume", args.resume, "a run folder or a checkpoint file"),
+                                ("--init-from", args.init_from, "a policy checkpoint file")):
+            if val is not None and not val.strip():   # '' would otherwise read as "not given"
+                raise ValueError(f"{flag} needs {what}, got {val!r}")
         if args.resume:
             # the run goes on as it was: its saved settings (flags and --set still override them),
             # writing to its own folder
@@ -157,9 +183,13 @@ def _cmd_train(args) -> int:
                                  f"(both count the whole run)")
         if args.final_eval_games < 2:
             raise ValueError(f"--final-eval-games must be >= 2, got {args.final_eval_games}")
+        if args.init_from is not None:   # checked before a folder is made or ranks start (CheckpointError)
+            from .checkpoint import load_init_weights
+            from .ppo import build_policy
+            load_init_weights(build_policy(cfg), args.init_from)
         if not args.resume:   # the launcher (its ranks then find the folder free), a single process, or a rank
             _make_room(cfg, move=os.environ.get("RANK", "0") == "0")
-        _output_folder(cfg.out)
+        created = _output_folder(cfg.out)
     except ValueError as e:   # CheckpointError is one
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
@@ -171,6 +201,7 @@ def _cmd_train(args) -> int:
     try:
         trainer = Trainer(cfg, resume=args.resume, init_from=args.init_from, console=console)
     except (CheckpointError, ValueError) as e:
+        _drop_if_unused(cfg.out, created)
         print(f"tcg train: {e}", file=sys.stderr)
         return 2
     main_rank = D.rank() == 0
@@ -274,6 +305,15 @@ def seed_arg(text: str) -> int:
     return value
 
 
+def train_seed_arg(text: str) -> int:
+    """argparse type of ``tcg train --seed``: an integer in 0..2**32-1, the range of
+    ``TrainConfig.seed`` (every generator's seed is derived from it by a small multiplier)."""
+    value = seed_arg(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; a training seed is 0..2**32-1")
+    return value
+
+
 def parse_sets(items) -> dict:
     """``--set KEY=VALUE`` items as a dict of overrides (values read by :func:`parse_value`)."""
     out = {}
@@ -328,8 +368,9 @@ def _cmd_eval(args) -> int:
     from .checkpoint import CheckpointError, load_policy
     from .evaluate import format_pairings, format_table, parse_pairing, play_match
 
-    if args.games < 2:
-        print("tcg eval: --games must be >= 2", file=sys.stderr)
+    from tcg_env.vec import MAX_GAMES
+    if not 2 <= args.games <= MAX_GAMES:
+        print(f"tcg eval: --games must be in 2..{MAX_GAMES:,}, got {args.games:,}", file=sys.stderr)
         return 2
     try:
         pairing = None if args.decks is None else parse_pairing(args.decks)
@@ -373,10 +414,12 @@ def _cmd_demos(args) -> int:
 
     from .demos import BotError, DemoError, write_demos
 
-    for flag, val, low in (("--games", args.games, 1), ("--parallel", args.parallel, 1),
-                           ("--chunk-records", args.chunk_records, 1)):
-        if val < low:
-            print(f"tcg demos: {flag} must be >= {low}, got {val}", file=sys.stderr)
+    from tcg_env.vec import MAX_GAMES
+    for flag, val, low, high in (("--games", args.games, 1, None), ("--parallel", args.parallel, 1, MAX_GAMES),
+                                 ("--chunk-records", args.chunk_records, 1, None)):
+        if val < low or (high is not None and val > high):
+            print(f"tcg demos: {flag} must be >= {low}" + (f" and <= {high:,}" if high else "") + f", got {val:,}",
+                  file=sys.stderr)
             return 2
     from pathlib import Path
     if Path(args.out).is_dir():
@@ -429,24 +472,27 @@ def _cmd_bc(args) -> int:
     from .checkpoint import NonFiniteWeightsError
     from .demos import DemoError
 
-    held = _holds_output(args.out)
-    if held is not None:
-        print(f"tcg bc: {args.out} already holds a run ({held}); write to another --out", file=sys.stderr)
-        return 2
-    try:
-        _output_folder(args.out)
-    except ValueError as e:
-        print(f"tcg bc: {e}", file=sys.stderr)
-        return 2
     cfg = BCConfig(demos=args.demos, out=args.out, loss=args.loss, epochs=args.epochs, minutes=args.minutes,
                    seed=args.seed, split_seed=args.split_seed, val_frac=args.val_frac, patience=args.patience,
                    min_delta=args.min_delta, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                    max_grad_norm=args.max_grad_norm, val_every=args.val_every, policy=args.policy,
                    device=args.device, threads=args.threads)
+    held = _holds_output(args.out) if str(args.out).strip() else None
+    if held is not None:
+        print(f"tcg bc: {args.out} already holds a run or a file a run writes ({held}); write to another --out",
+              file=sys.stderr)
+        return 2
+    try:
+        cfg.validate()   # every flag is checked before the folder is made
+        created = _output_folder(args.out)
+    except ValueError as e:
+        print(f"tcg bc: {e}", file=sys.stderr)
+        return 2
     console = Console(soft_wrap=True, quiet=args.json)
     try:
         trainer = BCTrainer(cfg, console=console)
     except (DemoError, ValueError) as e:
+        _drop_if_unused(args.out, created)
         print(f"tcg bc: {e}", file=sys.stderr)
         return 2
     cols = [TextColumn("[bold]bc"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(),
@@ -559,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue the run in DIR exactly, from its newest checkpoint (or name one checkpoint file) "
                          "with its saved settings (flags and --set still override them), writing on into DIR")
     tr.add_argument("--init-from", default=None, metavar="CKPT", help="start from a policy checkpoint (e.g. from BC)")
-    tr.add_argument("--seed", type=seed_arg, default=None, help="seed of everything, 0..2**32-1 (default: the config's)")
+    tr.add_argument("--seed", type=train_seed_arg, default=None,
+                    help="seed of everything, 0..2**32-1 (default: the config's)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
     tr.add_argument("--final-eval-games", type=int, default=800,
                     help="games per bot in the closing table (default 800, a few seconds: a multiple of 32 plays each "

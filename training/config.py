@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from policy.config import PolicyConfig
+from tcg_env.vec import MAX_GAMES
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 MAX_THREADS = 256   # a bound on thread and rank counts (torch segfaults starting 100,000 threads)
+MAX_ROLLOUT = 1 << 22   # decisions per rank and update (num_envs x rollout_steps): the gpu config holds 262,144
 
 
 def _f(default, help: str):
@@ -93,9 +95,12 @@ class TrainConfig:
 
     @classmethod
     def named(cls, name: str) -> "TrainConfig":
+        names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+        if Path(name).name != name or Path(name).exists():   # a path, not a name: it must be a .toml file
+            raise ValueError(f"config {name!r} is a path: a config file must end in .toml (or give a named config: "
+                             f"{', '.join(names)})")
         path = CONFIG_DIR / f"{name}.toml"
         if not path.is_file():
-            names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
             raise ValueError(f"unknown config {name!r}; named configs: {', '.join(names)} (files in {CONFIG_DIR})")
         return cls.from_toml(path)
 
@@ -115,19 +120,28 @@ class TrainConfig:
         return cls.from_dict(raw, where=str(path))
 
     @classmethod
-    def from_dict(cls, raw: dict, where: str = "config") -> "TrainConfig":
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(raw) - set(known)
+    def typed(cls, raw: dict, where: str = "config") -> dict:
+        """``raw`` with every key a known setting and every value of its setting's type (an int
+        is taken for a float), else ValueError naming ``where`` (a config file, or --set)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
         if unknown:
             raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; see `tcg train --help`")
-        cfg = cls()
+        out, defaults = {}, cls()
         for k, v in raw.items():
-            want = type(getattr(cfg, k))
+            want = type(getattr(defaults, k))
             if want is float and isinstance(v, int) and not isinstance(v, bool):
                 v = float(v)
             if not isinstance(v, want) or (want is int and isinstance(v, bool)):
                 kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[want]
                 raise ValueError(f"{where}: {k} = {v!r} must be {kind}")
+            out[k] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "config") -> "TrainConfig":
+        cfg = cls()
+        for k, v in cls.typed(raw, where).items():
             setattr(cfg, k, v)
         cfg.validate()
         return cfg
@@ -144,7 +158,14 @@ class TrainConfig:
         need(self.total_steps > 0, "total_steps must be > 0")
         need(math.isfinite(self.minutes) and self.minutes >= 0, "minutes must be a finite number >= 0 (0: no time limit)")
         need(self.num_envs >= 1 and self.rollout_steps >= 1, "num_envs and rollout_steps must be >= 1")
+        need(self.num_envs <= MAX_GAMES, f"num_envs must be at most {MAX_GAMES:,} (games per rank), got {self.num_envs:,}")
+        need(self.num_envs * self.rollout_steps <= MAX_ROLLOUT,
+             f"num_envs x rollout_steps must be at most {MAX_ROLLOUT:,} decisions per rank and update (the rollout "
+             f"is held in memory), got {self.num_envs:,} x {self.rollout_steps:,}")
         need(self.num_minibatches >= 1 and self.update_epochs >= 1, "num_minibatches and update_epochs must be >= 1")
+        need(self.num_minibatches <= self.num_envs * self.rollout_steps,
+             f"num_minibatches ({self.num_minibatches:,}) must be at most the decisions of a rollout, num_envs x "
+             f"rollout_steps = {self.num_envs * self.rollout_steps:,}")
         need(self.policy_size in ("small", "large"), "policy_size must be 'small' or 'large'")
         need(min(self.d_model, self.n_layers, self.n_heads) >= 0, "d_model, n_layers and n_heads must be >= 0 (0: the size's default)")
         if self.n_heads:
@@ -160,6 +181,7 @@ class TrainConfig:
                                                      f"{MAX_THREADS}")
         check_device(self.device, "config: device", available=False)
         need(self.eval_games >= 2, "eval_games must be >= 2")
+        need(bool(self.out.strip()), f"out must name a folder, got {self.out!r}")
         for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0 (0: see `tcg train --help`)")
         need(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1 (--resume reads the newest)")

@@ -176,7 +176,8 @@ class DemoReader:
     def __init__(self, path):
         self.path = Path(path)
         if not self.path.is_file():
-            raise DemoError(f"demos {self.path}: no such file")
+            raise DemoError(f"demos {self.path}: " + ("is a folder, not a demonstrations file" if self.path.is_dir()
+                                                      else "no such file"))
         self.size = self.path.stat().st_size
         with self.path.open("rb") as f:
             head = f.read(len(MAGIC) + 4)

@@ -48,7 +48,10 @@ def parse_pairing(text: str) -> tuple[str, str]:
     names = [d.strip() for d in text.split(",")]
     if len(names) not in (1, 2):
         raise ValueError(f"--decks takes one deck name (its mirror) or two separated by a comma, got {text!r}")
-    return _check_pairing((names[0], names[-1]))
+    try:
+        return _check_pairing((names[0], names[-1]))
+    except ValueError as e:
+        raise type(e)(f"--decks {text!r}: {e}") from None
 
 
 def _check_pairing(pairing) -> tuple[str, str]:

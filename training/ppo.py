@@ -41,7 +41,7 @@ from verification.spec import ACTION_SPEC_VERSION
 
 from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, check_finite_weights,
-                         load_checkpoint, resume_target)
+                         load_checkpoint, remove_stale_temps, resume_fields, resume_target, why)
 from .config import TrainConfig, check_device, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .gae import seat_gae, waiting_value_targets
@@ -429,7 +429,9 @@ class Trainer:
         b_opp = self._dev(np.stack(ro.opp_obs)[t_idx, i_idx]) if cfg.oracle_value else None
         # every rank must run the same number of minibatches for DDP: size them by the global min
         M_all = D.all_reduce_min(M)
-        mb = max(1, M_all // cfg.num_minibatches)
+        # fewer decisions than minibatches (a tiny rollout): one decision each, never an empty one
+        n_mb = max(1, min(cfg.num_minibatches, M_all))
+        mb = max(1, M_all // n_mb)
         b_ent_w = None
         if self.ent_scale is not None:
             b_ent_w = self._dev(self.ent_scale[self.own_deck[i_idx, seats[t_idx, i_idx]]])
@@ -444,9 +446,9 @@ class Trainer:
         stop = False
         for epoch in range(cfg.update_epochs):
             perm = torch.randperm(M, generator=torch.Generator().manual_seed(cfg.seed + self.update * 131 + epoch))
-            w_chunks = (torch.arange(len(w_obs), device=dev).tensor_split(cfg.num_minibatches)
-                        if w_obs is not None else [None] * cfg.num_minibatches)
-            for start, w_idx in zip(range(0, mb * cfg.num_minibatches, mb), w_chunks):
+            w_chunks = (torch.arange(len(w_obs), device=dev).tensor_split(n_mb)
+                        if w_obs is not None else [None] * n_mb)
+            for start, w_idx in zip(range(0, mb * n_mb, mb), w_chunks):
                 idx = perm[start:start + mb].to(dev)
                 # the entropy bonus reads the exact entropy of the minibatch's first n_ent rows (a
                 # uniform subset: the minibatch is a random draw), the others' entropy is NaN
@@ -721,14 +723,13 @@ class Trainer:
         return path
 
     def load(self, path: str | Path):
-        path, _ = resume_target(path)
-        for stale in path.parent.glob("*.tmp"):   # left by a writer that was killed mid-save
-            stale.unlink()
+        path, run_dir = resume_target(path)
         data = load_checkpoint(path, map_location="cpu")
         for key in ("optimizer", "rng", "env", "counters", "train_config"):
             if key not in data:
                 raise CheckpointError(f"{path} is a policy-only checkpoint (no '{key}'); it cannot be resumed, "
                                       f"use it with --init-from")
+        resume_fields(data, path)   # CheckpointError unless its settings and counters are well formed
         # through from_dict, so a checkpoint written before a field existed reads it as its default
         try:
             saved = PolicyConfig.from_dict(data["policy_config"]).to_dict()
@@ -749,7 +750,11 @@ class Trainer:
                 raise CheckpointError(f"{path}: {key} {was!r} differs from this run's {getattr(self.cfg, key)!r}; "
                                       f"resume with the same {key}")
         self.policy.load_state_dict(data["model"])
-        self.optimizer.load_state_dict(data["optimizer"])
+        try:
+            self.optimizer.load_state_dict(data["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: its optimizer state does not fit this policy's parameters "
+                                  f"({why(e)})") from None
         c = data["counters"]
         self.update, self.steps, self.elapsed_before = int(c["update"]), int(c["steps"]), float(c["elapsed"])
         self.illegal_total = int(c.get("illegal_total", 0))
@@ -774,6 +779,7 @@ class Trainer:
         self.ratings = {k: (v[0], v[1]) for k, v in data["ratings"].items()}
         self.history = json.loads(data["history"])
         self.resumed_from = path
+        remove_stale_temps(path.parent, run_dir)   # left by a writer killed mid-save; only now, all checks passed
 
     def _init_from(self, path):
         from .checkpoint import load_init_weights
