@@ -802,6 +802,9 @@ def _check_replay_out(path: Path, label: str = "--replay-out") -> None:
     import tempfile
     if path.exists():
         raise PlayError(f"{label} {path} already exists; give a new file name (nothing is overwritten)")
+    above = next((p for p in path.parents if p.exists()), None)   # the nearest existing folder above
+    if above is not None and not above.is_dir():
+        raise PlayError(f"{label} {path}: {above} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, trial = tempfile.mkstemp(prefix=".replay-", suffix=".trial", dir=path.parent)

@@ -307,7 +307,8 @@ def test_cli_errors_exit_2(capsys, tmp_path):
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me")
     for out, says in ((precious, "already exists"), (tmp_path, "already exists"),
-                      (precious / "x.json", "no file can be written in"),
+                      (precious / "x.json", f"{precious} is a file, not a folder"),
+                      (precious / "sub" / "x.json", f"{precious} is a file, not a folder"),
                       (Path("/proc/tcg-test/x.json"), "no file can be written in")):   # root passes os.access there
         assert cli_main(["play", "--replay-out", str(out)]) == 2
         assert says in capsys.readouterr().err

@@ -1253,3 +1253,21 @@ def test_a_checkpoint_that_does_not_fit_its_config_names_the_mismatch(tmp_path):
     torch.save(data, path)
     with pytest.raises(CheckpointError, match=r"do not fit .*Missing key\(s\).*value_head\.0\.weight"):
         load_policy(path)
+
+
+def test_resume_is_checked_before_any_rank_starts(tmp_path, capsys):
+    """`tcg train --resume` makes Trainer.load's checks (policy, deck layout, rank count) in the
+    process that would start the ranks: a mismatch is one clear line and exit 2, where before
+    each rank printed it and torchrun's failure report followed (exit 1)."""
+    from training.cli import main
+    cfg = tiny(tmp_path)
+    run_updates(cfg, 1)
+    before = {p: p.read_bytes() for p in Path(cfg.out).rglob("*") if p.is_file()}
+    for extra, says in ((["--set", "num_envs=4"], "num_envs 8 differs from this run's 4"),
+                        (["--nproc", "2"], "was written by a run of 1 rank(s) and this run has 2"),
+                        (["--set", "d_model=32"], "its policy config")):
+        assert main(["train", "--resume", cfg.out, "--total-steps", "100000", *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tcg train: ") and says in err and "torchrun" not in err.lower(), err
+        assert err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in Path(cfg.out).rglob("*") if p.is_file()} == before

@@ -173,12 +173,6 @@ def resume_fields(data: dict, path: str | Path) -> tuple[dict, dict]:
     return dict(tc), dict(c)
 
 
-def saved_run(path: str | Path) -> tuple[dict, dict]:
-    """The training settings a resumable checkpoint was written with (``train_config``) and its
-    step counters (``counters``), checked by :func:`resume_fields`."""
-    return resume_fields(load_checkpoint(path), path)
-
-
 def remove_stale_temps(*folders: str | Path) -> None:
     """Delete the temporary files :func:`atomic_save` leaves behind when its writer is killed
     mid-save (``ckpt_*.pt.<random>.tmp`` and ``policy.pt.<random>.tmp``) in ``folders``, and

@@ -135,7 +135,8 @@ def _cmd_train(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from . import distributed as D
-    from .checkpoint import CheckpointError, NonFiniteWeightsError, resume_target, saved_run
+    from .checkpoint import CheckpointError, NonFiniteWeightsError, load_checkpoint, resume_fields, resume_target
+    from .ppo import check_resumable
     from .config import TrainConfig
     from .evaluate import format_table
 
@@ -162,7 +163,8 @@ def _cmd_train(args) -> int:
                                  "--config (change a setting with --set KEY=VALUE, the length with --minutes or "
                                  "--total-steps, both counted over the whole run)")
             ckpt, run_dir = resume_target(args.resume)
-            base, counters = saved_run(ckpt)
+            saved = load_checkpoint(ckpt)
+            base, counters = resume_fields(saved, ckpt)
             out = overrides.setdefault("out", str(run_dir))
             if os.path.realpath(out) != os.path.realpath(run_dir):   # it would write over another folder's files
                 raise ValueError(f"--resume continues the run in its own folder ({run_dir}); drop --out {out} "
@@ -173,7 +175,10 @@ def _cmd_train(args) -> int:
             base = (TrainConfig.from_toml(name) if name.endswith(".toml") else TrainConfig.named(name)).to_dict()
             where = f"config {name}"
         cfg = TrainConfig.from_dict({**base, **overrides}, where=where)
-        if args.resume:   # a run already past both limits would only rewrite its policy
+        if args.resume:
+            # the checks each rank's Trainer.load makes, here once, before any rank starts
+            check_resumable(saved, cfg, ckpt, int(os.environ.get("WORLD_SIZE", cfg.nproc)))
+            # a run already past both limits would only rewrite its policy
             done, secs = int(counters.get("steps", 0)), float(counters.get("elapsed", 0.0))
             reached = ([f"total_steps {cfg.total_steps:,}"] if done >= cfg.total_steps else []) + \
                 ([f"minutes {cfg.minutes:g}"] if cfg.minutes and secs >= cfg.minutes * 60 else [])
@@ -445,7 +450,7 @@ def _cmd_demos(args) -> int:
         try:
             res = write_demos(args.out, bot=args.bot, games=args.games, seed=args.seed, append=args.append,
                               parallel=args.parallel, chunk_records=args.chunk_records,
-                              decks=None if args.decks == "all" else args.decks,
+                              decks=None if args.decks.strip().lower() == "all" else args.decks,
                               progress=lambda g, r: prog.update(task, completed=g, records=r))
         except (DemoError, BotError, ValueError) as e:   # unknown bot or deck, a file of another version, ...
             print(f"tcg demos: {e}", file=sys.stderr)

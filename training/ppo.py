@@ -116,6 +116,11 @@ _POLICY_FLAGS = [f.name for f in fields(PolicyConfig)
 
 
 def build_policy(cfg: TrainConfig) -> TCGPolicy:
+    return TCGPolicy(policy_config(cfg))
+
+
+def policy_config(cfg: TrainConfig) -> PolicyConfig:
+    """The policy a run of ``cfg`` trains: the named size with the config's overrides and options."""
     pc = PolicyConfig.named(cfg.policy_size)
     if cfg.d_model:
         pc.d_model = cfg.d_model
@@ -126,7 +131,43 @@ def build_policy(cfg: TrainConfig) -> TCGPolicy:
         pc.n_heads = cfg.n_heads
     for f in _POLICY_FLAGS:   # the policy options TrainConfig exposes under the same name
         setattr(pc, f, getattr(cfg, f))
-    return TCGPolicy(pc)
+    return pc
+
+
+def check_resumable(data: dict, cfg: TrainConfig, path, world: int) -> None:
+    """CheckpointError unless the resumable checkpoint ``data`` (read from ``path``) can be
+    continued by a run of ``cfg`` with ``world`` ranks: its settings and counters are well
+    formed, it trains the same policy, its games were dealt by the same deck layout, and it was
+    written by as many ranks. `tcg train --resume` runs this before it starts any rank, and
+    :meth:`Trainer.load` again in each."""
+    for key in ("optimizer", "rng", "env", "counters", "train_config"):
+        if key not in data:
+            raise CheckpointError(f"{path} is a policy-only checkpoint (no '{key}'); it cannot be resumed, "
+                                  f"use it with --init-from")
+    resume_fields(data, path)   # its settings and counters are well formed
+    # through from_dict, so a checkpoint written before a field existed reads it as its default
+    try:
+        saved = PolicyConfig.from_dict(data["policy_config"]).to_dict()
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its policy config cannot be read: {e}") from None
+    ours = policy_config(cfg).to_dict()
+    if saved != ours:
+        raise CheckpointError(f"{path}: its policy config {data['policy_config']} differs from this run's {ours}")
+    # the games' rows come back from the checkpoint, and with them their decks: the deck
+    # layout the seats and per-deck settings are derived from (own_deck, learner_seat) must
+    # be the one they were dealt by
+    defaults = TrainConfig()
+    for key in ("num_envs", "decks", "deck_weights"):
+        was = data["train_config"].get(key, getattr(defaults, key))
+        same = (deck_values(was, key) == deck_values(cfg.deck_weights, key) if key == "deck_weights"
+                else was == getattr(cfg, key))   # weights: the same decks and numbers, however written
+        if not same:
+            raise CheckpointError(f"{path}: {key} {was!r} differs from this run's {getattr(cfg, key)!r}; "
+                                  f"resume with the same {key}")
+    written_by = int(data.get("world_size", 1))
+    if written_by != world:
+        raise CheckpointError(f"{path} was written by a run of {written_by} rank(s) and this run has "
+                              f"{world}: resume with the same number of ranks (--nproc {written_by})")
 
 
 @dataclass
@@ -725,30 +766,7 @@ class Trainer:
     def load(self, path: str | Path):
         path, run_dir = resume_target(path)
         data = load_checkpoint(path, map_location="cpu")
-        for key in ("optimizer", "rng", "env", "counters", "train_config"):
-            if key not in data:
-                raise CheckpointError(f"{path} is a policy-only checkpoint (no '{key}'); it cannot be resumed, "
-                                      f"use it with --init-from")
-        resume_fields(data, path)   # CheckpointError unless its settings and counters are well formed
-        # through from_dict, so a checkpoint written before a field existed reads it as its default
-        try:
-            saved = PolicyConfig.from_dict(data["policy_config"]).to_dict()
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: its policy config cannot be read: {e}") from None
-        if saved != self.policy.config.to_dict():
-            raise CheckpointError(f"{path}: its policy config {data['policy_config']} differs from this run's "
-                                  f"{self.policy.config.to_dict()}")
-        # the games' rows come back from the checkpoint, and with them their decks: the deck
-        # layout the seats and per-deck settings are derived from (own_deck, learner_seat) must
-        # be the one they were dealt by
-        defaults = TrainConfig()
-        for key in ("num_envs", "decks", "deck_weights"):
-            was = data["train_config"].get(key, getattr(defaults, key))
-            same = (deck_values(was, key) == deck_values(self.cfg.deck_weights, key) if key == "deck_weights"
-                    else was == getattr(self.cfg, key))   # weights: the same decks and numbers, however written
-            if not same:
-                raise CheckpointError(f"{path}: {key} {was!r} differs from this run's {getattr(self.cfg, key)!r}; "
-                                      f"resume with the same {key}")
+        check_resumable(data, self.cfg, path, self.world)
         self.policy.load_state_dict(data["model"])
         try:
             self.optimizer.load_state_dict(data["optimizer"])
@@ -759,10 +777,6 @@ class Trainer:
         self.update, self.steps, self.elapsed_before = int(c["update"]), int(c["steps"]), float(c["elapsed"])
         self.illegal_total = int(c.get("illegal_total", 0))
         self.started = time.time()
-        written_by = int(data.get("world_size", 1))
-        if written_by != self.world:
-            raise CheckpointError(f"{path} was written by a run of {written_by} rank(s) and this run has "
-                                  f"{self.world}: resume with the same number of ranks (--nproc {written_by})")
         mine = data if self.rank == 0 else data["rank_states"][self.rank - 1]
         r = mine["rng"]
         torch.set_rng_state(r["torch"])
