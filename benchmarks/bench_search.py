@@ -42,9 +42,17 @@ def main(argv=None) -> int:
                     help="comma-separated built-in opponents: heuristic, random (default both)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the games and of the search (default 0)")
     ap.add_argument("--rollout", default="heuristic", choices=["heuristic", "random"], help="rollout policy")
+    ap.add_argument("--horizon", type=int, default=15,
+                    help="rollout decisions before the hand-written evaluation stands in (default 15; 0: play every "
+                         "rollout to the end, no evaluation)")
+    ap.add_argument("--no-prior", action="store_true",
+                    help="expand a random unexpanded action instead of the heuristic's favourite; with --rollout "
+                         "random --horizon 0 the search uses no hand-written knowledge at all")
     args = ap.parse_args(argv)
     if args.games < 2:
         ap.error("--games must be >= 2")
+    if args.horizon < 0:
+        ap.error("--horizon must be >= 0 (0: no limit)")
     try:
         sims, ms = parse_budget(args.budget)
     except ValueError as e:
@@ -56,13 +64,14 @@ def main(argv=None) -> int:
 
     SearchBot(0, simulations=2).act(__import__("tcg_env").GameState.new(seed=1))   # compile / load the cache
     out = {"bench": "search", "budget": args.budget, "games_per_opponent": args.games, "seed": args.seed,
-           "rollout": args.rollout}
+           "rollout": args.rollout, "horizon": args.horizon, "prior": not args.no_prior}
     t_all = time.perf_counter()
     decisions = 0
     seconds = 0.0
     worst = 0.0
     for o in opponents:
-        bot = SearchBot(args.seed, simulations=sims, ms=ms, rollout=args.rollout)
+        bot = SearchBot(args.seed, simulations=sims, ms=ms, rollout=args.rollout, horizon=args.horizon,
+                        prior=not args.no_prior)
         t0 = time.perf_counter()
         r = play_search_match(bot, o, args.games, seed=args.seed)
         lo, hi = wilson(r["wins"], r["games"])

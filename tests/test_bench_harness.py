@@ -215,3 +215,23 @@ def test_bootstrap_bias_compares_both_views_with_the_next_decision(tmp_path):
     bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--steps", "1"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--steps" in bad.stderr
+
+
+def test_search_bench_runs_the_knowledge_free_search():
+    """benchmarks/bench_search.py with --rollout random --horizon 0 --no-prior (a search with no
+    hand-written knowledge, as RESULTS measures it) plays its games and says which search ran."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "bench_search.py")
+    p = subprocess.run([sys.executable, script, "--games", "2", "--budget", "8", "--opponent", "random",
+                        "--rollout", "random", "--horizon", "0", "--no-prior"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    row = json.loads(p.stdout.strip().splitlines()[-1])
+    assert (row["rollout"], row["horizon"], row["prior"]) == ("random", 0, False)
+    r = row["vs_random"]
+    assert r["wins"] + r["losses"] + r["draws"] == 2 and r["mean_simulations"] == 8.0
+    bad = subprocess.run([sys.executable, script, "--horizon", "-1"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--horizon must be >= 0" in bad.stderr

@@ -605,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop after M minutes of training in all (a resumed run counts the time before it)")
     tr.add_argument("--out", default=None,
                     help="output folder (default: the config's, runs/latest, moved aside if it holds a run; any other "
-                         "folder holding a run is refused; not with --resume, which writes into the resumed run's folder)")
+                         "folder holding a run or a file a run writes is refused; not with --resume, which writes "
+                         "into the resumed run's folder)")
     tr.add_argument("--resume", default=None, metavar="DIR",
                     help="continue the run in DIR exactly, from its newest checkpoint (or name one checkpoint file) "
                          "with its saved settings (flags and --set still override them), writing on into DIR")
