@@ -459,6 +459,21 @@ E_F = {PLAY_UNIT: 0, PLAY_SPELL: 1}
 E_CAP = max(E_P_UNIT, 1 - E_P_UNIT)
 
 
+def hand_observation(B: int, hands):
+    """Synthetic TCGPolicy inputs for games E and E': empty globals, both leaders present, and
+    the entity rows ``hands`` present as the same cost-2 card (the games then mark the ones that
+    matter)."""
+    g = torch.zeros(B, NUM_GLOBALS)
+    ent = torch.zeros(B, NUM_ENTITIES, len(ENTITY_FEATURES))
+    ent[:, :2, F_PRESENT] = 1
+    ent[:, :2, F_CARD] = 1
+    for h in hands:
+        ent[:, h, F_PRESENT] = 1
+        ent[:, h, F_CARD] = 3
+        ent[:, h, F_COST] = 2
+    return g, ent
+
+
 def e_legal():
     out = {}
     for p, sub2 in ((PLAY_UNIT, 0), (PLAY_SPELL, 1)):
@@ -476,14 +491,7 @@ def e_batch(B, gen, tcg: bool):
     legal = torch.where(is_u, lu.expand(B, -1, -1), ls.expand(B, -1, -1))
     count = torch.full((B,), len(lists[PLAY_UNIT]), dtype=torch.long)
     if tcg:
-        g = torch.zeros(B, NUM_GLOBALS)
-        ent = torch.zeros(B, NUM_ENTITIES, len(ENTITY_FEATURES))
-        ent[:, :2, F_PRESENT] = 1
-        ent[:, :2, F_CARD] = 1
-        for h in E_HANDS:
-            ent[:, h, F_PRESENT] = 1
-            ent[:, h, F_CARD] = 3
-            ent[:, h, F_COST] = 2
+        g, ent = hand_observation(B, E_HANDS)
         ent[torch.arange(B), torch.tensor(E_HANDS)[good], F_COST] = 8      # the rewarded card
         obs = (g, ent)
     else:
@@ -570,15 +578,8 @@ def e2_batch(B, gen):
     lists = e2_legal()
     legal_k, count_k = pad_legal([lists[k] for k in (E2_BOTH, E2_UNIT, E2_SPELL)])
     legal, count = legal_k[kind], count_k[kind]
-    g = torch.zeros(B, NUM_GLOBALS)
-    ent = torch.zeros(B, NUM_ENTITIES, len(ENTITY_FEATURES))
-    ent[:, :2, F_PRESENT] = 1
-    ent[:, :2, F_CARD] = 1
-    for h in E2_HANDS:
-        ent[:, h, F_PRESENT] = 1
-        ent[:, h, F_CARD] = 3
-        ent[:, h, F_COST] = 2
-        ent[:, h, F_ATTACK] = 2
+    g, ent = hand_observation(B, E2_HANDS)
+    ent[:, list(E2_HANDS), F_ATTACK] = 2
     bi = torch.arange(B)
     ent[bi, unit_card, F_COST] = 8
     ent[bi, spell_card, F_ATTACK] = 8

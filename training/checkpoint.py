@@ -165,6 +165,8 @@ def resume_fields(data: dict, path: str | Path) -> tuple[dict, dict]:
         if not isinstance(value, dict):
             raise CheckpointError(f"{path}: '{name}' is a {type(value).__name__}, not a table")
     for key in ("update", "steps", "elapsed", "illegal_total"):
+        if key not in c and key != "illegal_total":   # illegal_total came later: absent reads as 0
+            raise CheckpointError(f"{path}: counters lack '{key}'")
         v = c.get(key, 0)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
                 or (key != "elapsed" and v != int(v)):

@@ -96,13 +96,13 @@ class TrainConfig:
     @classmethod
     def named(cls, name: str) -> "TrainConfig":
         names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+        path = CONFIG_DIR / f"{name}.toml"
+        if Path(name).name == name and path.is_file():
+            return cls.from_toml(path)
         if Path(name).name != name or Path(name).exists():   # a path, not a name: it must be a .toml file
             raise ValueError(f"config {name!r} is a path: a config file must end in .toml (or give a named config: "
                              f"{', '.join(names)})")
-        path = CONFIG_DIR / f"{name}.toml"
-        if not path.is_file():
-            raise ValueError(f"unknown config {name!r}; named configs: {', '.join(names)} (files in {CONFIG_DIR})")
-        return cls.from_toml(path)
+        raise ValueError(f"unknown config {name!r}; named configs: {', '.join(names)} (files in {CONFIG_DIR})")
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainConfig":
