@@ -173,6 +173,23 @@ def test_not_a_demos_file(tmp_path):
             D.load_demos(p)
     with pytest.raises(D.DemoError, match="no such file"):
         D.load_demos(tmp_path / "missing")
+    with pytest.raises(D.DemoError, match="is a folder, not a demonstrations file"):
+        D.load_demos(tmp_path)
+
+
+def test_an_unreadable_demos_file_is_a_demo_error(demo_file, monkeypatch):
+    """A file that exists but cannot be opened (no read permission; root can read anything, so
+    the refusal is simulated) is a DemoError naming it, not a PermissionError traceback."""
+    path = demo_file
+    real_open = Path.open
+
+    def refuse(self, *a, **k):
+        if self == Path(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *a, **k)
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(D.DemoError, match=r"cannot be read \(Permission denied\)"):
+        D.load_demos(path)
 
 
 def test_interrupted_write_leaves_no_complete_looking_file(demo_file, tmp_path):

@@ -33,6 +33,17 @@ def test_combat_both_units_die():
     assert discard_names(st, 1) == ["Guild Informant"]
 
 
+def test_retaliation_includes_the_defender_weapon_bonus():
+    st = (Scenario().main_phase(active=0)
+          .unit(0, 0, "Siege Golem")                                          # 5/6
+          .unit(1, 0, "Scrapyard Mutt", ready=False, weapon="Duelist's Rapier")  # 2/1 with +2 attack
+          .build())
+    st.apply(attack(0, 0))
+    assert unit_name(st, 1, 0) is None
+    assert unit_hp(st, 0, 0) == 6 - (2 + 2)
+    assert discard_names(st, 1) == ["Duelist's Rapier", "Scrapyard Mutt"]
+
+
 def test_attacking_the_leader_has_no_retaliation():
     st = Scenario().main_phase(active=0).unit(0, 0, "Scrapyard Mutt").build()
     st.apply(attack(0))

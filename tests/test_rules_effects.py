@@ -88,6 +88,16 @@ def test_buff_raises_attack_health_and_max_health():
     assert uword(st, 0, 2, B_ATK) == 4 and unit_hp(st, 0, 2) == 3 and uword(st, 0, 2, B_MAXHP) == 5
 
 
+def test_buff_is_capped_at_99():
+    st = (Scenario().main_phase(active=0)
+          .hand(0, ["Blessing of Might"]).ikz(0, n=2)        # +2/+2
+          .unit(0, 0, "Gate Shieldbearer", atk=98, hp=98, max_hp=98)
+          .build())
+    st.apply(play_spell(0, ent_board(0)))
+    assert uword(st, 0, 0, B_ATK) == 99
+    assert unit_hp(st, 0, 0) == 99 and uword(st, 0, 0, B_MAXHP) == 99
+
+
 def test_buff_all_friendly_units_on_play_includes_itself():
     st = (Scenario().main_phase(active=0)
           .hand(0, ["Pack Alpha"]).ikz(0, n=4)               # on play: +1/+1 to ALL_FRIENDLY_UNITS

@@ -179,6 +179,28 @@ def test_lifesteal_heals_only_the_health_actually_removed():
     assert hp(st, 0) == 10 + 1
 
 
+def test_lifesteal_on_the_leader_heals_only_the_health_actually_removed():
+    st = (Scenario().main_phase(active=0)
+          .leader(0, hp=10).leader(1, hp=1)
+          .unit(0, 0, "Bloodfang Stalker")                   # 3 attack LIFESTEAL, only 1 health to remove
+          .build())
+    st.apply(attack(0))
+    assert hp(st, 1) == 0 and st.winner == 0
+    assert hp(st, 0) == 10 + 1                               # overkill on the leader does not heal
+
+
+def test_defending_lifesteal_heals_only_the_health_actually_removed():
+    st = (Scenario().main_phase(active=0)
+          .leader(1, hp=10)
+          .unit(0, 0, "Scrapyard Mutt")                      # 2/1
+          .unit(1, 0, "Mire Leech", atk=3, ready=False)      # 3/3 LIFESTEAL: retaliates for 3 into 1 health
+          .build())
+    st.apply(attack(0, 0))
+    assert unit_name(st, 0, 0) is None
+    assert unit_hp(st, 1, 0) == 3 - 2
+    assert hp(st, 1) == 10 + 1
+
+
 def test_lifesteal_heals_nothing_when_shield_absorbs():
     st = (Scenario().main_phase(active=0)
           .leader(0, hp=10)
@@ -227,3 +249,14 @@ def test_shielded_attacker_takes_no_retaliation_once():
     assert unit_hp(st, 0, 0) == 4 and Keyword.SHIELD not in unit_kw(st, 0, 0)
     assert unit_hp(st, 1, 0) == 2
     assert uword(st, 0, 0, B_ATK) == 4
+
+
+def test_zero_damage_does_not_use_up_shield():
+    st = (Scenario().main_phase(active=0)
+          .unit(0, 0, "Knight-Errant")                       # 4/4 SHIELD
+          .unit(1, 0, "Iron Bulwark", atk=0, ready=False)    # retaliates for 0
+          .build())
+    st.apply(attack(0, 0))
+    assert unit_hp(st, 1, 0) == 6 - 4
+    assert unit_hp(st, 0, 0) == 4
+    assert Keyword.SHIELD in unit_kw(st, 0, 0)               # a 0-damage hit leaves SHIELD in place

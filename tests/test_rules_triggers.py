@@ -162,6 +162,21 @@ def test_on_death_random_enemy_damage():
     assert unit_hp(st, 1, 0) == 6 - 2 - 2
 
 
+def test_deaths_are_processed_active_player_first():
+    # Both units die in the same exchange. The active player's Powder Keg is removed first: its
+    # random 2 damage can only hit the enemy Hedge Sprite (still in its slot at 0 health), and the
+    # Sprout that Hedge Sprite summons afterwards survives. Processing the other order would let
+    # the Keg's damage kill the freshly summoned Sprout.
+    st = (Scenario().main_phase(active=0)
+          .unit(0, 0, "Powder Keg Golem")                  # 2/1, on death: 2 damage to a random enemy unit
+          .unit(1, 0, "Hedge Sprite", ready=False)         # 1/1, on death: summon a Sprout
+          .build())
+    st.apply(attack(0, 0))
+    assert unit_name(st, 0, 0) is None
+    assert board_names(st, 1)[0] == "Sprout"
+    assert unit_hp(st, 1, 0) == 1
+
+
 def test_on_death_gain_ikz():
     st = (Scenario().main_phase(active=0)
           .hand(0, ["Spark Jolt"]).ikz(0, n=1)

@@ -151,6 +151,17 @@ def test_overdraw_burns_the_card():
     assert deck_names(st, 1) == ["Unmake"]
 
 
+def test_a_draw_into_a_hand_of_nine_fills_the_tenth_position():
+    st = (Scenario().main_phase(active=0)
+          .hand(1, ["Scrapyard Mutt"] * 9)
+          .deck(1, ["Firebolt", "Unmake"])
+          .build())
+    st.apply(end_turn())
+    assert hand_names(st, 1) == ["Scrapyard Mutt"] * 9 + ["Firebolt"]
+    assert discard_names(st, 1) == []
+    assert deck_names(st, 1) == ["Unmake"]
+
+
 def test_overdraw_from_an_effect_burns_the_card():
     st = (Scenario().main_phase(active=0)
           .leader(0, "Oriel, Keeper of Pages").ikz(0, n=3)

@@ -179,7 +179,11 @@ class DemoReader:
             raise DemoError(f"demos {self.path}: " + ("is a folder, not a demonstrations file" if self.path.is_dir()
                                                       else "no such file"))
         self.size = self.path.stat().st_size
-        with self.path.open("rb") as f:
+        try:
+            f = self.path.open("rb")
+        except OSError as e:   # e.g. no read permission
+            raise DemoError(f"demos {self.path}: cannot be read ({e.strerror or e})") from None
+        with f:
             head = f.read(len(MAGIC) + 4)
             if head[:len(MAGIC)] != MAGIC[:len(head)] or not head:
                 raise DemoFormatError(f"demos {self.path}: not a tcg demonstrations file (bad magic at byte 0)")
