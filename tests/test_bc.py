@@ -242,6 +242,9 @@ def test_best_checkpoint_is_kept_and_loads(demos, tmp_path):
         got = float(B.masked_loss(best, B.make_batch(d, t.val_idx)).mean())
     assert got == pytest.approx(s["best_val_loss"], rel=1e-5)
     load_policy(out / "last.pt")
+    # a new run refuses a folder holding any of these files: the list must name every one
+    from training.cli import RUN_FILES
+    assert {p.name for p in out.iterdir()} <= set(RUN_FILES)
     fresh = _policy(7)
     load_init_weights(fresh, out / "policy.pt")
     for (k, v), (k2, v2) in zip(fresh.state_dict().items(), best.state_dict().items()):
