@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from prefabs import Deck, DeckError, default_pool
-from verification.layout import STATE_SIZE
+from verification.layout import G_EPISODE, STATE_SIZE
 from verification.spec import HEAD_SIZES, MAX_LEGAL
 
 from . import engine
@@ -143,6 +143,7 @@ class VecTCG:
         if seed is not None:
             self.seed = check_seed(seed)
         seeds = game_seeds(self.seed, self.num_games, self.first_game)
+        self.state[:, G_EPISODE] = 0   # the row's game counter starts again too: reset(s) is VecTCG(n, s)
         engine.reset_batch(self.state, self.cards, self.decks, seeds, self._legal, self._legal_n,
                            self.observations, self._actor)
         self.rewards[:] = 0

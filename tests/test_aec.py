@@ -277,3 +277,29 @@ def test_step_and_render_need_a_reset():
         env.render()
     env.reset(seed=2, options={"anything": 1})   # accepted and not read (PettingZoo's api_test passes one)
     assert "omniscient view" in env.render()
+
+
+def test_a_draw_terminates_both_agents_with_zero_reward(monkeypatch):
+    """Both leaders fall in the same draw step (fatigue, and the arriving Cinder IKZ burns the
+    other leader): a draw pays both agents 0 and terminates (not truncates) both."""
+    from scenario import Scenario, end_turn
+    from tcg_env import engine
+    st = (Scenario().main_phase(active=0).leader(0, hp=1).leader(1, hp=1)
+          .deck(1, []).ikz_deck(1, ["Cinder IKZ"]).build())
+
+    def deal(row, cards, deck0, deck1, seed):
+        row[:] = st.row
+    monkeypatch.setattr(engine, "reset_game", deal)
+    env = aec_env()
+    env.reset(seed=0)
+    assert env.agent_selection == "player_0"
+    env.step(np.array(end_turn()))
+    assert env.game.terminated and env.game.winner == 2
+    assert env.terminations == {a: True for a in AGENTS} and env.truncations == {a: False for a in AGENTS}
+    assert env.agent_selection == "player_1"     # the agent that did not make the last decision
+    seen = {}
+    for agent in env.agent_iter():
+        _, r, term, trunc, info = env.last()
+        seen[agent] = (r, term, trunc, info["winner"])
+        env.step(None)
+    assert seen == {a: (0.0, True, False, 2) for a in AGENTS}

@@ -223,3 +223,32 @@ def test_waiting_view_target_matches_the_bootstrap_it_replaces():
     last1 = 4
     want = phis[last1, 0] * -1 + g * (ret2[seats[k:, 0] == 1][0] + phis[k:][seats[k:, 0] == 1][0]) - values[last1, 0]
     assert np.isclose(adv1[last1, 0], want, atol=1e-5)
+
+
+def test_a_finished_game_is_not_bootstrapped_and_its_potential_ends_at_zero():
+    # game 1: seat0, seat1 (ends it, terminal: seat 0 wins); game 2: seat1, seat0 (runs on).
+    # The final views of a *terminal* game are not used (only a truncated one is bootstrapped),
+    # and phi after a terminal step is 0: neither game 1's final views nor game 2's potentials may
+    # reach game 1's decisions. gamma = lambda = 1: each return is the final reward (or the
+    # bootstrap) minus the decision's own potential.
+    phis = [0.1, -0.1, 0.6, -0.3]
+    adv, ret = _run([0.0, 0.0, 0.5, 0.5], [0, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0], {1: (1.0, -1.0)},
+                    {1: (0.8, -0.8)}, (0.7, 0.9), phis=phis, final_phis={1: (0.4, -0.4)})
+    assert np.allclose(ret, [1.0 - 0.1, -1.0 + 0.1, 0.9 - 0.6, 0.7 + 0.3])
+
+
+def test_potential_counts_every_board_slot_garden_and_alley():
+    """The board term sums attack + health over all of each side's board slots (garden 0-4 and
+    alley 5-9), read from a hand-made position with units in the first and last slots."""
+    from scenario import Scenario
+    from training.shaping import potential
+
+    st = (Scenario(seed=3).main_phase(active=0)
+          .unit(0, 0, "Rivet Sentry", atk=2, hp=3).unit(0, 9, "Rivet Sentry", atk=4, hp=5)
+          .unit(1, 4, "Rivet Sentry", atk=1, hp=1).unit(1, 9, "Rivet Sentry", atk=3, hp=6)
+          .build())
+    o0, o1 = st.observation(0), st.observation(1)
+    assert np.isclose(potential(o0, 0.0, 1.0), ((2 + 3 + 4 + 5) - (1 + 1 + 3 + 6)) / 20)
+    assert np.isclose(potential(o1, 0.0, 1.0), -potential(o0, 0.0, 1.0))
+    assert np.isclose(potential(o0, 0.0, 0.0, 1.0), -(1 + 1 + 3 + 6) / 20)
+    assert np.isclose(potential(o1, 0.0, 0.0, 1.0), -(2 + 3 + 4 + 5) / 20)

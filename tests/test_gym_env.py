@@ -233,3 +233,68 @@ def test_reset_options_choose_the_decks_of_one_episode_and_unknown_ones_are_refu
         drawn.reset(options=["deck"])
     assert drawn.state.to_bytes() == before   # a refused reset changed nothing
     drawn.reset(options={})                   # what Gymnasium's checker passes
+
+
+def _draw_position(drawer: int):
+    """The agent (seat 0) to move, both leaders at 1 health; the draw step of ``drawer``'s next
+    turn kills both at once (fatigue on its empty deck, and its arriving Cinder IKZ burns the other
+    leader): a draw (docs/RULES.md)."""
+    from scenario import Scenario
+    return (Scenario().main_phase(active=0)
+            .leader(0, hp=1).leader(1, hp=1)
+            .deck(drawer, []).ikz_deck(drawer, ["Cinder IKZ"])
+            .build())
+
+
+def _start_from(monkeypatch, st):
+    """Make the next reset() deal ``st`` instead of a fresh game."""
+    from tcg_env import engine
+
+    def deal(row, cards, deck0, deck1, seed):
+        row[:] = st.row
+    monkeypatch.setattr(engine, "reset_game", deal)
+
+
+@pytest.mark.parametrize("opponent", ["random", "callable"])
+def test_a_draw_terminates_with_zero_reward(monkeypatch, opponent):
+    from scenario import end_turn
+    # the agent ends its turn; against the built-in bot seat 1's draw step ends the game at once,
+    # against the callable seat 1 ends its turn too and the agent's draw step ends it
+    _start_from(monkeypatch, _draw_position(drawer=0 if opponent == "callable" else 1))
+    env = gym.make("tcg_env/Duel-v0", opponent=(lambda state: end_turn()) if opponent == "callable" else opponent)
+    env.reset(seed=0)
+    _, r, term, trunc, info = env.step(np.array(end_turn()))
+    assert (r, term, trunc, info["winner"]) == (0.0, True, False, 2)
+
+
+def test_the_turn_cap_truncates_with_zero_reward_and_no_winner():
+    # both sides keep their hand and then always end the turn (the first legal tuple): nobody is
+    # ever hurt, so the game reaches the turn cap: truncated, not terminated, reward 0
+    env = gym.make("tcg_env/Duel-v0", opponent=lambda state: tuple(state.legal_tuples()[0]))
+    obs, _ = env.reset(seed=0)
+    for steps in range(10_000):
+        obs, r, term, trunc, info = env.step(obs["legal_tuples"][0])
+        if term or trunc:
+            break
+        assert r == 0.0
+    assert env.unwrapped.state.truncated
+    assert (r, term, trunc, info["winner"]) == (0.0, False, True, None)
+
+
+def test_a_callable_opponents_winning_move_pays_the_agent_minus_one():
+    """Against a callable opponent the game can end on the opponent's move (played inside
+    ``step``): the agent's reward is still its own result, -1 when the opponent won, +1 when it
+    won, 0 for a draw or the turn cap, and ``info["winner"]`` names the winner."""
+    rng_opp = np.random.default_rng(5)
+
+    def random_legal(state):
+        legal = state.legal_tuples()
+        return tuple(legal[rng_opp.integers(len(legal))])
+
+    env = gym.make("tcg_env/Duel-v0", opponent=random_legal)
+    rng = np.random.default_rng(5)
+    results = [_play(env, seed, rng) for seed in range(8)]
+    for total, steps, info in results:
+        w = info["winner"]
+        assert total == (0.0 if w in (None, 2) else 1.0 if w == 0 else -1.0)
+    assert {info["winner"] for _, _, info in results} >= {0, 1}
