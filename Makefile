@@ -55,7 +55,7 @@ $(PUFFER_STAMP): $(STAMP) scripts/install_pufferlib.sh
 
 puffer: $(PUFFER_STAMP)
 
-# Trains with the embedded cpu config (configs/cpu.toml) for a few minutes and ends with an
+# Trains with the embedded cpu config (training/configs/cpu.toml) for a few minutes and ends with an
 # evaluation table. Pass ARGS=... for more flags, e.g. make train ARGS="--minutes 10"; the cpu config is
 # tcg train's default, so make train ARGS="--resume runs/latest --minutes 10" continues that run.
 train: $(STAMP)

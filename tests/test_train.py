@@ -1042,12 +1042,30 @@ def test_deck_settings_are_checked_with_clear_errors(kw, says):
         TrainConfig.from_dict(kw)
 
 
+def test_named_configs_ship_with_the_package():
+    """`tcg train --config cpu` works from a wheel too: the named configs live inside the
+    `training` package and pyproject's package-data lists every one of them."""
+    import tomllib
+
+    import training
+    from training.config import CONFIG_DIR
+    pkg = Path(training.__file__).resolve().parent
+    assert CONFIG_DIR.resolve().parent == pkg
+    files = sorted(CONFIG_DIR.glob("*.toml"))
+    assert {"cpu", "gpu"} <= {p.stem for p in files}
+    meta = tomllib.loads((pkg.parent / "pyproject.toml").read_text())
+    patterns = meta["tool"]["setuptools"]["package-data"]["training"]
+    assert all(any(p.relative_to(pkg).match(pat) for pat in patterns) for p in files), patterns
+
+
 def test_deck_settings_take_any_case_or_a_prefix_and_store_the_full_name():
     cfg = TrainConfig.from_dict({"decks": "thorn", "ent_deck_scale": "SAGEFIRE=0.5"})
     assert (cfg.decks, cfg.ent_deck_scale) == ("Thornwall Bastion", "Sagefire Circle=0.5")
     cfg = TrainConfig.from_dict({"deck_weights": " bastion = 2 ; Emberfang Rush=1e-1"})
     assert cfg.deck_weights == "Thornwall Bastion=2;Emberfang Rush=1e-1"
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg   # as saved in a checkpoint: unchanged
+    cfg = TrainConfig.from_dict({"decks": " ALL ", "deck_weights": "thorn=2"})   # as `tcg demos --decks` takes it
+    assert (cfg.decks, cfg.deck_weights) == ("all", "Thornwall Bastion=2")
 
 
 def test_output_paths_that_cannot_be_written_are_usage_errors(tmp_path, capsys):
@@ -1275,3 +1293,71 @@ def test_resume_is_checked_before_any_rank_starts(tmp_path, capsys):
         assert err.startswith("tcg train: ") and says in err and "torchrun" not in err.lower(), err
         assert err.count("\n") == 1, err
     assert {p: p.read_bytes() for p in Path(cfg.out).rglob("*") if p.is_file()} == before
+
+
+def test_ppo_losses_are_the_clipped_objective_with_per_minibatch_normalised_advantages(tmp_path, monkeypatch):
+    """The logged policy and value losses equal the reference PPO formulas recomputed from what
+    the update replayed: advantages normalised over each minibatch (mean 0, population std + eps),
+    the pessimistic clipped surrogate max(-A r, -A clip(r, 1 - c, 1 + c)), and the value loss
+    clipped around the *rollout* values, 0.5 max((v - R)^2, (v_clip - R)^2). A tiny clip and a
+    large learning rate make both clips bite after the first step. Rows are matched by content
+    (observation, action), so this does not depend on how minibatches are drawn."""
+    import training.ppo as P
+    c = 1e-3
+    tr = Trainer(tiny(tmp_path, pool_fraction=0.0, clip_coef=c, learning_rate=3e-2, anneal_lr=False,
+                      num_minibatches=2, update_epochs=2, max_grad_norm=10.0), quiet=True)
+    ro, _ = tr.collect()
+    obs, acts = np.stack(ro.obs), np.stack(ro.actions)
+    values, logp = np.stack(ro.values), np.stack(ro.logp)
+    T, N = values.shape
+    rng = np.random.default_rng(0)
+    table = {}
+    adv, ret = np.zeros((T, N), np.float32), np.zeros((T, N), np.float32)
+    for t in range(T):
+        for i in range(N):
+            key = obs[t, i].tobytes() + acts[t, i].astype(np.int64).tobytes()
+            if key not in table:   # rows of equal content get equal targets
+                table[key] = (float(rng.normal() * 2 + 1), float(values[t, i] + rng.normal()), logp[t, i], values[t, i])
+            a, r, lp, v = table[key]
+            assert np.isclose(lp, logp[t, i], atol=1e-5) and np.isclose(v, values[t, i], atol=1e-5)
+            adv[t, i], ret[t, i] = a, r
+    monkeypatch.setattr(P, "seat_gae", lambda *a, **k: (adv.copy(), ret.copy()))
+    real, calls = tr.replay, []
+
+    def spy(obs_t, legal_t, count_t, act_t, *a, **k):
+        out = real(obs_t, legal_t, count_t, act_t, *a, **k)
+        calls.append((obs_t.cpu().numpy(), act_t.cpu().numpy(), out[0].detach().double().cpu().numpy(),
+                      out[2].detach().double().cpu().numpy()))
+        return out
+    tr.replay = spy
+    st = tr.learn(ro)
+    tr.close()
+    assert len(calls) == 4
+    pgs, vls, clipped_r, clipped_v = [], [], False, False
+    for o, ac, new_lp, v in calls:
+        rows = [table[o[j].tobytes() + ac[j].astype(np.int64).tobytes()] for j in range(len(o))]
+        a = np.array([r[0] for r in rows])
+        R = np.array([r[1] for r in rows])
+        old_lp = np.array([r[2] for r in rows], np.float64)
+        old_v = np.array([r[3] for r in rows], np.float64)
+        a = (a - a.mean()) / (a.std() + 1e-8)
+        ratio = np.exp(new_lp - old_lp)
+        pgs.append(np.maximum(-a * ratio, -a * np.clip(ratio, 1 - c, 1 + c)).mean())
+        v_clip = old_v + np.clip(v - old_v, -c, c)
+        vls.append(0.5 * np.maximum((v - R) ** 2, (v_clip - R) ** 2).mean())
+        clipped_r |= bool((np.abs(ratio - 1) > 2 * c).any())
+        clipped_v |= bool((np.abs(v - old_v) > 2 * c).any())
+    assert clipped_r and clipped_v, "the clips never bit: the check would not see them"
+    assert st["policy_loss"] == pytest.approx(np.mean(pgs), rel=1e-3, abs=1e-5)
+    assert st["value_loss"] == pytest.approx(np.mean(vls), rel=1e-3, abs=1e-5)
+
+
+def test_minibatches_of_a_single_decision_train_to_finite_weights(tmp_path):
+    """As many minibatches as decisions (allowed: one decision each): a minibatch's advantages
+    then have zero spread, and normalising them must still give finite numbers, not 0/0."""
+    tr = Trainer(tiny(tmp_path, num_envs=1, rollout_steps=2, num_minibatches=2, pool_fraction=0.0), quiet=True)
+    ro, _ = tr.collect()
+    assert int(np.stack(ro.learner).sum()) == 2
+    st = tr.learn(ro)      # a NaN loss would stop here (the weights are checked after the update)
+    tr.close()
+    assert np.isfinite(st["policy_loss"]) and np.isfinite(st["value_loss"])

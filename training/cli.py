@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="PPO self-play training",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Train a policy by PPO self-play against itself, past selves and the heuristic "
-                                    "bot. Settings come from a named config (configs/NAME.toml) or a TOML file, or "
+                                    "bot. Settings come from a named config (training/configs/NAME.toml) or a TOML file, or "
                                     "with --resume from the run's checkpoint; flags and --set override them. "
                                     "Checkpoints, TensorBoard logs (losses/, charts/, eval/) and the league table go "
                                     "to --out.",

@@ -1,5 +1,5 @@
 """Training settings: one dataclass, each field documented; named configs are TOML files in
-``configs/`` (``configs/cpu.toml``, ``configs/gpu.toml``)."""
+``training/configs/`` (``cpu.toml``, ``gpu.toml``; package data, installed with ``training``)."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ import numpy as np
 from policy.config import PolicyConfig
 from tcg_env.vec import MAX_GAMES
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"   # package data: a wheel install has them too
 MAX_THREADS = 256   # a bound on thread and rank counts (torch segfaults starting 100,000 threads)
 MAX_ROLLOUT = 1 << 22   # decisions per rank and update (num_envs x rollout_steps): the gpu config holds 262,144
 
@@ -48,7 +48,7 @@ class TrainConfig:
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
     rollout_steps: int = _f(64, "Env steps per rollout; each step is one decision in every game.")
     env_threads: int = _f(1, "Threads stepping slices of the batch (numba nogil); 1 steps inline.")
-    decks: str = _f("all", "'all' (every prebuilt pairing) or a deck name used by both seats (any case, or any part of the name that fits only one deck).")
+    decks: str = _f("all", "'all' (any case: every prebuilt pairing) or a deck name used by both seats (any case, or any part of the name that fits only one deck).")
     deck_weights: str = _f("", "With decks='all': how the games are dealt pairings, by deck weight: a pairing's share is the product of its two decks' weights, e.g. 'Thornwall Bastion=2' ('Name=w;Name=w', unlisted decks weigh 1; '': every pairing equally).")
     # --- PPO
     learning_rate: float = _f(1e-3, "Adam learning rate (annealed linearly to 0 when anneal_lr).")
@@ -194,7 +194,9 @@ class TrainConfig:
         need(self.card_stats_every >= 0, "card_stats_every must be >= 0 (0: off)")
         need(self.ent_coef >= 0 and self.ent_coef_end >= 0, "ent_coef and ent_coef_end must be >= 0")
         need(self.ent_anneal_steps >= 0, "ent_anneal_steps must be >= 0 (0: no anneal)")
-        if self.decks != "all":   # one deck for both seats: stored by its full name
+        if self.decks.strip().lower() == "all":   # any case, as `tcg demos --decks` takes it
+            self.decks = "all"
+        else:   # one deck for both seats: stored by its full name
             from prefabs import DeckError, find_deck
             try:
                 self.decks = find_deck(self.decks)
