@@ -235,3 +235,37 @@ def test_search_bench_runs_the_knowledge_free_search():
     assert r["wins"] + r["losses"] + r["draws"] == 2 and r["mean_simulations"] == 8.0
     bad = subprocess.run([sys.executable, script, "--horizon", "-1"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--horizon must be >= 0" in bad.stderr
+
+
+def test_policy_search_measurement_runs_searches_and_reproduces(tmp_path):
+    """benchmarks/policy_search.py (needs a checkpoint, so not in `make bench`): on a small
+    untrained policy, every decision with a choice is searched (--sure above 1), each rollout's
+    tuples are legal (an illegal one stops the script), and the same seed plays the same games."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from policy import PolicyConfig, TCGPolicy
+    from training.checkpoint import save_policy
+    torch.manual_seed(0)
+    path = save_policy(TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64)), tmp_path / "p.pt")
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "policy_search.py")
+    small = ["--checkpoint", str(path), "--games", "4", "--part", "1/2", "--candidates", "2",
+             "--determinizations", "2", "--horizon", "3", "--sure", "1.5"]
+
+    def run(*extra):
+        p = subprocess.run([sys.executable, script, *small, *extra], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    a, b, base = run(), run(), run("--no-search")
+    assert a["games"] == 2 and a["wins"] + a["losses"] + a["draws"] + a["truncated"] == 2   # games 1 and 3
+    assert a["searched"] > 0 and base["searched"] == 0 and base["search"] is False
+    drop = ("seconds", "search_seconds", "mean_search_ms")
+    assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
+    bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--part", "2/2"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--part must be I/N" in bad.stderr
