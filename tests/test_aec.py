@@ -191,6 +191,7 @@ def test_illegal_action_lose_ends_the_game(form):
     assert env.terminations == {offender: True, other: True}
     assert env.truncations == {offender: False, other: False}
     assert env.rewards == {offender: -1.0, other: 1.0}
+    assert env.agent_selection == other   # the first selected after the end: not the last decider
     for a in AGENTS:
         assert env.infos[a]["winner"] == AGENTS.index(other)
         assert env.infos[a]["illegal_agent"] == offender and env.infos[a]["illegal_action"]

@@ -267,11 +267,16 @@ def test_a_draw_terminates_with_zero_reward(monkeypatch, opponent):
     assert (r, term, trunc, info["winner"]) == (0.0, True, False, 2)
 
 
-def test_the_turn_cap_truncates_with_zero_reward_and_no_winner():
+@pytest.mark.parametrize("seed,agent_first", [(0, False), (1, True)])
+def test_the_turn_cap_truncates_with_zero_reward_and_no_winner(seed, agent_first):
     # both sides keep their hand and then always end the turn (the first legal tuple): nobody is
-    # ever hurt, so the game reaches the turn cap: truncated, not terminated, reward 0
+    # ever hurt, so the game reaches the turn cap: truncated, not terminated, reward 0. The last
+    # turn is the second player's: when the agent went first, the callable opponent's own move
+    # (played inside step) ends the game, and that too is a truncation.
+    from verification.layout import G_FIRST
     env = gym.make("tcg_env/Duel-v0", opponent=lambda state: tuple(state.legal_tuples()[0]))
-    obs, _ = env.reset(seed=0)
+    obs, _ = env.reset(seed=seed)
+    assert (env.unwrapped.state.row[G_FIRST] == 0) == agent_first
     for steps in range(10_000):
         obs, r, term, trunc, info = env.step(obs["legal_tuples"][0])
         if term or trunc:
