@@ -56,6 +56,9 @@ class PolicySearch:
     def __init__(self, path, candidates, determinizations, horizon, sure, seed, margin=0.0):
         from training.checkpoint import load_checkpoint, load_policy
         self.policy = load_policy(path)
+        if self.policy.config.oracle_value:   # its value reads the opponent's view: no estimate at play time
+            raise SystemExit(f"policy_search: {path} has an oracle critic (oracle_value), whose value needs "
+                             f"hidden information; the search's horizon estimate cannot use it")
         cfg = dict(load_checkpoint(path).get("train_config") or {})
         self.shaping = {k: float(cfg.get(f"shaping_{k}", 0.0)) for k in ("hp", "board", "enemy_board", "hand")}
         self.k, self.m, self.h, self.sure, self.margin = candidates, determinizations, horizon, sure, margin

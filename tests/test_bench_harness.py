@@ -269,3 +269,8 @@ def test_policy_search_measurement_runs_searches_and_reproduces(tmp_path):
     bad = subprocess.run([sys.executable, script, "--checkpoint", str(path), "--part", "2/2"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--part must be I/N" in bad.stderr
+    oracle = save_policy(TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64, oracle_value=True)),
+                         tmp_path / "oracle.pt")   # its value needs the opponent's view: refused, not NaN estimates
+    bad = subprocess.run([sys.executable, script, "--checkpoint", str(oracle)], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 1 and "oracle critic" in bad.stderr
