@@ -1244,9 +1244,10 @@ def test_a_refused_resume_deletes_nothing_and_a_good_one_only_the_stale_temporar
     (lambda d: d.update(counters=[1, 2]), "'counters' is a list, not a table"),
     (lambda d: d.update(train_config=[1, 2]), "'train_config' is a list, not a table"),
     (lambda d: d["optimizer"].update(param_groups=[]), "its optimizer state does not fit"),
+    (lambda d: d["model"].pop("value_head.0.weight"), "its weights do not fit the policy its config describes"),
 ])
 def test_resume_names_a_malformed_field_of_its_checkpoint(tmp_path, capsys, mutate, says):
-    """A resumable checkpoint whose counters, settings or optimizer state are malformed (edited,
+    """A resumable checkpoint whose counters, settings, weights or optimizer state are malformed (edited,
     or written by something else) is refused with the file and the field named, by Trainer
     and by `tcg train --resume` alike (a CheckpointError, never a traceback)."""
     from training.checkpoint import CheckpointError, atomic_save

@@ -149,7 +149,7 @@ def check_resumable(data: dict, cfg: TrainConfig, path, world: int) -> None:
     try:
         saved = PolicyConfig.from_dict(data["policy_config"]).to_dict()
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: its policy config cannot be read: {e}") from None
+        raise CheckpointError(f"{path}: its policy config cannot be read: {why(e)}") from None
     ours = policy_config(cfg).to_dict()
     if saved != ours:
         raise CheckpointError(f"{path}: its policy config {data['policy_config']} differs from this run's {ours}")
@@ -767,7 +767,11 @@ class Trainer:
         path, run_dir = resume_target(path)
         data = load_checkpoint(path, map_location="cpu")
         check_resumable(data, self.cfg, path, self.world)
-        self.policy.load_state_dict(data["model"])
+        try:
+            self.policy.load_state_dict(data["model"])
+        except (RuntimeError, ValueError, TypeError, AttributeError) as e:   # the config fits, the weights do not
+            raise CheckpointError(f"{path}: its weights do not fit the policy its config describes "
+                                  f"({why(e)})") from None
         try:
             self.optimizer.load_state_dict(data["optimizer"])
         except (ValueError, KeyError, TypeError, RuntimeError) as e:
