@@ -471,6 +471,18 @@ def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:
     raise DeckError(f"unknown deck {name!r}; prebuilt decks: {', '.join(decks)}")
 
 
+def deck_choice(text: str) -> str | None:
+    """A ``decks`` setting as the trainer and ``tcg demos`` take it: ``'all'`` in any case (every
+    prebuilt pairing) is None, anything else the one prebuilt deck it names (:func:`find_deck`,
+    used by both seats). Raises :class:`DeckError` listing the decks, and 'all', for anything else."""
+    if isinstance(text, str) and text.strip().lower() == "all":
+        return None
+    try:
+        return find_deck(text)
+    except DeckError as e:
+        raise DeckError(f"{e} (or 'all': every pairing)") from None
+
+
 @lru_cache(maxsize=1)
 def default_pool() -> CardPool:
     return load_pool()

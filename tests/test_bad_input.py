@@ -273,3 +273,21 @@ def test_state_rows_from_outside_are_checked_before_the_kernels_read_them():
     with pytest.raises(StateFormatError, match="row 5: player 0 hand count"):
         env.load_state(rows)
     assert np.array_equal(env.state, before)
+
+
+def test_deck_choice_is_the_one_reading_of_a_decks_setting():
+    """`decks` in a train config and `tcg demos --decks` share one parser: 'all' in any case is
+    every pairing (None), a name in any case or a unique part of one is that deck, anything else
+    a DeckError that lists the decks and says 'all' is allowed too."""
+    from prefabs import deck_choice
+    from training.config import TrainConfig
+    for text in ("all", " ALL ", "All"):
+        assert deck_choice(text) is None
+        assert TrainConfig.from_dict({"decks": text}).decks == "all"
+    assert deck_choice("thorn") == deck_choice("THORNWALL BASTION") == "Thornwall Bastion"
+    assert TrainConfig.from_dict({"decks": "thorn"}).decks == "Thornwall Bastion"
+    for bad in ("nope", "alll", 3):
+        with pytest.raises(DeckError, match=r"prebuilt decks: .*\(or 'all': every pairing\)"):
+            deck_choice(bad)
+    with pytest.raises(ValueError, match=r"config: decks: unknown deck 'nope'.*or 'all'"):
+        TrainConfig.from_dict({"decks": "nope"})

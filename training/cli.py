@@ -450,7 +450,7 @@ def _cmd_demos(args) -> int:
         try:
             res = write_demos(args.out, bot=args.bot, games=args.games, seed=args.seed, append=args.append,
                               parallel=args.parallel, chunk_records=args.chunk_records,
-                              decks=None if args.decks.strip().lower() == "all" else args.decks,
+                              decks=args.decks,
                               progress=lambda g, r: prog.update(task, completed=g, records=r))
         except (DemoError, BotError, ValueError) as e:   # unknown bot or deck, a file of another version, ...
             print(f"tcg demos: {e}", file=sys.stderr)

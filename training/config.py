@@ -194,14 +194,11 @@ class TrainConfig:
         need(self.card_stats_every >= 0, "card_stats_every must be >= 0 (0: off)")
         need(self.ent_coef >= 0 and self.ent_coef_end >= 0, "ent_coef and ent_coef_end must be >= 0")
         need(self.ent_anneal_steps >= 0, "ent_anneal_steps must be >= 0 (0: no anneal)")
-        if self.decks.strip().lower() == "all":   # any case, as `tcg demos --decks` takes it
-            self.decks = "all"
-        else:   # one deck for both seats: stored by its full name
-            from prefabs import DeckError, find_deck
-            try:
-                self.decks = find_deck(self.decks)
-            except DeckError as e:
-                raise ValueError(f"config: decks: {e} (or 'all')") from None
+        from prefabs import DeckError, deck_choice
+        try:   # 'all' in any case, or one deck for both seats stored by its full name
+            self.decks = deck_choice(self.decks) or "all"
+        except DeckError as e:
+            raise ValueError(f"config: decks: {e}") from None
         self.ent_deck_scale = canonical_deck_values(self.ent_deck_scale, "ent_deck_scale")
         self.deck_weights = canonical_deck_values(self.deck_weights, "deck_weights")
         weights = deck_values(self.deck_weights, "deck_weights")

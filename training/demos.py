@@ -523,7 +523,7 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
     ``parallel`` games run at once in the batched env (each new game starts in the row a
     finished one left); the result depends only on (bot, games, seed, parallel, decks).
     ``progress(games_done, records_done)`` is called as games finish. Returns a summary."""
-    from prefabs import find_deck
+    from prefabs import deck_choice
     from tcg_env import VecTCG
     from tcg_env.bots import make_bot
     from tcg_env.state import check_seed
@@ -534,8 +534,8 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
     if parallel < 1 or chunk_records < 1:
         raise ValueError("parallel and chunk_records must be >= 1")
     seed = check_seed(seed)
-    if isinstance(decks, str):   # recorded by its full name
-        decks = find_deck(decks)
+    if isinstance(decks, str):   # 'all' (any case) is None; a deck is recorded by its full name
+        decks = deck_choice(decks)
     base = None
     if path.exists():
         if not append:
