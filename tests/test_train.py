@@ -745,6 +745,10 @@ def test_a_new_run_never_overwrites_an_earlier_one(tmp_path, capsys, monkeypatch
     assert len(aside) == 1 and (aside[0] / "policy.pt").read_bytes() == first
     assert list((aside[0] / "checkpoints").glob("ckpt_*.pt")) and (aside[0] / "config.json").exists()
     assert (tmp_path / "runs" / "latest" / "policy.pt").read_bytes() != first
+    # the default folder however it is spelt (it was refused as ./runs/latest)
+    assert main(argv + ["--seed", "8", "--out", "./runs/latest/"]) == 0
+    assert "held an earlier run; moved it to" in capsys.readouterr().err
+    assert len([d for d in (tmp_path / "runs").iterdir() if d.name.startswith("latest-")]) == 2
     mine = str(aside[0])
     assert main(argv + ["--out", mine]) == 2
     assert "already holds a run" in capsys.readouterr().err and (aside[0] / "policy.pt").read_bytes() == first

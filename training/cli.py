@@ -117,7 +117,7 @@ def _make_room(cfg, move: bool = True) -> None:
     held = _holds_output(cfg.out)
     if held is None:
         return
-    if cfg.out != TrainConfig().out:
+    if Path(cfg.out).resolve() != Path(TrainConfig().out).resolve():   # runs/latest however it is spelt
         raise ValueError(f"{cfg.out} already holds a run or a file a run writes ({held}): continue a run with "
                          f"--resume {cfg.out}, or train into another --out")
     if not move:
