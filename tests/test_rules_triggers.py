@@ -8,9 +8,9 @@ from verification.layout import (B_ATK, B_READY, B_SICK, B_USED, G_PEND_CARD, P_
 from verification.spec import Primary
 
 from scenario import (ENEMY_LEADER, MY_LEADER, Scenario, activate, assert_illegal, assert_legal, attack, block,
-                      board_names, choose_mode, choose_target, deck_names, end_turn, ent_board, ent_enemy_board,
-                      hand_names, hp, leader_ability, legal_set, no_block, play_spell, play_unit, pword, unit_hp,
-                      unit_kw, unit_name, uword)
+                      board_names, choose_mode, choose_target, deck_names, discard_names, end_turn, ent_board,
+                      ent_enemy_board, hand_names, hp, leader_ability, legal_set, no_block, play_spell, play_unit,
+                      pword, unit_hp, unit_kw, unit_name, uword)
 
 
 # ----------------------------------------------------------------------------- on-play with a chosen target
@@ -177,6 +177,33 @@ def test_deaths_are_processed_active_player_first():
     assert unit_hp(st, 1, 0) == 1
 
 
+def test_deaths_are_processed_active_player_first_when_player_1_is_active():
+    # The same exchange with player 1 attacking: player 1's Powder Keg is removed first and its
+    # 2 damage lands on player 0's dying Hedge Sprite, so the Sprout summoned afterwards survives.
+    st = (Scenario().main_phase(active=1, turn=4)
+          .unit(1, 0, "Powder Keg Golem")                  # 2/1, on death: 2 damage to a random enemy unit
+          .unit(0, 0, "Hedge Sprite", ready=False)         # 1/1, on death: summon a Sprout
+          .build())
+    st.apply(attack(0, 0))
+    assert unit_name(st, 1, 0) is None
+    assert board_names(st, 0)[0] == "Sprout"
+    assert unit_hp(st, 0, 0) == 1
+
+
+def test_deaths_repeat_until_no_unit_is_at_zero():
+    # Cinder Storm kills the enemy Powder Keg; its on-death damage then drops the active player's
+    # Mutt (a slot the first pass already scanned) to 0, so a second pass must remove it.
+    st = (Scenario().main_phase(active=0)
+          .hand(0, ["Cinder Storm"]).ikz(0, n=4)           # 2 damage to all enemy units
+          .unit(0, 0, "Scrapyard Mutt")                    # 2/1, the only unit the Keg can hit
+          .unit(1, 0, "Powder Keg Golem")                  # 2/1, on death: 2 damage to a random enemy unit
+          .build())
+    st.apply(play_spell(0))
+    assert unit_name(st, 1, 0) is None and unit_name(st, 0, 0) is None
+    assert discard_names(st, 0) == ["Cinder Storm", "Scrapyard Mutt"]
+    assert discard_names(st, 1) == ["Powder Keg Golem"]
+
+
 def test_on_death_gain_ikz():
     st = (Scenario().main_phase(active=0)
           .hand(0, ["Spark Jolt"]).ikz(0, n=1)
@@ -186,6 +213,19 @@ def test_on_death_gain_ikz():
     st.apply(play_spell(0, target=ent_enemy_board(0)))
     assert pword(st, 1, P_IKZ_N) == 3 and pword(st, 1, P_IKZ_TAPPED) == 2
     assert pword(st, 0, P_IKZ_N) == 1
+
+
+def test_on_death_gain_ikz_resolves_the_arrival_effect_for_the_owner():
+    # Player 1's Acolyte dies on player 0's turn: the Cinder IKZ arrives in player 1's area and
+    # its arrival effect is player 1's, so it burns player 0's leader.
+    st = (Scenario().main_phase(active=0)
+          .hand(0, ["Spark Jolt"]).ikz(0, n=1)
+          .unit(1, 0, "Leyline Acolyte")                   # 1/2, on death: gain 1 IKZ
+          .ikz_deck(1, ["Cinder IKZ"])                     # arrival: 1 damage to the enemy leader
+          .build())
+    st.apply(play_spell(0, target=ent_enemy_board(0)))
+    assert pword(st, 1, P_IKZ_N) == 1
+    assert hp(st, 0) == 19 and hp(st, 1) == 20
 
 
 # ----------------------------------------------------------------------------- on-attack
@@ -228,6 +268,22 @@ def test_attack_ends_when_its_target_dies_to_the_on_attack_trigger():
     assert unit_hp(st, 1, 0) == 1
     assert hp(st, 1) == 20
     assert_illegal(st, attack(5, 0), "that unit is exhausted")
+
+
+def test_attack_ends_when_the_attacker_dies_during_its_on_attack_trigger():
+    # The Sniper's trigger kills one Powder Keg (whichever it hits); that Keg's on-death damage can
+    # only hit the Sniper, which dies before the response window. The attack is cancelled: no
+    # window for the other, ready Keg, and no damage to the leader.
+    st = (Scenario().main_phase(active=0)
+          .unit(0, 5, "Rooftop Sniper")                    # 2/2 RANGED, on attack: 1 damage to a random enemy unit
+          .unit(1, 0, "Powder Keg Golem")                  # 2/1, on death: 2 damage to a random enemy unit
+          .unit(1, 1, "Powder Keg Golem")                  # a ready blocker
+          .build())
+    st.apply(attack(5))
+    assert unit_name(st, 0, 5) is None and discard_names(st, 0) == ["Rooftop Sniper"]
+    assert board_names(st, 1)[:2].count("Powder Keg Golem") == 1
+    assert st.phase == PH_MAIN and st.current_player == 0    # no response window, no combat
+    assert hp(st, 1) == 20
 
 
 def test_a_token_summoned_during_the_attack_can_block():

@@ -12,9 +12,9 @@ from verification.layout import (B_MOVED, B_READY, B_SICK, B_USED, DECK_SIZE, G_
                                  P_MULLIGANED, P_TOKEN, PH_MAIN, PH_MULLIGAN, PH_OVER, PLAYER_WORDS, TURN_CAP)
 from verification.spec import MULLIGAN_HAND, Primary
 
-from scenario import (ENEMY_LEADER, MY_LEADER, Scenario, assert_illegal, assert_legal, attack, choose_target,
-                      deck_names, discard_names, end_turn, ent_enemy_board, hand_names, hp, leader_ability,
-                      legal_set, mulligan, play_spell, play_unit, pword, uword)
+from scenario import (ENEMY_LEADER, MY_LEADER, Scenario, activate, assert_illegal, assert_legal, attack,
+                      choose_target, deck_names, discard_names, end_turn, ent_enemy_board, hand_names, hp,
+                      leader_ability, legal_set, mulligan, play_spell, play_unit, pword, uword)
 
 
 def decklist(st, p):
@@ -94,6 +94,21 @@ def test_token_pays_one_and_is_consumed():
     assert hp(st, 0) == 19
     st = Scenario().main_phase(active=1, turn=2).hand(1, ["Gate Shieldbearer"]).ikz(1, n=2).build()
     assert_illegal(st, play_unit(0, slot=1, token=True), "you have no IKZ token to spend")
+
+
+def test_token_pays_one_of_an_ability_cost():
+    # ACTIVATE and LEADER_ABILITY pay like the card primaries: the token covers 1, IKZ the rest.
+    for action in (activate(0, ENEMY_LEADER, token=True), leader_ability(ENEMY_LEADER, token=True)):
+        st = (Scenario().main_phase(active=1, turn=2)
+              .token(1).ikz(1, n=1)
+              .leader(1, "Grask, Ember Warlord")                 # ability (2): 1 damage to ENEMY_ANY
+              .unit(1, 0, "Smoke Fencer")                        # activated (2): 1 damage to ENEMY_ANY
+              .build())
+        assert_illegal(st, action[:3] + (0,), "not enough untapped IKZ to pay 2")
+        st.apply(action)
+        assert hp(st, 0) == 19
+        assert pword(st, 1, P_TOKEN) == 0
+        assert pword(st, 1, P_IKZ_TAPPED) == 1
 
 
 def test_token_cannot_pay_a_zero_cost():
@@ -276,6 +291,19 @@ def test_both_leaders_dying_together_is_a_draw():
     assert hp(st, 0) == 0 and hp(st, 1) == 0
     assert st.terminated and st.winner == 2
     assert st.phase == PH_OVER
+
+
+def test_a_game_won_by_an_on_attack_trigger_ends_before_the_response_window():
+    st = (Scenario().main_phase(active=0)
+          .leader(1, hp=1)
+          .unit(0, 0, "Alley Cutpurse")                      # on attack: 1 damage to the enemy leader
+          .unit(1, 0, "Scrapyard Mutt")                      # a ready blocker
+          .build())
+    st.apply(attack(0))
+    assert hp(st, 1) == 0
+    assert st.terminated and st.winner == 0
+    assert st.phase == PH_OVER and st.current_player == -1
+    assert len(st.legal_tuples()) == 0
 
 
 def test_a_leader_at_zero_has_lost_even_if_healed_later_in_the_same_step():
