@@ -77,3 +77,64 @@ def test_bot_arguments_are_refused_not_rounded():
                      ({"c": float("inf")}, "c must be a finite number")):
         with pytest.raises(ValueError, match=says):
             SearchBot(**kw)
+
+
+def _random_play_states(n_games=6, every=5, seed=0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    out = []
+    for game in range(n_games):
+        g = GameState.new(None, None, seed=700 + game)
+        step = 0
+        while not g.done:
+            legal = g.legal_tuples()
+            if step % every == 2 and len(legal) > 1:
+                out.append(g.clone())
+            g.apply(legal[rng.integers(len(legal))])
+            step += 1
+    return out
+
+
+def test_heuristic_never_reads_hidden_zones():
+    """Re-dealing what the acting player cannot see (the opponent's hand within its unknown
+    cards, every deck and IKZ deck order, the game's generator) never changes the heuristic's
+    tuple: it reads the public state and its own hand only."""
+    import numpy as np
+    from scenario import hidden_cards_moved, reshuffle_hidden
+    rng = np.random.default_rng(5)
+    states = _random_play_states()
+    assert len(states) > 100
+    for g in states:
+        me = g.current_player
+        a = HeuristicBot(0).act(g)
+        for _ in range(2):
+            h = reshuffle_hidden(g, me, rng)
+            assert hidden_cards_moved(h.row, g.row)
+            assert HeuristicBot(0).act(h) == a
+
+
+def test_heuristic_plays_the_best_scored_tuple_first_on_ties():
+    """The heuristic's tuple is the legal row with the highest score, the first such row when
+    several tie (so its play is a function of the legal list's order, nothing else)."""
+    import numpy as np
+    from tcg_env.bots.heuristic import lethal_on_board, score
+    ties = 0
+    for g in _random_play_states(n_games=4):
+        legal = g.legal_tuples()
+        p = g.current_player
+        lethal = lethal_on_board(g.row, g.pool.table, p, legal, len(legal))
+        v = np.array([score(g.row, g.pool.table, p, *(int(x) for x in t), lethal) for t in legal])
+        best = np.flatnonzero(v == v.max())
+        ties += int(len(best) > 1)
+        assert HeuristicBot(0).act(g) == tuple(int(x) for x in legal[best[0]])
+    assert ties > 5   # the tie rule was really exercised
+
+
+def test_every_seed_gives_a_working_generator():
+    """Seed 0 (the default) is a generator like any other: a zero xorshift state would stay
+    zero and the random bot would always play the first legal tuple."""
+    g = GameState.new(None, None, seed=11)
+    g.apply((1, 0, 0, 0))   # a mulligan decision has 32 options
+    for seed in (0, 1):
+        bot = RandomBot(seed)
+        assert len({bot.act(g) for _ in range(40)}) > 10, seed

@@ -513,3 +513,64 @@ def test_find_deck_takes_any_case_or_a_unique_prefix(decks):
 def test_grant_can_give_shield():
     cards = parse_cards([unit(on_play={"effect": "GRANT", "amount": int(Keyword.SHIELD), "target": "FRIENDLY_UNIT"})])
     assert cards[0].abilities[Trigger.PLAY].amount == Keyword.SHIELD
+
+
+# ---------------------------------------------------------------------------- limits, exactly
+
+def test_pool_size_limit_is_exactly_127_cards():
+    """127 cards fit the int8 observation's card ids; the 128th is refused, naming the limit."""
+    from prefabs.loader import MAX_CARDS
+    many = [unit(name=f"U{i}") for i in range(MAX_CARDS - 1)] + [copy.deepcopy(TOKEN)]
+    assert len(parse_cards(many)) == MAX_CARDS == 127
+    with pytest.raises(PrefabError, match="the pool has 128 cards; at most 127"):
+        parse_cards(many + [unit(name="One Too Many")])
+
+
+def test_mode_count_limit_is_exactly_three():
+    from prefabs.loader import MAX_MODES
+    draw = [{"effect": "DRAW", "amount": k} for k in range(1, MAX_MODES + 2)]
+    ok = parse_cards([unit(on_play={"effect": "MODE"}, modes=draw[:MAX_MODES])])
+    assert len(ok[0].modes) == MAX_MODES == 3
+    with pytest.raises(PrefabError, match=r"card 'Test Unit': effect MODE needs 'modes', a list of 2\.\.3"):
+        parse_cards([unit(on_play={"effect": "MODE"}, modes=draw[:MAX_MODES + 1])])
+
+
+def test_leader_health_range_is_10_to_40():
+    def leader(hp):
+        return {"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": hp,
+                "ability": {"effect": "DRAW", "amount": 1, "cost": 2}}
+    for hp in (10, 40):
+        assert parse_cards([leader(hp)])[0].health == hp
+    for hp in (9, 41, 0):
+        with pytest.raises(PrefabError, match=rf"card 'Odd Leader': field 'health' = {hp} must be an integer in 10\.\.40"):
+            parse_cards([leader(hp)])
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    # a field a card type does not have is refused, naming the card and the field
+    ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20, "keywords": ["GUARD"],
+       "ability": {"effect": "DRAW", "amount": 1}}], ["Odd Leader", "LEADER", "keywords"]),
+    ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20, "attack": 2,
+       "ability": {"effect": "DRAW", "amount": 1}}], ["Odd Leader", "LEADER", "attack"]),
+    ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20, "cost": 3,
+       "ability": {"effect": "DRAW", "amount": 1}}], ["Odd Leader", "LEADER", "cost"]),
+    ([{"name": "Odd Weapon", "type": "WEAPON", "subtype": "BLADE", "cost": 1, "attack": 1, "health": 2}],
+     ["Odd Weapon", "WEAPON", "health"]),
+    # 'cost' belongs to activated abilities only
+    ([unit(on_play={"effect": "DRAW", "amount": 1, "cost": 2})], ["Test Unit'.on_play", "cost", "allowed"]),
+    # amounts that would do nothing
+    ([unit(on_play={"effect": "DRAW", "amount": 0})], ["Test Unit'.on_play", "DRAW", "amount >= 1"]),
+    ([unit(on_play={"effect": "GAIN_IKZ"})], ["Test Unit'.on_play", "GAIN_IKZ", "amount >= 1"]),
+    ([unit(on_play={"effect": "GRANT", "amount": 0, "target": "FRIENDLY_UNIT"})],
+     ["Test Unit'.on_play", "GRANT", "keyword bits 1..31"]),
+    ([unit(on_play={"effect": "BUFF", "target": "FRIENDLY_UNIT"})], ["Test Unit'.on_play", "BUFF", "amount2"]),
+    # a mode cannot open another choice
+    ([unit(on_play={"effect": "MODE"}, modes=[{"effect": "DRAW", "amount": 1}, {"effect": "MODE"}])],
+     ["Test Unit'.modes[1]", "MODE"]),
+])
+def test_parse_cards_rejects_fields_and_amounts_a_card_cannot_have(raw, fragments):
+    with pytest.raises(PrefabError) as ei:
+        parse_cards(copy.deepcopy(raw) + [copy.deepcopy(TOKEN)])
+    msg = str(ei.value)
+    for frag in fragments:
+        assert frag in msg, (frag, msg)

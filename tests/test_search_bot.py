@@ -247,3 +247,51 @@ def test_play_and_eval_take_a_search_opponent(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "search[:BUDGET]" in capsys.readouterr().out
+
+
+def _zones(s, me):
+    """The dealt order of every zone ``me`` cannot see: my deck, the opponent's hand then deck
+    (one pool), and each IKZ deck."""
+    mb, ob = pbase(me), pbase(1 - me)
+    ohn, odn = int(s[ob + P_HAND_N]), int(s[ob + P_DECK_N])
+    return {
+        "my deck": tuple(s[mb + P_DECK:mb + P_DECK + s[mb + P_DECK_N]]),
+        "opponent hand": tuple(sorted(s[ob + P_HAND:ob + P_HAND + ohn])),
+        "opponent hand+deck": tuple(s[ob + P_HAND:ob + P_HAND + ohn]) + tuple(s[ob + P_DECK:ob + P_DECK + odn]),
+        "IKZ deck 0": tuple(s[pbase(0) + P_IKZDECK:pbase(0) + P_IKZDECK + s[pbase(0) + P_IKZDECK_N]]),
+        "IKZ deck 1": tuple(s[pbase(1) + P_IKZDECK:pbase(1) + P_IKZDECK + s[pbase(1) + P_IKZDECK_N]]),
+    }
+
+
+def test_determinization_shuffles_every_hidden_zone(states):
+    """Each hidden zone is really dealt at random, not left in the canonical (ascending card
+    id) order: over a few search seeds my deck, the opponent's hand (as a set of cards) and its
+    hand+deck, and both IKZ decks each come out in more than one way whenever they can."""
+    checked = set()
+    for g in states[::4]:
+        me = g.current_player
+        deals = [_zones(_determinized(g, seed), me) for seed in range(1, 13)]
+        ob = pbase(1 - me)
+        hn = int(g.row[ob + P_HAND_N])
+        for zone in deals[0]:
+            seen = {d[zone] for d in deals}
+            cards = deals[0][zone] if zone != "opponent hand" else deals[0]["opponent hand+deck"]
+            if len(set(cards)) < 2 or (zone == "opponent hand" and not 0 < hn < len(cards)):
+                continue   # one arrangement only: nothing to shuffle
+            assert len(seen) > 1, (zone, seen)
+            checked.add(zone)
+    assert checked == {"my deck", "opponent hand", "opponent hand+deck", "IKZ deck 0", "IKZ deck 1"}
+
+
+def test_determinization_shuffle_is_uniform():
+    """The deal is a uniform shuffle (Fisher-Yates): every order of four cards comes up about
+    equally often (a cyclic-only Sattolo shuffle or a skipped last swap would miss most)."""
+    from tcg_env.bots.search import _shuffle_pool
+    rng = np.array([0x9E3779B97F4A7C15], np.uint64)
+    counts = {}
+    for _ in range(2400):
+        pool = np.arange(1, 5, dtype=np.int32)
+        _shuffle_pool(pool, 4, rng)
+        counts[tuple(pool)] = counts.get(tuple(pool), 0) + 1
+    assert len(counts) == 24
+    assert 50 < min(counts.values()) and max(counts.values()) < 160, counts
