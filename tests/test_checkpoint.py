@@ -1,5 +1,6 @@
 """Checkpoints are data, versioned and checked; the checkpoint bot plays through the sampler."""
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,3 +116,90 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     with pytest.raises(NonFiniteWeightsError, match="NaN or infinite"):
         save_policy(p, path)
     assert path.read_bytes() == before
+
+
+# ------------------------------------------------------------------ atomic writes and resume fields
+def test_atomic_save_syncs_the_temporary_file_before_renaming_it(tmp_path, monkeypatch):
+    """The documented order (docs/TRAINING.md): a temporary file in the same folder, fsync, then
+    rename over the target, which does not exist until the rename."""
+    import os
+
+    import training.checkpoint as ck
+    target = tmp_path / "ckpt_000001.pt"
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", target.exists(), sorted(p.name for p in tmp_path.iterdir())))
+        return real_fsync(fd)
+
+    def replace(a, b):
+        events.append(("replace", Path(a).name, Path(a).parent == tmp_path, Path(b) == target))
+        return real_replace(a, b)
+
+    monkeypatch.setattr(ck.os, "fsync", fsync)
+    monkeypatch.setattr(ck.os, "replace", replace)
+    atomic_save({"x": torch.ones(3)}, target)
+    assert [e[0] for e in events] == ["fsync", "replace"], events
+    (_, existed, names), (_, tmp, same_folder, onto_target) = events
+    assert not existed and names == [tmp] and tmp.startswith("ckpt_000001.pt.") and tmp.endswith(".tmp")
+    assert same_folder and onto_target
+    assert torch.equal(torch.load(target, weights_only=True)["x"], torch.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_000001.pt"]
+
+
+def test_a_failed_atomic_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "policy.pt"
+    atomic_save({"x": torch.zeros(2)}, target)
+    before = target.read_bytes()
+    with pytest.raises(Exception):
+        atomic_save({"x": lambda: 0}, target)   # torch.save cannot pickle a lambda
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.pt"] and target.read_bytes() == before
+
+
+def test_atomic_save_writes_an_ordinary_file_mode(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        path = atomic_save({"x": torch.zeros(1)}, tmp_path / "sub" / "a.pt")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def _counters(**kw):
+    return {"train_config": {"num_envs": 8}, "counters": {"update": 3, "steps": 96, "elapsed": 1.5, **kw}}
+
+
+def test_resume_fields_accepts_well_formed_counters_and_refuses_fractional_counts():
+    from training.checkpoint import resume_fields
+    tc, c = resume_fields(_counters(), "x.pt")   # illegal_total absent: an older checkpoint, read as 0
+    assert tc == {"num_envs": 8} and c == {"update": 3, "steps": 96, "elapsed": 1.5}
+    resume_fields(_counters(illegal_total=4, elapsed=0), "x.pt")
+    for key in ("steps", "update", "illegal_total"):
+        with pytest.raises(CheckpointError, match=f"x.pt: counters '{key}' = 2.5 must be a whole number >= 0"):
+            resume_fields(_counters(**{key: 2.5}), "x.pt")
+    with pytest.raises(CheckpointError, match="policy-only checkpoint"):
+        resume_fields({"counters": {}}, "x.pt")
+    with pytest.raises(CheckpointError, match="counters 'illegal_total' = True"):
+        resume_fields(_counters(illegal_total=True), "x.pt")
+
+
+def test_remove_stale_temps_clears_both_kinds_in_every_folder_and_nothing_else(tmp_path):
+    from training.checkpoint import remove_stale_temps
+    run, ck = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    ck.mkdir(parents=True)
+    keep = {run: ["policy.pt", "notes.tmp", "policy.pt.tmp", "other.pt.abc.tmp"],
+            ck: ["ckpt_000002.pt", "draft.tmp", "ckpt_000002.pt"]}
+    for folder in (run, ck):
+        for name in keep[folder] + ["policy.pt.k2j3.tmp", "ckpt_000003.pt.x9y8.tmp"]:
+            (folder / name).write_bytes(b"x")
+    remove_stale_temps(ck, run, ck)
+    for folder in (run, ck):
+        assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted(set(keep[folder]))
+
+
+def test_load_policy_returns_the_policy_in_eval_mode(tmp_path):
+    _, path = _saved(tmp_path)
+    q = load_policy(path)
+    assert not q.training and not any(m.training for m in q.modules())
