@@ -295,3 +295,66 @@ def test_determinization_shuffle_is_uniform():
         counts[tuple(pool)] = counts.get(tuple(pool), 0) + 1
     assert len(counts) == 24
     assert 50 < min(counts.values()) and max(counts.values()) < 160, counts
+
+
+def _lethal_unless_blocked():
+    """A real position (from random play, so its hidden zones determinize) where the actor p's
+    attack on the enemy leader wins at once unless the defender blocks, and after any block p has
+    nothing left but END_TURN or MOVE; p's own leader is then set to 1 health, so the defender,
+    blocking, is the one likely to win. Returns (state, attack tuple)."""
+    from verification.layout import P_HP, PH_MAIN
+    from verification.spec import ENT_OPP_LEADER, Primary
+    rng = np.random.default_rng(0)
+    for game in range(40):
+        g = GameState.new(None, None, seed=900 + game)
+        while not g.done:
+            legal = g.legal_tuples()
+            p = g.current_player
+            for a in (legal if g.phase == PH_MAIN else []):
+                if a[0] != Primary.ATTACK or a[2] != ENT_OPP_LEADER:
+                    continue
+                root = g.clone()
+                root.row[pbase(1 - p) + P_HP] = 1
+                after = root.clone().apply(tuple(a))
+                if after.done or after.current_player != 1 - p:
+                    continue
+                reply = after.legal_tuples()
+                blocks = [after.clone().apply(tuple(r)) for r in reply if r[0] == Primary.BLOCK]
+                unblocked = after.clone().apply((int(Primary.NO_BLOCK), 0, 0, 0))
+                if blocks and len(blocks) + 1 == len(reply) and unblocked.done and unblocked.winner == p and all(
+                        not b.done and b.current_player == p and
+                        all(r[0] in (Primary.END_TURN, Primary.MOVE) for r in b.legal_tuples()) for b in blocks):
+                    root.row[pbase(p) + P_HP] = 1
+                    return root, tuple(int(x) for x in a)
+            g.apply(legal[rng.integers(len(legal))])
+    raise AssertionError("no position found")
+
+
+def test_the_search_lets_the_opponent_choose_its_own_best_reply():
+    """At the defender's nodes the tree maximises the defender's value, not the searcher's: facing
+    an attack that is lethal unless blocked, the defender's replies in the tree are mostly the
+    block, and the attack is valued as losing. (With the searcher's value maximised everywhere,
+    the tree lets the defender decline to block and scores the attack as a sure win.)"""
+    from tcg_env.bots.search import N_CHILD, N_KEY, N_SIB, N_VISITS, action_key, init_tree, run_simulations
+    from verification.spec import Primary
+    st, a = _lethal_unless_blocked()
+    bot = SearchBot(seed=3, simulations=400)
+    init_tree(bot._tree, bot._value, bot._meta)
+    rng = np.array([np.uint64(12345)], np.uint64)
+    assert run_simulations(st.row, st.pool.table, bot._tree, bot._value, bot._meta, rng, 400, bot.settings) == 400
+    tree, value = bot._tree, bot._value
+
+    def children(node):
+        c = tree[node, N_CHILD]
+        while c >= 0:
+            yield c
+            c = tree[c, N_SIB]
+
+    me = st.current_player
+    node = next(c for c in children(0) if tree[c, N_KEY] == action_key(st.row, me, *a))
+    after = st.clone().apply(a)
+    block_keys = {action_key(after.row, 1 - me, *r) for r in after.legal_tuples() if r[0] == Primary.BLOCK}
+    visits = {int(tree[c, N_KEY]): int(tree[c, N_VISITS]) for c in children(node)}
+    blocked = sum(v for k, v in visits.items() if k in block_keys)
+    assert blocked > 0.8 * sum(visits.values()), visits
+    assert value[node] / tree[node, N_VISITS] < 0.0
