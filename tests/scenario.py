@@ -32,7 +32,7 @@ from verification.layout import (G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, B_ATK
                                  G_PEND_SLOT, G_PEND_TGT, G_PHASE, G_TURN, IKZ_DECK_SIZE, P0, P_BOARD, P_DECK,
                                  P_DECK_N, P_DISC, P_DISC_N, P_FATIGUE, P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N,
                                  P_IKZ_TAPPED, P_IKZDECK, P_IKZDECK_N, P_LEADER, P_LEADER_USED, P_MAXHP, P_TOKEN,
-                                 PH_MAIN, PLAYER_WORDS)
+                                 PH_MAIN, PH_MULLIGAN, PLAYER_WORDS)
 from verification.rules import pbase
 from verification.spec import (BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, ENT_MY_LEADER, ENT_OPP_BOARD, ENT_OPP_LEADER,
                                GARDEN_SLOTS, HAND_MAX, Primary)
@@ -402,3 +402,22 @@ def reshuffle_hidden(g, me: int, rng):
         rng.shuffle(s[b + P_IKZDECK:b + P_IKZDECK + s[b + P_IKZDECK_N]])
     s[G_RNG_LO], s[G_RNG_HI], s[G_SEED_LO], s[G_SEED_HI] = rng.integers(-2 ** 31, 2 ** 31, size=4)
     return h
+
+
+def random_play_states(n_games: int = 6, every: int = 5, seed: int = 0, game_seed: int = 700,
+                       skip_mulligan: bool = False) -> list[GameState]:
+    """Clones of real states from uniform random play (every ``every``-th decision with a choice;
+    past the mulligans with ``skip_mulligan``): real decks, so their hidden zones determinize."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for game in range(n_games):
+        g = GameState.new(None, None, seed=game_seed + game)
+        step = 0
+        while not g.done:
+            legal = g.legal_tuples()
+            if step % every == every // 2 and len(legal) > 1 and not (skip_mulligan and g.phase == PH_MULLIGAN):
+                out.append(g.clone())
+            g.apply(legal[rng.integers(len(legal))])
+            step += 1
+    return out
+

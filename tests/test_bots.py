@@ -79,20 +79,9 @@ def test_bot_arguments_are_refused_not_rounded():
             SearchBot(**kw)
 
 
-def _random_play_states(n_games=6, every=5, seed=0):
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    out = []
-    for game in range(n_games):
-        g = GameState.new(None, None, seed=700 + game)
-        step = 0
-        while not g.done:
-            legal = g.legal_tuples()
-            if step % every == 2 and len(legal) > 1:
-                out.append(g.clone())
-            g.apply(legal[rng.integers(len(legal))])
-            step += 1
-    return out
+def _random_play_states(n_games=6):
+    from scenario import random_play_states
+    return random_play_states(n_games, every=5, game_seed=700)
 
 
 def test_heuristic_never_reads_hidden_zones():

@@ -303,6 +303,15 @@ def test_valid_minimal_cards_parse():
     assert cards[0].abilities[Trigger.PLAY].token == "Test Token"
 
 
+def _assert_refused(raw, fragments):
+    """parse_cards refuses the cards ``raw`` (plus the token) with a PrefabError naming every fragment."""
+    with pytest.raises(PrefabError) as ei:
+        parse_cards(copy.deepcopy(raw) + [copy.deepcopy(TOKEN)])
+    msg = str(ei.value)
+    for frag in fragments:
+        assert frag in msg, (frag, msg)
+
+
 @pytest.mark.parametrize("raw, fragments", [
     ([unit(type="MINION")], ["Test Unit", "type", "MINION"]),
     ([unit(keywords=["FLYING"])], ["Test Unit", "keywords", "FLYING"]),
@@ -346,11 +355,7 @@ def test_valid_minimal_cards_parse():
     ([{"type": "UNIT"}], ["card #1", "name"]),
 ])
 def test_parse_cards_rejects_malformed(raw, fragments):
-    with pytest.raises(PrefabError) as ei:
-        parse_cards(copy.deepcopy(raw) + [copy.deepcopy(TOKEN)])
-    msg = str(ei.value)
-    for frag in fragments:
-        assert frag in msg, (frag, msg)
+    _assert_refused(raw, fragments)
 
 
 def test_parse_cards_rejects_empty():
@@ -569,8 +574,4 @@ def test_leader_health_range_is_10_to_40():
      ["Test Unit'.modes[1]", "MODE"]),
 ])
 def test_parse_cards_rejects_fields_and_amounts_a_card_cannot_have(raw, fragments):
-    with pytest.raises(PrefabError) as ei:
-        parse_cards(copy.deepcopy(raw) + [copy.deepcopy(TOKEN)])
-    msg = str(ei.value)
-    for frag in fragments:
-        assert frag in msg, (frag, msg)
+    _assert_refused(raw, fragments)

@@ -162,32 +162,21 @@ def test_on_death_random_enemy_damage():
     assert unit_hp(st, 1, 0) == 6 - 2 - 2
 
 
-def test_deaths_are_processed_active_player_first():
+@pytest.mark.parametrize("me,turn", [(0, 3), (1, 4)])
+def test_deaths_are_processed_active_player_first(me, turn):
     # Both units die in the same exchange. The active player's Powder Keg is removed first: its
     # random 2 damage can only hit the enemy Hedge Sprite (still in its slot at 0 health), and the
     # Sprout that Hedge Sprite summons afterwards survives. Processing the other order would let
-    # the Keg's damage kill the freshly summoned Sprout.
-    st = (Scenario().main_phase(active=0)
-          .unit(0, 0, "Powder Keg Golem")                  # 2/1, on death: 2 damage to a random enemy unit
-          .unit(1, 0, "Hedge Sprite", ready=False)         # 1/1, on death: summon a Sprout
+    # the Keg's damage kill the freshly summoned Sprout. With player 1 active too: a scan that
+    # always starts with player 0 gives the same order only when player 0 is active.
+    st = (Scenario().main_phase(active=me, turn=turn)
+          .unit(me, 0, "Powder Keg Golem")                 # 2/1, on death: 2 damage to a random enemy unit
+          .unit(1 - me, 0, "Hedge Sprite", ready=False)    # 1/1, on death: summon a Sprout
           .build())
     st.apply(attack(0, 0))
-    assert unit_name(st, 0, 0) is None
-    assert board_names(st, 1)[0] == "Sprout"
-    assert unit_hp(st, 1, 0) == 1
-
-
-def test_deaths_are_processed_active_player_first_when_player_1_is_active():
-    # The same exchange with player 1 attacking: player 1's Powder Keg is removed first and its
-    # 2 damage lands on player 0's dying Hedge Sprite, so the Sprout summoned afterwards survives.
-    st = (Scenario().main_phase(active=1, turn=4)
-          .unit(1, 0, "Powder Keg Golem")                  # 2/1, on death: 2 damage to a random enemy unit
-          .unit(0, 0, "Hedge Sprite", ready=False)         # 1/1, on death: summon a Sprout
-          .build())
-    st.apply(attack(0, 0))
-    assert unit_name(st, 1, 0) is None
-    assert board_names(st, 0)[0] == "Sprout"
-    assert unit_hp(st, 0, 0) == 1
+    assert unit_name(st, me, 0) is None
+    assert board_names(st, 1 - me)[0] == "Sprout"
+    assert unit_hp(st, 1 - me, 0) == 1
 
 
 def test_deaths_repeat_until_no_unit_is_at_zero():

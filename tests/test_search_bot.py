@@ -11,25 +11,14 @@ from verification.layout import (G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, P_DEC
                                  P_HAND_N, P_IKZDECK, P_IKZDECK_N, P_DISC, P_DISC_N, PH_MULLIGAN)
 from verification.rules import pbase
 
-from scenario import hidden_cards_moved, reshuffle_hidden
+from scenario import hidden_cards_moved, random_play_states, reshuffle_hidden
 
 SIMS = 24
 
 
-def _mid_game_states(n_games=6, seed=0, every=7):
+def _mid_game_states():
     """States from random play (past the mulligans), both seats to act, each a real decision."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for game in range(n_games):
-        g = GameState.new(None, None, seed=500 + game)
-        step = 0
-        while not g.done:
-            legal = g.legal_tuples()
-            if step % every == 3 and g.phase != PH_MULLIGAN and len(legal) > 1:
-                out.append(g.clone())
-            g.apply(legal[rng.integers(len(legal))])
-            step += 1
-    return out
+    return random_play_states(6, every=7, game_seed=500, skip_mulligan=True)
 
 
 def _hidden_slices(s, me):
