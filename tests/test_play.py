@@ -15,10 +15,13 @@ import pytest
 from prefabs import default_decks
 from tcg_env import GameState
 from tcg_env.bots import make_bot
-from tcg_env.play import (PlayError, _headline, describe_for, list_decks_text, play_game, resolve_deck_name)
+from tcg_env.play import (PlayError, _headline, _PlainUI, _RichUI, _Session, describe_for, list_decks_text, play_game,
+                          resolve_deck_name)
+from tcg_env.render import describe_action
 from tcg_env.replay import (Replay, ReplayError, load_replay, replay_states, result_line, run_replay, save_replay)
 from training.cli import main as cli_main
-from verification.layout import P0, P_HAND, P_HAND_N, PH_BLOCK, PLAYER_WORDS
+from verification.layout import (P0, P_DECK, P_DECK_N, P_HAND, P_HAND_N, P_IKZDECK, P_IKZDECK_N, PH_BLOCK, PH_MAIN,
+                                 PLAYER_WORDS)
 from verification.spec import ACTION_SPEC_VERSION, Primary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,6 +273,114 @@ def test_opponent_hand_is_never_shown():
             _, out = _play("info\nquit\n", seed=seed, seat=seat)
             assert not [n for n in hidden if n in out], seat
             assert re.search(r"hand 5 cards · deck", out)
+
+
+def _redeal_hidden(s: GameState, viewer: int, rng) -> GameState:
+    """A copy of ``s`` that differs only in what ``viewer`` may not see: the opponent's hand and
+    deck pooled and dealt again (same counts), and every deck and IKZ deck reordered."""
+    t = s.clone()
+    row = t.row
+    for p in (0, 1):
+        b = P0 + p * PLAYER_WORDS
+        hand = [b + P_HAND + i for i in range(int(row[b + P_HAND_N]))]
+        deck = [b + P_DECK + i for i in range(int(row[b + P_DECK_N]))]
+        ikzdeck = [b + P_IKZDECK + i for i in range(int(row[b + P_IKZDECK_N]))]
+        for at in ((hand + deck, ikzdeck) if p != viewer else (deck, ikzdeck)):
+            vals = [int(row[i]) for i in at]
+            rng.shuffle(vals)
+            for i, v in zip(at, vals):
+                row[i] = v
+    return t
+
+
+def _what_the_human_sees(state: GameState, seat: int, seed: int) -> str:
+    """The plain and the rich screen, ``info`` and ``card 1`` for the human in ``seat`` at ``state``."""
+    parts = []
+    for ui_class in (_PlainUI, _RichUI):
+        out = io.StringIO()
+        ui = ui_class(out)
+        sess = _Session(bot=None, opponent="random", seed=seed, decks=(DECKS[0], DECKS[1]), human=seat, ui=ui,
+                        inp=io.StringIO())
+        sess.state = state
+        texts = [describe_action(state, t) for t in state.legal_tuples()]
+        ui.screen(sess, texts, _headline(state, seat))
+        parts += [out.getvalue(), sess.info_text(), sess.card_command("1"), sess.card_command("#2")]
+    return "\n".join(parts)
+
+
+def test_the_humans_screen_does_not_depend_on_hidden_zones():
+    """Re-dealing the bot's hand and deck and reordering every deck and IKZ deck changes nothing
+    the human is shown (plain and rich screen, info, card N), so no hidden card, deck order or
+    IKZ deck order can reach it, whatever the wording."""
+    rng = random.Random(5)
+    cases = 0
+    for seed in (1, 2):
+        for seat in (0, 1):
+            decks = (DECKS[0], DECKS[1]) if seat == 0 else (DECKS[1], DECKS[0])
+            s, _ = _first_human_state(seed, seat, decks)
+            bot = make_bot("random", seed)
+            for _ in range(400):                      # the human's decisions over the first turns
+                if s.done or s.turn > 4:
+                    break
+                if s.current_player == seat and (s.phase != PH_MAIN or rng.random() < 0.3):
+                    seen = _what_the_human_sees(s, seat, seed)
+                    t = _redeal_hidden(s, seat, rng)
+                    assert t != s
+                    assert _what_the_human_sees(t, seat, seed) == seen, (seed, seat, s.turn)
+                    cases += 1
+                s.apply(bot.act(s))
+    assert cases >= 12
+
+
+def test_bot_mulligan_event_names_no_card():
+    """The bot's mulligan is shown as a count: the cards it sent back stay hidden."""
+    seen = 0
+    for seed in range(1, 12):
+        for seat in (0, 1):
+            _, out = _play("quit\n", seed=seed, seat=seat)
+            for m in re.finditer(r"Bot: (.*)", out):
+                if "ulligan" in m.group(1) or "opening hand" in m.group(1):
+                    seen += 1
+                    assert re.fullmatch(r"Mulligan \d cards?|Keep opening hand", m.group(1)), m.group(1)
+    assert seen >= 8
+
+
+def test_action_number_one_past_the_list_is_refused():
+    """Typing n+1 (just past the numbered list) is refused with the range, and loses nothing."""
+    state, bot_first = _first_human_state(3, 0, DECKS[:2])
+    n = len(state.legal_tuples())
+    res, out = _play(f"{n + 1}\n{n}0\nquit\n")
+    assert f"There is no action {n + 1}: choose a number from 1 to {n}." in out
+    assert f"There is no action {n}0: choose a number from 1 to {n}." in out
+    assert res.outcome == "quit" and res.state == state and res.replay.actions == bot_first
+
+
+def test_seed_flags_outside_the_documented_range_are_refused(capsys, tmp_path):
+    """Seeds are 0..2**63-1 for tcg play (the replay's seed): 2**63 and -1 are refused by name."""
+    for bad in (2 ** 63, 2 ** 64 - 1, -1, 1.5, "7"):
+        with pytest.raises(PlayError, match=r"seed must be an integer in 0\.\.2\*\*63-1"):
+            _play("quit\n", seed=bad)
+    import argparse
+    from tcg_env.play import play_command
+    for bad in (2 ** 63, -1):   # play_command checks the seed itself too (not only argparse's seed_arg)
+        args = argparse.Namespace(list_decks=False, seed=bad, seat=0, deck=None, opponent_deck=None,
+                                  opponent="random", replay_out=str(tmp_path / "x.json"), plain=True)
+        assert play_command(args) == 2
+        assert "tcg play: --seed must be an integer in 0..2**63-1" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+    res, _ = _play("quit\n", seed=2 ** 63 - 1)         # the top of the range plays
+    assert res.replay.seed == 2 ** 63 - 1
+
+
+def test_undo_after_bot_moves_replays_the_same_bot_moves():
+    """Undo rewinds the bot's generator too: taking back a decision the bot answered with several
+    moves and taking it again gives the very same game (seeds reproduce through undo)."""
+    for seed in (3, 4):
+        straight, _ = _play("1\n" * 4 + "quit\n", seed=seed)
+        again, out = _play("1\n" * 4 + "undo\n1\nquit\n", seed=seed)
+        assert re.search(r"Undone: .* and the bot's \d+ moves? after it\.", out), out[-2000:]
+        assert again.replay.actions == straight.replay.actions
+        assert again.state == straight.state
 
 
 def test_rich_screen_smoke():

@@ -158,3 +158,78 @@ def test_pufferl_trains_with_sequential_sampler():
     assert s["illegal"] == dict(vec=0, env_total=0, infos_nonzero=0, stored=0)
     assert s["first_minibatch"]["rows"] == s["minibatch_size"] and s["first_minibatch"]["max_abs_diff"] < 1e-5
     assert len(s["rounds"]) == s["n_rounds"] >= 2 and s["minibatches_per_update"] >= 2
+
+
+def test_duel_kernels_clear_stale_rows_derive_the_mask_and_refuse_unlisted_tuples():
+    """tcg_env.duel (the Gymnasium face's kernels): view_into writes the list, zeroes the rows the
+    previous list used, and sets exactly the primaries that start a listed tuple; step_into takes
+    every listed tuple (the last one too) and reports an unlisted one as ILLEGAL, changing nothing."""
+    from tcg_env import GameState
+    from tcg_env.duel import ILLEGAL, step_into, view_into
+    from verification.legal import enumerate_legal
+    from verification.spec import NUM_PRIMARIES
+
+    g = GameState.new(None, None, seed=4)
+    cards = g.pool.table
+    rng = np.random.default_rng(0)
+    legal = np.zeros((MAX_LEGAL, 4), np.int8)
+    obs = np.zeros(OBS_SIZE, np.int8)
+    checked = 0
+    for _ in range(120):
+        if g.done:
+            break
+        row, agent = g.row, g.current_player
+        n = enumerate_legal(row, cards, legal)
+        listed = {tuple(int(x) for x in t) for t in legal[:n]}
+        out = np.full((MAX_LEGAL, 4), 7, np.int8)          # stale rows from a longer list
+        mask = np.ones(NUM_PRIMARIES, np.int8)
+        view_into(row, cards, agent, legal, n, MAX_LEGAL, obs, out, mask)
+        assert np.array_equal(out[:n], legal[:n]) and not out[n:].any()
+        assert set(np.flatnonzero(mask).tolist()) == {t[0] for t in listed}
+        # an unlisted tuple (in range) is ILLEGAL and changes nothing
+        bad = next(c for c in (tuple(int(rng.integers(h)) for h in HEAD_SIZES) for _ in range(1000))
+                   if c not in listed)
+        before = row.copy()
+        status, reward, n2 = step_into(row, cards, np.array(bad, np.int64), agent, -1, np.ones(1, np.uint64),
+                                       legal, n, n, obs, out, mask)
+        assert status == ILLEGAL and reward == 0.0 and n2 == n and np.array_equal(row, before)
+        # the last listed tuple is taken (on a copy; the game goes on with a random listed tuple)
+        last = legal[n - 1].astype(np.int64).copy()
+        copy = row.copy()
+        status, _, _ = step_into(copy, cards, last, agent, -1, np.ones(1, np.uint64), legal.copy(), n, n, obs, out,
+                                 mask)
+        assert status != ILLEGAL and not np.array_equal(copy, before)
+        g.apply(tuple(legal[int(rng.integers(n))]))
+        checked += 1
+    assert checked >= 60
+
+
+@_NO_PUFFER
+def test_illegal_total_counts_every_illegal_step():
+    """TCGPufferEnv.illegal_total sums the illegal actions of every step (not only the last one),
+    and each step's infos report that step's count."""
+    code = """
+import numpy as np
+from tcg_env.puffer import make_env, unpack
+from verification.spec import HEAD_SIZES
+env = make_env(num_games=3, seed=1, log_interval=0)
+ks = []
+for step in range(3):
+    _, lt, lc = unpack(env.observations)
+    acts = lt[np.arange(3), 0].astype(np.int64)           # every row's first listed tuple
+    listed = {tuple(int(x) for x in t) for t in lt[0, :lc[0]]}
+    bad = next((a, b, c, d) for a in range(HEAD_SIZES[0]) for b in range(HEAD_SIZES[1])
+               for c in range(HEAD_SIZES[2]) for d in range(HEAD_SIZES[3]) if (a, b, c, d) not in listed)
+    acts[0] = bad                                          # row 0 illegal on every step
+    before = env.observations[0].copy()
+    _, _, _, _, infos = env.step(acts)
+    ks.append(infos[0]["illegal_actions"])
+    assert np.array_equal(env.observations[0], before)     # the row keeps its observation
+assert ks == [1, 2, 3] or ks == [1, 1, 1], ks
+assert env.illegal_total == 3, env.illegal_total
+print("OK")
+"""
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-2000:] + r.stderr[-4000:]
