@@ -12,9 +12,11 @@ from prefabs import default_decks, default_pool
 from tcg_env import GameState
 from tcg_env.render import describe_action, render_state
 from verification.layout import (B_CARD, B_WEAPON, B_WIDTH, DONE_TERMINAL, DONE_TRUNCATED, G_DONE, G_PHASE,
-                                 G_WINNER, P0, P_BOARD, P_DECK, P_DECK_N, P_DISC, P_DISC_N, P_HAND, P_HAND_N,
-                                 P_IKZ, P_IKZ_N, P_IKZDECK, P_IKZDECK_N, P_LEADER, PH_OVER, PLAYER_WORDS)
+                                 G_WINNER, P0, P_BOARD, P_DISC, P_DISC_N, P_HAND, P_HAND_N, P_IKZ, P_IKZ_N,
+                                 P_LEADER, PH_OVER, PLAYER_WORDS)
 from verification.spec import BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, Primary
+
+from scenario import reshuffle_hidden
 
 DECKS = list(default_decks())
 POOL = default_pool()
@@ -168,27 +170,6 @@ def test_perspective_hides_opponent_hand_and_decks():
     assert cases > 50
 
 
-def redeal_hidden(s: GameState, viewer: int, rng) -> GameState:
-    """A copy of ``s`` that differs only in what ``viewer`` may not see: the opponent's hand and
-    deck pooled and dealt again (same counts), and every deck and IKZ deck reordered."""
-    t = s.clone()
-    row = t.row
-    for p in (0, 1):
-        b = pbase(p)
-        piles = [(P_DECK, int(row[b + P_DECK_N])), (P_IKZDECK, int(row[b + P_IKZDECK_N]))]
-        if p != viewer:   # the hand and the deck as one pile: which card is in the hand is hidden too
-            piles[0] = (None, int(row[b + P_HAND_N]) + piles[0][1])
-        for start, n in piles:
-            at = ([b + P_HAND + i for i in range(int(row[b + P_HAND_N]))] +
-                  [b + P_DECK + i for i in range(int(row[b + P_DECK_N]))]) if start is None \
-                else [b + start + i for i in range(n)]
-            vals = [int(row[i]) for i in at]
-            rng.shuffle(vals)
-            for i, v in zip(at, vals):
-                row[i] = v
-    return t
-
-
 def test_perspective_view_does_not_depend_on_hidden_zones():
     """Re-dealing the opponent's hand and deck and reordering every deck and IKZ deck changes
     nothing in a seat's view (the omniscient view does change), so no hidden card, deck order
@@ -199,7 +180,7 @@ def test_perspective_view_does_not_depend_on_hidden_zones():
         if k % 3:
             continue
         for me in (0, 1):
-            t = redeal_hidden(s, me, rng)
+            t = reshuffle_hidden(s, me, rng)
             assert render_state(t, perspective=me) == render_state(s, perspective=me), \
                 f"P{me}'s view changed when only hidden zones changed"
             changed += render_state(t) != render_state(s)
