@@ -512,6 +512,7 @@ def test_oracle_value_reads_the_opponents_hand_in_the_critic_only(tmp_path):
     obs, opp = np.concatenate(obs), np.concatenate(opp)
     g, e = obs_tensors(obs)
     oe = obs_tensors(opp)[1]
+    oe_seen = oe.clone()
     owner, card = ENTITY_FEATURES.index("owner"), ENTITY_FEATURES.index("card_id")
     hand_n = GLOBAL_FEATURES.index("opp_hand_count")
     full = oracle_entities(e, oe)
@@ -540,6 +541,8 @@ def test_oracle_value_reads_the_opponents_hand_in_the_critic_only(tmp_path):
         changed = (a.value - b.value).abs() > 1e-6
         has_hand = hand[..., _PRESENT].sum(1) > 0
         assert changed[has_hand].float().mean() > 0.9 and not changed[~has_hand].any()
+    # the caller's observation (the opponent's view, a buffer the rollout keeps) is read, never written
+    assert torch.equal(oe, oe_seen), "oracle_entities wrote into the opponent's observation"
     loaded = load_policy(save_policy(pol, tmp_path / "p.pt")).eval()
     assert loaded.config.oracle_value
     with torch.no_grad():
@@ -637,3 +640,98 @@ def test_pointer_primary_makes_the_primary_and_its_entity_one_softmax(states, po
         assert worst < 1e-5
     else:
         assert worst > 1e-2
+
+
+# ----------------------------------------------------------------------------- head conditioning and scores
+@pytest.mark.parametrize("pointer_mlp", [False, True], ids=["dot", "mlp"])
+def test_pointer_logits_are_the_scaled_query_key_scores(states, pointer_mlp):
+    """A pointer head's logit of a present entity is q . k / sqrt(d), q from the head's
+    conditioning and k the entity's key (with ``pointer_mlp``: ptr_v(relu(q + k)), unscaled):
+    the temperature of every pointer distribution rests on this scale."""
+    obs, leg, cnt = states
+    pol = make_policy(PolicyConfig(pointer_mlp=pointer_mlp), seed=11).eval()
+    idx = np.arange(0, len(cnt), 7)[:64]
+    g, e = obs_tensors(obs[idx])
+    B = len(idx)
+    with torch.no_grad():
+        enc = pol(g, e)
+        sub1 = enc.present.float().argmax(1)
+        rows = torch.arange(B)
+        for p, k in ((Primary.ATTACK, 1), (Primary.ATTACK, 2), (Primary.PLAY_SPELL, 2)):
+            assert SLOT_KIND[p, k - 1] == POINTER
+            prefix = torch.stack([torch.full((B,), int(p)), sub1], 1)[:, :k]
+            q = pol.ptr_q[k - 1](pol._condition(enc, k, prefix, rows))
+            keys = pol.ptr_k[k - 1](enc.entities)
+            if pointer_mlp:
+                want = pol.ptr_v[k - 1](torch.relu(keys + q.unsqueeze(1))).squeeze(-1)
+            else:
+                want = torch.einsum("bd,bed->be", q, keys) / float(np.sqrt(q.shape[-1]))
+            got = pol.head_logits(enc, k, prefix)
+            assert torch.allclose(got[enc.present], want[enc.present], atol=1e-5, rtol=1e-5), (p.name, k)
+
+
+def test_each_head_reads_every_used_prefix_value_and_no_unused_one(states):
+    """Head k is conditioned on the values of heads 0..k-1 that the primary uses: another
+    entity in a pointer slot or another value in a bin slot moves head k's logits on every row
+    (head 3 included), another value in an unused slot moves nothing."""
+    obs, leg, cnt = states
+    pol = make_policy(seed=12).eval()
+    idx = np.arange(0, len(cnt), 11)[:48]
+    g, e = obs_tensors(obs[idx])
+    B = len(idx)
+    checked = {int(SlotKind.POINTER): 0, int(SlotKind.BIN): 0, int(SlotKind.UNUSED): 0}
+    with torch.no_grad():
+        enc = pol(g, e)
+        order = torch.argsort((~enc.present).to(torch.int8), dim=1, stable=True)
+        assert bool((enc.present.sum(1) >= 2).all())     # two present entities per row (the leaders)
+        ent_a, ent_b = order[:, 0], order[:, 1]
+        for p in Primary:
+            for k in (2, 3):
+                base = torch.zeros(B, k, dtype=torch.long)
+                base[:, 0] = int(p)
+                for i in range(1, k):
+                    base[:, i] = ent_a if SLOT_KIND[p, i - 1] == POINTER else 0
+                for j in range(1, k):
+                    kind = int(SLOT_KIND[p, j - 1])
+                    alt = base.clone()
+                    alt[:, j] = ent_b if kind == POINTER else 1
+                    moved = (pol.head_logits(enc, k, base) - pol.head_logits(enc, k, alt)).abs().amax(1) > 1e-6
+                    if kind == int(SlotKind.UNUSED):
+                        assert not moved.any(), (p.name, k, j)
+                    else:
+                        assert moved.all(), (p.name, k, j)
+                    checked[kind] += 1
+    assert min(checked.values()) > 3, checked
+
+
+def test_affordance_heads_read_which_entities_fill_the_slots(states):
+    """PolicyConfig.afford: two legal lists with the same primaries but different entities in
+    their pointer slots give different primary logits (the heads' conditioning reads the
+    entities' affordance flags, not only the set of legal primaries)."""
+    obs, leg, cnt = states
+    pol = make_policy(PolicyConfig(afford=True), seed=13).eval()
+    rows, thin = [], []
+    for i in np.nonzero((cnt > 3) & (cnt < 120))[0]:
+        T = leg[i, :cnt[i]]
+        firsts = {}
+        for t in T:
+            firsts.setdefault(int(t[0]), t)
+        # a pointer primary listed with two or more entities in head 1
+        if any(SLOT_KIND[p, 0] == POINTER and len(set(T[T[:, 0] == p, 1].tolist())) > 1 for p in firsts):
+            rows.append(int(i))
+            thin.append(np.stack(list(firsts.values())))
+        if len(rows) == 16:
+            break
+    assert len(rows) == 16
+    g, e = obs_tensors(obs[rows])
+    width = int(cnt[rows].max())
+    Lf, Cf = torch.as_tensor(leg[rows, :width]).long(), torch.as_tensor(cnt[rows])
+    Lt = torch.zeros(len(rows), width, 4, dtype=torch.long)
+    for r, t in enumerate(thin):
+        Lt[r, :len(t)] = torch.as_tensor(t.astype(np.int64))
+    Ct = torch.tensor([len(t) for t in thin])
+    with torch.no_grad():
+        full, few = pol(g, e, Lf, Cf), pol(g, e, Lt, Ct)
+        assert torch.equal(full.value, few.value)
+        moved = (pol.head_logits(full, 0) - pol.head_logits(few, 0)).abs().amax(1) > 1e-6
+    assert moved.all(), moved

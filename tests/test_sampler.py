@@ -797,3 +797,91 @@ def test_masks_are_prefix_derived_not_independent(states):
             else:
                 raise AssertionError(f"prefix_mask admits the illegal tuple {bad}")
     assert found >= 5
+
+
+# ----------------------------------------------------------------------------- 7. cost claims and RNG
+def _tree_calls(pol, monkeypatch, fn):
+    """The (head, batch row, prefix) of every prefix head_logits scores while ``fn()`` runs, as a
+    Counter (a call without ``rows`` scores one prefix per row of its encoding)."""
+    from collections import Counter
+    seen = Counter()
+    orig = pol.head_logits
+
+    def head_logits(enc, k, prefix=None, rows=None):
+        P = len(rows) if rows is not None else enc.pooled.shape[0] if prefix is None else prefix.shape[0]
+        b = torch.arange(P) if rows is None else rows
+        pre = torch.zeros(P, 0, dtype=torch.long) if prefix is None else prefix[:, :k].long()
+        for i in range(P):
+            seen[(k, int(b[i]), tuple(pre[i].tolist()))] += 1
+        return orig(enc, k, prefix, rows=rows)
+    monkeypatch.setattr(pol, "head_logits", head_logits)
+    try:
+        fn()
+    finally:
+        monkeypatch.undo()
+    return seen
+
+
+def test_prefix_tree_scores_each_off_path_node_once_and_only_the_first_rows(grad_batch, monkeypatch):
+    """The exact entropy's cost claims (module docstring): the prefix tree runs a head once per
+    node with a choice (a prefix with two or more legal continuations) except the node on the
+    drawn path, whose log-probs it reuses; with ``entropy_rows=n`` only rows < n get a tree.
+    Counted as the prefixes scored by an exact-entropy evaluate minus a sampled-entropy one
+    (the drawn path's calls are the same in both)."""
+    obs, leg, cnt = grad_batch
+    pol = make_policy(TINY, seed=26).eval()
+    g, e, L, C = tensors(obs, leg, cnt)
+    B, n = len(C), len(C) // 3
+    with torch.no_grad():
+        enc = pol(g, e)
+        acts = sample(pol, enc, L, C, generator=torch.Generator().manual_seed(27), entropy="sampled").actions
+        path = _tree_calls(pol, monkeypatch, lambda: evaluate(pol, enc, L, C, acts, entropy="sampled"))
+        full = _tree_calls(pol, monkeypatch, lambda: evaluate(pol, enc, L, C, acts))
+        part = _tree_calls(pol, monkeypatch, lambda: evaluate(pol, enc, L, C, acts, entropy_rows=n))
+    want = {}
+    for b in range(B):
+        tuples = [tuple(t) for t in L[b, :int(C[b])].long().tolist()]
+        drawn = tuple(acts[b].tolist())
+        for k in range(1, NUM_HEADS):
+            nexts = {}
+            for t in tuples:
+                nexts.setdefault(t[:k], set()).add(t[k])
+            for p, vals in nexts.items():
+                if len(vals) > 1 and p != drawn[:k]:
+                    want[(k, b, p)] = 1
+    assert len(want) > 2 * B, "the batch should hold many off-path nodes"
+    assert (full - path) == want, "the tree scores each off-path node with a choice once (the path is reused)"
+    assert (part - path) == {key: v for key, v in want.items() if key[1] < n}, "entropy_rows=n: rows < n only"
+
+
+def test_sampling_draws_only_from_the_given_generator(states):
+    """A seeded ``generator`` reproduces the draws whatever the global RNG holds, and sampling
+    leaves the global RNG untouched."""
+    obs, leg, cnt = states
+    g, e, L, C = tensors(obs, leg, cnt, np.nonzero(cnt > 3)[0][:256])
+    pol = make_policy(TINY, seed=28).eval()
+    with torch.no_grad():
+        enc = pol(g, e)
+        draws = []
+        for global_seed in (0, 1):
+            torch.manual_seed(global_seed)
+            before = torch.get_rng_state()
+            draws.append(sample(pol, enc, L, C, generator=torch.Generator().manual_seed(29)).actions)
+            assert torch.equal(torch.get_rng_state(), before), "sample consumed the global RNG"
+        assert torch.equal(draws[0], draws[1])
+        assert not torch.equal(sample(pol, enc, L, C, generator=torch.Generator().manual_seed(30)).actions, draws[0])
+
+
+def test_an_encoding_sampled_under_bf16_autocast_replays_in_fp32(replay_batch):
+    """Pointer keys are cached on the encoding per autocast mode: an encoding sampled from under
+    bf16 autocast and then replayed in fp32 gives the fp32 numbers of a fresh encoding."""
+    obs, leg, cnt = replay_batch
+    pol = make_policy(seed=31).eval()
+    g, e, L, C = tensors(obs, leg, cnt, np.arange(64))
+    with torch.no_grad():
+        enc = pol(g, e)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            acts = sample(pol, enc, L, C, generator=torch.Generator().manual_seed(32)).actions
+        shared = evaluate(pol, enc, L, C, acts)
+        fresh = evaluate(pol, pol(g, e), L, C, acts)
+    assert torch.equal(shared.log_prob, fresh.log_prob) and torch.equal(shared.entropy, fresh.entropy)
