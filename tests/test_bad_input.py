@@ -1,4 +1,6 @@
 """Bad input gets a typed error naming what was wrong, and loses nothing."""
+import os
+
 import numpy as np
 import pytest
 
@@ -291,3 +293,62 @@ def test_deck_choice_is_the_one_reading_of_a_decks_setting():
             deck_choice(bad)
     with pytest.raises(ValueError, match=r"config: decks: unknown deck 'nope'.*or 'all'"):
         TrainConfig.from_dict({"decks": "nope"})
+
+
+def test_set_values_are_read_as_toml_would_and_the_last_set_wins(tmp_path, capsys, monkeypatch):
+    """`--set KEY=VALUE`: true/false in any case are booleans, integers (underscores allowed)
+    ints, 1e-3 a float, anything else a string; a key given twice takes its last value. Read
+    wrongly, a good --set is refused as the wrong type (or a bad one wins) before any work."""
+    from training.cli import main, parse_sets, parse_value
+    for text, want in (("true", True), ("False", False), ("TRUE", True), ("3", 3), ("1_000", 1000), ("-2", -2),
+                       ("1e-3", 1e-3), ("0.5", 0.5), ("2.", 2.0), ("cpu", "cpu"), ("thorn=2", "thorn=2")):
+        got = parse_value(text)
+        assert got == want and type(got) is type(want), (text, got)
+    assert parse_sets(["a=1", "b=x=y", "a=2"]) == {"a": 2, "b": "x=y"}
+    with pytest.raises(ValueError, match="--set expects key=value"):
+        parse_sets(["novalue"])
+    monkeypatch.chdir(tmp_path)
+    # every --set below is good (num_envs ends at 8): only --final-eval-games is refused
+    assert main(["train", "--set", "anneal_lr=False", "--set", "learning_rate=1e-3", "--set", "num_envs=2000000",
+                 "--set", "num_envs=8", "--final-eval-games", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tcg train: --final-eval-games must be >= 2"), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_named_config_and_sets_checks_the_overrides_together():
+    """The benchmarks' reading of --config/--set: typed overrides, or a usage error (exit 2)
+    naming the setting before anything runs, for a bad type and for a value out of range."""
+    import argparse
+    from training.cli import named_config_and_sets
+    from training.config import TrainConfig
+    ap = argparse.ArgumentParser(prog="bench")
+    base, sets = named_config_and_sets(ap, "cpu", ["num_envs=8", "learning_rate=1e-3", "anneal_lr=false"])
+    assert base == TrainConfig.named("cpu").to_dict()
+    assert sets == {"num_envs": 8, "learning_rate": 1e-3, "anneal_lr": False}
+    for name, items in (("cpu", ["num_envs=0"]), ("cpu", ["num_envs=many"]), ("cpu", ["wings=3"]),
+                        ("nope", []), ("cpu", ["minutes=-1"])):
+        with pytest.raises(SystemExit) as e:
+            named_config_and_sets(ap, name, items)
+        assert e.value.code == 2
+
+
+def test_cli_eval_and_demos_flags_are_checked_with_clear_errors(tmp_path, capsys):
+    """tcg eval refuses fewer than 2 games and a checkpoint opponent's unknown mode; tcg demos
+    refuses an --out that is a folder: exit 2 with the flag named, never a traceback."""
+    import torch
+    from policy import PolicyConfig, TCGPolicy
+    from training.checkpoint import save_policy
+    from training.cli import main
+    torch.manual_seed(0)
+    ckpt = str(save_policy(TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)), tmp_path / "p.pt"))
+    for argv, says in ((["eval", "--checkpoint", ckpt, "--games", "1"], "--games must be in 2.."),
+                       (["eval", "--checkpoint", ckpt, "--games", "0"], "--games must be in 2.."),
+                       (["eval", "--checkpoint", ckpt, "--games", "2", "--opponent", f"checkpoint:{ckpt}@fast"],
+                        "must be 'greedy' or 'sample'"),
+                       (["demos", "--games", "2", "--out", str(tmp_path)], "is a folder; give a file path"),
+                       (["demos", "--games", "2", "--out", str(tmp_path), "--append"], "is a folder; give a file path")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, (argv, err)
+    assert sorted(os.listdir(tmp_path)) == ["p.pt"]

@@ -3,6 +3,7 @@ function serves train and validation, illegal expert tuples are skipped, early s
 stops, and the best checkpoint loads where policies load."""
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -283,3 +284,186 @@ def test_cli_bc(demos, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["loss"] == "unmasked" and (tmp_path / "o" / "policy.pt").is_file()
     assert 0.0 <= res["val_unmasked_illegal_rate"] <= 1.0
+
+
+def _zero_heads(p):
+    """Zero every output layer: each head's logits are equal over its legal values."""
+    with torch.no_grad():
+        for lin in list(p.bin_out) + list(p.ptr_q):
+            lin.weight.zero_()
+            lin.bias.zero_()
+    return p
+
+
+def test_per_head_accuracy_counts_real_choices_only(demos):
+    """Head k's accuracy is over decisions where head k is used by the expert's primary and has
+    more than one legal value given the expert's prefix (a forced head is no choice); with
+    uniform heads the masked argmax is the smallest legal value. Counted here in numpy."""
+    _, d = demos
+    idx = np.arange(len(d))
+    m = B.batch_metrics(_zero_heads(_policy(0)), B.make_batch(d, idx))
+    for k in range(4):
+        n = correct = 0
+        for r in idx:
+            legal, a = d.legal_of(r).astype(int), d.action[r].astype(int)
+            vals = np.unique(legal[np.all(legal[:, :k] == a[:k], axis=1), k])
+            used = k == 0 or B.SLOT_KIND[a[0], k - 1] != int(B.SlotKind.UNUSED)
+            if used and len(vals) > 1:
+                n += 1
+                correct += int(vals[0] == a[k])
+        assert (m[f"head{k}_n"], m[f"head{k}_correct"]) == (n, correct), k
+    assert 0 < m["head1_n"] < len(idx)   # some decisions have a forced or unused head 1
+
+
+def test_unmasked_decoder_zeroes_the_slots_its_primary_does_not_use(demos):
+    """The unmasked argmax decoder writes 0 in the slots its primary leaves unused (they are
+    never a choice): a head-3 preference for 1 does not make END_TURN (0, 0, 0, 1) illegal."""
+    _, d = demos
+    idx = np.arange(len(d))
+    assert (B.SLOT_KIND[0] == int(B.SlotKind.UNUSED)).all()   # END_TURN uses no slot
+    p = _zero_heads(_policy(0))
+    with torch.no_grad():
+        p.bin_out[3].bias[1] = 5.0
+    m = B.batch_metrics(p, B.make_batch(d, idx))
+    zero_listed = np.array([bool((d.legal_of(r) == 0).all(1).any()) for r in idx])
+    assert zero_listed.any()
+    assert m["unmasked_illegal"] == int((~zero_listed).sum())
+    assert m["unmasked_correct"] == int((d.action[idx] == 0).all(1).sum())
+
+
+def test_masked_nll_of_an_unmasked_run_is_the_masked_loss(demos, tmp_path):
+    """val_masked_nll puts both losses on one scale: under --loss unmasked it is still the
+    masked loss's mean over the validation decisions, not the unmasked loss."""
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), loss="unmasked"), data=d)
+    res = t.validate()
+    with torch.no_grad():
+        batch = B.make_batch(d, t.val_idx)
+        nll = float(B.masked_loss(t.policy.eval(), batch).mean())
+        unmasked = float(B.unmasked_loss(t.policy, batch).mean())
+    assert res["val_masked_nll"] == pytest.approx(nll, rel=1e-5)
+    assert res["val_loss"] == pytest.approx(unmasked, rel=1e-5) and unmasked > nll + 0.1
+
+
+def test_train_loss_is_the_mean_over_decisions(demos, tmp_path):
+    """The logged train loss is the per-decision mean (the scale of the validation loss): with
+    lr 0 and one minibatch holding the whole training set it equals the loss function's mean
+    over the training decisions."""
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), epochs=1, lr=0.0, batch_size=100_000,
+                               patience=0), data=d)
+    t.run()
+    assert t.step == 1 and len(t.curves) == 2
+    assert t.curves[1]["train_loss"] == pytest.approx(t.validate(t.train_idx)["val_loss"], rel=1e-4)
+
+
+def test_same_seed_same_run_and_another_seed_another(demos, tmp_path):
+    """--seed fixes the initial weights and the minibatch order: two runs with one seed end with
+    identical weights and curves; another seed gives other weights."""
+    _, d = demos
+
+    def run(seed, name):
+        torch.manual_seed(1234 + len(name))   # whatever the global generator holds, the seed decides
+        t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path / name), epochs=1, batch_size=128, patience=0,
+                                   seed=seed), data=d)
+        t.run()
+        return t
+    a, b, c = run(3, "a"), run(3, "bb"), run(4, "ccc")
+    assert len(a.train_idx) > 3 * 128   # several minibatches: their order matters
+    assert [r["train_loss"] for r in a.curves[1:]] == [r["train_loss"] for r in b.curves[1:]]
+    for (k, v), v2, v3 in zip(a.policy.state_dict().items(), b.policy.state_dict().values(),
+                              c.policy.state_dict().values()):
+        assert torch.equal(v, v2), k
+    assert any(not torch.equal(v, v3) for v, v3 in zip(a.policy.state_dict().values(),
+                                                       c.policy.state_dict().values()))
+
+
+def test_min_delta_sets_the_improvement_that_counts_and_policy_pt_is_the_best(demos, tmp_path):
+    """An improvement must lower the validation loss by more than --min-delta. With a huge
+    min_delta only the first validation (the untrained policy) is ever best: policy.pt stays that
+    policy while training moves the weights (last.pt), and patience 1 stops after one epoch."""
+    _, d = demos
+    cfg = dict(demos="-", epochs=2, lr=3e-3, batch_size=512, min_delta=1e6)
+    t = B.BCTrainer(B.BCConfig(out=str(tmp_path / "a"), patience=0, **cfg), data=d)
+    s = t.run()
+    assert s["stopped"] == "epochs" and len(t.curves) == 3 and s["best_step"] == 0
+    assert s["best_val_loss"] == t.curves[0]["val_loss"] > t.curves[-1]["val_loss"]
+    val = B.make_batch(d, t.val_idx)
+    with torch.no_grad():
+        for name, want in (("policy.pt", t.curves[0]["val_loss"]), ("last.pt", t.curves[-1]["val_loss"])):
+            got = float(B.masked_loss(load_policy(tmp_path / "a" / name), val).mean())
+            assert got == pytest.approx(want, rel=1e-5), name
+    t = B.BCTrainer(B.BCConfig(out=str(tmp_path / "b"), patience=1, **cfg), data=d)
+    assert t.run()["stopped"] == "early stop" and [r["epoch"] for r in t.curves] == [0, 1]
+
+
+@pytest.mark.parametrize("field,value,says", [
+    ("epochs", 0, "--epochs must be >= 1"),
+    ("minutes", float("inf"), "--minutes must be a finite number"),
+    ("minutes", float("nan"), "--minutes must be a finite number"),
+    ("batch_size", 0, "--batch-size must be >= 1"),
+    ("val_frac", 1.0, "--val-frac must be in (0, 1)"),
+    ("val_frac", 0.0, "--val-frac must be in (0, 1)"),
+    ("patience", -1, "--patience must be >= 0"),
+    ("threads", 100_000, "--threads must be in 0..256"),
+    ("threads", -1, "--threads must be in 0..256"),
+    ("val_every", -1, "--val-every must be >= 0"),
+    ("lr", float("inf"), "must be finite"),
+    ("min_delta", -0.1, "must be finite, the last three >= 0"),
+    ("device", "nope", "--device 'nope' is not a torch device"),
+])
+def test_bc_settings_out_of_range_are_refused(field, value, says):
+    """Each BC setting a run cannot use is refused before any work, naming its flag."""
+    B.BCConfig(demos="x").validate()
+    with pytest.raises(ValueError, match=re.escape(says)):
+        B.BCConfig(demos="x", **{field: value}).validate()
+
+
+def test_cli_bc_refusals_leave_the_out_folder_as_they_found_it(demos, tmp_path, capsys):
+    """A refused `tcg bc` exits 2 naming the problem: a bad flag before the --out folder is made,
+    a demonstrations file it cannot split (one game) after it; neither leaves a new folder behind,
+    and neither removes a folder that was there before (even an empty one)."""
+    path, _ = demos
+    one = tmp_path / "one.demos"
+    write_demos(one, "heuristic", 1, seed=2)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for demos_file, extra, says in ((path, ["--val-frac", "1.5"], "--val-frac must be in (0, 1)"),
+                                    (path, ["--epochs", "0"], "--epochs must be >= 1"),
+                                    (one, [], "needs at least 2 games"),
+                                    (tmp_path / "none.demos", [], "no such file")):
+        for out in (tmp_path / "new", mine):
+            assert tcg(["bc", "--demos", str(demos_file), "--out", str(out), *extra]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("tcg bc: ") and says in err, err
+            assert not (tmp_path / "new").exists() and mine.is_dir() and not list(mine.iterdir())
+
+
+def test_cli_bc_threads_the_split_seed(demos, tmp_path, capsys):
+    """--split-seed (not --seed) picks the validation games of a `tcg bc` run."""
+    path, d = demos
+    sizes = {s: len(B.split_by_game(d.game, 0.25, s)[1]) for s in range(8)}
+    s = next(s for s in range(1, 8) if sizes[s] != sizes[0])
+    out = tmp_path / "run"
+    assert tcg(["bc", "--demos", str(path), "--out", str(out), "--epochs", "1", "--batch-size", "1024",
+                "--val-frac", "0.25", "--seed", "0", "--split-seed", str(s), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["val_decisions"] == sizes[s] and res["val_games"] == 6
+    assert json.loads((out / "bc_config.json").read_text())["split_seed"] == s
+
+
+def test_validation_reads_every_decision_across_its_batches(demos, tmp_path):
+    """validate() walks its decisions in batches of max(batch size, 512): the mean loss and the
+    metrics are over all of them, whatever the number of batches (here 4)."""
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), batch_size=64), data=d)
+    idx = np.arange(len(d))
+    assert len(idx) > 3 * 512
+    res = t.validate(idx)
+    with torch.no_grad():
+        batch = B.make_batch(d, idx)
+        want = float(B.masked_loss(t.policy.eval(), batch).mean())
+        m = B.batch_metrics(t.policy, batch)
+    assert res["val_loss"] == pytest.approx(want, rel=1e-5)
+    assert res["val_tuple_acc"] == pytest.approx(m["tuple_correct"] / len(idx))
+    assert res["val_unmasked_illegal_rate"] == pytest.approx(m["unmasked_illegal"] / len(idx))

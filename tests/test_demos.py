@@ -92,6 +92,9 @@ def _rewrite_header(path, **changes):
     ("version", 2, "format version 2"),
     ("action_spec_version", 99, "action spec version 99"),
     ("card_table_digest", "00" * 16, "card table digest"),
+    ("state_layout_version", 999, "state layout version 999"),
+    ("obs_size", 5, "observation size 5"),
+    ("max_legal", 7, "legal list capacity 7"),
 ])
 def test_append_to_mismatched_version_is_refused(demo_file, tmp_path, capsys, field, value, words):
     path = tmp_path / "m.demos"
@@ -240,6 +243,13 @@ def test_cli_demos_errors(demo_file, tmp_path, capsys):
     assert tcg(["demos", "--games", "3", "--out", str(out), "--json", "--decks", "thorn"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["file_games"] == 3
     assert D.DemoReader(out).header["sessions"][0]["decks"] == "Thornwall Bastion"   # recorded by its full name
+    # and played: every game starts with that deck's leader in both seats
+    from prefabs import default_decks, default_pool
+    from verification.rules import pbase
+    from verification.layout import P_LEADER
+    leader = default_pool().id_of(default_decks()["Thornwall Bastion"].leader)
+    start = D.load_demos(out).game_start_state
+    assert len(start) == 3 and (start[:, [pbase(0) + P_LEADER, pbase(1) + P_LEADER]] == leader).all()
 
 
 def test_checkpoint_bot_records_through_the_observation_interface(tmp_path):
@@ -253,3 +263,110 @@ def test_checkpoint_bot_records_through_the_observation_interface(tmp_path):
     d = D.load_demos(path)
     assert len(d.game_id) == 2
     assert all(any((d.legal_of(r) == d.action[r]).all(1)) for r in range(len(d)))
+
+
+def _first_chunk(path):
+    """(reader, ChunkInfo, the first chunk's arrays as a dict) of a demonstrations file."""
+    import io
+    rd = D.DemoReader(path)
+    with open(path, "rb") as f:
+        info, payload = next(rd._scan(f, payloads=True))
+    return rd, info, dict(np.load(io.BytesIO(payload), allow_pickle=False))
+
+
+def _payload(arrays):
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_values_outside_the_head_sizes_are_refused(demo_file):
+    """A tuple value equal to its head's size (one past the last) is out of range in the
+    expert's action and in the legal list: refused as corrupt, not handed to a policy."""
+    from verification.spec import HEAD_SIZES
+    rd, info, z = _first_chunk(demo_file)
+    D._unpack(demo_file, info, _payload(z), rd.header)   # the untouched chunk reads
+    for key in ("action", "legal"):
+        for k in range(4):
+            bad = {n: a.copy() for n, a in z.items()}
+            bad[key][0, k] = HEAD_SIZES[k]
+            with pytest.raises(D.DemoCorruptError, match="outside the head sizes") as ei:
+                D._unpack(demo_file, info, _payload(bad), rd.header)
+            assert ei.value.chunk == 0
+
+
+def test_a_pickled_array_is_refused_without_being_unpickled(demo_file, tmp_path):
+    """The file is data only: a chunk holding an object array (a pickle, which could run any
+    code when loaded) is a DemoCorruptError, and the pickle never runs."""
+    _, _, z = _first_chunk(demo_file)
+    marker = tmp_path / "pickle-ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+    z["obs"] = np.array([Evil()] * len(z["obs"]), dtype=object)
+    path = tmp_path / "evil.demos"
+    w = D._Writer(path, {**D.expected_header(), "sessions": []}, None)
+    w.write_chunk(z, len(z["seat"]), len(z["game_id"]))
+    w.commit()
+    with pytest.raises(D.DemoCorruptError, match="chunk 0"):
+        D.load_demos(path)
+    assert not marker.exists()
+
+
+def test_a_bot_playing_an_illegal_tuple_writes_nothing(tmp_path, monkeypatch):
+    """A demonstrating bot that plays a tuple not in the legal list stops the run with BotError
+    and no file (nor temporary) is left: an illegal expert tuple is never recorded."""
+    import tcg_env.bots
+    from verification.spec import Primary
+
+    class Cheat:
+        calls = 0
+
+        def act_batch(self, state, cards, legal, legal_n, out=None, rows=None):
+            out[rows] = legal[rows, 0]
+            Cheat.calls += 1
+            if Cheat.calls == 3:   # once, then legal again (the games would otherwise still finish)
+                out[rows[0]] = (Primary.ATTACK, 31, 31, 1)
+    monkeypatch.setattr(tcg_env.bots, "make_bot", lambda name, seed=0: Cheat())
+    with pytest.raises(D.BotError, match="which is not legal"):
+        D.write_demos(tmp_path / "c.demos", "cheat", 2, seed=1, parallel=2)
+    assert Cheat.calls == 3 and os.listdir(tmp_path) == []
+
+
+def test_write_demos_never_overwrites_without_append(demo_file, tmp_path):
+    """write_demos (the API as well as `tcg demos`) refuses an existing file unless appending."""
+    path = tmp_path / "keep.demos"
+    path.write_bytes(demo_file.read_bytes())
+    with pytest.raises(FileExistsError, match="append"):
+        D.write_demos(path, "heuristic", 2, seed=1)
+    assert path.read_bytes() == demo_file.read_bytes() and os.listdir(tmp_path) == ["keep.demos"]
+
+
+def test_the_seed_decides_the_games(tmp_path):
+    """Same (bot, games, seed, parallel): the same records; another seed: other games."""
+    def records(seed, name):
+        D.write_demos(tmp_path / name, "heuristic", 3, seed=seed, parallel=3)
+        d = D.load_demos(tmp_path / name)
+        return d.game_start_state, d.obs, d.action
+    a, b, c = records(7, "a"), records(7, "b"), records(8, "c")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0]) and not (len(a[2]) == len(c[2]) and np.array_equal(a[2], c[2]))
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda z: z["decision"].__setitem__(slice(None), z["decision"] + 1), "decision indices"),
+    (lambda z: z["decision"].__setitem__([1, 2], z["decision"][[2, 1]]), "decision indices"),
+    (lambda z: z["game"].__setitem__(0, z["game_id"][-1] + 1), "game ids do not follow"),
+    (lambda z: z["seat"].__setitem__(0, 2), "a seat is not 0/1"),
+    (lambda z: z["game_length"].__setitem__(0, z["game_length"][0] + 1), "game lengths do not add up"),
+], ids=["decision-shifted", "decisions-swapped", "game-id", "seat", "game-length"])
+def test_inconsistent_record_arrays_are_refused(demo_file, edit, words):
+    """A payload whose checksum is right but whose records do not describe whole games in
+    decision order (the layout the replay and the split by game rely on) is corrupt."""
+    rd, info, z = _first_chunk(demo_file)
+    edit(z)
+    with pytest.raises(D.DemoCorruptError, match=words) as ei:
+        D._unpack(demo_file, info, _payload(z), rd.header)
+    assert ei.value.chunk == 0
