@@ -91,3 +91,12 @@ def test_primary_stats_count_and_average_by_primary(decisions):
     chose = acts[:, 0] == Primary.ATTACK
     assert np.isclose(s["actions/adv/ATTACK"], adv[chose].mean())
     assert len(s) == 2 * len(np.unique(acts[:, 0]))   # primaries never chosen are left out
+
+
+def test_primary_scalars_keep_a_chosen_primary_whose_advantages_sum_to_zero():
+    """A primary is reported when it was chosen, whatever its advantages add up to."""
+    sums = np.zeros((2, NUM_PRIMARIES))
+    sums[:, Primary.END_TURN] = (3, 0.0)
+    sums[:, Primary.ATTACK] = (1, 0.5)
+    assert primary_scalars(sums) == {"actions/frac/END_TURN": 0.75, "actions/adv/END_TURN": 0.0,
+                                     "actions/frac/ATTACK": 0.25, "actions/adv/ATTACK": 0.5}

@@ -636,7 +636,10 @@ def test_cli_config_errors_are_clear(capsys):
                        (["--set", "num_envs=many"], "--set: num_envs = 'many' must be an integer"), (["--nproc", "0"], "nproc must be >= 1"),
                        (["--set", "nproc=0"], "nproc must be >= 1"), (["--minutes", "-1"], "minutes must be"),
                        (["--minutes", "nan"], "minutes must be"),
-                       (["--final-eval-games", "0"], "--final-eval-games must be >= 2"),
+                       (["--final-eval-games", "0"], "--final-eval-games must be in 2..1,048,576, got 0"),
+                       # more than one batch of envs holds: refused now, not after the training it would end
+                       (["--final-eval-games", str(2 ** 20 + 1)], "--final-eval-games must be in 2..1,048,576"),
+                       (["--set", "learning_rate=1" + "0" * 400], "learning_rate must be a number within float range"),
                        (["--config", "/nonexistent.toml"], "cannot be read"), (["--config", "."], "is a path: a config file must end in .toml"),
                        (["--set", "device=nope"], "is not a torch device"),
                        (["--set", "torch_threads=-1"], "torch_threads must be >= 0"),

@@ -186,8 +186,9 @@ def _cmd_train(args) -> int:
                 raise ValueError(f"{ckpt} has already trained {done:,} decisions in {secs / 60:.1f} minutes, which "
                                  f"reaches {' and '.join(reached)}: give a larger --total-steps or --minutes "
                                  f"(both count the whole run)")
-        if args.final_eval_games < 2:
-            raise ValueError(f"--final-eval-games must be >= 2, got {args.final_eval_games}")
+        from tcg_env.vec import MAX_GAMES
+        if not 2 <= args.final_eval_games <= MAX_GAMES:   # checked now, not after the training it would end
+            raise ValueError(f"--final-eval-games must be in 2..{MAX_GAMES:,}, got {args.final_eval_games:,}")
         if args.init_from is not None:   # checked before a folder is made or ranks start (CheckpointError)
             from .checkpoint import load_init_weights
             from .ppo import build_policy

@@ -131,7 +131,11 @@ class TrainConfig:
         for k, v in raw.items():
             want = type(getattr(defaults, k))
             if want is float and isinstance(v, int) and not isinstance(v, bool):
-                v = float(v)
+                try:
+                    v = float(v)
+                except OverflowError:   # TOML and --set read integers of any size
+                    raise ValueError(f"{where}: {k} must be a number within float range, got an integer of "
+                                     f"{v.bit_length()} bits") from None
             if not isinstance(v, want) or (want is int and isinstance(v, bool)):
                 kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[want]
                 raise ValueError(f"{where}: {k} = {v!r} must be {kind}")
@@ -180,7 +184,8 @@ class TrainConfig:
         need(0 <= self.torch_threads <= MAX_THREADS, f"torch_threads must be >= 0 (0: torch's default) and at most "
                                                      f"{MAX_THREADS}")
         check_device(self.device, "config: device", available=False)
-        need(self.eval_games >= 2, "eval_games must be >= 2")
+        # each evaluation plays its games in one batch of envs: past the cap it would fail mid-run
+        need(2 <= self.eval_games <= MAX_GAMES, f"eval_games must be in 2..{MAX_GAMES:,}, got {self.eval_games:,}")
         need(bool(self.out.strip()), f"out must name a folder, got {self.out!r}")
         for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0 (0: see `tcg train --help`)")
