@@ -10,6 +10,9 @@ It runs the config's ``nproc`` ranks, as ``tcg train`` does (the cpu config has 
 than one it starts itself under ``torchrun --standalone --nproc_per_node=K``: each rank runs its
 own ``num_envs`` games and its own learner, gradients are all-reduced, and the decisions of all
 ranks are counted (rank 0 prints). Without ``torch_threads`` the cores are split between ranks.
+With more than one rank the line also holds DDP's own timers, averaged per minibatch on rank 0
+(``ddp_ms_per_minibatch``: forward, backward compute, and the gradient all-reduce, which on a
+2-core machine is mostly one rank waiting for the other).
 """
 import argparse
 import json
@@ -66,6 +69,11 @@ def main():
             collect += t1 - t0
             learn += time.perf_counter() - t1
             steps += ro.global_steps
+        # under DDP: its own averages per minibatch (ns), sampled over the run; the all-reduce's is
+        # mostly one rank waiting for the other (RESULTS, twenty-second session)
+        ddp = tr.replay._get_ddp_logging_data() if D.active() else {}
+        ddp_ms = {k: round(ddp[f"avg_{k}_time"] / 1e6, 1) for k in ("forward_compute", "backward_compute",
+                                                                    "backward_comm") if f"avg_{k}_time" in ddp}
         tr.close()
     if D.rank() == 0:
         print(json.dumps({"bench": "train", "config": args.config, "set": sets, "nproc": D.world_size(),
@@ -73,7 +81,8 @@ def main():
                           "date": time.strftime("%Y-%m-%d"), "updates": args.updates, "decisions": steps,
                           "collect_s_per_update": round(collect / args.updates, 3),
                           "learn_s_per_update": round(learn / args.updates, 3),
-                          "decisions_per_s": round(steps / (collect + learn))}))
+                          "decisions_per_s": round(steps / (collect + learn)),
+                          **({"ddp_ms_per_minibatch": ddp_ms} if ddp_ms else {})}))
     D.shutdown()
 
 

@@ -274,3 +274,30 @@ def test_policy_search_measurement_runs_searches_and_reproduces(tmp_path):
     bad = subprocess.run([sys.executable, script, "--checkpoint", str(oracle)], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 1 and "oracle critic" in bad.stderr
+
+
+def test_learn_step_split_and_attention_kernels_run():
+    """The two scripts RESULTS (twenty-second session) quotes besides bench_train:
+    profile_learn.py --split times one minibatch's three parts, attention_kernels.py compares the
+    two attention kernels, which compute the same attention; bad sizes are usage errors."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    p = subprocess.run([sys.executable, str(bench / "profile_learn.py"), "--split", "2", "--set", "num_envs=16",
+                        "--set", "rollout_steps=8"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    line = p.stdout.strip().splitlines()[-1]
+    assert line.startswith("one minibatch of 16 rows (exact entropy of 4)"), line   # 128 decisions / 8 minibatches
+    assert len(re.findall(r"(encode|heads_and_entropy|backward) \d+\.\d ms", line)) == 3, line
+    p = subprocess.run([sys.executable, str(bench / "attention_kernels.py"), "--rows", "8", "--tokens", "5",
+                        "--repeats", "2"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    row = json.loads(p.stdout.strip().splitlines()[-1])
+    assert row["max_abs_diff"] < 1e-4 and all(row[f"{k}_{m}_ms"] > 0 for k in ("sdpa", "bmm")
+                                               for m in ("train", "no_grad"))
+    bad = subprocess.run([sys.executable, str(bench / "attention_kernels.py"), "--heads", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--heads must divide --d-model" in bad.stderr

@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seed of everything, 0..2**32-1 (default: the config's)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting (repeatable)")
     tr.add_argument("--final-eval-games", type=int, default=800,
-                    help="games per bot in the closing table, 2..1048576 (default 800, a few seconds: a multiple of 32 plays each "
+                    help="games per bot in the closing table, from 2 to the env cap tcg_env.vec.MAX_GAMES (default 800, a few seconds: a multiple of 32 plays each "
                          "of the 16 deck pairings equally often from both seats, and a win rate's standard error is "
                          "under 1.8 points; 192 games once read 46%% for a policy that wins 34%%)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")

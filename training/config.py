@@ -83,7 +83,7 @@ class TrainConfig:
     bot_opponent_prob: float = _f(0.2, "Probability that the pool games of an update face the heuristic bot instead of a past self.")
     # --- evaluation
     eval_every: int = _f(10, "Evaluate every E updates (0: only at the end).")
-    eval_games: int = _f(96, "Games per opponent per evaluation (half in each seat), 2..1,048,576. Game i plays deck pairing "
+    eval_games: int = _f(96, f"Games per opponent per evaluation (half in each seat), 2..{MAX_GAMES:,}. Game i plays deck pairing "
                               "(i // 2) mod 16, so a multiple of 32 plays every pairing equally often from both seats.")
     eval_pool_members: int = _f(2, "The newest pool members included in each evaluation (0: the bots only).")
     # --- checkpoints and logs
