@@ -725,6 +725,38 @@ def test_cli_resume_takes_the_saved_settings_and_folder(tmp_path, capsys, monkey
         assert err.startswith("tcg train: ") and says in err, err
 
 
+def test_cli_init_from_and_resume_read_their_checkpoint_once(tmp_path, capsys, monkeypatch):
+    """``tcg train --init-from P`` starts from P's weights; P is read once in the process (the
+    CLI's checks hand what they read to the Trainer), and so is the checkpoint ``--resume``
+    continues from (torch.load calls on that file are counted)."""
+    import torch as T
+    from training.checkpoint import load_checkpoint
+    from training.cli import main
+    monkeypatch.chdir(tmp_path)
+    per_update = TINY["num_envs"] * TINY["rollout_steps"]
+    sets = []
+    for k, v in {**TINY, "pool_fraction": 0.0}.items():
+        if k not in ("minutes", "total_steps"):
+            sets += ["--set", f"{k}={v}"]
+    common = ["--no-progress", "--final-eval-games", "2", "--total-steps", str(per_update), *sets]
+    assert main(["train", "--out", str(tmp_path / "a"), *common]) == 0
+    start = tmp_path / "a" / "policy.pt"
+    reads, real_load = [], T.load
+    monkeypatch.setattr(T, "load", lambda f, *a, **k: (reads.append(Path(f).resolve()), real_load(f, *a, **k))[1])
+    # the new run starts from start's weights: one update at a learning rate of 1e-30 keeps them
+    assert main(["train", "--init-from", str(start), "--out", str(tmp_path / "b"), *common,
+                 "--set", "learning_rate=1e-30"]) == 0
+    assert reads.count(start.resolve()) == 1
+    mine, theirs = load_checkpoint(tmp_path / "b" / "policy.pt")["model"], load_checkpoint(start)["model"]
+    assert mine.keys() == theirs.keys() and all(T.allclose(mine[k], theirs[k], rtol=0, atol=1e-20) for k in mine)
+    ckpt = sorted((tmp_path / "b" / "checkpoints").glob("ckpt_*.pt"))[-1].resolve()
+    reads.clear()
+    assert main(["train", "--resume", str(tmp_path / "b"), "--total-steps", str(2 * per_update), "--no-progress",
+                 "--final-eval-games", "2"]) == 0
+    assert reads.count(ckpt) == 1
+    capsys.readouterr()
+
+
 def test_a_new_run_never_overwrites_an_earlier_one(tmp_path, capsys, monkeypatch):
     """`tcg train` without --resume into a folder holding a run: the default folder (runs/latest,
     what `make train` uses) is moved aside and kept whole; a folder named by --out is refused, as

@@ -201,15 +201,17 @@ def load_policy(path: str | Path, map_location="cpu"):
     return policy
 
 
-def load_init_weights(policy, path: str | Path) -> dict:
+def load_init_weights(policy, path: str | Path, data: dict | None = None) -> dict:
     """Load a policy checkpoint's weights into the existing ``policy`` (e.g. a BC policy as the
     start of PPO: ``tcg train --init-from``). The checkpoint is validated like any other
     (format, versions, card pool); its policy config must equal ``policy.config`` field for
     field, else :class:`CheckpointError` names the differing fields. A field the checkpoint does
     not record (it was written before the option existed) counts as that option's default, as in
-    :func:`load_policy`. Returns the checkpoint dict."""
+    :func:`load_policy`. ``data``: the file's dict if :func:`load_checkpoint` has read it
+    already (``path`` then only names it in errors). Returns the checkpoint dict."""
     from policy import PolicyConfig
-    data = load_checkpoint(path, map_location="cpu")
+    if data is None:
+        data = load_checkpoint(path, map_location="cpu")
     theirs, ours = dict(data["policy_config"]), policy.config.to_dict()
     try:
         theirs = PolicyConfig.from_dict(theirs).to_dict()

@@ -152,6 +152,7 @@ def _cmd_train(args) -> int:
                                 ("--init-from", args.init_from, "a policy checkpoint file")):
             if val is not None and not val.strip():   # '' would otherwise read as "not given"
                 raise ValueError(f"{flag} needs {what}, got {val!r}")
+        saved = None   # the checkpoint --resume or --init-from names, read once here for its checks
         if args.resume:
             # the run goes on as it was: its saved settings (flags and --set still override them),
             # writing to its own folder
@@ -192,7 +193,7 @@ def _cmd_train(args) -> int:
         if args.init_from is not None:   # checked before a folder is made or ranks start (CheckpointError)
             from .checkpoint import load_init_weights
             from .ppo import build_policy
-            load_init_weights(build_policy(cfg), args.init_from)
+            saved = load_init_weights(build_policy(cfg), args.init_from)
         if not args.resume:   # the launcher (its ranks then find the folder free), a single process, or a rank
             _make_room(cfg, move=os.environ.get("RANK", "0") == "0")
         created = _output_folder(cfg.out)
@@ -205,7 +206,8 @@ def _cmd_train(args) -> int:
     from .ppo import Trainer
     console = Console(stderr=False, soft_wrap=True)
     try:
-        trainer = Trainer(cfg, resume=args.resume, init_from=args.init_from, console=console)
+        trainer = Trainer(cfg, resume=args.resume, init_from=args.init_from, console=console,
+                          checkpoint=saved)
     except (CheckpointError, ValueError) as e:
         _drop_if_unused(cfg.out, created)
         print(f"tcg train: {e}", file=sys.stderr)

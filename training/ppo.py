@@ -209,7 +209,10 @@ class Rollout:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: str | None = None, init_from: str | None = None,
-                 console=None, quiet: bool = False):
+                 console=None, quiet: bool = False, checkpoint: dict | None = None):
+        """``checkpoint``: the dict already read (``load_checkpoint``) from the file that ``resume``
+        names (``resume_target``) or from ``init_from``, so it is not read again; it is checked
+        here as a file read now would be."""
         cfg.validate()
         check_device(cfg.device, "config: device")   # one this machine has
         self.cfg = cfg
@@ -256,9 +259,9 @@ class Trainer:
         self.illegal_total = 0
         self.card_sums = None   # per-card and per-primary sums since the last write (training.card_stats)
         if init_from:
-            self._init_from(init_from)
+            self._init_from(init_from, checkpoint)
         if resume:
-            self.load(resume)
+            self.load(resume, checkpoint)
         self.writer = None
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -763,9 +766,12 @@ class Trainer:
             old.unlink()
         return path
 
-    def load(self, path: str | Path):
+    def load(self, path: str | Path, data: dict | None = None):
+        """Continue the run saved at ``path`` (a run folder or a checkpoint file); ``data``: that
+        checkpoint's dict if it has been read already."""
         path, run_dir = resume_target(path)
-        data = load_checkpoint(path, map_location="cpu")
+        if data is None:
+            data = load_checkpoint(path, map_location="cpu")
         check_resumable(data, self.cfg, path, self.world)
         try:
             self.policy.load_state_dict(data["model"])
@@ -799,9 +805,9 @@ class Trainer:
         self.resumed_from = path
         remove_stale_temps(path.parent, run_dir)   # left by a writer killed mid-save; only now, all checks passed
 
-    def _init_from(self, path):
+    def _init_from(self, path, data: dict | None = None):
         from .checkpoint import load_init_weights
-        load_init_weights(self.policy, path)   # CheckpointError names any differing config field
+        load_init_weights(self.policy, path, data)   # CheckpointError names any differing config field
 
     def close(self):
         if self.writer is not None:
