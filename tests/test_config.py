@@ -237,7 +237,7 @@ def test_two_ranks_sum_the_counts_and_average_the_rest():
     leaves other values alone, and refuses key sets that differ even when they are as long;
     all_reduce_min/sum/mean and the array sum reduce as named; each rank's CUDA device is its
     LOCAL_RANK."""
-    for attempt in range(3):   # a port found free can be taken before rank 0 binds it: try another
+    for _ in range(3):   # a port found free can be taken before rank 0 binds it: try another
         outs, stderrs = _run_two_ranks(_free_port())
         if outs is not None or not any("address already in use" in e.lower() for e in stderrs):
             break

@@ -1211,7 +1211,7 @@ def test_cli_refuses_empty_paths_and_sizes_it_cannot_hold_and_leaves_no_folder(t
     """An empty --out, --resume or --init-from is refused (not read as the current folder or as
     "not given"); so are num_envs, rollouts and minibatch counts the trainer cannot hold, a huge
     eval --games, and a --config path that is not a .toml file. A command refused after it made
-    its --out folder removes the folder again."""
+    its --out folder removes the folder again, and the parent folders it made for it."""
     from training.cli import main
     monkeypatch.chdir(tmp_path)
     for argv, says in ((["train", "--out", ""], "out must name a folder, got ''"),
@@ -1228,7 +1228,10 @@ def test_cli_refuses_empty_paths_and_sizes_it_cannot_hold_and_leaves_no_folder(t
                        (["demos", "--out", "d.tcgd", "--games", "1", "--parallel", str(10 ** 7)], "--parallel must be >= 1 and <= "),
                        (["bc", "--demos", "x.tcgd", "--out", ""], "--out must name a folder"),
                        (["bc", "--demos", "missing.tcgd", "--out", "bcrun"], "missing.tcgd"),
-                       (["train", "--out", "fresh", "--init-from", "missing.pt"], "missing.pt does not exist")):
+                       (["train", "--out", "fresh", "--init-from", "missing.pt"], "missing.pt does not exist"),
+                       # refused once its folders exist: the parents it made go too
+                       (["bc", "--demos", "missing.tcgd", "--out", "deep/er/bcrun"], "missing.tcgd"),
+                       (["train", "--out", "deep/er/run", "--set", "decks=No Such Deck"], "No Such Deck")):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err, (argv, err)

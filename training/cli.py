@@ -74,17 +74,22 @@ def _holds_output(out) -> str | None:
     return str(found[0]) if found else None
 
 
-def _output_folder(out, flag: str = "--out") -> bool:
+def _output_folder(out, flag: str = "--out"):
     """Create the output folder ``out`` now (ValueError naming it if it is empty, a file or cannot
     be made), so a bad path is a usage error before any work rather than a traceback after it.
-    Returns whether the folder was created here (see :func:`_drop_if_unused`)."""
+    Returns the outermost folder created here (``out`` or one of its parents), or None if ``out``
+    existed (see :func:`_drop_if_unused`)."""
     from pathlib import Path
     if not str(out).strip():
         raise ValueError(f"{flag} must name a folder, got {str(out)!r}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{flag} {out} is a file; give a folder")
-    created = not out.exists()
+    created = None
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        created = folder
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -94,15 +99,22 @@ def _output_folder(out, flag: str = "--out") -> bool:
     return created
 
 
-def _drop_if_unused(out, created: bool) -> None:
-    """Remove the output folder :func:`_output_folder` created for a command that then failed
-    before writing anything into it (a refused run leaves no empty folder behind)."""
+def _drop_if_unused(out, created) -> None:
+    """Remove the folders :func:`_output_folder` created for a command that then failed before
+    writing anything into them: ``out`` and its parents up to ``created``, each only while empty
+    (a refused run leaves no empty folder behind)."""
     from pathlib import Path
-    if created:
+    if created is None:
+        return
+    folder, created = Path(out), Path(created)
+    while True:
         try:
-            Path(out).rmdir()   # only succeeds while empty
+            folder.rmdir()   # only succeeds while empty (under torchrun another rank may hold files in it)
         except OSError:
-            pass
+            return
+        if folder == created or folder == folder.parent:
+            return
+        folder = folder.parent
 
 
 def _make_room(cfg, move: bool = True) -> None:
