@@ -239,6 +239,11 @@ def test_cli_demos_errors(demo_file, tmp_path, capsys):
     assert tcg(["demos", "--games", "2", "--out", str(tmp_path / "x"), "--append"]) == 2
     assert "does not exist; drop --append" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    # refused commands leave no folder they made for --out behind
+    for extra, says in ((["--append"], "does not exist; drop --append"), (["--bot", "nobody"], "unknown bot")):
+        assert tcg(["demos", "--games", "2", "--out", str(tmp_path / "new" / "sub" / "x"), *extra]) == 2
+        assert says in capsys.readouterr().err
+        assert not (tmp_path / "new").exists(), extra
     out = tmp_path / "ok.demos"
     assert tcg(["demos", "--games", "3", "--out", str(out), "--json", "--decks", "thorn"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["file_games"] == 3

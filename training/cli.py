@@ -445,11 +445,6 @@ def _cmd_demos(args) -> int:
     if Path(args.out).is_dir():
         print(f"tcg demos: --out {args.out} is a folder; give a file path", file=sys.stderr)
         return 2
-    try:
-        _output_folder(Path(args.out).parent, "the folder of --out")
-    except ValueError as e:
-        print(f"tcg demos: {e}", file=sys.stderr)
-        return 2
     if args.append and not Path(args.out).exists():   # a mistyped path would start a new file unnoticed
         print(f"tcg demos: --append adds games to an existing file, and {args.out} does not exist; drop --append "
               f"to start a new file", file=sys.stderr)
@@ -457,6 +452,11 @@ def _cmd_demos(args) -> int:
     if Path(args.out).exists() and not args.append:
         print(f"tcg demos: {args.out} exists; pass --append to add games to it, or choose another --out",
               file=sys.stderr)
+        return 2
+    try:
+        created = _output_folder(Path(args.out).parent, "the folder of --out")
+    except ValueError as e:
+        print(f"tcg demos: {e}", file=sys.stderr)
         return 2
     cols = [TextColumn("[bold]demos"), BarColumn(), MofNCompleteColumn(), TextColumn("games"),
             TextColumn("{task.fields[records]:>9,} decisions"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -468,6 +468,7 @@ def _cmd_demos(args) -> int:
                               decks=args.decks,
                               progress=lambda g, r: prog.update(task, completed=g, records=r))
         except (DemoError, BotError, ValueError) as e:   # unknown bot or deck, a file of another version, ...
+            _drop_if_unused(Path(args.out).parent, created)
             print(f"tcg demos: {e}", file=sys.stderr)
             return 2
         except OSError as e:   # the disk filled, or the folder went away: the file is left as it was
