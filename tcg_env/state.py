@@ -85,6 +85,30 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool) -> str | None:
         if len(bad):
             r, c = bad[0]
             return f"row {r}: {name} (word {cols[c]}) is {vals[r, c]}, outside {lo}..{hi}"
+    return _pending_problem(rows, pool)
+
+
+def _pending_problem(rows: np.ndarray, pool: CardPool) -> str | None:
+    """A pending choice's words are not free values: the kernels resolve a pending target choice
+    with the effect, arguments and target rule stored in the row (an argument can be a card id
+    or a loop count), so they must be one of the pending card's abilities that asks for a
+    target, as the engine stores them; a pending mode choice needs a card with modes."""
+    from prefabs import table as T
+    from prefabs.enums import TARGET_AUTO_MIN
+    from verification import layout as L
+    table = pool.table
+    for r in np.flatnonzero(rows[:, L.G_PHASE] == L.PH_CHOOSE_TARGET):
+        row, card = rows[r], int(rows[r, L.G_PEND_CARD])
+        pending = row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]]
+        abilities = table[card, T.C_ABIL:T.C_ACT_COST].reshape(-1, T.ABIL_WIDTH)
+        if not any((a == pending).all() and 1 <= a[T.AB_TGT] < TARGET_AUTO_MIN for a in abilities):
+            return (f"row {r}: the pending target choice (effect {pending[0]}, arguments {pending[1]} and "
+                    f"{pending[2]}, target rule {pending[3]}) is not an ability of its pending card (id {card}) "
+                    f"that asks for a target")
+    for r in np.flatnonzero(rows[:, L.G_PHASE] == L.PH_CHOOSE_MODE):
+        card = int(rows[r, L.G_PEND_CARD])
+        if table[card, T.C_NMODES] < 1:
+            return f"row {r}: a mode choice is pending for card id {card}, which has no modes"
     return None
 
 

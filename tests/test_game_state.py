@@ -1,0 +1,367 @@
+"""GameState's own API: state-row validation (every field, both players, every slot, the
+bounds themselves), seeds, bytes, clone, equality, legal lists, observations of a finished game,
+and the random-play self-checks of ``tcg_env.selfcheck``."""
+import numpy as np
+import pytest
+
+from prefabs import Keyword, default_decks, default_pool, deck_ids
+from tcg_env import GameState, StateFormatError
+from tcg_env.selfcheck import VerifyReport, check_invariants, deck_pairs, verify_random_states
+from tcg_env.state import resolve_deck, state_rows_problem
+from verification import layout as L
+from verification.spec import BOARD_SLOTS, Primary
+
+from scenario import KEEP_ALL, mulligan
+
+
+def _main_phase(seed=0) -> GameState:
+    g = GameState.new(None, None, seed=seed)
+    g.apply(mulligan(KEEP_ALL)).apply(mulligan(KEEP_ALL))
+    return g
+
+
+def _finished_game(seed=3) -> GameState:
+    rng = np.random.default_rng(seed)
+    g = GameState.new(None, None, seed=seed)
+    while not g.done:
+        legal = g.legal_tuples()
+        g.apply(tuple(legal[rng.integers(len(legal))]))
+    return g
+
+
+def _pb(p: int) -> int:
+    return L.P0 + p * L.PLAYER_WORDS
+
+
+def _slot(p: int, slot: int, field: int) -> int:
+    return _pb(p) + L.P_BOARD + slot * L.B_WIDTH + field
+
+
+def _problem_with(word: int, value: int, base: np.ndarray | None = None):
+    row = (_main_phase().row if base is None else base).copy()
+    row[word] = value
+    return state_rows_problem(row, default_pool())
+
+
+# ----------------------------------------------------------------------------- state rows
+def test_state_rows_problem_checks_player_1_every_slot_and_the_decklist():
+    """The range checks cover both players (not only player 0), every board slot up to the last
+    alley slot, and the decklist / IKZ-list card ids the resets read, and name the field."""
+    n = len(default_pool())
+    cases = [
+        (_pb(1) + L.P_HAND_N, 99, "player 1 hand count"),
+        (_pb(1) + L.P_HP, 150, "player 1 leader health"),
+        (_slot(1, BOARD_SLOTS - 1, L.B_CARD), n + 1, "player 1 board card id"),
+        (_slot(0, BOARD_SLOTS - 1, L.B_CARD), n + 1, "player 0 board card id"),
+        (_slot(0, BOARD_SLOTS - 1, L.B_READY), 2, "player 0 board ready flag"),
+        (_pb(0) + L.P_DECKLIST, n + 1, "player 0 card id"),
+        (_pb(1) + L.P_IKZLIST + L.IKZ_DECK_SIZE - 1, -3, "player 1 card id"),
+    ]
+    for word, value, says in cases:
+        problem = _problem_with(word, value)
+        assert problem is not None and problem.startswith(f"row 0: {says} (word {word}) is {value}, outside"), \
+            (says, problem)
+
+
+def test_state_rows_problem_bounds_are_exact():
+    """Each range's end is the last value a game can hold: that value passes, one more fails
+    (turn TURN_CAP, winner 2 for a draw, every keyword bit at once, stat MAX_STAT, the last
+    card id as the pending card)."""
+    n = len(default_pool())
+    over = _finished_game().row.copy()
+    cases = [
+        (L.G_TURN, L.TURN_CAP, "turn", None),
+        (L.G_WINNER, 2, "winner", over),
+        (L.G_PEND_CARD, n, "pending card", None),
+        (_slot(0, 0, L.B_KW), int(sum(Keyword)), "player 0 board keyword bits", None),
+        (_slot(1, 2, L.B_HP), L.MAX_STAT, "player 1 board health", None),
+        (_slot(0, 3, L.B_ATK), L.MAX_STAT, "player 0 board attack", None),
+        (_pb(1) + L.P_MAXHP, L.MAX_STAT, "player 1 leader maximum health", None),
+    ]
+    for word, last, says, base in cases:
+        assert _problem_with(word, last, base) is None, says
+        problem = _problem_with(word, last + 1, base)
+        assert problem is not None and f"{says} (word {word}) is {last + 1}, outside" in problem, (says, problem)
+
+
+def test_state_rows_problem_names_the_first_bad_row():
+    """Of several bad rows the message names the first one (the row a reader fixes first)."""
+    rows = np.stack([_main_phase(s).row for s in range(6)])
+    rows[2, _pb(0) + L.P_HAND_N] = 99
+    rows[5, _pb(0) + L.P_HAND_N] = 77
+    assert state_rows_problem(rows, default_pool()).startswith("row 2: player 0 hand count")
+    assert state_rows_problem(rows[3:], default_pool()).startswith("row 2: player 0 hand count (word")
+
+
+def test_from_bytes_refuses_a_player_1_or_last_slot_corruption():
+    """from_bytes runs the row checks over the whole row, player 1's half included."""
+    g = _main_phase()
+    data = g.to_bytes()
+    header = len(data) - 4 * L.STATE_SIZE
+    for word, value, says in ((_pb(1) + L.P_DECK_N, 31, "player 1 deck count"),
+                              (_slot(1, BOARD_SLOTS - 1, L.B_HP), 100, "player 1 board health")):
+        bad = bytearray(data)
+        bad[header + 4 * word:header + 4 * word + 4] = int(value).to_bytes(4, "little", signed=True)
+        with pytest.raises(StateFormatError, match=f"{says} .* is {value}, outside"):
+            GameState.from_bytes(bytes(bad))
+
+
+def test_from_bytes_checks_every_version_field():
+    """The layout, the action spec and the card-table versions are each compared (a state saved
+    under another card table is refused, not only one under another layout)."""
+    data = _main_phase().to_bytes()
+    assert GameState.from_bytes(data) == _main_phase()
+    for offset in (4, 6, 8):   # <4sHHH...: layout, action spec, card table
+        bad = bytearray(data)
+        bad[offset] ^= 0x7F
+        with pytest.raises(StateFormatError, match="versions"):
+            GameState.from_bytes(bytes(bad))
+
+
+# ----------------------------------------------------------------------------- GameState
+def test_the_seed_reaches_the_shuffle():
+    """GameState.new passes its seed to the reset: the same seed gives the same game, other
+    seeds other games (shuffled decks, recorded seed words)."""
+    assert GameState.new(None, None, seed=7) == GameState.new(None, None, seed=7)
+    rows = [GameState.new(None, None, seed=s).row for s in (0, 1, 2, 2 ** 40 + 5)]
+    for i in range(len(rows)):
+        for j in range(i):
+            assert not np.array_equal(rows[i], rows[j]), (i, j)
+    g = GameState.new(None, None, seed=2 ** 40 + 5)
+    assert (int(g.row[L.G_SEED_HI]) & 0xFFFFFFFF) << 32 | (int(g.row[L.G_SEED_LO]) & 0xFFFFFFFF) == 2 ** 40 + 5
+
+
+def test_no_deck_means_the_first_prebuilt_deck():
+    """deck None is the first prebuilt deck, for resolve_deck and for both seats of new()."""
+    pool = default_pool()
+    decks = default_decks()
+    first = deck_ids(next(iter(decks.values())), pool)
+    assert np.array_equal(resolve_deck(None, pool), first)
+    second = list(decks)[1]
+    assert not np.array_equal(resolve_deck(second, pool), first)
+    g = GameState.new(None, None, seed=0)
+    leader = pool.id_of(next(iter(decks.values())).leader)
+    assert int(g.row[_pb(0) + L.P_LEADER]) == leader == int(g.row[_pb(1) + L.P_LEADER])
+
+
+def test_clone_and_legal_tuples_are_independent_copies():
+    """clone() copies the row (acting on the clone leaves the original alone) and legal_tuples()
+    returns a fresh array: a list taken in the mulligan is not rewritten by a later call in the
+    main phase, and editing a returned list changes no other."""
+    g = _main_phase(2)
+    before = g.row.copy()
+    c = g.clone()
+    c.apply((int(Primary.END_TURN), 0, 0, 0))
+    assert np.array_equal(g.row, before) and not (c == g)
+    g = GameState.new(None, None, seed=2)
+    legal = g.legal_tuples()
+    kept = legal.copy()
+    assert np.all(kept[:, 0] == int(Primary.MULLIGAN))
+    g.apply(mulligan(KEEP_ALL)).apply(mulligan(KEEP_ALL))
+    main = g.legal_tuples()
+    assert np.all(main[:, 0] != int(Primary.MULLIGAN))
+    assert np.array_equal(legal, kept)
+    main_kept = main.copy()
+    main[:] = 0
+    again = g.legal_tuples()
+    again[:] = 1
+    assert np.array_equal(g.legal_tuples(), main_kept) and np.all(main == 0)
+
+
+def test_equality_reads_the_whole_row():
+    """Two states that differ in any one word, player 1's last included, are not equal."""
+    g = _main_phase()
+    for word in (0, L.P0, _pb(1) + L.P_HP, L.STATE_SIZE - 1):
+        h = g.clone()
+        h.row[word] += 1
+        assert not (h == g) and not (g == h), word
+    assert g == g.clone() and not (g == g.row)
+
+
+def test_a_finished_game_has_an_observation_from_seat_0_and_a_draw_winner():
+    """After the game no one acts (current_player -1): observation() is seat 0's view, not a
+    read at seat -1 or seat 1. A draw reads winner 2."""
+    g = _finished_game()
+    assert g.done and g.current_player == -1
+    assert np.array_equal(g.observation(), g.observation(0))
+    assert not np.array_equal(g.observation(), g.observation(1))
+    d = g.clone()
+    d.row[L.G_WINNER] = 2
+    assert d.winner == 2 and d.terminated == (int(d.row[L.G_DONE]) == L.DONE_TERMINAL)
+
+
+# ----------------------------------------------------------------------------- selfcheck
+def test_verify_report_ok_needs_no_mismatch_and_no_order_violation():
+    """VerifyReport.ok (the `tcg verify` exit status) is False on an order violation alone."""
+    assert VerifyReport().ok
+    assert not VerifyReport(order_violations=1).ok
+    assert not VerifyReport(mismatches=1).ok
+
+
+def test_deck_pairs_are_every_ordered_pairing():
+    """deck_pairs: every (deck0, deck1) of the prebuilt decks, mirror matches included."""
+    pool = default_pool()
+    rows = [deck_ids(d, pool) for d in default_decks().values()]
+    pairs = deck_pairs(pool)
+    assert len(pairs) == len(rows) ** 2
+    got = {(a.tobytes(), b.tobytes()) for a, b in pairs}
+    assert got == {(a.tobytes(), b.tobytes()) for a in rows for b in rows}
+
+
+def test_verify_random_states_threads_its_seed_and_rotates_the_pairings(monkeypatch):
+    """The seed decides the games (same seed, same game seeds; another seed, others), and
+    game k plays pairing k mod len(pairs)."""
+    from tcg_env import selfcheck
+    seen = []
+    real = selfcheck.engine.reset_game
+
+    def spy(row, cards, d0, d1, seed):
+        seen.append((d0.tobytes(), d1.tobytes(), int(seed)))
+        return real(row, cards, d0, d1, seed)
+
+    monkeypatch.setattr(selfcheck.engine, "reset_game", spy)
+    rep = verify_random_states(300, seed=11)
+    first = list(seen)
+    seen.clear()
+    assert verify_random_states(300, seed=11).games == rep.games and seen == first
+    seen.clear()
+    verify_random_states(300, seed=12)
+    assert [s for *_, s in seen] != [s for *_, s in first]
+    pairs = deck_pairs()
+    assert rep.games == len(first) >= 2
+    for k, (d0, d1, _) in enumerate(first):
+        a, b = pairs[k % len(pairs)]
+        assert (d0, d1) == (a.tobytes(), b.tobytes()), k
+
+
+def test_verify_random_states_reports_the_largest_legal_list():
+    """max_legal is the legal count of the largest visited list: over one state, that state's."""
+    from tcg_env import selfcheck
+    rep = verify_random_states(1, seed=0)
+    game_seed = int(np.random.default_rng(0).integers(2 ** 63))   # the first game seed it draws
+    d0, d1 = deck_pairs()[0]
+    first = GameState(np.zeros(L.STATE_SIZE, dtype=np.int32))
+    selfcheck.engine.reset_game(first.row, first.pool.table, d0, d1, np.uint64(game_seed))
+    assert rep.states == 1 and rep.max_legal == len(first.legal_tuples()) > 1
+
+
+def test_verify_random_states_keeps_the_first_ten_failures(monkeypatch):
+    """A crosscheck mismatch is counted and up to ten are kept with game seed, decision, tuple,
+    explain's words and whether it was listed."""
+    from tcg_env import selfcheck
+    real = selfcheck.crosscheck_state
+
+    def liar(row, cards, legal, listed):
+        n, bad, f0, f1, f2, f3, order_bad = real(row, cards, legal, listed)
+        return n, 1, int(Primary.BLOCK), 0, 0, 0, order_bad
+
+    monkeypatch.setattr(selfcheck, "crosscheck_state", liar)
+    rep = verify_random_states(25, seed=4)
+    assert rep.mismatches == 25 and not rep.ok
+    assert len(rep.failures) == 10
+    seed0, decision, t, why, listed = rep.failures[0]
+    assert decision == 0 and t == (int(Primary.BLOCK), 0, 0, 0) and isinstance(why, str) and listed is False
+    assert [f[1] for f in rep.failures] == list(range(10))
+
+
+def _invariant_state():
+    """A real mid-game state that passes every invariant, to perturb one word at a time."""
+    g = _main_phase(1)
+    assert check_invariants(g) == []
+    return g
+
+
+def test_check_invariants_reports_each_broken_rule():
+    """Each invariant of check_invariants fires, for either player: a unit at 0 health, a card
+    past a zone's count, a leader at 0 health without the fallen flag, tapped IKZ beyond the IKZ
+    area."""
+    g = _invariant_state()
+    hand0 = int(g.row[_pb(1) + L.P_HAND_N])
+    cases = []
+    h = g.clone()   # a card id just past player 1's hand count
+    h.row[_pb(1) + L.P_HAND + hand0] = 11
+    cases.append((h, "p1 hand has non-zero entries past its count"))
+    h = g.clone()   # player 1's leader at 0 health, not fallen
+    h.row[_pb(1) + L.P_HP] = 0
+    cases.append((h, "p1 leader health 0 disagrees with its fallen flag"))
+    h = g.clone()
+    h.row[_pb(0) + L.P_IKZ_TAPPED] = int(h.row[_pb(0) + L.P_IKZ_N]) + 1
+    cases.append((h, "p0 tapped IKZ"))
+    for st, says in cases:
+        bad = check_invariants(st)
+        assert any(says in b for b in bad), (says, bad)
+    # a unit at 0 health on player 1's board: move a hand card of player 1 to the board
+    h = g.clone()
+    b = _pb(1)
+    n = int(h.row[b + L.P_HAND_N])
+    cid = int(h.row[b + L.P_HAND + n - 1])
+    h.row[b + L.P_HAND + n - 1] = 0
+    h.row[b + L.P_HAND_N] = n - 1
+    u = _slot(1, 0, 0)
+    h.row[u + L.B_CARD] = cid
+    h.row[u + L.B_ATK] = 1
+    h.row[u + L.B_MAXHP] = 2
+    h.row[u + L.B_HP] = 2
+    assert check_invariants(h) == []
+    h.row[u + L.B_HP] = 0
+    assert any("p1 slot 0 health 0/2 out of bounds" in x for x in check_invariants(h))
+
+
+def test_check_invariants_refuses_a_repeated_or_unordered_legal_list():
+    """The legal list must be strictly increasing: a duplicate tuple is reported, as is a
+    decreasing pair; the true list passes."""
+    g = _invariant_state()
+    assert check_invariants(g) == []
+    a, b = (0, 0, 0, 0), (1, 0, 0, 0)
+    for fake in (np.array([a, a], dtype=np.int8), np.array([b, a], dtype=np.int8)):
+        h = g.clone()
+        h.legal_tuples = lambda fake=fake: fake.copy()
+        assert "legal list is not strictly increasing (order or duplicates)" in check_invariants(h)
+
+
+def test_a_pending_choice_must_be_an_ability_of_its_pending_card():
+    """The kernels resolve a pending target choice with the effect, arguments and target rule
+    stored in the row (SUMMON's first argument is a token's card id, DRAW's a loop count), so
+    a row from outside whose pending words are not one of the pending card's targeted abilities
+    is refused by name; before, a SUMMON pending with card id 10**8 passed the checks and the
+    next apply crashed the process. A pending mode choice needs a card with modes. Every pending
+    choice of real play passes (property over random games that reach both kinds)."""
+    from prefabs.enums import Effect, Target
+    from tcg_env import VecTCG
+    env = VecTCG(64, seed=3)
+    rng = np.random.default_rng(3)
+    seen = {L.PH_CHOOSE_TARGET: 0, L.PH_CHOOSE_MODE: 0}
+    target_row = None
+    for _ in range(400):
+        assert state_rows_problem(env.state, env.pool) is None
+        for ph in seen:
+            seen[ph] += int((env.state[:, L.G_PHASE] == ph).sum())
+        pend = np.flatnonzero(env.state[:, L.G_PHASE] == L.PH_CHOOSE_TARGET)
+        if target_row is None and len(pend):
+            target_row = env.state[pend[0]].copy()
+        k = rng.integers(0, np.maximum(env.legal_count, 1))
+        env.step(env.legal_tuples[np.arange(64), k].astype(np.int32))
+    assert min(seen.values()) > 0, seen
+
+    pool = default_pool()
+    for word, value in ((L.G_PEND_A1, target_row[L.G_PEND_A1] + 1), (L.G_PEND_A2, 10 ** 6),
+                        (L.G_PEND_EFF, int(Effect.SUMMON)), (L.G_PEND_TGT, int(Target.SELF)),
+                        (L.G_PEND_CARD, 0)):
+        row = target_row.copy()
+        row[word] = value
+        assert "is not an ability of its pending card" in state_rows_problem(row, pool), (word, value)
+    # the crash: a spell with a SUMMON of card 10**8 pending (no card asks a target for a SUMMON)
+    row = target_row.copy()
+    row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2]] = (int(Effect.SUMMON), 10 ** 8, 1)
+    g = GameState(target_row.copy(), pool)
+    bad = GameState(row, pool)
+    assert GameState.from_bytes(g.to_bytes()) == g
+    with pytest.raises(StateFormatError, match="pending target choice .* not an ability"):
+        GameState.from_bytes(bad.to_bytes())
+    # a mode choice pending for a card without modes (a vanilla unit) would leave no legal action
+    from prefabs import table as T
+    no_modes = next(c for c in range(1, len(pool) + 1) if pool.table[c, T.C_NMODES] == 0)
+    row = target_row.copy()
+    row[L.G_PHASE], row[L.G_PEND_CARD] = L.PH_CHOOSE_MODE, no_modes
+    row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = 0
+    assert state_rows_problem(row, pool) == f"row 0: a mode choice is pending for card id {no_modes}, which has no modes"
