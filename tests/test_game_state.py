@@ -365,3 +365,22 @@ def test_a_pending_choice_must_be_an_ability_of_its_pending_card():
     row[L.G_PHASE], row[L.G_PEND_CARD] = L.PH_CHOOSE_MODE, no_modes
     row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = 0
     assert state_rows_problem(row, pool) == f"row 0: a mode choice is pending for card id {no_modes}, which has no modes"
+
+
+def test_check_invariants_reports_a_row_no_game_can_hold_without_running_it():
+    """A row outside the engine's ranges (the turn past the cap, a hand of 99 cards, a pending
+    SUMMON of card 10**8) is one violation in words, from state_rows_problem, not a
+    StateFormatError from the bytes round trip or a crash in the engine."""
+    g = _invariant_state()
+    for word, value, says in ((L.G_TURN, L.TURN_CAP + 1, f"turn (word {L.G_TURN}) is {L.TURN_CAP + 1}, outside"),
+                              (_pb(0) + L.P_HAND_N, 99, "player 0 hand count")):
+        h = g.clone()
+        h.row[word] = value
+        bad = check_invariants(h)
+        assert len(bad) == 1 and says in bad[0], bad
+    from prefabs.enums import Effect, Target
+    h = g.clone()
+    h.row[[L.G_PHASE, L.G_PEND_CARD, L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = (
+        L.PH_CHOOSE_TARGET, h.pool.id_of("Spark Jolt"), int(Effect.SUMMON), 10 ** 8, 1, int(Target.ENEMY_UNIT))
+    bad = check_invariants(h)
+    assert len(bad) == 1 and "is not an ability of its pending card" in bad[0], bad
