@@ -301,6 +301,29 @@ def test_values_outside_the_head_sizes_are_refused(demo_file):
             assert ei.value.chunk == 0
 
 
+def test_a_start_state_no_game_can_hold_is_refused(demo_file):
+    """game_start_state rows are replayed with GameState(row), so a chunk's start state is
+    checked like any state row from outside: a word out of range, or a pending SUMMON of a card
+    id past the table (which crashed the engine), is corrupt; so is a row of the wrong width."""
+    from prefabs.enums import Effect, Target
+    from verification import layout as L
+    rd, info, z = _first_chunk(demo_file)
+    D._unpack(demo_file, info, _payload(z), rd.header)
+    bad = {n: a.copy() for n, a in z.items()}
+    bad["game_start_state"][0, L.G_TURN] = 0
+    with pytest.raises(D.DemoCorruptError, match=r"start state is not one this engine can hold \(row 0: turn"):
+        D._unpack(demo_file, info, _payload(bad), rd.header)
+    bad = {n: a.copy() for n, a in z.items()}
+    bad["game_start_state"][0, [L.G_PHASE, L.G_PEND_CARD, L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = (
+        L.PH_CHOOSE_TARGET, 1, int(Effect.SUMMON), 10 ** 8, 1, int(Target.ENEMY_UNIT))
+    with pytest.raises(D.DemoCorruptError, match="not an ability of its pending card"):
+        D._unpack(demo_file, info, _payload(bad), rd.header)
+    bad = {n: a.copy() for n, a in z.items()}
+    bad["game_start_state"] = bad["game_start_state"][:, :-1]
+    with pytest.raises(D.DemoCorruptError, match="'game_start_state' has shape"):
+        D._unpack(demo_file, info, _payload(bad), rd.header)
+
+
 def test_a_pickled_array_is_refused_without_being_unpickled(demo_file, tmp_path):
     """The file is data only: a chunk holding an object array (a pickle, which could run any
     code when loaded) is a DemoCorruptError, and the pickle never runs."""

@@ -317,8 +317,16 @@ def _unpack(path, info: ChunkInfo, payload: bytes, header: dict) -> dict:
             raise bad(f"array {k!r} has dtype {a[k].dtype}, expected {np.dtype(dt)}")
         if k in shapes and a[k].shape != shapes[k]:
             raise bad(f"array {k!r} has shape {a[k].shape}, expected {shapes[k]}")
-    if a["game_start_state"].ndim != 2 or a["game_start_state"].shape[0] != G:
-        raise bad(f"array 'game_start_state' has shape {a['game_start_state'].shape}")
+    from prefabs import default_pool
+    from tcg_env.state import state_rows_problem
+    from verification.layout import STATE_SIZE
+    if a["game_start_state"].shape != (G, STATE_SIZE):
+        raise bad(f"array 'game_start_state' has shape {a['game_start_state'].shape}, expected {(G, STATE_SIZE)}")
+    # the header matched this card pool; a start state is a row GameState(row) replays, so it is checked
+    # as any state row from outside is (the kernels trust their rows)
+    problem = state_rows_problem(a["game_start_state"], default_pool())
+    if problem is not None:
+        raise bad(f"a game's start state is not one this engine can hold ({problem})")
     cnt = a["legal_count"].astype(np.int64)
     if R and (cnt.min() < 1 or cnt.max() > header["max_legal"]):
         raise bad("a legal_count is outside 1..max_legal")
