@@ -10,11 +10,11 @@ from tcg_env.bots.search import (N_AVAIL, N_CHILD, N_COLS, N_KEY, N_PARENT, N_PL
                                  EVAL_FEATURES, EVAL_WEIGHTS, S_EVAL, SearchBot, _evaluate, _find, _unique_keys,
                                  action_key, best_root_row, determinize, eval_features, init_tree, run_simulations,
                                  search_row)
-from verification.layout import (B_CARD, B_HP, DONE_NO, DONE_TERMINAL, DONE_TRUNCATED, G_DONE, G_RNG_HI, G_RNG_LO,
-                                 G_SEED_HI, G_SEED_LO, G_WINNER, P_DECKLIST, P_DECK_N, P_DISC, P_DISC_N, P_HAND,
-                                 P_HAND_N, P_HP, P_IKZ_N)
-from verification.rules import actor, pbase, sbase, unit_attack
-from verification.spec import BOARD_SLOTS, ENT_MY_HAND, MAX_LEGAL, Primary
+from verification.layout import (DONE_NO, DONE_TERMINAL, DONE_TRUNCATED, G_DONE, G_RNG_HI, G_RNG_LO, G_SEED_HI,
+                                 G_SEED_LO, G_WINNER, P_DECKLIST, P_DECK_N, P_DISC, P_DISC_N, P_HAND, P_HAND_N, P_HP,
+                                 P_IKZ_N)
+from verification.rules import pbase
+from verification.spec import ENT_MY_HAND, MAX_LEGAL, Primary
 
 from scenario import random_play_states
 
@@ -299,25 +299,6 @@ def test_the_root_plays_the_most_visited_child_then_the_better_mean_then_the_fir
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _features(s, cards, me):
-    f = np.zeros(len(EVAL_FEATURES))
-    for q in (0, 1):
-        sign = 1.0 if q == me else -1.0
-        b = pbase(q)
-        f[0] += sign * s[b + P_HP]
-        for slot in range(BOARD_SLOTS):
-            u = sbase(q, slot)
-            if s[u + B_CARD] != 0:
-                f[1] += sign * unit_attack(s, cards, q, slot)
-                f[2] += sign * s[u + B_HP]
-                f[3] += sign
-        f[4] += sign * s[b + P_HAND_N]
-        f[5] += sign * s[b + P_IKZ_N]
-        f[6] += sign * s[b + P_DECK_N]
-    f[7] = 1.0 if actor(s) == me else -1.0
-    return f
-
-
 def test_evaluation_is_from_the_searchers_view(states):
     """Mid-game the evaluation is ``tanh(z / 2)`` with z the weighted sum of the features, mine
     minus the opponent's (so the two seats' evaluations of one state are opposite when the
@@ -326,14 +307,27 @@ def test_evaluation_is_from_the_searchers_view(states):
     settings = SearchBot(0).settings
     w = np.asarray(EVAL_WEIGHTS)
     assert np.array_equal(settings[S_EVAL:], w)
+    # each feature against a position built by hand: mine count plus, the opponent's minus
+    from scenario import Scenario
+    base = (Scenario().main_phase(active=0).hand(0, ["Spark Jolt", "Spark Jolt"]).hand(1, ["Spark Jolt"])
+            .ikz(0, n=3).ikz(1, n=1).unit(0, 0, "Siege Golem", atk=4, hp=5, max_hp=6)
+            .unit(1, 2, "Scrapyard Mutt", atk=2, hp=1).unit(1, 6, "Scrapyard Mutt", atk=1, hp=1).build())
+    s, cards = base.row, base.pool.table
+    s[pbase(0) + P_HP], s[pbase(1) + P_HP] = 17, 12
+    deck = (int(s[pbase(0) + P_DECK_N]), int(s[pbase(1) + P_DECK_N]))
+    for me, sign in ((0, 1.0), (1, -1.0)):
+        got = np.empty(len(EVAL_FEATURES))
+        eval_features(s, cards, me, got)
+        want = sign * np.array([17 - 12, 4 - 3, 5 - 2, 1 - 2, 2 - 1, int(s[pbase(0) + P_IKZ_N]) - int(s[pbase(1) + P_IKZ_N]),
+                                deck[0] - deck[1], 1.0])
+        want[7] = 1.0 if me == 0 else -1.0   # player 0 is to act
+        assert np.array_equal(got, want), (me, got, want)
     nonzero = 0
     for g in states[:30]:
         s, cards = g.row, g.pool.table
         for me in (0, 1):
-            f = _features(s, cards, me)
-            got = np.empty(len(EVAL_FEATURES))
-            eval_features(s, cards, me, got)
-            assert np.allclose(got, f)
+            f = np.empty(len(EVAL_FEATURES))
+            eval_features(s, cards, me, f)
             assert _evaluate(s, cards, me, settings) == pytest.approx(np.tanh(0.5 * float(w @ f)), abs=1e-12)
         assert _evaluate(s, cards, 0, settings) == pytest.approx(-_evaluate(s, cards, 1, settings), abs=1e-12)
         nonzero += int(abs(_evaluate(s, cards, 0, settings)) > 1e-3)
