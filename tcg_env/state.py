@@ -61,6 +61,7 @@ def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
             ("IKZ deck count", L.P_IKZDECK_N, 0, L.IKZ_DECK_SIZE), ("deck count", L.P_DECK_N, 0, L.DECK_SIZE),
             ("hand count", L.P_HAND_N, 0, HAND_MAX), ("discard count", L.P_DISC_N, 0, L.DISCARD_MAX),
             ("leader health", L.P_HP, 0, L.MAX_STAT), ("leader maximum health", L.P_MAXHP, 0, L.MAX_STAT),
+            ("fatigue", L.P_FATIGUE, 0, L.MAX_STAT),
             ("IKZ token flag", L.P_TOKEN, 0, 1), ("leader ability used flag", L.P_LEADER_USED, 0, 1),
             ("mulligan flag", L.P_MULLIGANED, 0, 1), ("fallen flag", L.P_FELL, 0, 1))]
         checks += [(f"player {p} card id", b + cards, 0, ncards),
