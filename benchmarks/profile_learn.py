@@ -60,18 +60,18 @@ def main():
 
 def split(tr, ro, repeats):
     """Median ms of one minibatch's encode, heads (with the exact entropy of its first rows) and
-    backward, over ``repeats`` runs on the first rows of the rollout."""
+    backward, over ``repeats`` runs on the rollout's first learner rows."""
     import numpy as np
 
     from policy.model import obs_tensors
     from training.sampler import evaluate
     cfg = tr.cfg
     rows = cfg.num_envs * cfg.rollout_steps // cfg.num_minibatches
-    width = max(l.shape[1] for l in ro.legal)
-    legal = np.concatenate([np.pad(l, ((0, 0), (0, width - l.shape[1]), (0, 0))) for l in ro.legal])[:rows]
-    obs = torch.as_tensor(np.concatenate(ro.obs)[:rows])
-    lt, lc = torch.as_tensor(legal), torch.as_tensor(np.concatenate(ro.count)[:rows])
-    act = torch.as_tensor(np.concatenate(ro.actions)[:rows]).long()
+    t_idx, i_idx = (x[:rows] for x in np.nonzero(np.stack(ro.learner)))   # the learner's rows, as learn takes them
+    obs = torch.as_tensor(np.stack(ro.obs)[t_idx, i_idx])
+    lt = torch.as_tensor(ro.legal_padded()[t_idx, i_idx])
+    lc = torch.as_tensor(np.stack(ro.count)[t_idx, i_idx])
+    act = torch.as_tensor(np.stack(ro.actions)[t_idx, i_idx]).long()
     n_ent = max(1, int(np.ceil(cfg.entropy_rows * rows)))
     pol = tr.policy.train()
     times = {"encode": [], "heads_and_entropy": [], "backward": []}

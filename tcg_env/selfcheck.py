@@ -91,10 +91,9 @@ def check_invariants(state) -> list[str]:
     else reads it, the engine least of all."""
     from collections import Counter
 
-    from verification.layout import (B_ATK, B_CARD, B_HP, B_MAXHP, B_WEAPON, DECK_SIZE, DISCARD_MAX, IKZ_DECK_SIZE,
-                                     MAX_STAT, P_DECK, P_DECK_N, P_DECKLIST, P_DISC, P_DISC_N, P_FELL, P_HAND,
-                                     P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK, P_IKZDECK_N, P_IKZLIST,
-                                     P_MAXHP)
+    from verification.layout import (B_CARD, B_HP, B_MAXHP, B_WEAPON, DECK_SIZE, DISCARD_MAX, IKZ_DECK_SIZE, P_DECK,
+                                     P_DECK_N, P_DECKLIST, P_DISC, P_DISC_N, P_FELL, P_HAND, P_HAND_N, P_HP, P_IKZ,
+                                     P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK, P_IKZDECK_N, P_IKZLIST, P_MAXHP)
     from verification.rules import pbase, sbase
     from verification.spec import BOARD_SLOTS, HAND_MAX
     from prefabs import table as T
@@ -108,10 +107,7 @@ def check_invariants(state) -> list[str]:
     cards = state.pool.table
     bad = []
 
-    def zone(b, off, n, cap, name):
-        if not 0 <= n <= cap:
-            bad.append(f"{name} count {n} outside 0..{cap}")
-            n = max(0, min(n, cap))
+    def zone(b, off, n, cap, name):   # n is within 0..cap (state_rows_problem checked the counts)
         if np.any(s[b + off + n:b + off + cap] != 0):
             bad.append(f"{name} has non-zero entries past its count")
         return list(s[b + off:b + off + n])
@@ -132,9 +128,7 @@ def check_invariants(state) -> list[str]:
                 held.append(c)
             if s[u + B_WEAPON]:
                 held.append(s[u + B_WEAPON])
-            if not 0 <= s[u + B_ATK] <= MAX_STAT:
-                bad.append(f"p{p} slot {slot} attack {s[u + B_ATK]} out of 0..{MAX_STAT}")
-            if not 1 <= s[u + B_HP] <= s[u + B_MAXHP] <= MAX_STAT:
+            if not 1 <= s[u + B_HP] <= s[u + B_MAXHP]:   # each is in 0..MAX_STAT already
                 bad.append(f"p{p} slot {slot} health {s[u + B_HP]}/{s[u + B_MAXHP]} out of bounds")
         if Counter(held) != Counter(s[b + P_DECKLIST:b + P_DECKLIST + DECK_SIZE]):
             bad.append(f"p{p} main-deck cards not conserved")

@@ -98,18 +98,20 @@ def _pending_problem(rows: np.ndarray, pool: CardPool) -> str | None:
     from prefabs.enums import TARGET_AUTO_MIN
     from verification import layout as L
     table = pool.table
-    for r in np.flatnonzero(rows[:, L.G_PHASE] == L.PH_CHOOSE_TARGET):
-        row, card = rows[r], int(rows[r, L.G_PEND_CARD])
-        pending = row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]]
-        abilities = table[card, T.C_ABIL:T.C_ACT_COST].reshape(-1, T.ABIL_WIDTH)
-        if not any((a == pending).all() and 1 <= a[T.AB_TGT] < TARGET_AUTO_MIN for a in abilities):
-            return (f"row {r}: the pending target choice (effect {pending[0]}, arguments {pending[1]} and "
-                    f"{pending[2]}, target rule {pending[3]}) is not an ability of its pending card (id {card}) "
-                    f"that asks for a target")
-    for r in np.flatnonzero(rows[:, L.G_PHASE] == L.PH_CHOOSE_MODE):
-        card = int(rows[r, L.G_PEND_CARD])
-        if table[card, T.C_NMODES] < 1:
-            return f"row {r}: a mode choice is pending for card id {card}, which has no modes"
+    card = rows[:, L.G_PEND_CARD]
+    pending = rows[:, [L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]]
+    abilities = table[card, T.C_ABIL:T.C_ACT_COST].reshape(len(rows), -1, T.ABIL_WIDTH)   # [N, slots, 4]
+    asks = (abilities[..., T.AB_TGT] >= 1) & (abilities[..., T.AB_TGT] < TARGET_AUTO_MIN)
+    matches = ((abilities == pending[:, None, :]).all(-1) & asks).any(-1)
+    bad = np.flatnonzero((rows[:, L.G_PHASE] == L.PH_CHOOSE_TARGET) & ~matches)
+    if len(bad):
+        r = bad[0]
+        return (f"row {r}: the pending target choice (effect {pending[r, 0]}, arguments {pending[r, 1]} and "
+                f"{pending[r, 2]}, target rule {pending[r, 3]}) is not an ability of its pending card (id {card[r]}) "
+                f"that asks for a target")
+    bad = np.flatnonzero((rows[:, L.G_PHASE] == L.PH_CHOOSE_MODE) & (table[card, T.C_NMODES] < 1))
+    if len(bad):
+        return f"row {bad[0]}: a mode choice is pending for card id {card[bad[0]]}, which has no modes"
     return None
 
 

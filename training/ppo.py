@@ -206,6 +206,15 @@ class Rollout:
     opp_obs: list = field(default_factory=list)
     wait_opp: np.ndarray | None = None
 
+    def legal_padded(self) -> np.ndarray:
+        """The stored legal lists as one array [T, N, width, 4], each step's list padded with
+        zeros to the widest step's (each step stores only as many columns as its longest list)."""
+        width = max(l.shape[1] for l in self.legal)
+        legal = np.zeros((len(self.legal), self.legal[0].shape[0], width, 4), np.int8)
+        for t, l in enumerate(self.legal):
+            legal[t, :, :l.shape[1]] = l
+        return legal
+
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: str | None = None, init_from: str | None = None,
@@ -431,7 +440,6 @@ class Trainer:
     # ------------------------------------------------------------------ update
     def learn(self, ro: Rollout) -> dict:
         cfg = self.cfg
-        T = len(ro.obs)
         values = np.stack(ro.values)
         learner = np.stack(ro.learner)
         seats, dones, truncs = np.stack(ro.seats), np.stack(ro.dones), np.stack(ro.truncs)
@@ -451,11 +459,7 @@ class Trainer:
                 w_opp = self._dev(ro.wait_opp[ok])
         t_idx, i_idx = np.nonzero(learner)
         M = len(t_idx)
-        width = max(l.shape[1] for l in ro.legal)
-        legal = np.zeros((T, cfg.num_envs, width, 4), np.int8)
-        for t, l in enumerate(ro.legal):
-            legal[t, :, :l.shape[1]] = l
-        n_obs, n_legal = np.stack(ro.obs)[t_idx, i_idx], legal[t_idx, i_idx]
+        n_obs, n_legal = np.stack(ro.obs)[t_idx, i_idx], ro.legal_padded()[t_idx, i_idx]
         n_count, n_act = np.stack(ro.count)[t_idx, i_idx], np.stack(ro.actions)[t_idx, i_idx]
         if cfg.card_stats_every:
             a = adv[t_idx, i_idx]
