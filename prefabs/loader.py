@@ -7,6 +7,7 @@ or deck, the field, the bad value and what is allowed.
 """
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -280,10 +281,81 @@ def parse_cards(raw_cards: list) -> list[Card]:
     return parsed
 
 
+def _member_name(enum_cls, v):
+    """``v``'s member name in ``enum_cls`` (what a cards file spells), or ``v`` itself when it
+    names none, so that :func:`parse_cards` refuses it with the allowed names."""
+    try:
+        return enum_cls(v).name if not isinstance(v, bool) else v
+    except (ValueError, TypeError):
+        return v
+
+
+def _ability_raw(ab) -> dict:
+    if not isinstance(ab, Ability):
+        return ab   # parse_cards says what an ability must be
+    raw = {"effect": _member_name(Effect, ab.effect), "amount": ab.amount,
+           "target": _member_name(Target, ab.target)}
+    if ab.amount2 != 0:
+        raw["amount2"] = ab.amount2
+    if ab.cost != 0:
+        raw["cost"] = ab.cost
+    if ab.token is not None:
+        raw["token"] = ab.token
+    return raw
+
+
+def card_raw(card: Card) -> dict:
+    """The ``[[card]]`` table a cards file would hold for ``card``: :func:`parse_cards` of it gives
+    ``card`` back exactly when ``card`` is a valid prefab at that position."""
+    raw: dict = {"name": card.name, "type": _member_name(CardType, card.type)}
+    keys = {trig: key for key, trig in _ABILITY_KEYS.get(card.type, {}).items()}
+    if card.type != CardType.IKZ or card.subtype != 0:
+        raw["subtype"] = _member_name(SUBTYPES[card.type], card.subtype) if card.type in SUBTYPES else card.subtype
+    if card.type in (CardType.UNIT, CardType.WEAPON, CardType.SPELL) or card.cost != 0:
+        raw["cost"] = card.cost
+    if card.type in (CardType.UNIT, CardType.WEAPON) or card.attack != 0:
+        raw["attack"] = card.attack
+    if card.type in (CardType.UNIT, CardType.LEADER) or card.health != 0:
+        raw["health"] = card.health
+    if card.keywords:
+        known = [k for k in Keyword if k and isinstance(card.keywords, int) and k & card.keywords]
+        rest = card.keywords if not known else card.keywords & ~sum(known)
+        raw["keywords"] = [k.name for k in known] + ([rest] if rest else [])   # unknown bits: refused
+    if card.token is not False:
+        raw["token"] = card.token
+    for trig, ab in dict(card.abilities).items():
+        raw[keys.get(trig, f"{_member_name(Trigger, trig)} trigger")] = _ability_raw(ab)
+    if card.modes:
+        raw["modes"] = [_ability_raw(m) for m in card.modes]
+    if card.flavor:
+        raw["flavor"] = card.flavor
+    return raw
+
+
+def check_cards(cards) -> list[Card]:
+    """``cards`` as a list, if it is exactly what :func:`parse_cards` would build from a cards file
+    (ids 1..n in list order, every field within the file's rules); :class:`PrefabError` naming
+    the card and the field otherwise. Cards built by hand pass the same checks as a file's."""
+    cards = list(cards)
+    for i, c in enumerate(cards):
+        if not isinstance(c, Card):
+            raise PrefabError(f"card #{i + 1}: expected a prefabs.Card, got {type(c).__name__}")
+    again = parse_cards([card_raw(c) for c in cards])
+    for i, (c, d) in enumerate(zip(cards, again)):
+        if c != d:
+            fields = [f.name for f in dataclasses.fields(Card) if getattr(c, f.name) != getattr(d, f.name)]
+            why = {"id": f"ids run 1..n in list order, so this card's id must be {i + 1}"}
+            raise PrefabError(f"card '{c.name}': field(s) {fields} differ from the card a cards file would "
+                              f"give ({why.get(fields[0], f'{fields[0]} = {getattr(d, fields[0])!r} there')})")
+    return cards
+
+
 class CardPool:
-    """The validated card list, lookups by name and id, and the compiled table."""
+    """The validated card list, lookups by name and id, and the compiled table. The cards are
+    checked as a cards file's would be (:func:`check_cards`), also when built by hand."""
 
     def __init__(self, cards: list[Card]):
+        cards = check_cards(cards)
         self.cards = cards
         self.by_name = {c.name: c for c in cards}
         self.table = compile_table(cards)

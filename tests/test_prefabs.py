@@ -6,9 +6,9 @@ import copy
 import numpy as np
 import pytest
 
-from prefabs import (CardPool, CardType, Deck, DeckError, Effect, Keyword, LeaderSubtype, PrefabError, SpellSubtype,
-                     Target, Trigger, UnitSubtype, WeaponSubtype, default_decks, default_pool, deck_ids, load_pool,
-                     validate_deck)
+from prefabs import (Ability, CardPool, CardType, Deck, DeckError, Effect, Keyword, LeaderSubtype, PrefabError,
+                     SpellSubtype, Target, Trigger, UnitSubtype, WeaponSubtype, default_decks, default_pool, deck_ids,
+                     load_pool, validate_deck)
 from prefabs import table as T
 from prefabs.enums import CHOSEN_TARGETS, KEYWORD_ORDER
 from prefabs.loader import DECK_IKZ, DECK_MAIN, MAX_COPIES, parse_cards, parse_decks
@@ -575,3 +575,66 @@ def test_leader_health_range_is_10_to_40():
 ])
 def test_parse_cards_rejects_fields_and_amounts_a_card_cannot_have(raw, fragments):
     _assert_refused(raw, fragments)
+
+
+# -- cards built by hand (CardPool checks them as a cards file's would be)
+
+def test_card_raw_round_trips_every_shipped_card(pool):
+    from prefabs.loader import card_raw
+    again = parse_cards([card_raw(c) for c in pool.cards])
+    assert again == list(pool.cards)
+    assert np.array_equal(CardPool(list(pool.cards)).table, pool.table)
+
+
+def test_a_valid_card_built_by_hand_joins_the_pool(pool):
+    from dataclasses import replace
+    unit = next(c for c in pool.cards if c.type == CardType.UNIT and not c.token)
+    extra = replace(unit, id=len(pool) + 1, name="Hand-made", attack=7, health=1, keywords=Keyword.GUARD,
+                    abilities={Trigger.PLAY: Ability(Effect.DRAW, 2)}, modes=())
+    grown = CardPool(list(pool.cards) + [extra])
+    row = grown.table[extra.id]
+    assert (row[T.C_ATK], row[T.C_HP], row[T.C_KW]) == (7, 1, int(Keyword.GUARD))
+    assert row[T.ability_col(int(Trigger.PLAY), 0)] == int(Effect.DRAW)
+    assert row[T.ability_col(int(Trigger.PLAY), 1)] == 2
+
+
+def _spoil(pool, kind):
+    """The shipped cards with one card spoiled as ``kind`` says, and the message fragments."""
+    from dataclasses import replace
+    cards = list(pool.cards)
+    i, unit = next((i, c) for i, c in enumerate(cards) if c.type == CardType.UNIT and not c.token)
+    spoiled = {
+        "attack": (replace(unit, attack=200), [unit.name, "attack", "0..12"]),
+        "draw": (replace(unit, abilities={Trigger.PLAY: Ability(Effect.DRAW, 10 ** 9)}),
+                 [unit.name, "amount", "0..10"]),
+        "summon": (replace(unit, abilities={Trigger.PLAY: Ability(Effect.SUMMON, 1, token=unit.name)}),
+                   [unit.name, "SUMMON", "token unit"]),
+        "keyword": (replace(unit, keywords=1024), [unit.name, "keywords", "1024", "GUARD"]),
+        "subtype": (replace(unit, subtype=77), [unit.name, "subtype", "77", "BEAST"]),
+        "type": (replace(unit, type=99), [unit.name, "type", "99"]),
+        "trigger": (replace(unit, abilities={Trigger.ACTIVATED: Ability(Effect.DRAW, 1, cost=99)}),
+                    [unit.name, "cost", "0..10"]),
+        "id": (replace(unit, id=i + 2), [unit.name, "id", f"must be {i + 1}"]),
+        "not a card": ("Sprout", [f"card #{i + 1}", "Card", "str"]),
+    }[kind]
+    cards[i] = spoiled[0]
+    return cards, spoiled[1]
+
+
+@pytest.mark.parametrize("kind", ["attack", "draw", "summon", "keyword", "subtype", "type", "trigger", "id",
+                                  "not a card"])
+def test_card_pool_refuses_a_card_built_by_hand_that_a_cards_file_could_not_hold(pool, kind):
+    # Before CardPool checked its cards, each of these compiled into the engine's table: an
+    # attack past the int8 observation, a draw of 10**9 cards, a SUMMON of a non-token.
+    cards, fragments = _spoil(pool, kind)
+    with pytest.raises(PrefabError) as e:
+        CardPool(cards)
+    for f in fragments:
+        assert f in str(e.value), (kind, str(e.value))
+
+
+def test_card_pool_refuses_two_cards_in_swapped_order(pool):
+    cards = list(pool.cards)
+    cards[0], cards[1] = cards[1], cards[0]
+    with pytest.raises(PrefabError, match="ids run 1..n in list order"):
+        CardPool(cards)
