@@ -301,3 +301,269 @@ def test_learn_step_split_and_attention_kernels_run():
     bad = subprocess.run([sys.executable, str(bench / "attention_kernels.py"), "--heads", "3"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--heads must divide --d-model" in bad.stderr
+
+
+# ------------------------------------------------------------------ the harness's bookkeeping
+class _Clock:
+    """A stand-in for bench's ``time`` module: perf_counter returns start, start + step[0], ...,
+    (the last step repeating), and notes ``count()`` at each read, so a test knows how many
+    events happened between the first and the last read of the clock."""
+
+    def __init__(self, steps, count=lambda: 0):
+        self.steps, self.count, self.reads, self.counts, self.now = list(steps), count, [], [], 100.0
+
+    def perf_counter(self):
+        if self.reads:
+            self.now += self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        self.reads.append(self.now)
+        self.counts.append(self.count())
+        return self.now
+
+    def timed(self):
+        """(events, seconds) between the first and the last read."""
+        return self.counts[-1] - self.counts[0], self.reads[-1] - self.reads[0]
+
+
+def test_batched_row_times_each_run_alone_and_reports_the_median(monkeypatch):
+    """Three runs lasting 1, 4 and 8 clock seconds (the warm-up untimed), each of 12 steps of 4
+    games: 48 decisions per run, rates 48, 12 and 6, median 12; finished games add up over runs."""
+    import pytest
+    calls = []
+
+    def kernel(state, cards, legal, legal_n, obs, seat_rewards, actor, bot, steps):
+        calls.append(steps)
+        return state.shape[0] * steps, 2
+    monkeypatch.setattr(bench.engine, "random_play_batch", kernel)
+    clock = _Clock([1.0, 3.0, 4.0, 5.0, 8.0])   # reads: 100, 101 | 104, 108 | 113, 121
+    monkeypatch.setattr(bench, "time", clock)
+    row = bench.bench_batched(4, 50, repeats=3)
+    assert calls[1:] == [12, 12, 12]   # after an untimed warm-up
+    assert row["decisions_per_run"] == 48 and row["games_finished"] == 6
+    assert row["runs"] == [48, 12, 6] and row["decisions_per_s"] == pytest.approx(12.0)
+
+
+def test_thread_row_divides_all_decisions_by_the_time_spent_stepping(monkeypatch):
+    """Each timed env.step lasts half a clock second: 8 games x 3 steps in 1.5 s is 16 decisions/s
+    at every thread count."""
+    import pytest
+    monkeypatch.setattr(bench, "time", _Clock([0.5]))
+    row = bench.bench_threads(8, 3, threads=(1, 2))
+    assert row == {"threads_1": pytest.approx(16.0), "threads_2": pytest.approx(16.0)}
+
+
+def _counting(monkeypatch, cls, name, tally, key, when=lambda *a, **k: True):
+    import functools
+    real = getattr(cls, name)
+
+    @functools.wraps(real)
+    def wrapped(*a, **k):
+        if when(*a, **k):
+            tally[key] += 1
+        return real(*a, **k)
+    monkeypatch.setattr(cls, name, wrapped)
+
+
+def test_loop_rows_count_the_decisions_and_games_inside_the_timed_window(monkeypatch):
+    """The Python, Gymnasium and AEC rows: decisions (or agent steps) per second is the number
+    made between the first and last clock read over the clock time between them, and the games
+    counted are those restarted in that window (at least one: each window holds ~600 steps)."""
+    from collections import Counter
+
+    import pytest
+
+    from tcg_env.aec import raw_env
+    from tcg_env.gym_env import DuelEnv
+    from tcg_env.state import GameState
+    tally = Counter()
+    _counting(monkeypatch, GameState, "apply", tally, "apply")
+    real_new = GameState.new.__func__
+    monkeypatch.setattr(GameState, "new", classmethod(lambda cls, *a, **k: (tally.update(["new"]),
+                                                                             real_new(cls, *a, **k))[1]))
+    for key in ("apply", "new"):
+        clock = _Clock([1e-3], lambda key=key: tally[key])
+        monkeypatch.setattr(bench, "time", clock)
+        row = bench.bench_python(0.6)
+        n, s = clock.timed()
+        if key == "apply":
+            assert n > 500 and row["decisions_per_s"] == pytest.approx(n / s)
+        else:
+            assert n >= 1 and row["games_finished"] == n
+    _counting(monkeypatch, DuelEnv, "step", tally, "step")
+    _counting(monkeypatch, DuelEnv, "reset", tally, "reset")
+    for key in ("step", "reset"):
+        clock = _Clock([1e-3], lambda key=key: tally[key])
+        monkeypatch.setattr(bench, "time", clock)
+        row = bench.bench_gym(0.6)
+        n, s = clock.timed()
+        if key == "step":
+            assert n > 500 and row["steps_per_s"] == pytest.approx(n / s)
+        else:
+            assert n >= 1 and row["episodes"] == n
+    _counting(monkeypatch, raw_env, "step", tally, "decide", when=lambda self, action: action is not None)
+    _counting(monkeypatch, raw_env, "reset", tally, "aec_reset")
+    for key in ("decide", "aec_reset"):
+        clock = _Clock([1e-3], lambda key=key: tally[key])
+        monkeypatch.setattr(bench, "time", clock)
+        row = bench.bench_aec(0.6)
+        n, s = clock.timed()
+        if key == "decide":
+            assert n > 500 and row["decisions_per_s"] == pytest.approx(n / s)
+        else:
+            assert n >= 1 and row["episodes"] == n
+
+
+def test_gym_rows_step_through_the_wrappers_or_around_them(monkeypatch):
+    """gym_loop steps gymnasium.make's outermost wrapper; gym_loop_unwrapped steps the env
+    itself, never the wrapper; gym_loop_no_copy builds the env with copy_obs=False."""
+    from collections import Counter
+
+    import gymnasium
+    tally, made = Counter(), []
+    real_make = gymnasium.make
+
+    def make(*a, **k):
+        env = real_make(*a, **k)
+        made.append(env)
+        step = env.step
+
+        def counted(action):
+            tally[id(env)] += 1
+            return step(action)
+        env.step = counted
+        return env
+    monkeypatch.setattr(gymnasium, "make", make)
+    monkeypatch.setattr(bench, "time", _Clock([0.01]))
+    bench.bench_gym(0.3)
+    bench.bench_gym(0.3, unwrapped=True)
+    bench.bench_gym(0.3, copy_obs=False)
+    wrapped, bare, no_copy = made
+    assert tally[id(wrapped)] > 20 and tally[id(bare)] == 0
+    assert wrapped.unwrapped.copy_obs and not no_copy.unwrapped.copy_obs and tally[id(no_copy)] > 20
+
+
+def test_env_bench_rows_are_named_and_sized_as_documented(monkeypatch):
+    """run() with every face replaced by a recorder: the JSON row names the module docstring
+    lists, the batched sizes (a quarter of the decisions for one game), the thread counts
+    (1, 2 and all cores, here a made-up 8), and the quick and full budgets."""
+    import json
+    seen = {}
+
+    def rec(name):
+        return lambda *a, **k: seen.setdefault(name, []).append((a, k)) or {"face": name}
+    for name in ("bench_batched", "bench_threads", "bench_python", "bench_gym", "bench_aec", "bench_bots"):
+        monkeypatch.setattr(bench, name, rec(name))
+    monkeypatch.setattr(bench, "bench_start", lambda: {"numba_cold_start_s": 9.0, "numba_warm_start_s": 1.0})
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 8)
+    res = json.loads(json.dumps(bench.run(quick=True)))
+    assert set(res) == {"bench", "machine", "date", "batched_N1", "batched_N64", "batched_N1024", "vec_step_N4096",
+                        "python_per_game", "gym_loop", "gym_loop_unwrapped", "gym_loop_no_copy", "aec_loop",
+                        "heuristic_vs_random", "numba_cold_start_s", "numba_warm_start_s"}
+    assert res["bench"] == "env" and res["numba_cold_start_s"] == 9.0
+    assert [a for a, k in seen["bench_batched"]] == [(1, 50_000), (64, 200_000), (1024, 200_000)]
+    (n, steps, threads), _ = seen["bench_threads"][0]
+    assert (n, steps) == (4096, 50) and threads == (1, 2, 8) and res["machine"]["cores"] == 8
+    assert [k for a, k in seen["bench_gym"]] == [{}, {"unwrapped": True}, {"copy_obs": False}]
+    assert seen["bench_bots"] == [((200,), {})]
+    seen.clear()
+    res = bench.run(quick=False, start_times=False)
+    assert "numba_cold_start_s" not in res and "numba_warm_start_s" not in res and "batched_N1" in res
+    assert [a for a, k in seen["bench_batched"]] == [(1, 500_000), (64, 2_000_000), (1024, 2_000_000)]
+    assert seen["bench_threads"][0][0][1] == 200 and seen["bench_bots"] == [((1000,), {})]
+    assert [a for a, k in seen["bench_python"] + seen["bench_aec"]] == [(3.0,), (3.0,)]
+
+
+def test_start_times_run_cold_in_an_empty_cache_then_warm_in_the_same_one(monkeypatch):
+    """bench_start: the cold start sees an empty NUMBA_CACHE_DIR, the three warm starts the same
+    folder the cold start filled; warm is their median. _start_time runs this interpreter with
+    that cache folder and reads the last line it prints."""
+    import os
+    import sys
+    from types import SimpleNamespace
+    runs = []
+    times = iter([5.0, 1.0, 2.0, 9.0])
+
+    def start(d):
+        runs.append((d, os.listdir(d)))
+        open(os.path.join(d, "index.nbi"), "w").close()
+        return next(times)
+    monkeypatch.setattr(bench, "_start_time", start)
+    assert bench.bench_start() == {"numba_cold_start_s": 5.0, "numba_warm_start_s": 2.0}
+    assert len({d for d, _ in runs}) == 1 and [x for _, x in runs] == [[], ["index.nbi"], ["index.nbi"],
+                                                                      ["index.nbi"]]
+    monkeypatch.undo()
+    got = []
+
+    def fake_run(cmd, env=None, **kw):
+        got.append((cmd, env))
+        return SimpleNamespace(stdout="numba: compiling\n1.25\n", returncode=0)
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    assert bench._start_time("/some/cache") == 1.25
+    (cmd, env), = got
+    assert cmd[0] == sys.executable and env["NUMBA_CACHE_DIR"] == "/some/cache"
+
+
+def test_machine_names_the_cpu_from_cpuinfo(monkeypatch):
+    import io
+    import os
+    info = "processor\t: 0\nvendor_id\t: Acme\nmodel name\t: Acme Core: 9 @ 3.00GHz\nflags\t: fpu\n"
+    monkeypatch.setattr(bench, "open", lambda *a, **k: io.StringIO(info), raising=False)
+    m = bench.machine()
+    assert m["cpu"] == "Acme Core: 9 @ 3.00GHz" and m["cores"] == os.cpu_count()
+
+
+def test_make_batch_deals_every_deck_pairing(monkeypatch):
+    """make_batch(n) cycles through all pairings of the prebuilt decks: over 32 games each of the
+    16 (seat 0 leader, seat 1 leader) combinations of the four decks' leaders is dealt."""
+    from prefabs import default_decks, default_pool
+    from verification.layout import P0, P_LEADER, PLAYER_WORDS
+    pool = default_pool()
+    leaders = {pool.id_of(d.leader) for d in default_decks().values()}
+    assert len(leaders) == 4
+    _, b = bench.make_batch(32)
+    dealt = {(int(s[P0 + P_LEADER]), int(s[P0 + PLAYER_WORDS + P_LEADER])) for s in b["state"]}
+    assert dealt == {(x, y) for x in leaders for y in leaders}
+    again, other = bench.make_batch(32)[1]["state"], bench.make_batch(32, seed=1)[1]["state"]
+    assert (again == b["state"]).all() and (other != b["state"]).any(1).all()   # the seed shuffles every game
+
+
+def test_loop_rows_choose_among_all_legal_actions(monkeypatch):
+    """The Python, Gymnasium and AEC rows play uniformly random legal actions, not always the
+    first one listed: where there is a choice, most picks (a uniform pick, at least half) are
+    not the first legal action."""
+    from tcg_env.aec import raw_env
+    from tcg_env.gym_env import DuelEnv
+    from tcg_env.state import GameState
+    picks = {"python": [], "gym": [], "aec": []}
+    real_apply, real_step, real_reset, real_aec = GameState.apply, DuelEnv.step, DuelEnv.reset, raw_env.step
+
+    def apply(self, t, *a, **k):
+        legal = [tuple(x) for x in self.legal_tuples()]
+        if len(legal) > 1:
+            picks["python"].append(legal.index(tuple(t)) > 0)
+        return real_apply(self, t, *a, **k)
+    last = {}
+
+    def remember(out):
+        obs = out[0]
+        last["legal"] = [tuple(x) for x in obs["legal_tuples"][:obs["legal_count"]]]
+        return out
+
+    def step(self, action):
+        if len(last["legal"]) > 1:
+            picks["gym"].append(last["legal"].index(tuple(action)) > 0)
+        return remember(real_step(self, action))
+
+    def aec_step(self, action):
+        if action is not None and self.observe(self.agent_selection)["legal_count"] > 1:
+            picks["aec"].append(action > 0)
+        return real_aec(self, action)
+    monkeypatch.setattr(GameState, "apply", apply)
+    monkeypatch.setattr(DuelEnv, "step", step)
+    monkeypatch.setattr(DuelEnv, "reset", lambda self, *a, **k: remember(real_reset(self, *a, **k)))
+    monkeypatch.setattr(raw_env, "step", aec_step)
+    monkeypatch.setattr(bench, "time", _Clock([1e-3]))
+    bench.bench_python(0.3)
+    bench.bench_gym(0.3)
+    bench.bench_aec(0.3)
+    for face, seen in picks.items():
+        assert len(seen) > 50 and sum(seen) > 0.5 * len(seen), (face, len(seen), sum(seen))

@@ -246,3 +246,139 @@ def test_rollout_tally_against_an_opponent_counts_the_learners_wins(trainer, mon
             break
     assert games >= 6 and len(seat_of) == tr.pool_envs.sum()
     assert wins == expected < games   # an untrained learner loses most games to the heuristic
+
+
+# ------------------------------------------------------------------ league: anchor, carry-over, table, plot
+def test_league_holds_the_anchor_at_the_prior_and_wins_raise_the_learner(tmp_path):
+    """A stale anchor rating (a run from before the anchor) is put back to the prior and never
+    moves; beating it raises the learner above the prior's mu, losing to it lowers the learner.
+    The table's ratings are openskill ordinals (mu - 3 sigma): the prior's is 25 - 3 * 25/3 = 0."""
+    from openskill.models import PlackettLuce
+    prior = PlackettLuce()
+    won = _trainer(tmp_path / "won", heuristic=(10.0, 1.0))
+    (tmp_path / "won").mkdir()
+    update_league(won, {ANCHOR: _match([1] * 5)})
+    assert won.ratings[ANCHOR] == (prior.mu, prior.sigma)
+    mu, sigma = won.ratings["learner"]
+    assert mu > prior.mu + 1.0 and sigma < prior.sigma
+    row = next(csv.DictReader((tmp_path / "won" / "league.csv").open()))
+    assert float(row["opponent_rating"]) == 0.0
+    assert float(row["learner_mu"]) == round(mu, 3) and float(row["learner_sigma"]) == round(sigma, 3)
+    assert float(row["learner_rating"]) == pytest.approx(mu - 3 * sigma, abs=2e-3) and float(row["learner_rating"]) > 0
+    lost = _trainer(tmp_path / "lost")
+    (tmp_path / "lost").mkdir()
+    update_league(lost, {ANCHOR: _match([-1] * 5)})
+    assert lost.ratings[ANCHOR] == (prior.mu, prior.sigma) and lost.ratings["learner"][0] < prior.mu - 1.0
+    once = _trainer(tmp_path / "once")   # every game counts, the first too: one win is a rise
+    (tmp_path / "once").mkdir()
+    update_league(once, {ANCHOR: _match([1])})
+    assert prior.mu < once.ratings["learner"][0] < mu
+
+
+def test_league_ratings_and_table_carry_over_between_evaluations(tmp_path):
+    """A second evaluation starts every rating where the first left it (the learner keeps
+    climbing, a beaten bot keeps falling, certainty keeps growing), and the table is appended
+    to: one header, the rows of both evaluations in order."""
+    tr = _trainer(tmp_path)
+    update_league(tr, {"random": _match([1] * 3), "self@7": _match([1, 0, 1])})
+    first = dict(tr.ratings)
+    tr.update = 8
+    update_league(tr, {"random": _match([1] * 3), "self@7": _match([1, 0, 1])})
+    assert tr.ratings["learner"][0] > first["learner"][0] and tr.ratings["learner"][1] < first["learner"][1]
+    assert tr.ratings["random"][0] < first["random"][0] and tr.ratings["random"][1] < first["random"][1]
+    assert tr.ratings["self@7"][0] < first["self@7"][0]
+    lines = list(csv.reader((tmp_path / "league.csv").open()))
+    assert lines[0][:4] == ["update", "steps", "minutes", "opponent"]
+    assert [(r[0], r[3]) for r in lines[1:]] == [("7", "random"), ("7", "self@7"), ("8", "random"), ("8", "self@7")]
+
+
+def test_league_snapshot_starts_from_the_learners_rating_before_this_evaluation(tmp_path):
+    """A snapshot rated for the first time starts where the learner stood when the evaluation
+    began, not where earlier games of the same evaluation moved it: after losing heavily to the
+    random bot the learner sits far below 30, and one draw barely moves the snapshot from 30."""
+    tr = _trainer(tmp_path, learner=(30.0, 5.0))
+    update_league(tr, {"random": _match([-1] * 20), "self@7": _match([0])})
+    assert tr.ratings["learner"][0] < 26.0
+    assert abs(tr.ratings["self@7"][0] - 30.0) < 1.5
+
+
+def test_league_resumed_table_keeps_its_older_header(tmp_path):
+    """A table started before the learner_mu / learner_sigma columns keeps its header: the new
+    rows fill the old columns only, every line has the header's width, and the plot still runs."""
+    head = ["update", "steps", "minutes", "opponent", "games", "wins", "losses", "draws", "win_rate",
+            "opponent_rating", "learner_rating"]
+    (tmp_path / "league.csv").write_text(",".join(head) + "\n3,300,1.0,random,4,2,1,1,0.5,-1.0,1.5\n")
+    tr = _trainer(tmp_path)
+    update_league(tr, {"random": _match([1, 1, -1])})
+    lines = list(csv.reader((tmp_path / "league.csv").open()))
+    assert lines[0] == head and len(lines) == 3 and all(len(x) == len(head) for x in lines)
+    assert lines[2][:9] == ["7", "700", "2.0", "random", "3", "2", "1", "0", "0.6667"]
+    assert (tmp_path / "league.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_league_writes_a_png_and_a_failing_plot_never_stops_it(tmp_path, monkeypatch):
+    import training.evaluate as ev
+    tr = _trainer(tmp_path)
+    update_league(tr, {"random": _match([1, -1])})
+    assert (tmp_path / "league.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def broken(csv_path, png_path):
+        raise RuntimeError("no display")
+    said = []
+    monkeypatch.setattr(ev, "plot_league", broken)
+    tr._print = said.append
+    tr.update = 8
+    update_league(tr, {"random": _match([1, 1])})
+    assert len(list(csv.DictReader((tmp_path / "league.csv").open()))) == 2
+    assert len(said) == 1 and "no display" in said[0]
+
+
+def _plotted(monkeypatch, csv_path, png_path):
+    """plot_league's figure, kept open: [win-rate axes, rating axes]."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from training.evaluate import plot_league
+    figs = []
+    monkeypatch.setattr(plt, "close", figs.append)
+    plot_league(csv_path, png_path)
+    monkeypatch.undo()
+    assert len(figs) == 1 and png_path.exists()
+    return figs[0].axes
+
+
+def test_league_plot_draws_each_bots_win_rate_and_one_learner_point_per_evaluation(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    head = ("update,steps,minutes,opponent,games,wins,losses,draws,win_rate,opponent_rating,learner_rating,"
+            "learner_mu,learner_sigma\n")
+    rows = ["1,100,1.0,random,4,2,2,0,0.5,-3.0,18.0,24.0,2.0", "1,100,1.0,heuristic,4,1,3,0,0.25,0.0,18.0,24.0,2.0",
+            "1,100,1.0,self@1,4,2,2,0,0.5,17.0,18.0,24.0,2.0", "2,200,2.5,random,4,3,1,0,0.75,-4.0,22.5,27.0,1.5",
+            "2,200,2.5,heuristic,5,2,3,0,0.4,0.0,22.5,27.0,1.5"]
+    (tmp_path / "league.csv").write_text(head + "\n".join(rows) + "\n")
+    a1, a2 = _plotted(monkeypatch, tmp_path / "league.csv", tmp_path / "league.png")
+    try:
+        lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in a1.get_lines()}
+        assert lines == {"vs random": ([1.0, 2.5], [0.5, 0.75]), "vs heuristic": ([1.0, 2.5], [0.25, 0.4])}
+        learner, anchor = a2.get_lines()
+        assert list(learner.get_xdata()) == [1.0, 2.5] and list(learner.get_ydata()) == [24.0, 27.0]
+        assert list(anchor.get_ydata()) == [25.0, 25.0]
+        band = a2.collections[0].get_paths()[0].vertices[:, 1]   # mu +- 3 sigma: 18..30 and 22.5..31.5
+        assert band.min() == pytest.approx(18.0) and band.max() == pytest.approx(31.5)
+    finally:
+        plt.close("all")
+
+
+def test_league_plot_reads_an_older_table_by_its_ordinal(tmp_path, monkeypatch):
+    """A table from before learner_mu / learner_sigma: the learner line is its ordinal, in time order."""
+    import matplotlib.pyplot as plt
+    head = "update,steps,minutes,opponent,games,wins,losses,draws,win_rate,opponent_rating,learner_rating\n"
+    (tmp_path / "league.csv").write_text(head + "2,200,3.0,heuristic,4,2,2,0,0.5,0.0,1.0\n"   # out of order:
+                                         "1,100,1.0,heuristic,4,1,3,0,0.25,0.0,-2.0\n")   # drawn in time order
+    a1, a2 = _plotted(monkeypatch, tmp_path / "league.csv", tmp_path / "league.png")
+    try:
+        learner = a2.get_lines()[0]
+        assert list(learner.get_xdata()) == [1.0, 3.0] and list(learner.get_ydata()) == [-2.0, 1.0]
+        assert not a2.collections   # no band without sigma
+    finally:
+        plt.close("all")
