@@ -281,9 +281,36 @@ def test_cli_bc(demos, tmp_path, capsys):
     assert tcg(["bc", "--demos", str(path), "--out", str(tmp_path / "o"), "--policy", "huge"]) == 2
     assert tcg(["bc", "--demos", str(path), "--out", str(tmp_path / "o"), "--epochs", "1", "--loss", "unmasked",
                 "--json"]) == 0
-    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    res = _strict_json(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["loss"] == "unmasked" and (tmp_path / "o" / "policy.pt").is_file()
     assert 0.0 <= res["val_unmasked_illegal_rate"] <= 1.0
+
+
+def _strict_json(text):
+    """json.loads as a strict parser (JavaScript's, jq's) reads: NaN and Infinity are refused."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_bc_json_outputs_are_strict_json_with_null_for_figures_with_no_value(demos, tmp_path):
+    """The first curves row has no train loss (no step yet) and a head no decision chose with has
+    no accuracy: both are null in curves.json and summary.json, where NaN would break a strict
+    parser; the CSV keeps nan."""
+    import math
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), epochs=1, lr=0.0, patience=0, batch_size=1000),
+                    data=d)
+    summary = t.run()
+    assert math.isnan(t.curves[0]["train_loss"])
+    rows = _strict_json((tmp_path / "curves.json").read_text())
+    assert rows[0]["train_loss"] is None and all(isinstance(r["train_loss"], float) for r in rows[1:])
+    assert [r["val_loss"] for r in rows] == pytest.approx([r["val_loss"] for r in t.curves])
+    assert _strict_json((tmp_path / "summary.json").read_text())["steps"] == summary["steps"]
+    assert "nan" in (tmp_path / "curves.csv").read_text().splitlines()[1].split(",")
+    nan_head = {**t.curves[-1], "val_head3_acc": float("nan"), "nested": [float("inf"), {"x": float("-inf")}]}
+    assert _strict_json(B.json_text(nan_head)) == {**{k: v for k, v in t.curves[-1].items()},
+                                                   "val_head3_acc": None, "nested": [None, {"x": None}]}
 
 
 def _zero_heads(p):
@@ -467,3 +494,337 @@ def test_validation_reads_every_decision_across_its_batches(demos, tmp_path):
     assert res["val_loss"] == pytest.approx(want, rel=1e-5)
     assert res["val_tuple_acc"] == pytest.approx(m["tuple_correct"] / len(idx))
     assert res["val_unmasked_illegal_rate"] == pytest.approx(m["unmasked_illegal"] / len(idx))
+
+
+# ----------------------------------------------------------------------------- mutation-audit additions
+def test_split_size_is_the_nearest_share_with_one_game_on_each_side():
+    """The validation set holds round(val_frac * games) games, at least one, and at least one
+    game stays for training (24 games: 0.2 -> 5, not 4; 0.01 -> 1; 3 games at 0.99 -> 2)."""
+    game = np.repeat(np.arange(24) * 7 + 3, 3)          # non-contiguous game ids, 3 decisions each
+    for frac, want in ((0.2, 5), (0.01, 1), (0.25, 6), (0.3, 7)):
+        tr, va = B.split_by_game(game, frac, seed=1)
+        assert len(np.unique(game[va])) == want and len(va) == 3 * want, frac
+        assert sorted(np.concatenate([tr, va])) == list(range(len(game)))
+        assert not set(game[tr]) & set(game[va])
+    three = np.array([4, 4, 9, 9, 11])
+    tr, va = B.split_by_game(three, 0.99, seed=0)
+    assert len(np.unique(three[tr])) == 1 and len(np.unique(three[va])) == 2
+
+
+class _Enc:
+    """An encoding that is only the batch rows it stands for (the sampler may index a subset)."""
+    def __init__(self, rows):
+        self.rows = rows
+
+    def index(self, rows):
+        return _Enc(self.rows[rows])
+
+
+class _Target:
+    """A policy that heads for one legal tuple ``target[b]`` per row: head k puts logit 10 on
+    ``target[b, k]`` when the prefix it is given is ``target[b, :k]``, and on value 0 otherwise
+    (all other logits 0). Its answers depend on the prefix, so they tell which prefix a caller
+    passes."""
+    training = False
+
+    def __init__(self, target):
+        self.target = torch.as_tensor(np.asarray(target, np.int64))
+
+    def __call__(self, g, e, legal_tuples=None, legal_count=None):
+        return _Enc(torch.arange(g.shape[0]))
+
+    def head_logits(self, enc, k, prefix=None):
+        t = self.target[enc.rows]
+        out = torch.zeros(len(t), HEAD_SIZES[k])
+        on_path = torch.ones(len(t), dtype=torch.bool) if k == 0 else (prefix[:, :k] == t[:, :k]).all(1)
+        out[torch.arange(len(t)), torch.where(on_path, t[:, k], torch.zeros_like(t[:, k]))] = 10.0
+        return out
+
+
+def test_unmasked_loss_and_metrics_condition_on_the_right_prefix(demos):
+    """With a prefix-dependent policy (see _Target, aimed at each row's last legal tuple):
+    the unmasked loss and the per-head accuracy condition head k on the expert's prefix; the
+    masked greedy and the unmasked argmax decoders on their own decoded prefix. Expected values
+    by hand: a head's logits are one 10 and zeros, so its cross-entropy is
+    log(e^10 + size - 1) - (10 if the expert's value is the favoured one else 0)."""
+    _, d = demos
+    idx = np.arange(0, len(d), 2)
+    target = np.stack([d.legal_of(r)[-1] for r in idx]).astype(np.int64)
+    act = d.action[idx].astype(np.int64)
+    assert 0.05 < (target == act).all(1).mean() < 0.5          # both kinds of row are common
+    p = _Target(target)
+    batch = B.make_batch(d, idx)
+    unused = int(B.SlotKind.UNUSED)
+    # unmasked loss, head by head, teacher-forced on the expert's prefix
+    want = np.zeros(len(idx))
+    for k in range(4):
+        on_path = (act[:, :k] == target[:, :k]).all(1)
+        fav = np.where(on_path, target[:, k], 0)
+        ce = np.log(np.exp(10.0) + HEAD_SIZES[k] - 1) - 10.0 * (fav == act[:, k])
+        used = np.ones(len(idx), bool) if k == 0 else B.SLOT_KIND[act[:, 0], k - 1] != unused
+        want += np.where(used, ce, 0.0)
+    with torch.no_grad():
+        got = B.unmasked_loss(p, batch).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    m = B.batch_metrics(p, batch)
+    # the masked greedy decoder and the unmasked argmax decoder both follow the target tuple
+    # (legal, zero in its unused slots): never illegal, right where the target is the expert's
+    hit = int((target == act).all(1).sum())
+    assert (m["tuple_correct"], m["unmasked_correct"], m["unmasked_illegal"]) == (hit, hit, 0)
+    # per-head masked argmax given the expert's prefix, over real choices
+    for k in range(4):
+        n = correct = 0
+        for i, r in enumerate(idx):
+            legal, a, t = d.legal_of(r).astype(int), act[i], target[i]
+            vals = np.unique(legal[np.all(legal[:, :k] == a[:k], axis=1), k])
+            used = k == 0 or B.SLOT_KIND[a[0], k - 1] != unused
+            if used and len(vals) > 1:
+                fav = t[k] if (a[:k] == t[:k]).all() else 0
+                pred = fav if fav in vals else vals[0]
+                n += 1
+                correct += int(pred == a[k])
+        assert (m[f"head{k}_n"], m[f"head{k}_correct"]) == (n, correct), k
+    assert m["head1_n"] > 0 and m["head1_correct"] < m["head1_n"]
+
+
+def _grad_norm(policy):
+    return float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in policy.parameters() if p.grad is not None)))
+
+
+def test_train_step_clips_to_max_grad_norm_and_starts_from_zero_gradients(demos, tmp_path):
+    """After a step the gradients are this step's alone (not summed with the previous step's),
+    clipped to a global norm of --max-grad-norm; 0 leaves them unclipped. lr 0 keeps the
+    weights, so repeated steps on one minibatch see one gradient."""
+    _, d = demos
+
+    def trainer(clip):
+        return B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), lr=0.0, max_grad_norm=clip, seed=2), data=d)
+    t = trainer(0.0)
+    idx = t.train_idx[:32]
+    t.train_step(idx)
+    raw = _grad_norm(t.policy)
+    assert raw > 0.01
+    t.train_step(idx)
+    assert _grad_norm(t.policy) == pytest.approx(raw, rel=1e-4)      # not 2 * raw
+    t = trainer(0.01)
+    for _ in range(2):
+        t.train_step(idx)
+        assert _grad_norm(t.policy) == pytest.approx(0.01, rel=1e-3)
+
+
+def test_minibatch_order_is_a_fresh_seeded_shuffle_every_epoch(demos, tmp_path, monkeypatch):
+    """Each epoch visits every training decision once, in an order drawn anew each epoch from
+    --seed: one seed repeats its orders, another seed gives other orders."""
+    _, d = demos
+
+    def orders(seed, name):
+        t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path / name), epochs=2, batch_size=256, patience=0,
+                                   seed=seed), data=d)
+        seen = []
+        monkeypatch.setattr(t, "train_step", lambda idx: (seen.append(np.array(idx)), 0.0)[1])
+        monkeypatch.setattr(t, "validate", lambda idx=None: {"val_loss": 1.0, "val_masked_nll": 1.0,
+                                                             "val_tuple_acc": 0.0, "val_unmasked_illegal_rate": 0.0,
+                                                             "val_unmasked_tuple_acc": 0.0,
+                                                             **{f"val_head{k}_acc": 0.0 for k in range(4)}})
+        t.run()
+        per_epoch = len(seen) // 2
+        assert len(seen) == 2 * per_epoch == 2 * -(-len(t.train_idx) // 256)
+        epochs = [np.concatenate(seen[:per_epoch]), np.concatenate(seen[per_epoch:])]
+        for e in epochs:
+            assert sorted(e) == sorted(t.train_idx)
+        return epochs
+    a, b, c = orders(3, "a"), orders(3, "b"), orders(4, "c")
+    assert not np.array_equal(a[0], np.sort(a[0])) and not np.array_equal(a[0], a[1])
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0]) and not np.array_equal(a[1], c[1])
+
+
+def test_validate_leaves_the_mode_as_it_found_it_and_train_step_trains_in_train_mode(demos, tmp_path, monkeypatch):
+    _, d = demos
+    modes = []
+    real = B.LOSSES["masked"]
+
+    def spy(policy, batch):
+        modes.append(policy.training)
+        return real(policy, batch)
+    monkeypatch.setitem(B.LOSSES, "masked", spy)
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path)), data=d)
+    idx = t.val_idx[:64]
+    for mode in (True, False):
+        t.policy.train(mode)
+        t.validate(idx)
+        assert t.policy.training == mode and modes[-1] is False
+    t.policy.eval()
+    t.train_step(t.train_idx[:32])
+    assert modes[-1] is True and t.policy.training
+
+
+def test_validation_head_accuracy_is_over_that_heads_real_choices(demos, tmp_path):
+    """val_head{k}_acc divides head k's correct answers by the decisions where head k is a real
+    choice (not by all decisions); with uniform heads the masked argmax is the smallest legal
+    value. Counted in numpy."""
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path)), data=d)
+    _zero_heads(t.policy)
+    idx = np.arange(0, len(d), 3)
+    res = t.validate(idx)
+    for k in range(4):
+        n = correct = 0
+        for r in idx:
+            legal, a = d.legal_of(r).astype(int), d.action[r].astype(int)
+            vals = np.unique(legal[np.all(legal[:, :k] == a[:k], axis=1), k])
+            if (k == 0 or B.SLOT_KIND[a[0], k - 1] != int(B.SlotKind.UNUSED)) and len(vals) > 1:
+                n += 1
+                correct += int(vals[0] == a[k])
+        assert n < len(idx) and res[f"val_head{k}_acc"] == pytest.approx(correct / n), k
+
+
+def test_validation_of_one_decision_past_a_full_batch(demos, tmp_path):
+    """513 decisions are a full batch of 512 and one more: the last one is read too."""
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), batch_size=16), data=d)
+    idx = np.arange(513)
+    res = t.validate(idx)
+    with torch.no_grad():
+        per = B.masked_loss(t.policy.eval(), B.make_batch(d, idx)).numpy()
+    assert res["val_loss"] == pytest.approx(per.mean(), rel=1e-5)
+    assert res["val_loss"] != pytest.approx(per[:512].mean(), rel=1e-5)
+
+
+def _scripted(t, losses, monkeypatch):
+    """Replace t.validate by a script of validation losses; each row's val_tuple_acc is its index,
+    and the weights each validation saw are kept."""
+    weights = []
+
+    def fake(idx=None):
+        i = len(weights)
+        weights.append({k: v.clone() for k, v in t.policy.state_dict().items()})
+        return {"val_loss": losses[i], "val_masked_nll": 10.0 + i, "val_tuple_acc": float(i),
+                "val_unmasked_illegal_rate": 20.0 + i, "val_unmasked_tuple_acc": 30.0 + i,
+                **{f"val_head{k}_acc": 40.0 + i for k in range(4)}}
+    monkeypatch.setattr(t, "validate", fake)
+    return weights
+
+
+def test_patience_counts_validations_since_the_last_improvement(demos, tmp_path, monkeypatch):
+    """Scripted validation losses 5, 4, 4.5, 3, 3.2, 3.1 with patience 2: an improvement resets
+    the count, so the run stops at the sixth validation (two without improvement after the
+    fourth, the best). The summary, policy.pt (weights and recorded step) and the curves all name
+    that best validation; last.pt holds the last weights."""
+    _, d = demos
+    out = tmp_path / "run"
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(out), epochs=20, patience=2, lr=1e-3, batch_size=100_000),
+                    data=d)
+    losses = [5.0, 4.0, 4.5, 3.0, 3.2, 3.1, 3.5, 3.6, 3.7]
+    weights = _scripted(t, losses, monkeypatch)
+    s = t.run()
+    assert s["stopped"] == "early stop" and len(t.curves) == 6 and t.step == 5
+    assert [r["step"] for r in t.curves] == [0, 1, 2, 3, 4, 5] == [r["epoch"] for r in t.curves]
+    assert (s["best_step"], s["best_epoch"], s["best_val_loss"]) == (3, 3, 3.0)
+    assert (s["val_tuple_acc"], s["val_masked_nll"], s["val_unmasked_illegal_rate"], s["val_unmasked_tuple_acc"],
+            s["val_head2_acc"]) == (3.0, 13.0, 23.0, 33.0, 43.0)
+    assert s["steps"] == 5 and s["epochs"] == 5
+    best = torch.load(out / "policy.pt", weights_only=True)
+    assert (best["bc"]["step"], best["bc"]["epoch"], best["bc"]["val_loss"]) == (3, 3, 3.0)
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert (last["bc"]["step"], last["bc"]["val_loss"]) == (5, 3.1)
+    assert any(not torch.equal(weights[3][k], weights[5][k]) for k in weights[3])   # training moved them
+    for k, v in best["model"].items():
+        assert torch.equal(v, weights[3][k]), k
+    for k, v in last["model"].items():
+        assert torch.equal(v, weights[5][k]), k
+    rows = json.loads((out / "curves.json").read_text())
+    assert [r["val_loss"] for r in rows] == losses[:6]
+
+
+def test_curves_rows_train_loss_and_epoch_fractions_with_val_every(demos, tmp_path):
+    """--val-every 1 with two minibatches an epoch: validations at steps 0, 1 (mid-epoch) and 2
+    (the epoch's end, once); each row's train loss is the mean over the steps since the previous
+    validation (here one step: that minibatch's loss; lr 0 keeps the weights) and the first row
+    has none (NaN); epochs count the decisions seen. curves.csv holds the rows of curves.json."""
+    import csv
+    import math
+    _, d = demos
+    out = tmp_path / "run"
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(out), epochs=1, lr=0.0, val_every=1, patience=0,
+                               batch_size=1000), data=d)
+    n = len(t.train_idx)
+    assert 1000 < n < 2000
+    seen = []
+    real = t.train_step
+    t.train_step = lambda idx: (seen.append(np.array(idx)), real(idx))[1]
+    s = t.run()
+    assert s["stopped"] == "epochs" and [r["step"] for r in t.curves] == [0, 1, 2]
+    assert [r["epoch"] for r in t.curves] == [0, round(1000 / n, 4), 1]
+    assert math.isnan(t.curves[0]["train_loss"])
+    for row, idx in zip(t.curves[1:], seen):
+        assert row["train_loss"] == pytest.approx(t.validate(idx)["val_loss"], rel=1e-4)
+    assert t.curves[1]["train_loss"] != pytest.approx(t.curves[2]["train_loss"], rel=1e-3)
+    with (out / "curves.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    js = json.loads((out / "curves.json").read_text())
+    assert [int(r["step"]) for r in rows] == [r["step"] for r in js] == [0, 1, 2]
+    assert [float(r["val_loss"]) for r in rows] == pytest.approx([r["val_loss"] for r in js])
+
+
+def test_time_limit_stops_mid_epoch_and_validates_the_steps_since(demos, tmp_path, monkeypatch):
+    """--minutes is wall time checked after every step (clock faked here: 61 s after the start):
+    a 1-minute run stops after its first step, mid-epoch, and validates once more so the curve
+    ends where training stopped."""
+    import types
+    _, d = demos
+    clock = iter([0.0])
+    monkeypatch.setattr(B, "time", types.SimpleNamespace(time=lambda: next(clock, 61.0)))
+    calls = []
+    s = B.train_bc(B.BCConfig(demos="-", out=str(tmp_path), epochs=3, minutes=1.0, lr=0.0, batch_size=1000,
+                              patience=0), data=d, progress=lambda step, total: calls.append((step, total)))
+    n = s["train_decisions"]
+    assert 1000 < n < 2000
+    assert s["stopped"] == "time limit" and s["steps"] == 1
+    assert calls == [(1, 3 * 2)]         # step 1 of 3 epochs of two minibatches
+    curves = json.loads((tmp_path / "curves.json").read_text())
+    assert [r["step"] for r in curves] == [0, 1]
+    assert curves[1]["epoch"] == round(1000 / n, 4) == s["epochs"]
+    assert curves[1]["minutes"] == round(61 / 60, 4)
+
+
+def test_weight_decay_reaches_the_optimizer(demos, tmp_path):
+    """--weight-decay changes the update: two trainers alike but for it end a step apart."""
+    _, d = demos
+    ws = []
+    for wd in (0.0, 0.5):
+        t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), seed=1, weight_decay=wd), data=d)
+        t.train_step(t.train_idx[:32])
+        t.train_step(t.train_idx[32:64])
+        ws.append(t.policy.state_dict())
+    assert any(not torch.equal(ws[0][k], ws[1][k]) for k in ws[0])
+
+
+def test_early_stop_mid_epoch_with_val_every(demos, tmp_path, monkeypatch):
+    """With --val-every a validation inside an epoch can spend the patience: the run stops right
+    there, mid-epoch, with no second validation of the same step (scripted losses 5 then 6,
+    patience 1, two minibatches an epoch)."""
+    _, d = demos
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path), epochs=5, patience=1, val_every=1, lr=0.0,
+                               batch_size=1000), data=d)
+    n = len(t.train_idx)
+    assert 1000 < n < 2000
+    _scripted(t, [5.0, 6.0, 7.0, 8.0], monkeypatch)
+    s = t.run()
+    assert s["stopped"] == "early stop" and t.step == 1
+    assert [r["step"] for r in t.curves] == [0, 1] and t.curves[1]["epoch"] == round(1000 / n, 4) == s["epochs"]
+    assert (s["best_step"], s["best_val_loss"]) == (0, 5.0)
+
+
+def test_a_split_left_empty_by_illegal_expert_tuples_is_refused(demos, tmp_path):
+    """Every decision but those of one game has an illegal expert tuple: whichever side that game
+    falls on, the other side is empty after skipping, and the trainer refuses to start."""
+    import copy
+    _, d = demos
+    bad = copy.copy(d)
+    bad.action = d.action.copy()
+    keep = d.game == d.game[0]
+    bad.action[~keep] = (12, 31, 31, 1)       # listed nowhere (see the illegal-tuple test above)
+    assert B.expert_legal(bad).sum() == keep.sum()
+    with pytest.raises(ValueError, match="a split is empty"):
+        B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path)), data=bad)

@@ -333,7 +333,7 @@ class BCTrainer:
             w = csv.DictWriter(f, fieldnames=list(self.curves[0]))
             w.writeheader()
             w.writerows(self.curves)
-        (self.out / "curves.json").write_text(json.dumps(self.curves, indent=1))
+        (self.out / "curves.json").write_text(json_text(self.curves, indent=1))
 
     def run(self, progress=None) -> dict:
         cfg = self.cfg
@@ -420,8 +420,22 @@ class BCTrainer:
                    "train_decisions": int(len(self.train_idx)), "val_decisions": int(len(self.val_idx)),
                    "train_games": int(len(self.train_games)), "val_games": int(len(self.val_games)),
                    "illegal_expert_skipped": self.illegal_expert, "checkpoint": str(self.out / "policy.pt")}
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (self.out / "summary.json").write_text(json_text(summary, indent=2))
         return summary
+
+
+def json_text(obj, **kw) -> str:
+    """``obj`` as JSON any parser reads: a figure with no value (the first row's train loss, a
+    head with no choices) is ``null``, never the ``NaN`` that strict parsers refuse."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(obj), allow_nan=False, **kw)
 
 
 def train_bc(cfg: BCConfig, console=None, progress=None, data: Demos | None = None) -> dict:

@@ -489,7 +489,7 @@ def _cmd_bc(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .bc import BCConfig, BCTrainer
+    from .bc import BCConfig, BCTrainer, json_text
     from .checkpoint import NonFiniteWeightsError
     from .demos import DemoError
 
@@ -526,7 +526,7 @@ def _cmd_bc(args) -> int:
             print(f"tcg bc: {e}", file=sys.stderr)
             return 1
     if args.json:
-        print(json.dumps(res))
+        print(json_text(res))
     else:
         console.print(f"bc: stopped ({res['stopped']}) after {res['epochs']} epochs, {res['steps']} steps, "
                       f"{res['seconds']}s; best validation loss {res['best_val_loss']:.4f} at epoch "
