@@ -101,9 +101,9 @@ def check_invariants(state) -> list[str]:
     from .state import GameState, state_rows_problem
 
     s = state.row
-    problem = state_rows_problem(s, state.pool)
+    problem = state_rows_problem(s, state.pool, name_row=False)
     if problem is not None:
-        return [problem.removeprefix("row 0: ")]
+        return [problem]
     cards = state.pool.table
     bad = []
 

@@ -75,21 +75,29 @@ def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
     return checks
 
 
-def state_rows_problem(rows: np.ndarray, pool: CardPool) -> str | None:
+def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) -> str | None:
     """The first word of the state rows ``rows`` (int32[N, STATE_SIZE]) that no game of this
-    engine can hold, as a message naming the row, the field, the value and the allowed range; None
-    if every row is sound. For rows from outside (bytes, checkpoints): the kernels trust their rows."""
-    rows = np.asarray(rows).reshape(-1, STATE_SIZE)
+    engine can hold, as a message naming the row (unless ``name_row`` is False, for one row),
+    the field, the value and the allowed range; None if every row is sound. For rows from outside
+    (bytes, checkpoints): the kernels trust their rows."""
+    found = _first_problem(np.asarray(rows).reshape(-1, STATE_SIZE), pool)
+    if found is None:
+        return None
+    r, problem = found
+    return f"row {r}: {problem}" if name_row else problem
+
+
+def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
     for name, cols, lo, hi in _row_checks(len(pool)):
         vals = rows[:, cols]
         bad = np.argwhere((vals < lo) | (vals > hi))
         if len(bad):
             r, c = bad[0]
-            return f"row {r}: {name} (word {cols[c]}) is {vals[r, c]}, outside {lo}..{hi}"
+            return r, f"{name} (word {cols[c]}) is {vals[r, c]}, outside {lo}..{hi}"
     return _pending_problem(rows, pool)
 
 
-def _pending_problem(rows: np.ndarray, pool: CardPool) -> str | None:
+def _pending_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
     """A pending choice's words are not free values: the kernels resolve a pending target choice
     with the effect, arguments and target rule stored in the row (an argument can be a card id
     or a loop count), so they must be one of the pending card's abilities that asks for a
@@ -106,12 +114,12 @@ def _pending_problem(rows: np.ndarray, pool: CardPool) -> str | None:
     bad = np.flatnonzero((rows[:, L.G_PHASE] == L.PH_CHOOSE_TARGET) & ~matches)
     if len(bad):
         r = bad[0]
-        return (f"row {r}: the pending target choice (effect {pending[r, 0]}, arguments {pending[r, 1]} and "
+        return r, (f"the pending target choice (effect {pending[r, 0]}, arguments {pending[r, 1]} and "
                 f"{pending[r, 2]}, target rule {pending[r, 3]}) is not an ability of its pending card (id {card[r]}) "
                 f"that asks for a target")
     bad = np.flatnonzero((rows[:, L.G_PHASE] == L.PH_CHOOSE_MODE) & (table[card, T.C_NMODES] < 1))
     if len(bad):
-        return f"row {bad[0]}: a mode choice is pending for card id {card[bad[0]]}, which has no modes"
+        return bad[0], f"a mode choice is pending for card id {card[bad[0]]}, which has no modes"
     return None
 
 
@@ -195,7 +203,7 @@ class GameState:
         if digest != pool_digest(pool):
             raise StateFormatError("the state was saved with a different card pool")
         row = np.frombuffer(data, dtype="<i4", offset=_HEADER.size).astype(np.int32)
-        problem = state_rows_problem(row, pool)
+        problem = state_rows_problem(row, pool, name_row=False)
         if problem:
             raise StateFormatError(f"not a state this engine can hold: {problem}")
         return cls(row, pool)
