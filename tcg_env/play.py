@@ -55,7 +55,8 @@ Commands (type one and press Enter):
   board      draw the board again
   undo       take back your last decision (and the bot's moves after it)
   help       this help and the rules in brief
-  quit       stop now; the replay is still written (end of input and Ctrl-C also quit)"""
+  quit       stop now (also q or exit); the replay is still written (end of input and Ctrl-C
+             also quit)"""
 
 RULES_SUMMARY = """\
 Rules in brief (docs/RULES.md has all of them):
@@ -681,7 +682,8 @@ class _Session:
         if not hits:
             return f"No card is called {arg!r}."
         if len(hits) > 4:
-            return f"{len(hits)} cards match {arg!r}: " + ", ".join(c.name for c in hits[:8]) + ", ..."
+            return (f"{len(hits)} cards match {arg!r}: " + ", ".join(c.name for c in hits[:8]) +
+                    (", ..." if len(hits) > 8 else "") + "; type more of the name.")
         return "\n".join(card_text(c, st.pool) for c in hits)
 
     def info_text(self) -> str:

@@ -140,6 +140,13 @@ def test_bad_input_reprompts_with_reasons():
     assert "\x1b" not in out                        # plain text: no escape codes
 
 
+def test_q_and_exit_quit_as_the_help_says():
+    for word in ("q", "exit", " QUIT "):
+        res, out = _play(f"help\n{word}\n")
+        assert res.outcome == "quit" and "You quit." in out, word
+    assert "quit       stop now (also q or exit)" in out
+
+
 def test_card_info_and_board_commands():
     state, _ = _first_human_state(3, 0, DECKS[:2])
     first = GameState.new(DECKS[0], DECKS[1], 3).pool[_hand(state, 0)[0]].name
@@ -560,3 +567,223 @@ def test_replay_json_the_parser_cannot_read_is_a_replay_error(tmp_path):
     for path in (deep, huge):
         with pytest.raises(ReplayError, match="cannot be read|not valid JSON"):
             load_replay(path)
+
+
+# ----------------------------------------------------------------------------- hand-built positions and sessions
+def _table_state():
+    """P0 (Grask) to act on turn 3 with the IKZ token, 2 of 5 IKZ tapped, three cards in hand, a
+    hurt and exhausted Prowling Wolf (2/2 +2 from a Duelist's Rapier, at 1 health) in garden 0, a
+    Shadow Lookout in alley 0, the leader ability used this turn;
+    P1 (Sela, 17 health) has a Rivet Sentry (1/2) in garden 2 and no IKZ."""
+    from scenario import Scenario
+    return (Scenario(seed=1).main_phase(active=0, turn=3)
+            .leader(0, "Grask, Ember Warlord", used=True).leader(1, "Sela of the Thornwall", hp=17)
+            .hand(0, ["Ember Drake", "Firebolt", "Gardener's Call"]).ikz(0, n=5, tapped=2).token(0)
+            .unit(0, 0, "Prowling Wolf", hp=1, ready=False, weapon="Duelist's Rapier")
+            .unit(0, 5, "Shadow Lookout")
+            .unit(1, 2, "Rivet Sentry").hand(1, ["Spark Jolt", "Ember Lance"])
+            .build())
+
+
+def _session(state: GameState, human: int, out: io.StringIO) -> _Session:
+    sess = _Session(bot=None, opponent="random", seed=1, decks=(DECKS[0], DECKS[1]), human=human, ui=_PlainUI(out),
+                    inp=io.StringIO())
+    sess.state = state
+    return sess
+
+
+def test_plain_screen_info_and_card_text_of_a_hand_built_position():
+    s = _table_state()
+    out = io.StringIO()
+    sess = _session(s, 0, out)
+    sess.ui.screen(sess, ["End turn"], "headline")
+    lines = out.getvalue().splitlines()
+    assert "Opponent P1 (random bot) · Sela of the Thornwall · HP 17/20 · IKZ 0/0 untapped · IKZ token: none" in lines
+    assert "You P0 · Grask, Ember Warlord · HP 20/20 · IKZ 3/5 untapped · IKZ token: available" in lines
+    assert "  Garden: [0] Prowling Wolf 4/1 (max 2) · CHARGE · weapon Duelist's Rapier (+2) · exhausted" in lines
+    assert "  Garden: [2] Rivet Sentry 1/2 · GUARD · ready" in lines
+    assert "  Alley : [0] Shadow Lookout 2/1 · RANGED · ready" in lines
+    you = lines.index("You P0 · Grask, Ember Warlord · HP 20/20 · IKZ 3/5 untapped · IKZ token: available")
+    assert lines[you + 1].endswith("(used this turn)") and "leader ability (2 IKZ" in lines[you + 1]
+    assert "(used this turn)" not in out.getvalue().replace(lines[you + 1], "")
+    assert "  1) End turn" in lines
+    info = sess.info_text().splitlines()
+    assert info[0] == "Opponent (P1):" and "You (P0):" in info
+    mine = info[info.index("You (P0):"):]
+    assert "  hand: 2 cards (hidden)" in info[:info.index("You (P0):")]
+    assert any(ln.startswith("  garden 0: Prowling Wolf now 4/1 (max 2) CHARGE · Prowling Wolf — ") for ln in mine)
+    assert any(ln.startswith("  alley 0: Shadow Lookout now 2/1 RANGED · Shadow Lookout — ") for ln in mine)
+    assert "      weapon: Duelist's Rapier — 2 IKZ, WEAPON (BLADE). +2 attack." in mine
+    assert any(ln.startswith("  hand #3: Gardener's Call — ") for ln in mine)
+    assert sess.card_command("3").startswith("#3 Gardener's Call — ")     # the last card of the hand
+    assert sess.card_command("4") == "Your hand has no card #4: choose 1-3."
+
+
+def test_block_headline_names_the_attacked_unit():
+    from verification.layout import ATK_TGT_LEADER, G_ATK_SRC, G_ATK_TGT, G_PHASE
+    s = _table_state()
+    s.row[G_PHASE], s.row[G_ATK_SRC], s.row[G_ATK_TGT] = PH_BLOCK, 0, 2
+    assert _headline(s, 1) == "The bot attacks Prowling Wolf (4/1) → your Rivet Sentry (1/2). Block?"
+    s.row[G_ATK_TGT] = ATK_TGT_LEADER
+    assert _headline(s, 1) == "The bot attacks Prowling Wolf (4/1) → your leader Sela of the Thornwall (HP 17). Block?"
+
+
+def test_event_lines_say_what_a_decision_did_and_to_whom():
+    """A fight's visible results, from the human's seat (P0): health changes and deaths, each
+    credited to the right side."""
+    from scenario import Scenario, attack, no_block
+    s = (Scenario(seed=1).main_phase(active=0, turn=3)
+         .unit(0, 0, "Siege Golem").unit(0, 1, "Prowling Wolf").unit(1, 1, "Iron Bulwark").build())
+    sess = _session(s, 0, io.StringIO())
+    for slot, effects in ((0, "[your Siege Golem 6→4 HP; the bot's Iron Bulwark 6→1 HP]"),
+                          (1, "[your Prowling Wolf dies; the bot's Iron Bulwark dies]")):
+        sess._take(attack(slot, 1), "You", "attack")
+        if sess.state.phase == PH_BLOCK:         # the fight happens once the bot has answered
+            sess._take(no_block(), "Bot", "Don't block")
+        assert sess.events[-1].endswith(effects), sess.events[-1]
+    assert len([e for e in sess.events if "[" in e]) == 2
+
+
+def test_recent_events_start_at_your_last_decision_not_your_first():
+    sess = _Session.__new__(_Session)
+    sess.events = (["turn 1 · You: a"] + [f"turn 1 · Bot: b{i}" for i in range(3)] + ["turn 3 · You: c"]
+                   + [f"turn 3 · Bot: d{i}" for i in range(8)])
+    assert sess.recent_events() == sess.events[4:]        # from 'You: c' on: 9 events
+
+
+def test_who_goes_first_is_told_right_for_both_seats():
+    """The opening note, the mulligan headline and the turn headings agree with the seed's first player."""
+    from verification.layout import G_FIRST
+    for seat in (0, 1):
+        decks = (DECKS[0], DECKS[1]) if seat == 0 else (DECKS[1], DECKS[0])
+        state, _ = _first_human_state(3, seat, decks)
+        first = int(state.row[G_FIRST])
+        _, out = _play("1\n1\nquit\n", seat=seat)
+        me_first = first == seat
+        assert f"P{first} goes first ({'you' if me_first else 'the bot'})." in out
+        assert f"Mulligan (you go {'first' if me_first else 'second'}):" in out
+        assert f"--- Turn 1: {'your' if me_first else 'the bot' + chr(39) + 's'} turn ---" in out
+        assert f"--- Turn 2: {'the bot' + chr(39) + 's' if me_first else 'your'} turn ---" in out
+
+
+def test_undo_message_counts_the_bots_moves_it_takes_back():
+    """'Undone: X and the bot's N moves after it.' where N is the number of bot events shown since
+    that decision; with no bot move in between the message has no such clause."""
+    checked = {"none": 0, "some": 0}
+    for seed in (3, 4):
+        _, out = _play("1\n1\nundo\n2\nundo\nquit\n", seed=seed)
+        bots = 0
+        for ln in PROMPT.sub("\n", out).splitlines():
+            if ln.startswith("  You: "):
+                bots = 0
+            elif ln.startswith("  Bot: "):
+                bots += 1
+            elif ln.startswith("Undone: "):
+                if bots == 0:
+                    assert "the bot's" not in ln and ln.endswith("."), ln
+                    checked["none"] += 1
+                else:
+                    assert ln.endswith(f" and the bot's {bots} move{'s' if bots != 1 else ''} after it."), (ln, bots)
+                    checked["some"] += 1
+    assert checked["none"] >= 1 and checked["some"] >= 1, checked
+
+
+def test_rich_screen_numbers_the_options_from_one():
+    """The rich list, short or in columns, numbers the options 1..n in order, as the prompt asks."""
+    s = _table_state()
+    for n in (3, 15):
+        out = io.StringIO()
+        sess = _Session(bot=None, opponent="random", seed=1, decks=(DECKS[0], DECKS[1]), human=0, ui=_RichUI(out),
+                        inp=io.StringIO())
+        sess.state = s
+        sess.ui.console.width = 160
+        sess.ui.screen(sess, [f"option-{i:02d}" for i in range(1, n + 1)], "headline")
+        pairs = re.findall(r"(\d+)\) option-(\d+)", out.getvalue())
+        assert len(pairs) == n and all(int(a) == int(b) for a, b in pairs), pairs
+
+
+def test_a_number_with_trailing_text_is_not_an_action_number():
+    state, bot_first = _first_human_state(3, 0, DECKS[:2])
+    res, out = _play("1st\n2 please\nquit\n")
+    assert "'1st' is not a number or a command" in out and "'2 please' is not a number or a command" in out
+    assert res.outcome == "quit" and res.replay.actions == bot_first
+
+
+def test_ctrl_c_quits_and_still_writes_the_replay(tmp_path):
+    class CtrlC(io.StringIO):
+        def readline(self, *a):
+            raise KeyboardInterrupt
+
+    out = io.StringIO()
+    path = tmp_path / "int.json"
+    res = play_game(opponent="random", seed=3, input=CtrlC(), output=out, replay_out=path)
+    assert "Interrupted: quitting." in out.getvalue()
+    assert res.outcome == "quit" and res.line.startswith("Result: unfinished")
+    rep = load_replay(path)
+    assert rep.meta["quit"] is True and rep.result["finished"] is False
+
+
+def test_play_command_exits_1_when_the_replay_cannot_be_written_after_the_game(tmp_path, monkeypatch, capsys):
+    import argparse
+    import tcg_env.play as play_mod
+    from tcg_env.play import play_command
+
+    def refuse(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(play_mod, "save_replay", refuse)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("quit\n"))
+    args = argparse.Namespace(list_decks=False, seed=4, seat=0, deck=None, opponent_deck=None, opponent="random",
+                              replay_out=str(tmp_path / "r.json"), plain=True)
+    assert play_command(args) == 1
+    out = capsys.readouterr().out
+    assert "! could not write the replay to" in out and "No space left on device" in out
+
+
+def test_leader_healing_shows_in_the_event_line():
+    from scenario import Scenario, leader_ability
+    s = (Scenario(seed=1).main_phase(active=0, turn=3).leader(0, "Sela of the Thornwall", hp=15).ikz(0, n=2)
+         .build())
+    sess = _session(s, 0, io.StringIO())
+    sess._take(leader_ability(), "You", "Leader ability")
+    assert sess.events[-1] == "turn 3 · You: Leader ability [your leader 15→17 HP]"
+
+
+def test_a_finished_game_ends_with_the_final_board():
+    out = io.StringIO()
+    res = play_game(opponent="random", seed=3, input=Typist(out, 3), output=out)
+    assert res.state.done
+    text = PROMPT.sub("\n", out.getvalue())
+    last_event = max(text.rfind("\n  Bot: "), text.rfind("\n  You: "))    # the game's last decision
+    final = text[last_event:]
+    assert "==== Ikazuchi Duel · turn" in final and "\nGame over.\n" in final   # the board is drawn once more
+    assert final.rstrip().endswith("Game over.\n" + res.line)
+
+
+def test_default_replay_path_and_card_lookup_by_prefix():
+    import datetime as dt
+    from tcg_env.play import default_replay_path
+    assert default_replay_path(7, dt.datetime(2024, 1, 2, 3, 4, 5)) == Path("replays/20240102-030405-seed7.json")
+    sess = _session(_table_state(), 0, io.StringIO())
+    # a prefix names the card it begins (not every card that merely contains the text)
+    assert sess.card_command("fire") == "Firebolt — 2 IKZ, SPELL (BOLT). Deal 3 damage to any unit or leader."
+    assert sess.card_command("FIREBOLT") == sess.card_command("fire")
+    assert sess.card_command("nothing like it") == "No card is called 'nothing like it'."
+
+
+def test_card_lookup_with_many_matches_lists_at_most_eight_and_marks_only_a_longer_list():
+    """`card NAME` matching more than four cards lists the names instead of their text: up to
+    eight, followed by ", ..." only when more matched than are listed."""
+    sess = _session(_table_state(), 0, io.StringIO())
+    names = [c.name for c in sess.state.pool.cards]
+    by_letter = {k: [n for n in names if n.lower().startswith(k)] for k in {n[0].lower() for n in names}}
+    many = max(by_letter, key=lambda k: len(by_letter[k]))
+    some = next(k for k, hits in sorted(by_letter.items()) if 5 <= len(hits) <= 8)
+    assert len(by_letter[many]) > 8
+    for key in (many, some):
+        hits = by_letter[key]
+        said = sess.card_command(key)
+        assert said.startswith(f"{len(hits)} cards match {key!r}: "), said
+        listed = said.split(": ", 1)[1].removesuffix("; type more of the name.").removesuffix(", ...").split(", ")
+        assert listed == hits[:8]
+        assert said.endswith(", ...; type more of the name.") == (len(hits) > 8), said

@@ -230,3 +230,96 @@ def test_render_does_not_import_torch():
     code = "import sys, tcg_env.render; assert 'torch' not in sys.modules, 'torch imported'"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# ----------------------------------------------------------------------------- hand-built positions
+def _table():
+    """P0 (Grask) to act on turn 3: a damaged, exhausted Prowling Wolf with a Duelist's Rapier
+    (2/2 +2 attack, at 1 health) in garden 0, a Shadow Lookout in alley 1, 2 of 5 IKZ tapped and
+    the leader ability spent, a 3-card deck; P1 (Sela, 17 health, the IKZ token, an Ember Lance in
+    the discard) has a Rivet Sentry (1/2) in garden 2."""
+    from scenario import Scenario
+    return (Scenario(seed=1).main_phase(active=0, turn=3)
+            .leader(0, "Grask, Ember Warlord", used=True).leader(1, "Sela of the Thornwall", hp=17)
+            .hand(0, ["Ember Drake", "Firebolt", "Gardener's Call", "Rusty Shiv"]).ikz(0, n=5, tapped=2)
+            .deck(0, ["Siege Golem", "Firebolt", "Spark Jolt"]).discard(1, ["Ember Lance"]).token(1)
+            .unit(0, 0, "Prowling Wolf", hp=1, ready=False, weapon="Duelist's Rapier")
+            .unit(0, 6, "Shadow Lookout")
+            .unit(1, 2, "Rivet Sentry")
+            .build())
+
+
+def test_hand_built_board_lines():
+    """Unit lines show attack with the weapon's bonus, current health (and max only when hurt),
+    keywords, ready/exhausted and the weapon; the IKZ line counts untapped IKZ; the header says
+    whose leader ability is spent."""
+    s = _table()
+    text = render_state(s, perspective=0)
+    mine = section(text, "--- P0 (you)")
+    theirs = section(text, "--- P1 (opponent)")
+    assert "    [0] Prowling Wolf 4/1 (max 2) · CHARGE · exhausted · weapon: Duelist's Rapier (+2)" in mine
+    assert "    [1] Shadow Lookout 2/1 · RANGED · ready" in mine
+    assert "    [2] Rivet Sentry 1/2 · GUARD · ready" in theirs
+    assert sum("(max" in ln for ln in text.splitlines()) == 1       # only the hurt unit shows its max
+    assert mine[1].startswith("  IKZ 3/5 untapped")
+    assert "leader ability used" in mine[0] and "leader ability used" not in theirs[0]
+    assert "HP 17/20" in theirs[0] and "HP 20/20" in mine[0]
+    assert "IKZ token spent" in mine[1] and "IKZ token available" in theirs[1]
+    assert "  Hand (4): Ember Drake (3), Firebolt (2), Gardener's Call (2), Rusty Shiv (1)" in mine
+    assert "  Deck: 3 cards" in mine and "  Discard (1): Ember Lance" in theirs
+    assert "  Hand: 0 cards (hidden)" in theirs
+
+
+def test_hand_built_action_descriptions():
+    """What a human reads for each kind of action in the hand-built position (P0 to act)."""
+    from scenario import ENEMY_LEADER, MY_LEADER, attach, attack, ent_enemy_board, move, play_spell, play_unit
+    s = _table()
+    assert describe_action(s, play_unit(0, slot=7)) == "Play Ember Drake (3 IKZ) to alley slot 2"
+    assert describe_action(s, play_unit(0, slot=2, token=True)) == \
+        "Play Ember Drake (3 IKZ) to garden slot 2 (using the IKZ token)"
+    # Firebolt takes any target, the player's own leader included
+    assert describe_action(s, play_spell(1, MY_LEADER)) == "Play Firebolt → your leader"
+    assert describe_action(s, play_spell(1, ent_enemy_board(2))) == "Play Firebolt → enemy Rivet Sentry (1/2)"
+    # an untargeted spell names no target, unless an (odd) tuple gives one anyway
+    assert describe_action(s, play_spell(2)) == "Play Gardener's Call"
+    assert describe_action(s, play_spell(2, ENEMY_LEADER)) == "Play Gardener's Call → enemy leader"
+    # attacker and target with current attack/health (the wolf's 4 = 2 printed + 2 from the Rapier)
+    assert describe_action(s, attack(0, 2)) == "Attack with Prowling Wolf (4/1) → enemy Rivet Sentry (1/2)"
+    assert describe_action(s, attack(0)) == "Attack with Prowling Wolf (4/1) → enemy leader"
+    assert describe_action(s, move(0, 5)) == "Move Prowling Wolf to alley slot 0"
+    assert describe_action(s, move(6, 3)) == "Move Shadow Lookout to garden slot 3"
+    assert describe_action(s, attach(3, 6)) == "Equip Rusty Shiv to Shadow Lookout"
+
+
+def test_block_window_lines_name_both_sides():
+    """In the block window the defender (P1) is the one to act: the pending-attack line names the
+    attacker on P0's board and the target on P1's, and 'Block with' names P1's own unit."""
+    from scenario import block
+    from verification.layout import ATK_TGT_LEADER, G_ATK_SRC, G_ATK_TGT, PH_BLOCK
+    s = _table()
+    s.row[G_PHASE], s.row[G_ATK_SRC], s.row[G_ATK_TGT] = PH_BLOCK, 0, 2
+    assert ("Pending attack: P0 (opponent)'s Prowling Wolf (4/1) → P1 (you)'s Rivet Sentry (1/2); "
+            "P1 (you) may block") in render_state(s, perspective=1).splitlines()
+    assert describe_action(s, block(2)) == "Block with Rivet Sentry"
+    s.row[G_ATK_TGT] = ATK_TGT_LEADER
+    assert ("Pending attack: P0's Prowling Wolf (4/1) → P1's leader Sela of the Thornwall (HP 17); "
+            "P1 may block") in render_state(s).splitlines()
+    from verification.layout import PH_MAIN
+    s.row[G_PHASE] = PH_MAIN
+    assert "Pending attack" not in render_state(s)
+
+
+def test_result_line_names_the_winners_leader_and_mulligan_status():
+    s = _table()
+    over = s.clone()
+    over.row[G_PHASE], over.row[G_DONE], over.row[G_WINNER] = PH_OVER, DONE_TERMINAL, 0
+    assert "Result: P0 wins (Grask, Ember Warlord)" in render_state(over, perspective=1)
+    over.row[G_WINNER] = 1
+    assert "Result: P1 wins (Sela of the Thornwall)" in render_state(over, perspective=0)
+    # mulligan: the player who has sent back (or kept) is 'done', the other 'pending'
+    g = GameState.new(DECKS[0], DECKS[1], seed=3)
+    first = g.current_player
+    g.apply((int(Primary.MULLIGAN), 0, 0, 0))
+    text = render_state(g)
+    assert "mulligan done" in section(text, f"--- P{first}")[0]
+    assert "mulligan pending" in section(text, f"--- P{1 - first}")[0]
