@@ -379,37 +379,24 @@ def test_loop_rows_count_the_decisions_and_games_inside_the_timed_window(monkeyp
     real_new = GameState.new.__func__
     monkeypatch.setattr(GameState, "new", classmethod(lambda cls, *a, **k: (tally.update(["new"]),
                                                                              real_new(cls, *a, **k))[1]))
-    for key in ("apply", "new"):
-        clock = _Clock([1e-3], lambda key=key: tally[key])
-        monkeypatch.setattr(bench, "time", clock)
-        row = bench.bench_python(0.6)
-        n, s = clock.timed()
-        if key == "apply":
-            assert n > 500 and row["decisions_per_s"] == pytest.approx(n / s)
-        else:
-            assert n >= 1 and row["games_finished"] == n
     _counting(monkeypatch, DuelEnv, "step", tally, "step")
     _counting(monkeypatch, DuelEnv, "reset", tally, "reset")
-    for key in ("step", "reset"):
-        clock = _Clock([1e-3], lambda key=key: tally[key])
-        monkeypatch.setattr(bench, "time", clock)
-        row = bench.bench_gym(0.6)
-        n, s = clock.timed()
-        if key == "step":
-            assert n > 500 and row["steps_per_s"] == pytest.approx(n / s)
-        else:
-            assert n >= 1 and row["episodes"] == n
     _counting(monkeypatch, raw_env, "step", tally, "decide", when=lambda self, action: action is not None)
     _counting(monkeypatch, raw_env, "reset", tally, "aec_reset")
-    for key in ("decide", "aec_reset"):
-        clock = _Clock([1e-3], lambda key=key: tally[key])
-        monkeypatch.setattr(bench, "time", clock)
-        row = bench.bench_aec(0.6)
-        n, s = clock.timed()
-        if key == "decide":
-            assert n > 500 and row["decisions_per_s"] == pytest.approx(n / s)
-        else:
-            assert n >= 1 and row["episodes"] == n
+    # (row, the event its rate counts, its rate field, the event its games count, its games field)
+    for face, made, rate, restarted, games in (
+            (bench.bench_python, "apply", "decisions_per_s", "new", "games_finished"),
+            (bench.bench_gym, "step", "steps_per_s", "reset", "episodes"),
+            (bench.bench_aec, "decide", "decisions_per_s", "aec_reset", "episodes")):
+        for key in (made, restarted):
+            clock = _Clock([1e-3], lambda key=key: tally[key])
+            monkeypatch.setattr(bench, "time", clock)
+            row = face(0.6)
+            n, s = clock.timed()
+            if key == made:
+                assert n > 500 and row[rate] == pytest.approx(n / s), face.__name__
+            else:
+                assert n >= 1 and row[games] == n, face.__name__
 
 
 def test_gym_rows_step_through_the_wrappers_or_around_them(monkeypatch):

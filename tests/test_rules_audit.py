@@ -307,18 +307,3 @@ def test_self_on_play_and_self_modes_act_on_the_unit_that_played_them():
     st.apply(choose_mode(1))
     assert unit_kw(st, 0, 4) == Keyword.GUARD
     assert uword(st, 0, 0, B_ATK) == 2 and unit_kw(st, 0, 0) == Keyword(0)    # the Mutt is untouched
-
-
-# ----------------------------------------------------------------------------- a fallen leader stays at 0
-def test_a_fallen_leader_is_not_healed_by_a_later_arrival_heal():
-    # RULES §11: a leader that reaches 0 has fallen; a Verdant IKZ arriving after a fatigue draw
-    # at the start of a turn leaves it at 0 (the result, not just the winner).
-    st = (Scenario().main_phase(active=0)
-          .leader(1, hp=1)
-          .deck(1, [])                                     # fatigue 1 takes player 1 to 0 ...
-          .ikz_deck(1, ["Verdant IKZ"])                    # ... then its IKZ arrival would heal 1
-          .build())
-    st.apply(end_turn())
-    assert pword(st, 1, P_IKZ_N) == 1                      # the Verdant IKZ did arrive
-    assert hp(st, 1) == 0
-    assert st.terminated and st.winner == 0

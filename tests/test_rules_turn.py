@@ -307,13 +307,18 @@ def test_a_game_won_by_an_on_attack_trigger_ends_before_the_response_window():
 
 
 def test_a_leader_at_zero_has_lost_even_if_healed_later_in_the_same_step():
+    # RULES §11: a leader that reaches 0 has fallen, and a fallen leader is not healed: the
+    # Verdant IKZ arriving after the fatigue draw leaves it at 0 (the result, not just the winner)
     st = (Scenario().main_phase(active=0)
           .leader(1, hp=1)
           .deck(1, [])                                       # fatigue 1 takes player 1 to 0 ...
-          .ikz_deck(1, ["Verdant IKZ"])                      # ... then its IKZ arrival heals it 1
+          .ikz_deck(1, ["Verdant IKZ"])                      # ... then its IKZ arrival would heal 1
           .build())
     st.apply(end_turn())
+    assert pword(st, 1, P_IKZ_N) == 1                        # the Verdant IKZ did arrive
+    assert hp(st, 1) == 0
     assert st.terminated and st.winner == 0
+    assert st.phase == PH_OVER and st.current_player == -1 and len(st.legal_tuples()) == 0
 
 
 # ----------------------------------------------------------------------------- malformed tuples
