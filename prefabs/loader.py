@@ -262,9 +262,11 @@ def parse_cards(raw_cards: list) -> list[Card]:
             modes = tuple(ms)
         elif "modes" in raw:
             raise PrefabError(f"{where}: 'modes' given but no ability uses effect MODE")
+        if not isinstance(raw.get("flavor", ""), str):
+            raise PrefabError(f"{where}: 'flavor' must be text, got {raw['flavor']!r}")
         parsed.append(Card(id=idx + 1, name=name, type=ctype, subtype=subtype, cost=cost, attack=atk, health=hp,
                            keywords=kws, token=token, abilities=abilities, modes=modes,
-                           flavor=str(raw.get("flavor", ""))))
+                           flavor=raw.get("flavor", "")))
     # SUMMON must name a token unit
     by_name = {d.name: d for d in parsed}
     for c in parsed:
@@ -445,8 +447,10 @@ def parse_decks(raw_decks: list, pool: CardPool) -> dict[str, Deck]:
                 raise DeckError(f"deck '{name}': '{what}' must be a table of card name = copies")
             out = []
             for card, n in counts.items():
-                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                    raise DeckError(f"deck '{name}': {what} count for {card!r} must be a positive integer, got {n!r}")
+                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= DECK_MAIN:
+                    # bounded before the list is built: a count of 2**40 is a DeckError, not a MemoryError
+                    raise DeckError(f"deck '{name}': {what} count for {card!r} must be an integer in 1..{DECK_MAIN}, "
+                                    f"got {n!r}")
                 out.extend([card] * n)
             return tuple(out)
 
@@ -533,9 +537,11 @@ def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:
         raise DeckError(f"a deck is given by name (or as a Deck), got {name!r}; prebuilt decks: {', '.join(decks)}")
     if name in decks:
         return name
-    key = " ".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
-    hits = [d for d in decks if d.lower() == key] or [d for d in decks if key and d.lower().startswith(key)] or \
-        [d for d in decks if key and key in d.lower()]
+    def norm(text):   # any case, '-' or '_' for spaces: applied to the query and the names alike
+        return " ".join(text.strip().lower().replace("-", " ").replace("_", " ").split())
+    key, names = norm(name), {d: norm(d) for d in decks}
+    hits = [d for d in decks if names[d] == key] or [d for d in decks if key and names[d].startswith(key)] or \
+        [d for d in decks if key and key in names[d]]
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:

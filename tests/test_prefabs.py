@@ -465,7 +465,7 @@ def test_parse_decks_rejects_bad_tables(pool, good_deck):
     with pytest.raises(DeckError, match="duplicate"):
         parse_decks([raw, dict(raw)], pool)
     bad = dict(raw, main=dict(main, **{"Ember Whelp": 0}))
-    with pytest.raises(DeckError, match="positive integer"):
+    with pytest.raises(DeckError, match="must be an integer in 1..30"):
         parse_decks([bad], pool)
     with pytest.raises(DeckError, match="missing a non-empty 'name'"):
         parse_decks([{k: v for k, v in raw.items() if k != "name"}], pool)
@@ -638,3 +638,250 @@ def test_card_pool_refuses_two_cards_in_swapped_order(pool):
     cards[0], cards[1] = cards[1], cards[0]
     with pytest.raises(PrefabError, match="ids run 1..n in list order"):
         CardPool(cards)
+
+
+# ---------------------------------------------------------------------------- mutation audit of the loader
+# Each case below is a rule of docs/RULES.md §5, §7, §8 or §14 that no earlier test pinned.
+
+def _spell(**kw):
+    raw = {"name": "Test Spell", "type": "SPELL", "subtype": "CHARM", "cost": 1}
+    raw.update(kw)
+    return raw
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    # integers are integers: a TOML boolean is not a cost of 1
+    ([unit(cost=True)], ["Test Unit", "cost", "True"]),
+    ([unit(on_play={"effect": "DRAW", "amount": True})], ["Test Unit", "amount", "True"]),
+    # amount2 is used only by BUFF (§8)
+    ([unit(on_play={"effect": "DAMAGE", "amount": 1, "amount2": 1, "target": "ENEMY_UNIT"})],
+     ["Test Unit'.on_play", "amount2", "DAMAGE"]),
+    # SUMMON's token is a card name; 'token' belongs to SUMMON only
+    ([unit(on_play={"effect": "SUMMON", "amount": 1, "token": ["Test Token"]})], ["Test Unit'.on_play", "token"]),
+    ([unit(on_play={"effect": "DRAW", "amount": 1, "token": "Test Token"})], ["Test Unit", "token", "only for SUMMON"]),
+    # GRANT is unit-only: it cannot name a leader (§8)
+    ([unit(on_play={"effect": "GRANT", "amount": 1, "target": "OWN_LEADER"})], ["Test Unit'.on_play", "GRANT", "OWN_LEADER"]),
+    ([unit(on_play={"effect": "GRANT", "amount": 1, "target": "ENEMY_ANY"})], ["Test Unit'.on_play", "GRANT", "ENEMY_ANY"]),
+    # HEAL needs a1 >= 1 (§8)
+    ([unit(on_play={"effect": "HEAL", "amount": 0, "target": "OWN_LEADER"})], ["Test Unit'.on_play", "HEAL", "amount >= 1"]),
+    # on_attack never takes a chosen target (§7)
+    ([unit(on_attack={"effect": "DAMAGE", "amount": 1, "target": "ENEMY_UNIT"})], ["Test Unit'.on_attack", "ENEMY_UNIT"]),
+    # on death the unit has left the board: SELF would name nothing
+    ([unit(on_death={"effect": "BUFF", "amount": 1, "target": "SELF"})], ["Test Unit'.on_death", "SELF"]),
+    # an IKZ arrival cannot be GAIN_IKZ (§7)
+    ([{"name": "Odd IKZ", "type": "IKZ", "on_arrival": {"effect": "GAIN_IKZ", "amount": 1}}],
+     ["Odd IKZ'.on_arrival", "GAIN_IKZ"]),
+    # SELF is a unit's own: a spell's mode cannot use it (§7)
+    ([_spell(effect={"effect": "MODE"}, modes=[{"effect": "BUFF", "amount": 1, "target": "SELF"},
+                                               {"effect": "DRAW", "amount": 1}])], ["Test Spell'.modes[0]", "SELF"]),
+    # 'token' is true or false
+    ([unit(name="Odd Token", token=1, on_play=None)], ["Odd Token", "token", "true or false"]),
+    # required fields: a weapon's cost, a unit's attack
+    ([{"name": "Odd Weapon", "type": "WEAPON", "subtype": "BLADE", "attack": 1}], ["Odd Weapon", "cost"]),
+    ([{k: v for k, v in unit().items() if k != "attack"}], ["Test Unit", "attack", "UNIT"]),
+    # a name of blanks is no name
+    ([unit(name="   ")], ["card #1", "name"]),
+])
+def test_parse_cards_rejects_what_the_mutation_audit_found_unpinned(raw, fragments):
+    raw = [{k: v for k, v in r.items() if v is not None} for r in raw]
+    _assert_refused(raw, fragments)
+
+
+def test_the_boundary_cards_of_the_audit_parse():
+    """The legal neighbours of the refused cases above: SELF on a unit's on_play and in a unit's
+    mode, BUFF with only amount2, HEAL 1 on a leader, a token without cost."""
+    cards = parse_cards([
+        unit(on_play={"effect": "MODE"}, modes=[{"effect": "BUFF", "amount": 1, "target": "SELF"},
+                                                {"effect": "DRAW", "amount": 1}],
+             on_attack={"effect": "BUFF", "amount2": 1, "target": "SELF"},
+             on_death={"effect": "HEAL", "amount": 1, "target": "OWN_LEADER"}),
+        TOKEN])
+    assert cards[0].modes[0] == Ability(Effect.BUFF, 1, 0, Target.SELF)
+    assert cards[0].abilities[Trigger.ATTACK] == Ability(Effect.BUFF, 0, 1, Target.SELF)
+    assert cards[1].token is True and cards[1].cost == 0
+
+
+def test_card_pool_refuses_a_hand_built_card_whose_flavor_is_not_text(pool):
+    from dataclasses import replace
+    cards = list(pool.cards)
+    cards[0] = replace(cards[0], flavor=5)   # a cards file would give the text "5"
+    with pytest.raises(PrefabError, match="flavor"):
+        CardPool(cards)
+
+
+_VIEW_CARDS = [
+    {"name": "Viewed Unit", "type": "UNIT", "subtype": "KNIGHT", "cost": 4, "attack": 3, "health": 5,
+     "keywords": ["CHARGE", "SHIELD"], "activated": {"effect": "DAMAGE", "amount": 2, "target": "ENEMY_UNIT", "cost": 2},
+     "on_play": {"effect": "MODE"},
+     "modes": [{"effect": "DAMAGE", "amount": 1, "target": "ENEMY_LEADER"},
+               {"effect": "BUFF", "amount": 2, "amount2": 3, "target": "ALL_FRIENDLY_UNITS"},
+               {"effect": "SUMMON", "amount": 2, "token": "Test Token"}]},
+    TOKEN,
+]
+
+
+def test_compiled_modes_and_hand_view_of_a_hand_written_card():
+    """Mode columns hold effect, a1, a2, target (SUMMON: token id, copies); the view columns are the
+    hand row of RULES §13: printed stats, max_health = printed health, keyword bits, ability flag and cost."""
+    cards = parse_cards(copy.deepcopy(_VIEW_CARDS))
+    tab = CardPool(cards).table
+    r = tab[1]
+    assert r[T.C_NMODES] == 3
+    modes = [[int(r[T.mode_col(m, f)]) for f in range(4)] for m in range(3)]
+    assert modes == [[int(Effect.DAMAGE), 1, 0, int(Target.ENEMY_LEADER)],
+                     [int(Effect.BUFF), 2, 3, int(Target.ALL_FRIENDLY_UNITS)],
+                     [int(Effect.SUMMON), 2, 2, int(Target.NONE)]]
+    view = {name: int(r[T.C_VIEW + f]) for f, name in enumerate(T.ENTITY_FEATURES)}
+    assert view == dict(view, present=1, card_id=1, owner=0, zone=4, card_type=1, subtype=3, cost=4, attack=3,
+                        health=5, max_health=5, guard=0, charge=1, ranged=0, lifesteal=0, shield=1,
+                        has_ability=1, ability_cost=2)
+    token = {name: int(tab[2][T.C_VIEW + f]) for f, name in enumerate(T.ENTITY_FEATURES)}
+    assert (token["has_ability"], token["ability_cost"], token["max_health"], token["card_id"]) == (0, 0, 1, 2)
+
+
+def _raw_deck(deck: Deck) -> dict:
+    def counts(names):
+        out = {}
+        for n in names:
+            out[n] = out.get(n, 0) + 1
+        return out
+    return {"name": "X", "plan": deck.plan, "leader": deck.leader, "main": counts(deck.main), "ikz": counts(deck.ikz)}
+
+
+def test_parse_decks_refuses_boolean_counts_and_lists(pool, good_deck):
+    raw = _raw_deck(good_deck)
+    one = next(n for n, k in raw["main"].items() if k == 1) if 1 in raw["main"].values() else None
+    name = one or next(iter(raw["main"]))
+    bad = dict(raw, main=dict(raw["main"], **{name: True}))
+    with pytest.raises(DeckError, match="must be an integer in 1..30, got True"):
+        parse_decks([bad], pool)
+    with pytest.raises(DeckError, match="'ikz' must be a table"):
+        parse_decks([dict(raw, ikz=list(good_deck.ikz))], pool)
+
+
+def test_deck_ids_are_leader_then_main_then_ikz_and_validated(pool, good_deck):
+    ids = deck_ids(good_deck, pool)
+    assert [pool[int(i)].name for i in ids] == [good_deck.leader, *good_deck.main, *good_deck.ikz]
+    with pytest.raises(DeckError, match="exactly 30"):
+        deck_ids(with_(good_deck, main=good_deck.main[:-1]), pool)
+
+
+def test_deck_choice_takes_all_in_any_case(decks):
+    from prefabs.loader import deck_choice
+    for text in ("all", "ALL", " All "):
+        assert deck_choice(text) is None
+    name = next(iter(decks))
+    assert deck_choice(name) == name
+    with pytest.raises(DeckError, match="or 'all'"):
+        deck_choice("nope")
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    ([unit(type="NONE")], ["Test Unit", "type", "NONE"]),
+    ([unit(on_play=5)], ["Test Unit'.on_play", "table"]),
+    ([unit(on_play={"amount": 1, "target": "ENEMY_UNIT"})], ["Test Unit'.on_play", "missing 'effect'"]),
+    ([unit(on_play={"effect": "SUMMON", "amount": 0, "token": "Test Token"})], ["Test Unit'.on_play", "SUMMON", "amount >= 1"]),
+    ([{"name": "Odd IKZ", "type": "IKZ", "attack": 1}], ["Odd IKZ", "IKZ", "attack"]),
+    ([{"name": "Odd IKZ", "type": "IKZ", "health": 1}], ["Odd IKZ", "IKZ", "health"]),
+    ([_spell(subtype="BOLT", effect={"effect": "DRAW", "amount": 1},
+             on_death={"effect": "DRAW", "amount": 1})], ["Test Spell", "on_death", "SPELL"]),
+])
+def test_parse_cards_rejects_more_malformed_fields(raw, fragments):
+    _assert_refused(raw, fragments)
+
+
+def test_empty_card_and_deck_files_are_refused(tmp_path, pool):
+    from prefabs import load_decks
+    empty = tmp_path / "empty.toml"
+    empty.write_text("# nothing here\n")
+    with pytest.raises(PrefabError, match=r"non-empty \[\[card\]\] array"):
+        load_pool(empty)
+    with pytest.raises(DeckError, match=r"non-empty \[\[deck\]\] array"):
+        load_decks(pool, empty)
+    with pytest.raises(DeckError, match="non-empty"):
+        parse_decks([], pool)
+
+
+def test_find_deck_prefers_the_exact_name_then_a_whole_name_in_any_case():
+    from prefabs import find_deck
+    two = {"Alpha": None, "ALPHA": None}
+    assert find_deck("Alpha", two) == "Alpha" and find_deck("ALPHA", two) == "ALPHA"
+    with pytest.raises(DeckError, match="ambiguous"):
+        find_deck("alpha", two)
+    nested = {"Fire": None, "Fire Storm": None}
+    assert find_deck("fire", nested) == "Fire"
+    assert find_deck("FIRE_STORM", nested) == "Fire Storm"
+    with pytest.raises(DeckError, match="ambiguous"):
+        find_deck("ir", nested)
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    ([unit(on_play={"effect": "BUFF", "amount": 1, "target": "ANY"})], ["Test Unit'.on_play", "BUFF", "ANY"]),
+    ([unit(on_play={"effect": "NONE", "target": "ENEMY_UNIT"})], ["Test Unit'.on_play", "NONE"]),
+    ([unit(keywords=5)], ["Test Unit", "keywords", "list"]),
+    ([unit(keywords="GUARD")], ["Test Unit", "keywords", "list"]),
+])
+def test_parse_cards_rejects_targets_effects_and_keyword_shapes(raw, fragments):
+    _assert_refused(raw, fragments)
+
+
+def test_validate_deck_caps_spells_at_three_copies_too(pool, good_deck):
+    spell = next(n for n in good_deck.main if pool.by_name[n].type == CardType.SPELL)
+    main = list(good_deck.main)
+    for i, n in enumerate(main):
+        if main.count(spell) == MAX_COPIES + 1:
+            break
+        if n != spell:
+            main[i] = spell
+    assert len(main) == DECK_MAIN and main.count(spell) == 4
+    with pytest.raises(DeckError, match=f"4 copies of '{spell}'"):
+        validate_deck(with_(good_deck, main=tuple(main)), pool)
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    ([{"name": "Odd IKZ", "type": "IKZ", "on_arrival": {"effect": "BUFF", "amount": 1, "target": "SELF"}}],
+     ["Odd IKZ'.on_arrival", "SELF"]),
+    ([{"name": "Odd IKZ", "type": "IKZ", "subtype": 0}], ["Odd IKZ", "subtype"]),
+    ([{k: v for k, v in unit(token=False).items() if k != "cost"}], ["Test Unit", "cost"]),
+    ([unit(activated={"effect": "MODE", "cost": 1}, modes=[{"effect": "DRAW", "amount": 1},
+                                                          {"effect": "DRAW", "amount": 2}])], ["Test Unit'.activated", "MODE"]),
+])
+def test_parse_cards_rejects_self_on_ikz_an_ikz_subtype_and_misplaced_mode(raw, fragments):
+    _assert_refused(raw, fragments)
+
+
+@pytest.mark.parametrize("field, value", [("type", True), ("subtype", True), ("keywords", "GUARD"), ("keywords", 1.0)])
+def test_card_pool_refuses_hand_built_fields_of_the_wrong_kind(pool, field, value):
+    """True is not the type UNIT nor subtype 1, and keywords are Keyword bits, not text or floats."""
+    from dataclasses import replace
+    cards = list(pool.cards)
+    i = next(i for i, c in enumerate(cards) if c.type == CardType.UNIT and not c.token)
+    cards[i] = replace(cards[i], **{field: value})
+    with pytest.raises(PrefabError, match=cards[i].name):
+        CardPool(cards)
+
+
+def test_unknown_names_in_the_pool_and_non_table_decks_raise_deck_errors(pool):
+    with pytest.raises(DeckError, match="unknown card 'Nobody'"):
+        pool.id_of("Nobody")
+    with pytest.raises(DeckError, match="deck #1: missing a non-empty 'name'"):
+        parse_decks(["Emberfang Rush"], pool)
+
+
+def test_loader_bugs_the_audit_found_are_refused_by_name(pool):
+    """A copy count of 2**40 is a DeckError before any list is built (it was a MemoryError); a
+    flavor that is not text is refused (it was turned into text); a deck name with '-' matches
+    in any case and with spaces for the hyphen (it matched only exactly)."""
+    from prefabs.loader import find_deck
+    leader = next(c.name for c in pool.cards if c.type == CardType.LEADER)
+    unit = next(c.name for c in pool.cards if c.type == CardType.UNIT and not c.token)
+    ikz = next(c.name for c in pool.cards if c.type == CardType.IKZ)
+    for n in (2 ** 40, 2 ** 63, 31):
+        with pytest.raises(DeckError, match=f"count for '{unit}' must be an integer in 1..30, got {n}"):
+            parse_decks([{"name": "X", "leader": leader, "main": {unit: n}, "ikz": {ikz: 10}}], pool)
+    with pytest.raises(PrefabError, match=r"card 'Odd': 'flavor' must be text, got \['a', 1\]"):
+        parse_cards([{"name": "Odd", "type": "UNIT", "subtype": "BEAST", "cost": 1, "attack": 1, "health": 1,
+                      "flavor": ["a", 1]}])
+    decks = {"Knight-Errant Deck": None, "Other": None}
+    for query in ("knight-errant deck", "KNIGHT-ERRANT DECK", "knight errant deck", "knight_errant"):
+        assert find_deck(query, decks) == "Knight-Errant Deck", query
