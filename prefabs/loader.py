@@ -325,9 +325,10 @@ def card_raw(card: Card) -> dict:
         raw["keywords"] = [k.name for k in known] + ([rest] if rest else [])   # unknown bits: refused
     if card.token is not False:
         raw["token"] = card.token
-    for trig, ab in dict(card.abilities).items():
+    # abilities or modes of the wrong kind (None, a number) are left out: check_cards then names the field
+    for trig, ab in (card.abilities.items() if isinstance(card.abilities, Mapping) else ()):
         raw[keys.get(trig, f"{_member_name(Trigger, trig)} trigger")] = _ability_raw(ab)
-    if card.modes:
+    if card.modes and isinstance(card.modes, (tuple, list)):
         raw["modes"] = [_ability_raw(m) for m in card.modes]
     if card.flavor:
         raw["flavor"] = card.flavor

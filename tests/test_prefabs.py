@@ -885,3 +885,14 @@ def test_loader_bugs_the_audit_found_are_refused_by_name(pool):
     decks = {"Knight-Errant Deck": None, "Other": None}
     for query in ("knight-errant deck", "KNIGHT-ERRANT DECK", "knight errant deck", "knight_errant"):
         assert find_deck(query, decks) == "Knight-Errant Deck", query
+
+
+def test_card_pool_names_abilities_or_modes_of_the_wrong_kind(pool):
+    """abilities=None or modes=5 on a hand-built card is a PrefabError naming the field, not a TypeError."""
+    from dataclasses import replace
+    cards = list(pool.cards)
+    i = next(i for i, c in enumerate(cards) if c.type == CardType.UNIT and c.abilities)
+    for field, value in (("abilities", None), ("modes", 5)):
+        spoiled = cards[:i] + [replace(cards[i], **{field: value})] + cards[i + 1:]
+        with pytest.raises(PrefabError, match=rf"card '{cards[i].name}': field\(s\) \['{field}'\] differ"):
+            CardPool(spoiled)
