@@ -121,6 +121,9 @@ def _parse_ability(raw, where: str, *, activated: bool) -> Ability:
         raise PrefabError(f"{where}: missing 'effect'")
     eff = _enum(Effect, raw["effect"], f"{where}.effect")
     tgt = _enum(Target, raw.get("target", "NONE"), f"{where}.target")
+    if activated and "cost" not in raw:
+        raise PrefabError(f"{where}: missing 'cost' (0..{MAX_COST}): an activated or leader ability "
+                          f"says what it costs, 0 for a free one")
     cost = _int(raw, "cost", 0, MAX_COST, where) if activated else 0
     if "amount2" in raw and eff != Effect.BUFF:
         raise PrefabError(f"{where}: 'amount2' is only used by BUFF (extra health), not {eff.name}")
@@ -292,14 +295,14 @@ def _member_name(enum_cls, v):
         return v
 
 
-def _ability_raw(ab) -> dict:
+def _ability_raw(ab, activated: bool = False) -> dict:
     if not isinstance(ab, Ability):
         return ab   # parse_cards says what an ability must be
     raw = {"effect": _member_name(Effect, ab.effect), "amount": ab.amount,
            "target": _member_name(Target, ab.target)}
     if ab.amount2 != 0:
         raw["amount2"] = ab.amount2
-    if ab.cost != 0:
+    if activated or ab.cost != 0:
         raw["cost"] = ab.cost
     if ab.token is not None:
         raw["token"] = ab.token
@@ -327,7 +330,7 @@ def card_raw(card: Card) -> dict:
         raw["token"] = card.token
     # abilities or modes of the wrong kind (None, a number) are left out: check_cards then names the field
     for trig, ab in (card.abilities.items() if isinstance(card.abilities, Mapping) else ()):
-        raw[keys.get(trig, f"{_member_name(Trigger, trig)} trigger")] = _ability_raw(ab)
+        raw[keys.get(trig, f"{_member_name(Trigger, trig)} trigger")] = _ability_raw(ab, trig == Trigger.ACTIVATED)
     if card.modes and isinstance(card.modes, (tuple, list)):
         raw["modes"] = [_ability_raw(m) for m in card.modes]
     if card.flavor:

@@ -347,6 +347,9 @@ def _assert_refused(raw, fragments):
        "effect": {"effect": "DESTROY", "target": "ENEMY_UNIT"}}], ["Odd Spell", "attack"]),
     ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20}], ["Odd Leader", "ability"]),
     ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20,
+       "ability": {"effect": "DRAW", "amount": 1}}], ["Odd Leader", "ability", "missing 'cost'"]),
+    ([unit(activated={"effect": "DRAW", "amount": 1})], ["Test Unit", "activated", "missing 'cost'"]),
+    ([{"name": "Odd Leader", "type": "LEADER", "subtype": "SAGE", "health": 20,
        "ability": {"effect": "BUFF", "amount": 1, "target": "SELF", "cost": 1}}], ["Odd Leader", "SELF"]),
     ([{"name": "Odd Weapon", "type": "WEAPON", "subtype": "BLADE", "cost": 1}], ["Odd Weapon", "attack or keywords"]),
     ([{"name": "Odd Weapon", "type": "WEAPON", "subtype": "WAND", "cost": 1, "attack": 1}], ["Odd Weapon", "WAND"]),
@@ -590,8 +593,9 @@ def test_a_valid_card_built_by_hand_joins_the_pool(pool):
     from dataclasses import replace
     unit = next(c for c in pool.cards if c.type == CardType.UNIT and not c.token)
     extra = replace(unit, id=len(pool) + 1, name="Hand-made", attack=7, health=1, keywords=Keyword.GUARD,
-                    abilities={Trigger.PLAY: Ability(Effect.DRAW, 2)}, modes=())
-    grown = CardPool(list(pool.cards) + [extra])
+                    abilities={Trigger.PLAY: Ability(Effect.DRAW, 2),
+                               Trigger.ACTIVATED: Ability(Effect.DRAW, 1, cost=0)}, modes=())
+    grown = CardPool(list(pool.cards) + [extra])   # a free activated ability: its cost 0 is written out
     row = grown.table[extra.id]
     assert (row[T.C_ATK], row[T.C_HP], row[T.C_KW]) == (7, 1, int(Keyword.GUARD))
     assert row[T.ability_col(int(Trigger.PLAY), 0)] == int(Effect.DRAW)
