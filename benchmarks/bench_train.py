@@ -71,7 +71,10 @@ def main():
             steps += ro.global_steps
         # under DDP: its own averages per minibatch (ns), sampled over the run; the all-reduce's is
         # mostly one rank waiting for the other (RESULTS, twenty-second session)
-        ddp = tr.replay._get_ddp_logging_data() if D.active() else {}
+        try:   # a private DDP method: if another torch lacks or changes it, these figures are left out
+            ddp = dict(tr.replay._get_ddp_logging_data()) if D.active() else {}
+        except Exception:
+            ddp = {}
         ddp_ms = {k: round(ddp[f"avg_{k}_time"] / 1e6, 1) for k in ("forward_compute", "backward_compute",
                                                                     "backward_comm") if f"avg_{k}_time" in ddp}
         tr.close()

@@ -828,3 +828,16 @@ def test_a_split_left_empty_by_illegal_expert_tuples_is_refused(demos, tmp_path)
     assert B.expert_legal(bad).sum() == keep.sum()
     with pytest.raises(ValueError, match="a split is empty"):
         B.BCTrainer(B.BCConfig(demos="-", out=str(tmp_path)), data=bad)
+
+
+def test_a_run_whose_validation_loss_is_never_finite_says_so(demos, tmp_path, monkeypatch):
+    """With finite weights but no finite validation loss there is no best policy: a ValueError
+    says so (not a TypeError from the summary), and last.pt and the curves are still written."""
+    _, d = demos
+    out = tmp_path / "run"
+    t = B.BCTrainer(B.BCConfig(demos="-", out=str(out), epochs=2, patience=0, batch_size=100_000), data=d)
+    _scripted(t, [float("inf"), float("nan"), float("inf")], monkeypatch)
+    with pytest.raises(ValueError, match="never finite .*3 validations.*no policy.pt"):
+        t.run()
+    assert (out / "last.pt").exists() and not (out / "policy.pt").exists()
+    assert len(json.loads((out / "curves.json").read_text())) == 3

@@ -124,8 +124,9 @@ def test_league_starts_the_bots_from_the_prior_and_a_snapshot_from_the_learner(t
     from openskill.models import PlackettLuce
     prior = PlackettLuce()
     tr = _trainer(tmp_path, learner=(40.0, 2.0))
-    update_league(tr, {"random": _match([1]), "self@7": _match([0])})
+    update_league(tr, {"random": _match([1]), "self@7": _match([0]), "search:200": _match([0])})
     assert abs(tr.ratings["random"][0] - prior.mu) < 3.0          # moved from 25, not from 40
+    assert abs(tr.ratings["search:200"][0] - prior.mu) < 3.0      # any bot, not only the built-in two
     assert abs(tr.ratings["self@7"][0] - 40.0) < 3.0              # a copy of the learner
 
 

@@ -409,6 +409,10 @@ class BCTrainer:
                 break
         last = self.curves[-1]
         self._save(self.out / "last.pt", last)
+        if best_row is None:            # no finite validation loss: nothing can be called the best policy
+            raise ValueError(f"the validation loss was never finite ({len(self.curves)} validations, the last "
+                             f"{last['val_loss']}), so no policy.pt was written; last.pt and the curves hold the "
+                             f"final weights and losses. Try a lower --lr or --max-grad-norm")
         summary = {"demos": str(cfg.demos), "out": str(self.out), "loss": cfg.loss, "seed": cfg.seed,
                    "policy": cfg.policy, "stopped": why, "epochs": last["epoch"], "steps": self.step,
                    "seconds": round(time.time() - t0, 1), "best_epoch": best_row["epoch"],

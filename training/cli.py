@@ -149,7 +149,7 @@ def _cmd_train(args) -> int:
     from . import distributed as D
     from .checkpoint import CheckpointError, NonFiniteWeightsError, load_checkpoint, resume_fields, resume_target
     from .ppo import check_resumable
-    from .config import TrainConfig
+    from .config import TrainConfig, match_games_problem
     from .evaluate import format_table
 
     try:
@@ -199,9 +199,9 @@ def _cmd_train(args) -> int:
                 raise ValueError(f"{ckpt} has already trained {done:,} decisions in {secs / 60:.1f} minutes, which "
                                  f"reaches {' and '.join(reached)}: give a larger --total-steps or --minutes "
                                  f"(both count the whole run)")
-        from tcg_env.vec import MAX_GAMES
-        if not 2 <= args.final_eval_games <= MAX_GAMES:   # checked now, not after the training it would end
-            raise ValueError(f"--final-eval-games must be in 2..{MAX_GAMES:,}, got {args.final_eval_games:,}")
+        bad = match_games_problem(args.final_eval_games, "--final-eval-games")
+        if bad:                          # checked now, not after the training it would end
+            raise ValueError(bad)
         if args.init_from is not None:   # checked before a folder is made or ranks start (CheckpointError)
             from .checkpoint import load_init_weights
             from .ppo import build_policy
@@ -388,9 +388,10 @@ def _cmd_eval(args) -> int:
     from .checkpoint import CheckpointError, load_policy
     from .evaluate import format_pairings, format_table, parse_pairing, play_match
 
-    from tcg_env.vec import MAX_GAMES
-    if not 2 <= args.games <= MAX_GAMES:
-        print(f"tcg eval: --games must be in 2..{MAX_GAMES:,}, got {args.games:,}", file=sys.stderr)
+    from .config import match_games_problem
+    bad = match_games_problem(args.games, "--games")
+    if bad:
+        print(f"tcg eval: {bad}", file=sys.stderr)
         return 2
     try:
         pairing = None if args.decks is None else parse_pairing(args.decks)
@@ -522,7 +523,7 @@ def _cmd_bc(args) -> int:
         task = prog.add_task("bc", total=None)
         try:
             res = trainer.run(progress=lambda s, total: prog.update(task, completed=s, total=total))
-        except NonFiniteWeightsError as e:
+        except (NonFiniteWeightsError, ValueError) as e:   # NaN weights, or no finite validation loss
             print(f"tcg bc: {e}", file=sys.stderr)
             return 1
     if args.json:

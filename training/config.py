@@ -185,7 +185,8 @@ class TrainConfig:
                                                      f"{MAX_THREADS}")
         check_device(self.device, "config: device", available=False)
         # each evaluation plays its games in one batch of envs: past the cap it would fail mid-run
-        need(2 <= self.eval_games <= MAX_GAMES, f"eval_games must be in 2..{MAX_GAMES:,}, got {self.eval_games:,}")
+        bad = match_games_problem(self.eval_games, "eval_games")
+        need(bad is None, bad)
         need(bool(self.out.strip()), f"out must name a folder, got {self.out!r}")
         for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0 (0: see `tcg train --help`)")
@@ -212,6 +213,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def match_games_problem(n: int, what: str) -> str | None:
+    """What is wrong with ``n`` games for one evaluation match (``what`` names the setting), or
+    None. A match plays its games in one batch of envs: 2..``MAX_GAMES``, both seats."""
+    return None if 2 <= n <= MAX_GAMES else f"{what} must be in 2..{MAX_GAMES:,}, got {n:,}"
 
 
 def check_device(name: str, what: str, available: bool = True) -> None:

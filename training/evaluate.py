@@ -246,13 +246,15 @@ def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cp
 #: against the heuristic rose). With the heuristic fixed, the learner's rating rises with its
 #: strength and reads against the heuristic's 25.
 ANCHOR = "heuristic"
+SNAPSHOT_PREFIX = "self@"   # a pool member's name: self@UPDATE, a copy of the learner at that update
 
 
 def update_league(trainer, results: dict) -> None:
     """Rate this evaluation's games with openskill and append to league.csv / league.png.
     The :data:`ANCHOR` keeps its prior rating; every other opponent and the learner move. A pool
-    snapshot (any opponent but the bots) is a copy of the learner: rated for the first time, it
-    starts from the learner's rating rather than the prior."""
+    snapshot (named :data:`SNAPSHOT_PREFIX` + update) is a copy of the learner: rated for the
+    first time, it starts from the learner's rating. Any other opponent (a bot such as ``random``
+    or ``search:200``, another run's checkpoint) starts from the prior."""
     from openskill.models import PlackettLuce
     model = PlackettLuce()
     ratings = trainer.ratings
@@ -267,7 +269,7 @@ def update_league(trainer, results: dict) -> None:
     as_learner = (learner.mu, learner.sigma)
     rows = []
     for name, r in results.items():
-        opp = get(name, prior if name in ("random", ANCHOR) else as_learner)
+        opp = get(name, as_learner if name.startswith(SNAPSHOT_PREFIX) else prior)
         for res in r["results"]:
             ranks = [0, 1] if res > 0 else [1, 0] if res < 0 else [0, 0]
             [[learner], [moved]] = model.rate([[learner], [opp]], ranks=ranks)

@@ -44,6 +44,7 @@ from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, card_tab
                          load_checkpoint, remove_stale_temps, resume_fields, resume_target, why)
 from .config import TrainConfig, check_device, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
+from .evaluate import SNAPSHOT_PREFIX
 from .gae import seat_gae, waiting_value_targets
 from .shaping import potential
 from .losses import ReplayModule
@@ -298,7 +299,7 @@ class Trainer:
 
     def _add_to_pool(self):
         sd = {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
-        self.pool.append(PoolMember(f"self@{self.update}", self.update, sd))
+        self.pool.append(PoolMember(f"{SNAPSHOT_PREFIX}{self.update}", self.update, sd))
         if len(self.pool) > self.cfg.pool_size:
             # a member that leaves the pool is never evaluated again: its rating goes too
             self.ratings.pop(self.pool.pop(0).name, None)
