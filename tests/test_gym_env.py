@@ -9,6 +9,7 @@ from gymnasium.utils.env_checker import check_env
 import tcg_env  # noqa: F401  (registers tcg_env/Duel-v0)
 from tcg_env import IllegalActionError
 from tcg_env.gym_env import ILLEGAL_ACTION_PENALTY
+from verification.spec import HEAD_SIZES
 
 
 def _play(env, seed, rng):
@@ -303,3 +304,123 @@ def test_a_callable_opponents_winning_move_pays_the_agent_minus_one():
         w = info["winner"]
         assert total == (0.0 if w in (None, 2) else 1.0 if w == 0 else -1.0)
     assert {info["winner"] for _, _, info in results} >= {0, 1}
+
+
+# -- mutation audit of tcg_env/duel.py (the kernels behind DuelEnv.step/reset) -------------------
+
+def _tuple(a):
+    return tuple(int(x) for x in a)
+
+
+def test_builtin_heuristic_opponent_plays_as_the_public_heuristic_bot():
+    """opponent="heuristic" (played inside the kernels) makes the same moves as the public
+    HeuristicBot passed as a callable: same seed and agent moves, same episodes."""
+    from tcg_env.bots import HeuristicBot
+    from tcg_env.gym_env import DuelEnv
+    _same(_trajectory(DuelEnv(opponent="heuristic"), 3, 200), _trajectory(DuelEnv(opponent=HeuristicBot()), 3, 200))
+
+
+def test_builtin_random_opponent_draws_each_decision_afresh():
+    """opponent="random" draws every decision from its advancing generator: in decisions it
+    makes alone between two agent moves (read back by trying each of its options on a clone),
+    lists of the same length do not always get the same pick."""
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv(opponent="random")
+    rng = np.random.default_rng(0)
+    varied = False
+    for seed in range(6):
+        obs, _ = env.reset(seed=seed)
+        picks = {}   # list length -> picks seen in this episode
+        term = trunc = False
+        while not (term or trunc):
+            a = obs["legal_tuples"][rng.integers(obs["legal_count"])]
+            after = env.state.clone().apply(_tuple(a))
+            obs, _, term, trunc, _ = env.step(a)
+            if term or trunc or after.done or after.current_player != 1:
+                continue
+            options = after.legal_tuples()
+            hits = [k for k, t in enumerate(options)
+                    if after.clone().apply(_tuple(t)).to_bytes() == env.state.to_bytes()]
+            if len(hits) == 1 and len(options) > 1:
+                picks.setdefault(len(options), set()).add(hits[0])
+        varied |= any(len(p) > 1 for p in picks.values())
+    assert varied
+
+
+_OUT_OF_RANGE = [(head, value) for head in range(4) for value in (-1, HEAD_SIZES[head])]
+
+
+@pytest.mark.parametrize("illegal_action,copy_obs", [("raise", True), ("lose", True), ("raise", False)])
+def test_out_of_range_int_arrays_raise_naming_the_head_and_change_nothing(illegal_action, copy_obs):
+    """An int8/int64 array of 4 (no Python pre-check) with one head just outside 0..size-1 raises
+    ActionOutOfRangeError naming it in either illegal_action mode and changes nothing: not the
+    game, not the observation held (with copy_obs=False, views of the env's buffers); the next
+    legal step's view is clean (rows past legal_count zero)."""
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv(opponent="random", illegal_action=illegal_action, copy_obs=copy_obs)
+    obs, _ = env.reset(seed=6)
+    rng = np.random.default_rng(6)
+    for step in range(60):
+        head, value = _OUT_OF_RANGE[step % len(_OUT_OF_RANGE)]
+        bad = np.zeros(4, np.int8 if step % 3 == 0 else np.int64)
+        bad[head] = value
+        before, held = env.state.to_bytes(), {k: np.array(v, copy=True) for k, v in obs.items()}
+        name = ("primary", "sub1", "sub2", "sub3")[head]
+        with pytest.raises(tcg_env.ActionOutOfRangeError, match=f"{name}={value} is out of range"):
+            env.step(bad)
+        assert env.state.to_bytes() == before
+        _same([held], [obs])
+        obs, _, term, trunc, _ = env.step(obs["legal_tuples"][rng.integers(obs["legal_count"])])
+        assert not obs["legal_tuples"][obs["legal_count"]:].any()
+        if term or trunc:
+            obs, _ = env.reset()
+
+
+def test_duel_kernel_reports_out_of_range_heads_before_the_list():
+    """tcg_env.duel.step_into answers OUT_OF_RANGE (not ILLEGAL: the env then names the head) for a
+    tuple with any head outside 0..size-1, with reward 0 and the same legal count, and changes
+    neither the game nor the view it writes."""
+    from tcg_env import GameState
+    from tcg_env.duel import OUT_OF_RANGE, step_into, view_into
+    from tcg_env.observation import OBS_SIZE
+    from verification.legal import enumerate_legal
+    from verification.spec import MAX_LEGAL, NUM_PRIMARIES
+    g = GameState.new(None, None, seed=2)
+    cards = g.pool.table
+    legal = np.zeros((MAX_LEGAL, 4), np.int8)
+    n = enumerate_legal(g.row, cards, legal)
+    obs, out, mask = np.zeros(OBS_SIZE, np.int8), np.zeros((MAX_LEGAL, 4), np.int8), np.zeros(NUM_PRIMARIES, np.int8)
+    view_into(g.row, cards, g.current_player, legal, n, 0, obs, out, mask)
+    for head, value in _OUT_OF_RANGE:
+        act = np.zeros(4, np.int64)
+        act[head] = value
+        row, seen = g.row.copy(), (obs.copy(), out.copy(), mask.copy())
+        status, reward, n2 = step_into(g.row, cards, act, g.current_player, -1, np.ones(1, np.uint64), legal, n, n,
+                                       obs, out, mask)
+        assert (status, reward, n2) == (OUT_OF_RANGE, 0.0, n), (head, value)
+        assert np.array_equal(g.row, row)
+        assert all(np.array_equal(a, b) for a, b in zip((obs, out, mask), seen)), (head, value)
+
+
+@pytest.mark.parametrize("opponent", ["random", "heuristic", "callable"])
+def test_every_observation_is_the_agents_own_decision(opponent):
+    """After reset and every step that does not end the game, seat 0 (the agent) is to move, and
+    the observation is seat 0's view of the state with that decision's legal list: the opponent
+    played all of its own decisions inside step, and no more."""
+    from tcg_env.gym_env import DuelEnv
+    from tcg_env.observation import view
+    opp = (lambda state: _tuple(state.legal_tuples()[-1])) if opponent == "callable" else opponent
+    env = DuelEnv(opponent=opp)
+    rng = np.random.default_rng(1)
+    for seed in range(2):
+        obs, _ = env.reset(seed=seed)
+        term = trunc = False
+        while not (term or trunc):
+            st = env.state
+            assert st.current_player == 0
+            mine = st.observation(0)
+            np.testing.assert_array_equal(obs["globals"], view(mine, "globals"))
+            np.testing.assert_array_equal(obs["entities"], view(mine, "entities"))
+            n = obs["legal_count"]
+            np.testing.assert_array_equal(obs["legal_tuples"][:n], st.legal_tuples())
+            obs, _, term, trunc, _ = env.step(obs["legal_tuples"][rng.integers(n)])

@@ -233,3 +233,154 @@ print("OK")
     env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-2000:] + r.stderr[-4000:]
+
+
+# -- mutation audit of tcg_env/puffer.py ---------------------------------------------------------
+
+_CHECKS_RUNNER = """
+import json, sys, traceback
+results = {}
+for name, code in json.loads(sys.stdin.read()):   # in order: the import-hygiene check comes first
+    try:
+        exec(code, {})
+        results[name] = "OK"
+    except BaseException:
+        results[name] = traceback.format_exc()[-3000:]
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def puffer_checks():
+    """Runs the code blocks below in ONE fresh process (importing pufferlib has process-wide side
+    effects; one process pays its start-up once): {name: "OK" or the traceback}."""
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
+    blocks = [("import_hygiene", _IMPORT_HYGIENE), ("buffer_contract", _BUFFER_CONTRACT),
+              ("episode_stats", _EPISODE_STATS)]
+    r = subprocess.run([sys.executable, "-c", _CHECKS_RUNNER], input=json.dumps(blocks), cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+def test_flat_observation_bounds_are_the_tightest_ones():
+    """The flat Box's bounds are exact: the count's high byte tops at MAX_LEGAL // 128, the seat
+    at 1, the reserved byte at 0, each tuple entry at its head's size - 1."""
+    lo, hi = flat_observation_bounds()
+    assert not lo[OBS_SIZE:].any()
+    assert hi[OBS_SIZE:LEGAL_OFFSET].tolist() == [MAX_LEGAL // 128, 127, 1, 0]
+    assert np.array_equal(hi[LEGAL_OFFSET:].reshape(MAX_LEGAL, 4), np.broadcast_to(np.subtract(HEAD_SIZES, 1),
+                                                                                    (MAX_LEGAL, 4)))
+
+
+@pytest.mark.parametrize("shape", [(FLAT_OBS_SIZE - 1,), (2, FLAT_OBS_SIZE + 1), (FLAT_OBS_SIZE, 2)])
+def test_unpack_refuses_a_wrong_last_axis(shape):
+    """unpack and its callers never read a buffer of another layout: the last axis must be FLAT_OBS_SIZE."""
+    with pytest.raises(ValueError, match=str(FLAT_OBS_SIZE)):
+        unpack(np.zeros(shape, np.int8))
+
+
+_IMPORT_HYGIENE = """
+import signal, sys, warnings
+from tcg_env.puffer import import_pufferlib
+hook, handler, filters = sys.excepthook, signal.getsignal(signal.SIGINT), list(warnings.filters)
+import_pufferlib()
+assert sys.excepthook is hook, sys.excepthook
+assert signal.getsignal(signal.SIGINT) is handler, signal.getsignal(signal.SIGINT)
+assert warnings.filters == filters, [f for f in warnings.filters if f not in filters]
+warnings.warn("still a warning", RuntimeWarning)   # not turned into an error
+"""
+
+
+@_NO_PUFFER
+def test_import_pufferlib_undoes_its_process_wide_side_effects(puffer_checks):
+    """import_pufferlib leaves sys.excepthook, the SIGINT handler and the warning filters as it found them."""
+    assert puffer_checks["import_hygiene"] == "OK", puffer_checks["import_hygiene"]
+
+
+_BUFFER_CONTRACT = """
+import numpy as np
+from tcg_env.puffer import make_env, unpack, seat
+from tcg_env.render import render_state
+from tcg_env.vec import VecTCG
+for seed in (5, 11):   # built with a seed: the games of VecTCG(num_games, seed), before any reset
+    env = make_env(num_games=3, seed=seed)
+    ref = VecTCG(3, seed=seed)
+    obs, legal, count = unpack(env.observations)
+    assert np.array_equal(obs, ref.observations) and np.array_equal(count, ref.legal_count), seed
+    assert np.array_equal(seat(env.observations), ref.current_player), seed
+    assert [env.render(i) for i in range(3)] == [render_state(ref.game(i)) for i in range(3)]
+bufs = (env.observations, env.rewards, env.terminals, env.truncations)
+o, infos = env.reset(7)
+assert o is env.observations and infos == []
+for _ in range(3):
+    _, legal, _ = unpack(env.observations)
+    out = env.step(legal[:, 0].astype(np.int64))
+    assert all(a is b for a, b in zip(out[:4], bufs)), "step must return the buffers, written in place"
+    assert env.masks.dtype == np.bool_ and env.masks.all()
+"""
+
+
+@_NO_PUFFER
+def test_buffers_are_written_in_place_and_seeded_from_the_constructor(puffer_checks):
+    """The PufferLib contract: reset/step return the env's own buffers (filled in place, masks
+    all True); a new env holds VecTCG(num_games, seed)'s games; render(i) draws game i."""
+    assert puffer_checks["buffer_contract"] == "OK", puffer_checks["buffer_contract"]
+
+
+_EPISODE_STATS = """
+import numpy as np
+from tcg_env.puffer import make_env
+from tcg_env.vec import VecTCG
+
+WIN, LOSS, DRAW, CAP = 1.0, -1.0, 0.0, None   # seat 0's result; CAP: a truncation at the turn cap
+
+class Scripted(VecTCG):
+    \"\"\"A VecTCG whose games end when a script says: step k ends the rows of script[k].\"\"\"
+    script = []
+    def step(self, actions=None):
+        ends = self.script.pop(0)
+        self.terminals[:] = self.truncations[:] = False
+        self.seat_rewards[:] = 0
+        for row, result in ends.items():
+            if result is CAP:
+                self.truncations[row] = True
+            else:
+                self.terminals[row] = True
+                self.seat_rewards[row] = (result, -result)
+        return self.observations, self.rewards, self.terminals, self.truncations, []
+
+def stats(log_interval, script, reset_after=None):
+    env = make_env(num_games=3, seed=0, log_interval=log_interval)
+    env.vec = Scripted(3, seed=0)
+    env.vec.script = list(script)
+    out = []
+    for k in range(len(script)):
+        if k == reset_after:
+            env.reset()
+        _, _, _, _, infos = env.step(np.zeros((3, 4), np.int64))
+        out += [(k + 1, i) for i in infos if "episodes" in i]
+    return out
+
+def row(episodes, length, truncation, draw, seat0):
+    return dict(episodes=episodes, episode_length=length, truncation_rate=truncation, draw_rate=draw,
+                seat0_win_rate=seat0)
+
+SCRIPT = [{0: WIN}, {1: CAP}, {2: DRAW, 0: LOSS}, {}, {}, {1: WIN}]
+got = stats(3, SCRIPT)
+# steps 1-3: episodes of lengths 1, 2, 3 and 2 (row 0 again); one truncation, one draw, one seat-0 win
+assert got == [(3, row(4, 2.0, 0.25, 0.25, 0.25)), (6, row(1, 4.0, 0.0, 0.0, 1.0))], got
+assert stats(0, SCRIPT) == []                 # log_interval=0: never
+# reset() starts the lengths and the interval again, and drops the unreported episodes
+got = stats(3, [{}, {2: DRAW}, {}, {0: WIN}, {}, {}], reset_after=2)
+assert got == [(5, row(1, 2.0, 0.0, 0.0, 1.0))], got
+"""
+
+
+@_NO_PUFFER
+def test_episode_statistics_in_infos(puffer_checks):
+    """Every log_interval steps (never when 0) infos gets one dict of the episodes ended since the
+    last one: count, mean length, truncation, draw and seat-0 win rates (a truncation is not a
+    draw); reset() starts lengths and the interval anew."""
+    assert puffer_checks["episode_stats"] == "OK", puffer_checks["episode_stats"]
