@@ -183,6 +183,11 @@ def test_resume_fields_accepts_well_formed_counters_and_refuses_fractional_count
         resume_fields({"counters": {}}, "x.pt")
     with pytest.raises(CheckpointError, match="counters 'illegal_total' = True"):
         resume_fields(_counters(illegal_total=True), "x.pt")
+    for key, huge in (("update", 10 ** 400), ("steps", 2 ** 53 + 1), ("elapsed", 1e300)):
+        # past a float's range or past exact counting: a CheckpointError, not an OverflowError
+        with pytest.raises(CheckpointError, match=f"counters '{key}' = .* must be .*at most 2\\*\\*53"):
+            resume_fields(_counters(**{key: huge}), "x.pt")
+    resume_fields(_counters(steps=2 ** 53), "x.pt")
 
 
 def test_remove_stale_temps_clears_both_kinds_in_every_folder_and_nothing_else(tmp_path):
@@ -203,3 +208,146 @@ def test_load_policy_returns_the_policy_in_eval_mode(tmp_path):
     _, path = _saved(tmp_path)
     q = load_policy(path)
     assert not q.training and not any(m.training for m in q.modules())
+
+
+# ------------------------------------------------------------------ mutation audit (checkpoint.py)
+def test_check_finite_weights_names_the_first_four_bad_tensors_then_an_ellipsis():
+    """The NonFiniteWeightsError names at most 4 bad tensors, adding ', ...' only when there are more."""
+    from training.checkpoint import NonFiniteWeightsError, check_finite_weights
+    good = {"good_w": torch.ones(2), "good_n": torch.tensor([3])}
+    check_finite_weights(good, "x")   # finite (and integer) tensors pass
+    for n, named, hidden in ((1, ["w0"], []), (4, ["w0", "w1", "w2", "w3"], []),
+                             (6, ["w0", "w1", "w2", "w3"], ["w4", "w5"])):
+        sd = {**good, **{f"w{i}": torch.tensor([1.0, float("nan") if i % 2 else float("inf")]) for i in range(n)}}
+        with pytest.raises(NonFiniteWeightsError) as e:
+            check_finite_weights(sd, "saving q.pt")
+        msg = str(e.value)
+        assert msg.startswith(f"saving q.pt: the policy's weights are NaN or infinite ({', '.join(named)}")
+        assert all(h not in msg for h in hidden + list(good))
+        assert (", ...)" in msg) == bool(hidden)
+
+
+def test_card_table_digest_reads_the_pool_it_is_given():
+    """card_table_digest(pool) digests that pool's table: one changed value changes it, the default pool's does not."""
+    import types
+
+    from prefabs import default_pool
+    from training.checkpoint import card_table_digest
+    pool = default_pool()
+    assert card_table_digest(pool) == card_table_digest() and len(card_table_digest()) == 32
+    table = pool.table.copy()
+    table.reshape(-1)[-1] += 1
+    assert card_table_digest(types.SimpleNamespace(table=table)) != card_table_digest()
+
+
+def test_save_policy_keeps_the_extra_keys(tmp_path):
+    """save_policy(extra=...) stores the extra keys beside the standard ones, and load_checkpoint returns them."""
+    _, path = _saved(tmp_path, bc={"epoch": 3, "loss": "ce"}, note="hi")
+    data = load_checkpoint(path)
+    assert data["bc"] == {"epoch": 3, "loss": "ce"} and data["note"] == "hi" and data["format"] == "tcg-checkpoint"
+
+
+def test_why_gives_a_short_plain_one_line_message():
+    """why(): the first `lines` non-empty lines joined by '; ', colour codes removed, cut at `width` with '...'."""
+    from training.checkpoint import why
+    e = RuntimeError("\x1b[31mError(s) in loading\x1b[0m\n\n  Missing key(s): a.b\n  Unexpected: c\nfourth")
+    assert why(e) == "Error(s) in loading; Missing key(s): a.b; Unexpected: c"
+    assert why(e, lines=1) == "Error(s) in loading"
+    long = why(ValueError("x" * 1000), width=50)
+    assert long == "x" * 47 + "..." and len(long) == 50
+    assert why(ValueError("y" * 50), width=50) == "y" * 50
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_load_checkpoint_refuses_an_empty_path(name):
+    """An empty (or blank) path is refused as such, not read as the current folder."""
+    with pytest.raises(CheckpointError, match="a checkpoint is named by its file path, got"):
+        load_checkpoint(name)
+
+
+def _without(d, key):
+    return {k: v for k, v in d.items() if k != key}
+
+
+@pytest.mark.parametrize("mutate,fragment", [
+    (lambda d: [d], r"not a tcg checkpoint \(format 'list'\)"),
+    (lambda d: torch.zeros(2), r"not a tcg checkpoint \(format 'Tensor'\)"),
+    (lambda d: _without(d, "version"), "checkpoint version None"),
+    (lambda d: _without(d, "action_spec_version"), "action spec version None"),
+    (lambda d: _without(d, "card_table_digest"), "different card pool"),
+    (lambda d: _without(d, "policy_config"), "lacks 'policy_config'"),
+    (lambda d: {**d, "model": [1, 2]}, "'policy_config' and 'model' must be dicts, got dict and list"),
+])
+def test_load_checkpoint_refuses_missing_or_mistyped_fields(tmp_path, mutate, fragment):
+    """A missing version/spec/digest/config field, a non-dict payload or model: a CheckpointError naming it."""
+    _, path = _saved(tmp_path)
+    atomic_save(mutate(torch.load(path, weights_only=True)), path)
+    with pytest.raises(CheckpointError, match=fragment):
+        load_checkpoint(path)
+
+
+def test_resume_target_finds_the_newest_checkpoint_and_the_run_folder(tmp_path):
+    """--resume RUN picks RUN/checkpoints' newest ckpt_*.pt; --resume FILE's run folder is the one above
+    'checkpoints', else the file's own folder; an empty run folder or a missing path is refused."""
+    from training.checkpoint import resume_target
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(CheckpointError, match=r"--resume .*run: no checkpoints in .*checkpoints"):
+        resume_target(run)
+    (run / "checkpoints").mkdir()
+    for n in (2, 10, 1):
+        (run / "checkpoints" / f"ckpt_{n:06d}.pt").write_bytes(b"x")
+    (run / "checkpoints" / "other.pt").write_bytes(b"x")
+    assert resume_target(run) == (run / "checkpoints" / "ckpt_000010.pt", run)
+    assert resume_target(str(run / "checkpoints" / "ckpt_000002.pt")) == (run / "checkpoints" / "ckpt_000002.pt", run)
+    (tmp_path / "mine.pt").write_bytes(b"x")
+    assert resume_target(tmp_path / "mine.pt") == (tmp_path / "mine.pt", tmp_path)
+    with pytest.raises(CheckpointError, match="no such run folder or checkpoint file"):
+        resume_target(tmp_path / "gone.pt")
+
+
+def test_remove_stale_temps_leaves_a_folder_with_a_temporary_name(tmp_path):
+    """Only files are removed: a folder that happens to match ckpt_*.pt.*.tmp stays (and is no error)."""
+    from training.checkpoint import remove_stale_temps
+    (tmp_path / "ckpt_000001.pt.abc.tmp").mkdir()
+    (tmp_path / "policy.pt.abc.tmp").write_bytes(b"x")
+    remove_stale_temps(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt_000001.pt.abc.tmp"]
+
+
+def test_load_init_weights_names_only_the_differing_fields_and_checks_the_weights(tmp_path):
+    """--init-from: the config error lists just the fields that differ; equal configs with weights
+    that do not fit raise a CheckpointError, not a bare RuntimeError."""
+    from training.checkpoint import load_init_weights
+    p, path = _saved(tmp_path)
+    other = TCGPolicy(PolicyConfig(d_model=32, n_heads=2, n_layers=2, d_ff=64))
+    with pytest.raises(CheckpointError, match=r"policy config differs .*\(n_layers: checkpoint 1 vs policy 2\)$"):
+        load_init_weights(other, path)
+    data = load_checkpoint(path)
+    data["model"] = {k: v for k, v in data["model"].items() if k != next(iter(data["model"]))}
+    with pytest.raises(CheckpointError, match=r"the model weights do not fit the policy: .*Missing key"):
+        load_init_weights(p, path, data=data)
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").is_file(), reason="needs Linux's /proc/self/mem")
+def test_an_unreadable_file_is_a_checkpoint_error():
+    """A file that exists but cannot be read (reading /proc/self/mem at 0 fails with EIO) is a CheckpointError saying why."""
+    with pytest.raises(CheckpointError, match=r"checkpoint /proc/self/mem cannot be read \(Input/output error\)"):
+        load_checkpoint("/proc/self/mem")
+
+
+def test_atomic_save_syncs_every_byte_and_keeps_the_process_umask(tmp_path, monkeypatch):
+    """What fsync makes durable is the whole file (written out of Python's buffer first), and
+    reading the umask to set the file's mode leaves the process's umask as it was."""
+    import os
+
+    import training.checkpoint as ck
+    synced, real_fsync = [], os.fsync
+    monkeypatch.setattr(ck.os, "fsync", lambda fd: synced.append(os.fstat(fd).st_size) or real_fsync(fd))
+    old = os.umask(0o027)
+    try:
+        path = atomic_save({"x": torch.arange(1000)}, tmp_path / "a.pt")
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+    assert synced == [path.stat().st_size] and (path.stat().st_mode & 0o777) == 0o640

@@ -1281,6 +1281,7 @@ def test_a_refused_resume_deletes_nothing_and_a_good_one_only_the_stale_temporar
 @pytest.mark.parametrize("mutate,says", [
     (lambda d: d["counters"].update(steps="x"), "counters 'steps' = 'x' must be a whole number >= 0"),
     (lambda d: d["counters"].update(update=-1), "counters 'update' = -1"),
+    (lambda d: d["counters"].update(update=10 ** 400), "counters 'update' = 1000000000000000000000000000000000000..."),
     (lambda d: d["counters"].pop("elapsed"), "counters lack 'elapsed'"),
     (lambda d: d["counters"].update(elapsed=float("nan")), "counters 'elapsed'"),
     (lambda d: d.update(counters=[1, 2]), "'counters' is a list, not a table"),

@@ -9,7 +9,6 @@ one of them and raises :class:`CheckpointError` naming what is wrong.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 import tempfile
@@ -152,6 +151,9 @@ def resume_target(path: str | Path) -> tuple[Path, Path]:
     return path, path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
+MAX_COUNTER = 2 ** 53   # a checkpoint's counters (decisions, updates, seconds) stay exact as floats
+
+
 def resume_fields(data: dict, path: str | Path) -> tuple[dict, dict]:
     """A resumable checkpoint's training settings (``train_config``) and step counters
     (``counters``: update, steps, elapsed seconds, illegal_total), checked for form:
@@ -168,10 +170,12 @@ def resume_fields(data: dict, path: str | Path) -> tuple[dict, dict]:
         if key not in c and key != "illegal_total":   # illegal_total came later: absent reads as 0
             raise CheckpointError(f"{path}: counters lack '{key}'")
         v = c.get(key, 0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
+        # compared as they are, never converted: an int past a float's range (10**400) is refused, not an OverflowError
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_COUNTER \
                 or (key != "elapsed" and v != int(v)):
-            raise CheckpointError(f"{path}: counters '{key}' = {v!r} must be a{' whole' if key != 'elapsed' else ''} "
-                                  f"number >= 0")
+            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+            raise CheckpointError(f"{path}: counters '{key}' = {shown} must be a{' whole' if key != 'elapsed' else ''} "
+                                  f"number >= 0 (at most 2**53)")
     return dict(tc), dict(c)
 
 
