@@ -304,3 +304,170 @@ def test_a_draw_terminates_both_agents_with_zero_reward(monkeypatch):
         seen[agent] = (r, term, trunc, info["winner"])
         env.step(None)
     assert seen == {a: (0.0, True, False, 2) for a in AGENTS}
+
+
+# ------------------------------------------------------------------ mutation audit (aec.py)
+def _past_mulligans(seed=4, **kw):
+    env = aec_env(**kw)
+    env.reset(seed=seed)
+    assert _play_until(env, np.random.default_rng(seed), lambda e: e.game.phase != 0)
+    return env
+
+
+def _refused_unchanged(env, action, error, match):
+    """``env.step(action)`` raises ``error`` (matching ``match``) and changes nothing: state,
+    selection, rewards, flags, or what the selected agent observes."""
+    def books():
+        return (env.game.row.copy(), env.agent_selection, dict(env.rewards), dict(env._cumulative_rewards),
+                dict(env.terminations), dict(env.truncations), env.observe(env.agent_selection))
+    before = books()
+    with pytest.raises(error, match=match):
+        env.step(action)
+    after = books()
+    assert np.array_equal(before[0], after[0]) and before[1:6] == after[1:6]
+    assert all(np.array_equal(before[6][k], after[6][k]) for k in before[6])
+
+
+@pytest.mark.parametrize("action,says", [
+    (np.array([0.0, 0, 0, 0]), "4 integers"), (np.array([1.5, 0, 0, 0]), "4 integers"),
+    (np.array([True, False, False, False]), "4 integers"), (np.zeros((1, 4), np.int64), "1-D array of 4 integers"),
+    (None, "an index into the legal list"), ("0", "an index into the legal list"), (1.5, "an index into the legal list"),
+    (np.float32(0), "an index into the legal list"), (np.array(0.0), "an index into the legal list"),
+    (True, "an index into the legal list"), (np.array(True), "an index into the legal list"),
+])
+def test_non_integer_actions_raise_out_of_range_and_change_nothing(action, says):
+    """A float or bool array, a 2-D array, None for a live agent, a string, a float or a bool is not an action:
+    ActionOutOfRangeError (a scalar's names both accepted forms), nothing changes."""
+    _refused_unchanged(_past_mulligans(), action, ActionOutOfRangeError, says)
+
+
+def test_reset_without_a_seed_continues_the_seeded_stream():
+    """reset() after reset(seed=s) draws from the same seeded generator: a seeded sequence of resets repeats."""
+    runs = []
+    for env in (aec_env(), aec_env()):
+        env.reset(seed=5)
+        runs.append([env.game_seed])
+        for _ in range(3):
+            env.reset()
+            runs[-1].append(env.game_seed)
+    assert runs[0] == runs[1] and len(set(runs[0])) == 4
+
+
+def test_a_seat_without_a_deck_gets_a_prebuilt_deck_drawn_at_every_reset():
+    """deck1=None: each reset deals seat 1 one of the prebuilt decks, drawn anew (not always the same one)."""
+    env = aec_env(deck0=DECKS[1])
+    drawn = set()
+    for s in range(10):
+        env.reset(seed=s)
+        match = [d for d in DECKS if np.array_equal(env.game.row, GameState.new(DECKS[1], d, seed=env.game_seed).row)]
+        assert len(match) == 1
+        drawn.add(match[0])
+    assert len(drawn) > 1
+
+
+def test_observations_are_snapshots_and_the_named_parts_are_views_of_them():
+    """Every observe() returns fresh arrays that later steps (and later observes) never change;
+    'globals' and 'entities' are views of that call's 'observation' array."""
+    env = aec_env()
+    env.reset(seed=13)
+    rng = np.random.default_rng(13)
+    snaps = []
+    for _ in range(60):
+        if env.game.done:
+            break
+        for a in AGENTS:
+            obs = env.observe(a)
+            assert np.shares_memory(obs["globals"], obs["observation"])
+            assert np.shares_memory(obs["entities"], obs["observation"])
+            assert np.array_equal(obs["globals"], obs["observation"][:32])
+            snaps.append((obs, {k: np.copy(v) for k, v in obs.items()}))
+        env.step(_random_index(rng, env.observe(env.agent_selection)))
+    assert len(snaps) > 20
+    assert all(np.array_equal(obs[k], kept[k]) for obs, kept in snaps for k in kept)
+
+
+def test_human_mode_prints_after_every_step_and_an_illegal_ending(capsys):
+    """render_mode='human' prints the board after reset, after every step and after an illegal action that ends the game."""
+    env = aec_env(render_mode="human", illegal_action="lose")
+    env.reset(seed=0)
+    assert capsys.readouterr().out.count("omniscient view") == 1
+    for _ in range(3):
+        env.step(0)
+        assert capsys.readouterr().out.count("omniscient view") == 1
+    env.step(MAX_LEGAL - 1)
+    assert env.terminations == {a: True for a in AGENTS}
+    assert capsys.readouterr().out.count("omniscient view") == 1
+
+
+def test_render_without_a_mode_warns_and_returns_none(capsys):
+    """render() with render_mode=None returns None with a warning and prints nothing."""
+    env = aec_env()
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="without a render_mode"):
+        assert env.render() is None
+    assert capsys.readouterr().out == ""
+
+
+def test_reset_after_an_illegal_ending_starts_afresh():
+    """A reset after a game ended by an illegal action ('lose'), with or without the dead steps taken,
+    starts both agents afresh: rewards 0, no flags, empty infos, and a legal list and mask with
+    nothing left over from the old game's longer list."""
+    for stepped_out in (False, True):
+        env = aec_env(illegal_action="lose")
+        env.reset(seed=8)   # longer legal lists than the 32 of the next game's first decision (a mulligan)
+        assert _play_until(env, np.random.default_rng(1), lambda e: e.observe(e.agent_selection)["legal_count"] > 40)
+        old_n = env.observe(env.agent_selection)["legal_count"]
+        env.step(MAX_LEGAL - 1)
+        if stepped_out:
+            _finish(env)
+        env.reset(seed=10)
+        assert env.agents == list(AGENTS)
+        assert env.rewards == env._cumulative_rewards == {a: 0.0 for a in AGENTS}
+        assert env.terminations == env.truncations == {a: False for a in AGENTS}
+        assert env.infos == {a: {} for a in AGENTS}
+        obs, r, term, trunc, info = env.last()
+        n = obs["legal_count"]
+        assert (r, term, trunc, info) == (0.0, False, False, {}) and 0 < n < old_n
+        assert np.array_equal(obs["legal_tuples"][:n], env.game.legal_tuples()) and not obs["legal_tuples"][n:].any()
+        assert obs["action_mask"].tolist() == [1] * n + [0] * (MAX_LEGAL - n)
+
+
+def test_a_finished_agent_accepts_only_none():
+    """Once the game is over, the selected (dead) agent may only be stepped with None: anything else is a
+    ValueError and removes nobody."""
+    env = aec_env(illegal_action="lose")
+    env.reset(seed=9)
+    env.step(MAX_LEGAL - 1)
+    for action in (0, (0, 0, 0, 0)):
+        with pytest.raises(ValueError, match="only valid action is None"):
+            env.step(action)
+        assert env.agents == list(AGENTS)
+    _finish(env)
+    with pytest.raises(RuntimeError, match="no agents left"):
+        env.step(None)
+
+
+def test_an_illegal_index_error_reads_as_a_sentence_about_the_index():
+    """An illegal index's IllegalActionError says which index and how many are legal, with no 'action None' prefix."""
+    import re
+    env = _past_mulligans()
+    n = env.observe(env.agent_selection)["legal_count"]
+    for k in (n, n + 5, -1):
+        says = f"action index {k} is not a legal index: {env.agent_selection} has {n} legal tuples (indices 0..{n - 1})"
+        _refused_unchanged(env, k, IllegalActionError, "^" + re.escape(says) + "$")
+
+
+def test_writing_into_an_observation_changes_nothing_in_the_env():
+    """The arrays observe() returns belong to the caller: scribbling over them (actor's or the other
+    agent's) leaves the env's later observations and legal list as they were."""
+    env = aec_env()
+    env.reset(seed=3)
+    before = {a: {k: np.copy(v) for k, v in env.observe(a).items()} for a in AGENTS}
+    for a in AGENTS:
+        for v in env.observe(a).values():
+            if isinstance(v, np.ndarray):
+                v[...] = 1
+    for a in AGENTS:
+        after = env.observe(a)
+        assert all(np.array_equal(before[a][k], after[k]) for k in after), a
+    env.step(0)   # the legal list it plays from is intact
