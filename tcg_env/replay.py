@@ -179,7 +179,7 @@ def replay_from_json(data, source: str | os.PathLike | None = None) -> Replay:
     seats = data.get("seats", {})
     if not isinstance(seats, dict):
         raise bad(f"seats must be an object, got {seats!r}")
-    if seats.get("human") not in (None, 0, 1) or isinstance(seats.get("human"), bool):
+    if seats.get("human") is not None and (type(seats.get("human")) is not int or seats.get("human") not in (0, 1)):
         raise bad(f"seats.human must be 0, 1 or null, got {seats.get('human')!r}")
     actions = data.get("actions")
     if not isinstance(actions, list):
@@ -299,7 +299,7 @@ def run_replay(path: str | os.PathLike, show_all: bool = False, perspective: int
     seats = replay.seats if isinstance(replay.seats, dict) else {}
     print(f"Replay {path}: seed {replay.seed}, P0 {replay.decks[0]} vs P1 {replay.decks[1]}, "
           f"{len(replay.actions)} decisions"
-          + (f", you were P{seats['human']} against the {seats.get('bot')} bot" if replay.human_seat is not None
+          + (f", you were P{seats['human']} against the {seats.get('bot') or 'unnamed'} bot" if replay.human_seat is not None
              else ""), file=out)
     final, quiet = None, False
     for step in replay_states(replay, source=path):
