@@ -179,8 +179,9 @@ def replay_from_json(data, source: str | os.PathLike | None = None) -> Replay:
     seats = data.get("seats", {})
     if not isinstance(seats, dict):
         raise bad(f"seats must be an object, got {seats!r}")
-    if seats.get("human") is not None and (type(seats.get("human")) is not int or seats.get("human") not in (0, 1)):
-        raise bad(f"seats.human must be 0, 1 or null, got {seats.get('human')!r}")
+    human = seats.get("human")
+    if human is not None and (not _is_int(human) or human not in (0, 1)):
+        raise bad(f"seats.human must be 0, 1 or null, got {human!r}")
     actions = data.get("actions")
     if not isinstance(actions, list):
         raise bad(f"actions must be a list of [primary, sub1, sub2, sub3] tuples, got {type(actions).__name__}")

@@ -837,7 +837,30 @@ def test_a_run_whose_validation_loss_is_never_finite_says_so(demos, tmp_path, mo
     out = tmp_path / "run"
     t = B.BCTrainer(B.BCConfig(demos="-", out=str(out), epochs=2, patience=0, batch_size=100_000), data=d)
     _scripted(t, [float("inf"), float("nan"), float("inf")], monkeypatch)
-    with pytest.raises(ValueError, match="never finite .*3 validations.*no policy.pt"):
+    with pytest.raises(B.NoFiniteValidationError, match="never finite .*3 validations.*no policy.pt"):
         t.run()
     assert (out / "last.pt").exists() and not (out / "policy.pt").exists()
     assert len(json.loads((out / "curves.json").read_text())) == 3
+
+
+def test_cli_bc_reports_a_never_finite_run_and_lets_other_errors_through(demos, tmp_path, monkeypatch, capsys):
+    """`tcg bc` turns a run with no finite validation loss into a message and exit 1 (last.pt is
+    kept), but a ValueError of any other kind from inside the run is a bug and is not hidden."""
+    path, _ = demos
+    real_validate = B.BCTrainer.validate
+
+    def never_finite(self, idx=None):
+        row = real_validate(self, idx)
+        return {**row, "val_loss": float("nan")}
+    monkeypatch.setattr(B.BCTrainer, "validate", never_finite)
+    out = tmp_path / "run"
+    assert tcg(["bc", "--demos", str(path), "--out", str(out), "--epochs", "1", "--batch-size", "100000"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tcg bc: the validation loss was never finite") and "Try a lower --lr" in err
+    assert (out / "last.pt").exists() and not (out / "policy.pt").exists()
+
+    def broken(self, idx=None):
+        raise ValueError("a bug inside the run")
+    monkeypatch.setattr(B.BCTrainer, "validate", broken)
+    with pytest.raises(ValueError, match="a bug inside the run"):
+        tcg(["bc", "--demos", str(path), "--out", str(tmp_path / "run2"), "--epochs", "1", "--batch-size", "100000"])

@@ -52,9 +52,14 @@ from .demos import Demos, load_demos
 from .sampler import NUM_HEADS, valid_rows, evaluate, prefix_mask, sample
 
 __all__ = ["BCConfig", "BCBatch", "make_batch", "batch_metrics", "LOSSES", "masked_loss", "unmasked_loss", "split_by_game", "expert_legal",
-           "build_bc_policy", "train_bc", "load_init_weights", "BCTrainer"]
+           "build_bc_policy", "train_bc", "load_init_weights", "BCTrainer", "NoFiniteValidationError"]
 
 _UNUSED = int(SlotKind.UNUSED)
+
+
+class NoFiniteValidationError(ValueError):
+    """A cloning run ended without one finite validation loss, so it has no best policy to save
+    (``last.pt`` and the curves are still written). ``tcg bc`` reports it and exits 1."""
 
 
 @dataclass
@@ -410,7 +415,7 @@ class BCTrainer:
         last = self.curves[-1]
         self._save(self.out / "last.pt", last)
         if best_row is None:            # no finite validation loss: nothing can be called the best policy
-            raise ValueError(f"the validation loss was never finite ({len(self.curves)} validations, the last "
+            raise NoFiniteValidationError(f"the validation loss was never finite ({len(self.curves)} validations, the last "
                              f"{last['val_loss']}), so no policy.pt was written; last.pt and the curves hold the "
                              f"final weights and losses. Try a lower --lr or --max-grad-norm")
         summary = {"demos": str(cfg.demos), "out": str(self.out), "loss": cfg.loss, "seed": cfg.seed,

@@ -490,7 +490,7 @@ def _cmd_bc(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .bc import BCConfig, BCTrainer, json_text
+    from .bc import BCConfig, BCTrainer, NoFiniteValidationError, json_text
     from .checkpoint import NonFiniteWeightsError
     from .demos import DemoError
 
@@ -523,7 +523,7 @@ def _cmd_bc(args) -> int:
         task = prog.add_task("bc", total=None)
         try:
             res = trainer.run(progress=lambda s, total: prog.update(task, completed=s, total=total))
-        except (NonFiniteWeightsError, ValueError) as e:   # NaN weights, or no finite validation loss
+        except (NonFiniteWeightsError, NoFiniteValidationError) as e:   # NaN weights, or no finite validation loss
             print(f"tcg bc: {e}", file=sys.stderr)
             return 1
     if args.json:
