@@ -1093,8 +1093,9 @@ def test_named_configs_ship_with_the_package():
     files = sorted(CONFIG_DIR.glob("*.toml"))
     assert {"cpu", "gpu"} <= {p.stem for p in files}
     meta = tomllib.loads((pkg.parent / "pyproject.toml").read_text())
-    patterns = meta["tool"]["setuptools"]["package-data"]["training"]
-    assert all(any(p.relative_to(pkg).match(pat) for pat in patterns) for p in files), patterns
+    assert "training.configs" in meta["tool"]["setuptools"]["packages"]
+    patterns = meta["tool"]["setuptools"]["package-data"]["training.configs"]
+    assert all(any(p.relative_to(CONFIG_DIR).match(pat) for pat in patterns) for p in files), patterns
 
 
 def test_deck_settings_take_any_case_or_a_prefix_and_store_the_full_name():
