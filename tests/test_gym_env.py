@@ -424,3 +424,195 @@ def test_every_observation_is_the_agents_own_decision(opponent):
             n = obs["legal_count"]
             np.testing.assert_array_equal(obs["legal_tuples"][:n], st.legal_tuples())
             obs, _, term, trunc, _ = env.step(obs["legal_tuples"][rng.integers(n)])
+
+
+# -- mutation audit of tcg_env/gym_env.py (the Python side of DuelEnv) ----------------------------
+
+def test_actions_that_are_not_four_integers_are_refused_and_change_nothing():
+    """Only a 1-D array of exactly 4 integers reaches the kernel: a float copy of a legal tuple, a
+    legal tuple with a fifth value, or one wrapped in a 2-D array raises ActionOutOfRangeError
+    (not played as the tuple it resembles, not a numba typing error), and the episode goes on."""
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv(opponent="random")
+    obs, _ = env.reset(seed=2)
+    t = obs["legal_tuples"][0].astype(np.int64)
+    before = env.state.to_bytes()
+    for bad in (t.astype(np.float64), np.append(t, 0), t[None, :], t[:3]):
+        with pytest.raises(tcg_env.ActionOutOfRangeError):
+            env.step(bad)
+        assert env.state.to_bytes() == before, bad
+    env.step(t)
+
+
+def test_constructor_refuses_unknown_render_modes_and_non_callable_opponents():
+    from tcg_env.gym_env import DuelEnv
+    with pytest.raises(ValueError, match="render_mode"):
+        DuelEnv(render_mode="rgb_array")
+    for bad in (42, None, ["random"]):
+        with pytest.raises(ValueError, match="opponent must be"):
+            DuelEnv(opponent=bad)
+
+
+def test_render_without_a_render_mode_warns_and_returns_nothing(capsys):
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv()
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="render_mode"):
+        assert env.render() is None
+    assert capsys.readouterr().out == ""
+
+
+def test_human_render_mode_prints_the_board_on_reset_and_every_step(capsys):
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv(render_mode="human")
+    obs, _ = env.reset(seed=5)
+    assert capsys.readouterr().out.count("Ikazuchi Duel") == 1
+    env.step(obs["legal_tuples"][0])
+    assert capsys.readouterr().out.count("Ikazuchi Duel") == 1
+    assert env.render() is None   # human mode prints rather than returns
+    assert "Ikazuchi Duel" in capsys.readouterr().out
+
+
+def test_ansi_render_is_drawn_from_the_agents_seat():
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv(render_mode="ansi")
+    env.reset(seed=1)
+    text = env.render()
+    assert "P0 (you)" in text and "P1 (opponent)" in text and "P1 (you)" not in text
+
+
+def test_drawn_decks_range_over_every_prebuilt_deck_for_both_seats(monkeypatch):
+    """deck=None / opponent_deck=None draw each episode's deck from all the prebuilt decks."""
+    from prefabs import default_decks
+    from tcg_env import engine
+    from tcg_env.gym_env import DuelEnv
+    from tcg_env.state import resolve_deck
+    env = DuelEnv(opponent="random")
+    names = list(default_decks())
+    rows = [resolve_deck(n, env.pool) for n in names]
+    seen = (set(), set())
+    real = engine.reset_game
+
+    def record(row, cards, deck0, deck1, seed):
+        for s, d in zip(seen, (deck0, deck1)):
+            s.update(names[k] for k, r in enumerate(rows) if np.array_equal(r, d))
+        real(row, cards, deck0, deck1, seed)
+    monkeypatch.setattr(engine, "reset_game", record)
+    env.reset(seed=0)
+    for _ in range(150):
+        env.reset()
+    assert seen == (set(names), set(names))
+
+
+@pytest.mark.parametrize("exc", [KeyError("boom"), RuntimeError("boom"), AssertionError("boom")])
+def test_any_exception_from_a_callable_opponent_becomes_an_opponent_error(exc):
+    """Whatever the callable raises is reported as OpponentError (caused by it, named in the
+    message) and ends the episode, whether it fails in reset or in step."""
+    from tcg_env.gym_env import DuelEnv, OpponentError, ResetNeededError
+
+    def opponent(state):
+        raise exc
+
+    env = DuelEnv(opponent=opponent)
+    for seed in range(4):
+        with pytest.raises(OpponentError) as e:
+            obs, _ = env.reset(seed=seed)
+            for _ in range(50):   # the agent's moves, until the opponent must answer
+                obs, *_ = env.step(obs["legal_tuples"][0])
+        assert e.value.__cause__ is exc and type(exc).__name__ in str(e.value)
+        with pytest.raises(ResetNeededError, match="finished episode"):
+            env.step(env.state.legal_tuples()[0])
+
+
+def test_reseeding_the_same_env_replays_the_episode_against_the_random_bot():
+    """reset(seed=s) on an env that has already played makes the same episode as on a fresh one:
+    the built-in opponent's generator is reseeded too."""
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv(opponent="random")
+    first = _trajectory(env, 7, 120)
+    _same(_trajectory(env, 7, 120), first)
+    _same(_trajectory(DuelEnv(opponent="random"), 7, 120), first)
+
+
+def test_info_game_seed_is_the_seed_of_the_dealt_game():
+    """reset's info["game_seed"] recreates the episode's opening state: GameState.new with the
+    same decks and that seed is the state the first decision (anyone's) is made on."""
+    from tcg_env import GameState
+    from tcg_env.gym_env import DuelEnv
+    first = []
+
+    def opponent(state):
+        if not first:
+            first.append(state.clone())
+        return _tuple(state.legal_tuples()[0])
+
+    env = DuelEnv(opponent=opponent, deck="Emberfang Rush", opponent_deck="Thornwall Bastion")
+    for seed in (1, 2, 3, 4):
+        first.clear()
+        _, info = env.reset(seed=seed)
+        opening = first[0] if first else env.state
+        assert opening == GameState.new("Emberfang Rush", "Thornwall Bastion", seed=info["game_seed"])
+
+
+def test_a_lost_illegal_action_ends_the_episode_with_the_reason_it_breaks():
+    """illegal_action="lose": info["illegal_action"] is the same reason the raise mode names,
+    and the episode is over (step raises until reset)."""
+    from tcg_env.gym_env import DuelEnv, ResetNeededError
+    bad = np.array([5, 31, 31, 1])
+    strict = DuelEnv()
+    strict.reset(seed=1)
+    with pytest.raises(IllegalActionError) as e:
+        strict.step(bad)
+    assert e.value.action == (5, 31, 31, 1)
+    assert e.value.reason == strict.state.explain((5, 31, 31, 1))
+    env = DuelEnv(illegal_action="lose")
+    env.reset(seed=1)
+    _, r, term, trunc, info = env.step(bad)
+    assert (r, term, trunc, info["illegal_action"]) == (ILLEGAL_ACTION_PENALTY, True, False, e.value.reason)
+    with pytest.raises(ResetNeededError, match="finished episode"):
+        env.step(bad)
+    obs, _ = env.reset(seed=1)
+    env.step(obs["legal_tuples"][0])
+
+
+def test_observation_space_matches_the_documented_table():
+    from tcg_env.gym_env import DuelEnv
+    from tcg_env.observation import OBS_HIGH, OBS_LOW, view
+    from verification.spec import MAX_LEGAL, NUM_PRIMARIES
+    space = DuelEnv().observation_space
+    for key in ("globals", "entities"):
+        np.testing.assert_array_equal(space[key].low, view(OBS_LOW, key), err_msg=key)
+        np.testing.assert_array_equal(space[key].high, view(OBS_HIGH, key), err_msg=key)
+    lt = space["legal_tuples"]
+    assert lt.shape == (MAX_LEGAL, 4) and lt.dtype == np.int8
+    assert lt.low.min() == 0 and lt.high.max() == max(HEAD_SIZES) - 1   # every head value, no more
+    assert space["legal_count"].n == MAX_LEGAL + 1   # 0..MAX_LEGAL
+    assert space["action_mask"].n == NUM_PRIMARIES
+
+
+def test_a_reset_option_of_none_keeps_the_constructors_deck():
+    from tcg_env.gym_env import DuelEnv
+    a, b = DuelEnv(deck="Anvil Vanguard"), DuelEnv(deck="Anvil Vanguard")
+    a.reset(seed=3)
+    b.reset(seed=3, options={"deck": None, "opponent_deck": None})
+    assert a.state == b.state
+
+
+def test_registering_again_is_silent():
+    from tcg_env.gym_env import register
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        register()
+    assert gym.spec("tcg_env/Duel-v0").entry_point == "tcg_env.gym_env:DuelEnv"
+
+
+def test_unknown_reset_options_of_any_key_type_are_named_in_a_value_error():
+    """Keys that do not sort together (an int and a str) are still reported as unknown options,
+    not as a TypeError from comparing them; nothing changes."""
+    from tcg_env.gym_env import DuelEnv
+    env = DuelEnv()
+    env.reset(seed=0)
+    before = env.state.to_bytes()
+    with pytest.raises(ValueError, match="unknown reset option.*1, decks; the options are deck"):
+        env.reset(seed=1, options={1: "x", "decks": "Anvil Vanguard", "deck": "Anvil Vanguard"})
+    assert env.state.to_bytes() == before
