@@ -398,3 +398,330 @@ def test_inconsistent_record_arrays_are_refused(demo_file, edit, words):
     with pytest.raises(D.DemoCorruptError, match=words) as ei:
         D._unpack(demo_file, info, _payload(z), rd.header)
     assert ei.value.chunk == 0
+
+
+# ----------------------------------------------------------------------------- mutation audit of demos.py
+def _header_file(path, raw: bytes):
+    """A file of the magic, a JSON header ``raw`` with a correct checksum, and nothing else."""
+    path.write_bytes(D.MAGIC + struct.pack("<I", len(raw)) + raw + struct.pack("<I", zlib.crc32(raw)))
+    return path
+
+
+def _chunk_file(path, arrays, records=None, games=None):
+    """A complete file (header, one chunk of ``arrays``, end record) written by the writer itself."""
+    w = D._Writer(path, {**D.expected_header(), "sessions": []}, None)
+    w.write_chunk(arrays, len(arrays["seat"]) if records is None else records,
+                  len(arrays["game_id"]) if games is None else games)
+    w.commit()
+    return path
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("format", "tcg-replay", "not a tcg demonstrations file"),
+    ("head_sizes", [1, 2, 3, 4], "head sizes"),
+])
+def test_a_header_of_another_format_or_head_sizes_is_refused(demo_file, tmp_path, field, value, words):
+    path = tmp_path / "o.demos"
+    path.write_bytes(demo_file.read_bytes())
+    _rewrite_header(path, **{field: value})
+    with pytest.raises(D.DemoFormatError, match=words):
+        D.load_demos(path)
+
+
+def test_a_file_cut_inside_the_magic_or_the_json_header_is_truncated_there(demo_file, tmp_path):
+    b = demo_file.read_bytes()
+    hlen = struct.unpack_from("<I", b, 8)[0]
+    for cut in (3, 7, 12 + hlen // 2, 12 + hlen - 1):
+        path = tmp_path / f"h{cut}.demos"
+        path.write_bytes(b[:cut])
+        with pytest.raises(D.DemoTruncatedError) as ei:
+            D.load_demos(path)
+        assert (ei.value.chunk, ei.value.offset) == (None, cut), str(ei.value)
+
+
+@pytest.mark.parametrize("raw,words", [
+    (b"[1, 2, 3]", "the JSON header is not an object"),
+    (b"{\"format\": ", "the JSON header does not parse"),
+    (b"\xff\xfe{}", "the JSON header does not parse"),
+])
+def test_a_json_header_that_is_not_an_object_is_corrupt(tmp_path, raw, words):
+    """The checksum is right, so only the parse can tell: a typed error, not a JSON or attribute error."""
+    path = _header_file(tmp_path / "j.demos", raw)
+    with pytest.raises(D.DemoCorruptError, match=words) as ei:
+        D.load_demos(path)
+    assert ei.value.offset == 12
+
+
+@pytest.mark.parametrize("field", [1, 2, 3])   # chunks, records, games in the end record
+def test_an_end_record_whose_counts_disagree_is_corrupt(demo_file, tmp_path, field):
+    _, _, end = _layout(demo_file)
+    b = bytearray(demo_file.read_bytes())
+    vals = list(struct.unpack_from("<4sIQQI", b, end))
+    vals[field] += 1
+    blob = struct.pack("<4sIQQI", *vals)
+    b[end:end + 32] = blob + struct.pack("<I", zlib.crc32(blob))
+    path = tmp_path / "e.demos"
+    path.write_bytes(bytes(b))
+    with pytest.raises(D.DemoCorruptError, match="the end record counts") as ei:
+        D.load_demos(path)
+    assert ei.value.offset == end and not isinstance(ei.value, D.DemoTruncatedError)
+    with pytest.raises(D.DemoCorruptError, match="the end record counts"):
+        D.DemoReader(path).verify()
+
+
+def test_a_chunk_numbered_out_of_order_is_corrupt(demo_file, tmp_path):
+    _, chunks, _ = _layout(demo_file)
+    c1 = chunks[1][0]
+    b = bytearray(demo_file.read_bytes())
+    struct.pack_into("<I", b, c1 + 4, 5)
+    struct.pack_into("<I", b, c1 + 28, zlib.crc32(bytes(b[c1:c1 + 28])))
+    path = tmp_path / "n.demos"
+    path.write_bytes(bytes(b))
+    with pytest.raises(D.DemoCorruptError, match="chunk numbered 5, expected 1") as ei:
+        D.load_demos(path)
+    assert (ei.value.chunk, ei.value.offset) == (1, c1)
+
+
+def test_append_verifies_every_payload_checksum_first(demo_file, tmp_path):
+    """Appending copies the old chunks byte for byte, so they are checksummed first: a damaged
+    payload is refused and the file is left as it was."""
+    _, chunks, _ = _layout(demo_file)
+    c1, p1 = chunks[1]
+    bad = bytearray(demo_file.read_bytes())
+    bad[c1 + 32 + p1 // 2] ^= 0x5A
+    path = tmp_path / "d.demos"
+    path.write_bytes(bytes(bad))
+    with pytest.raises(D.DemoCorruptError, match="payload's checksum") as ei:
+        D.DemoReader(path).verify()
+    assert (ei.value.chunk, ei.value.offset) == (1, c1 + 32)
+    with pytest.raises(D.DemoCorruptError, match="payload's checksum"):
+        D.write_demos(path, "random", 2, seed=1, append=True)
+    assert path.read_bytes() == bytes(bad) and os.listdir(tmp_path) == ["d.demos"]
+
+
+def test_verify_checksums_payloads_larger_than_its_read_block(tmp_path):
+    """verify() reads a payload in 1 MiB blocks; the CRC runs over all of them."""
+    rng = np.random.default_rng(0)
+    path = _chunk_file(tmp_path / "big.demos", {"noise": rng.integers(-128, 128, 3 << 20, dtype=np.int8),
+                                                "seat": np.zeros(2, np.int8), "game_id": np.zeros(1, np.int64)})
+    rd = D.DemoReader(path).verify()
+    assert (rd.n_chunks, rd.n_records, rd.n_games) == (1, 2, 1)
+    _, chunks, _ = _layout(path)
+    assert chunks[0][1] > 2 << 20
+    b = bytearray(path.read_bytes())
+    b[chunks[0][0] + 32 + (5 << 19)] ^= 1     # a byte in the third block
+    path.write_bytes(bytes(b))
+    with pytest.raises(D.DemoCorruptError, match="payload's checksum"):
+        D.DemoReader(path).verify()
+
+
+@pytest.mark.parametrize("change", ["extra", "missing"])
+def test_a_payload_with_other_arrays_is_corrupt(demo_file, tmp_path, change):
+    _, _, z = _first_chunk(demo_file)
+    if change == "extra":
+        z["notes"] = np.zeros(3, np.int8)
+    else:
+        del z["game_truncated"]
+    path = _chunk_file(tmp_path / "x.demos", z)
+    with pytest.raises(D.DemoCorruptError, match="the payload's arrays are .* expected") as ei:
+        D.load_demos(path)
+    assert ei.value.chunk == 0
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda z: z.__setitem__("obs", z["obs"].astype(np.int16)), "'obs' has dtype int16, expected int8"),
+    (lambda z: z.__setitem__("game", z["game"].astype(np.int32)), "'game' has dtype int32, expected int64"),
+    (lambda z: z.__setitem__("obs", np.concatenate([z["obs"], z["obs"][:, :1]], 1)), "'obs' has shape"),
+    (lambda z: z.__setitem__("obs", z["obs"][:, :-1]), "'obs' has shape"),
+    (lambda z: z.__setitem__("action", z["action"][:, :3]), "'action' has shape"),
+    (lambda z: z.__setitem__("game_truncated", z["game_truncated"][:-1]), "'game_truncated' has shape"),
+    (lambda z: z.__setitem__("legal", np.concatenate([z["legal"], z["legal"][:1]])), "'legal' has shape"),
+    (lambda z: z["action"].__setitem__((0, 1), -1), "'action' holds a value outside the head sizes"),
+    (lambda z: z["legal"].__setitem__((3, 0), -1), "'legal' holds a value outside the head sizes"),
+], ids=["obs-dtype", "game-dtype", "obs-wide", "obs-narrow", "action-width", "game-truncated-len", "legal-rows",
+        "action-negative", "legal-negative"])
+def test_arrays_of_another_dtype_shape_or_range_are_refused(demo_file, edit, words):
+    rd, info, z = _first_chunk(demo_file)
+    edit(z)
+    with pytest.raises(D.DemoCorruptError, match=words) as ei:
+        D._unpack(demo_file, info, _payload(z), rd.header)
+    assert ei.value.chunk == 0
+
+
+def _set_legal_count(z, r, n):
+    """Record r of chunk arrays ``z`` gets ``n`` legal rows (its first row repeated), the legal
+    array staying consistent with the counts."""
+    cnt = z["legal_count"].astype(np.int64)
+    o = int(cnt[:r].sum())
+    rows = np.repeat(z["legal"][o:o + 1], n, 0)
+    z["legal"] = np.concatenate([z["legal"][:o], rows, z["legal"][o + int(cnt[r]):]])
+    z["legal_count"][r] = n
+
+
+def test_legal_counts_must_be_within_one_and_max_legal(demo_file):
+    from verification.spec import MAX_LEGAL
+    rd, info, z = _first_chunk(demo_file)
+    for n, ok in ((0, False), (1, True), (MAX_LEGAL, True), (MAX_LEGAL + 1, False)):
+        bad = {k: a.copy() for k, a in z.items()}
+        _set_legal_count(bad, 2, n)
+        if ok:
+            got = D._unpack(demo_file, info, _payload(bad), rd.header)
+            assert int(got["legal_count"][2]) == n and len(got["legal"]) == int(bad["legal_count"].sum())
+        else:
+            with pytest.raises(D.DemoCorruptError, match=r"legal_count is outside 1\.\.max_legal"):
+                D._unpack(demo_file, info, _payload(bad), rd.header)
+
+
+def test_a_game_result_outside_minus_one_to_one_is_refused(demo_file):
+    """game_result 2 with every record's result consistently +-2 is still refused."""
+    rd, info, z = _first_chunk(demo_file)
+    z["game_result"][0] = 2
+    n = int(z["game_length"][0])
+    z["result"][:n] = np.where(z["seat"][:n] == 0, 2, -2)
+    with pytest.raises(D.DemoCorruptError, match="a result is not -1/0/"):
+        D._unpack(demo_file, info, _payload(z), rd.header)
+
+
+def test_a_game_with_no_records_is_refused(demo_file):
+    """Every game of a chunk holds at least one decision: an extra game of length 0 is corrupt."""
+    from dataclasses import replace
+    rd, info, z = _first_chunk(demo_file)
+    for k in ("game_id", "game_result", "game_truncated", "game_start_state"):
+        z[k] = np.concatenate([z[k], z[k][-1:]])
+    z["game_id"][-1] += 1
+    z["game_length"] = np.concatenate([z["game_length"], np.zeros(1, np.int32)])
+    with pytest.raises(D.DemoCorruptError, match="game lengths"):
+        D._unpack(demo_file, replace(info, games=info.games + 1), _payload(z), rd.header)
+
+
+def test_a_file_with_no_chunks_loads_as_empty_arrays_of_the_right_shapes(tmp_path):
+    from tcg_env.observation import OBS_SIZE
+    path = tmp_path / "e.demos"
+    w = D._Writer(path, {**D.expected_header(), "sessions": []}, None)
+    w.commit()
+    d = D.load_demos(path)
+    assert len(d) == 0 and list(d.legal_offset) == [0]
+    assert d.obs.shape == (0, OBS_SIZE) and d.legal.shape == (0, 4) and d.action.shape == (0, 4)
+    from verification.layout import STATE_SIZE
+    assert d.game_start_state.shape == (0, STATE_SIZE)
+    for k in D.ARRAYS:   # legal_count is widened to int32 in memory, as in a file with records
+        assert getattr(d, k).dtype == (np.int32 if k == "legal_count" else D._DTYPES[k]), k
+
+
+def test_padded_legal_pads_with_zeros_to_the_longest_list(demo_file):
+    d = D.load_demos(demo_file)
+    idx = np.argsort(d.legal_count)[[0, len(d) // 2, -1]]
+    assert d.legal_count[idx[0]] < d.legal_count[idx[-1]]
+    out, cnt = d.padded_legal(idx)
+    assert out.shape == (3, int(d.legal_count[idx].max()), 4) and out.dtype == np.int8
+    assert list(cnt) == list(d.legal_count[idx]) and cnt.dtype == np.int32
+    for b, r in enumerate(idx):
+        n = int(d.legal_count[r])
+        assert np.array_equal(out[b, :n], d.legal_of(r)) and not out[b, n:].any()
+
+
+def test_written_files_get_a_plain_files_mode_and_appends_keep_it(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = tmp_path / "m.demos"
+        D.write_demos(path, "random", 2, seed=1)
+        assert path.stat().st_mode & 0o777 == 0o640
+        os.chmod(path, 0o604)
+        D.write_demos(path, "random", 1, seed=2, append=True)
+        assert path.stat().st_mode & 0o777 == 0o604
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("kw", [{"games": 0}, {"games": 2.5}, {"games": "3"}, {"parallel": 0},
+                                {"chunk_records": 0}])
+def test_counts_below_one_or_not_whole_are_refused_before_any_file(tmp_path, kw):
+    with pytest.raises((ValueError, TypeError), match=r">= 1"):
+        D.write_demos(tmp_path / "v.demos", "random", **{"games": 2, **kw})
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_summary_progress_and_session_describe_what_was_written(tmp_path):
+    calls = []
+    path = tmp_path / "s.demos"
+    res = D.write_demos(path, "heuristic", 6, seed=12, parallel=2, chunk_records=150,
+                        progress=lambda g, r: calls.append((g, r)))   # records counted buffered or written
+    d = D.load_demos(path)
+    ends = np.cumsum(d.game_length)    # games are written (and numbered) in the order they finish
+    assert calls and calls[-1] == (6, len(d)) and all(r == int(ends[g - 1]) for g, r in calls)
+    assert (res["games"], res["records"], res["file_games"], res["file_records"]) == (6, len(d), 6, len(d))
+    assert res["file_chunks"] == len(_layout(path)[1]) and res["bytes"] == path.stat().st_size
+    gr = d.game_result
+    assert (res["seat0_wins"], res["seat1_wins"], res["draws_or_truncated"]) == (
+        int((gr > 0).sum()), int((gr < 0).sum()), int((gr == 0).sum()))
+    assert res["seat0_wins"] != res["seat1_wins"]   # (this seed tells the two apart)
+    s = d.header["sessions"][0]
+    assert (s["bot"], s["seed"], s["games"], s["parallel"], s["decks"], s["first_game_id"]) == (
+        "heuristic", 12, 6, 2, None, 0)
+    calls.clear()
+    res2 = D.write_demos(path, "random", 2, seed=13, parallel=4, append=True,
+                         progress=lambda g, r: calls.append((g, r)))
+    after = D.load_demos(path)
+    assert calls[-1] == (2, len(after) - len(d))   # an append's progress counts its own decisions only
+    assert (res2["games"], res2["records"], res2["file_games"], res2["file_records"]) == (
+        2, len(after) - len(d), 8, len(after))
+    s = after.header["sessions"][1]
+    assert (s["bot"], s["seed"], s["games"], s["parallel"], s["first_game_id"]) == ("random", 13, 2, 4, 6)
+
+
+def test_more_parallel_rows_than_games_records_exactly_the_games_asked_for(tmp_path):
+    """parallel is capped at games: no extra games are played (or written) beyond those asked."""
+    D.write_demos(tmp_path / "a.demos", "heuristic", 3, seed=5, parallel=64)
+    D.write_demos(tmp_path / "b.demos", "heuristic", 3, seed=5, parallel=3)
+    a, b = D.load_demos(tmp_path / "a.demos"), D.load_demos(tmp_path / "b.demos")
+    assert list(a.game_id) == [0, 1, 2]
+    assert np.array_equal(a.game_start_state, b.game_start_state) and np.array_equal(a.action, b.action)
+
+
+def test_a_chunk_is_written_once_chunk_records_decisions_are_buffered(tmp_path):
+    """One game at a time; chunk_records equal to the first game's length: that game alone is chunk 0."""
+    D.write_demos(tmp_path / "probe.demos", "heuristic", 2, seed=2, parallel=1)
+    n0 = int(D.load_demos(tmp_path / "probe.demos").game_length[0])
+    path = tmp_path / "c.demos"
+    D.write_demos(path, "heuristic", 2, seed=2, parallel=1, chunk_records=n0)
+    b = path.read_bytes()
+    chunks = _layout(path)[1]
+    assert len(chunks) == 2 and struct.unpack_from("<II", b, chunks[0][0] + 8) == (n0, 1)
+
+
+def test_game_ids_must_number_the_files_games_in_order(demo_file, tmp_path):
+    """Game ids are 0, 1, ... in file order: a chunk that repeats or skips ids is corrupt (a file
+    whose games shared an id would merge them when cloning splits by game), and the message
+    says which ids it found and which it expected."""
+    _, _, z = _first_chunk(demo_file)
+    G = len(z["game_id"])
+    twice = tmp_path / "twice.demos"
+    w = D._Writer(twice, {**D.expected_header(), "sessions": []}, None)
+    for _ in range(2):   # the same games again as a second chunk
+        w.write_chunk(z, len(z["seat"]), G)
+    w.commit()
+    with pytest.raises(D.DemoCorruptError, match=rf"game ids are \[0, 1, .*expected \[{G}, {G + 1}, ") as e:
+        D.load_demos(twice)
+    assert e.value.chunk == 1
+    shifted = {k: v.copy() for k, v in z.items()}
+    shifted["game_id"] += 5
+    shifted["game"] += 5
+    with pytest.raises(D.DemoCorruptError, match=r"game ids are \[5, 6, .*expected \[0, 1, "):
+        D.load_demos(_chunk_file(tmp_path / "shifted.demos", shifted))
+
+
+def test_game_truncated_is_0_or_1_and_a_truncated_game_scores_0(demo_file, tmp_path):
+    _, _, z = _first_chunk(demo_file)
+    decided = int(np.nonzero(z["game_result"])[0][0])
+    drawn = {k: v.copy() for k, v in z.items()}   # a truncated game with result 0 reads
+    start = int(z["game_length"][:decided].sum())
+    drawn["game_result"][decided] = 0
+    drawn["result"][start:start + z["game_length"][decided]] = 0
+    drawn["game_truncated"][decided] = 1
+    assert D.load_demos(_chunk_file(tmp_path / "ok.demos", drawn)).game_truncated[decided] == 1
+    for name, edit in (("two", lambda a: a["game_truncated"].__setitem__(0, 2)),
+                       ("won", lambda a: a["game_truncated"].__setitem__(decided, 1))):
+        bad = {k: v.copy() for k, v in z.items()}
+        edit(bad)
+        with pytest.raises(D.DemoCorruptError, match="game_truncated is not 0/1, or a truncated game has a result"):
+            D.load_demos(_chunk_file(tmp_path / f"{name}.demos", bad))

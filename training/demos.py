@@ -165,6 +165,7 @@ class ChunkInfo:
     games: int
     payload_len: int
     crc: int
+    first_game: int = 0  # games in the chunks before this one: its first game's id
 
 
 class DemoReader:
@@ -258,7 +259,7 @@ class DemoReader:
             if pstart + plen > self.size:
                 raise DemoTruncatedError(self.path, pstart, f"the file ends inside the chunk's payload "
                                                             f"({self.size - pstart} of {plen} bytes)", index)
-            info = ChunkInfo(index, off, n_rec, n_games, plen, pcrc)
+            info = ChunkInfo(index, off, n_rec, n_games, plen, pcrc, games)
             if payloads:
                 payload = f.read(plen)
                 if zlib.crc32(payload) != pcrc:
@@ -291,6 +292,11 @@ class DemoReader:
         with self.path.open("rb") as f:
             for info, payload in self._scan(f, payloads=True):
                 yield _unpack(self.path, info, payload, self.header)
+
+
+def _ids(ids: np.ndarray) -> str:
+    shown = ", ".join(str(int(x)) for x in ids[:4])
+    return f"[{shown}{', ...' if len(ids) > 4 else ''}]"
 
 
 def _unpack(path, info: ChunkInfo, payload: bytes, header: dict) -> dict:
@@ -338,6 +344,11 @@ def _unpack(path, info: ChunkInfo, payload: bytes, header: dict) -> dict:
             raise bad(f"array {k!r} holds a value outside the head sizes")
     if np.any((a["seat"] != 0) & (a["seat"] != 1)) or np.any(np.abs(a["result"]) > 1):
         raise bad("a seat is not 0/1 or a result is not -1/0/+1")
+    if not np.array_equal(a["game_id"], info.first_game + np.arange(G)):
+        raise bad(f"the chunk's game ids are {_ids(a['game_id'])}, expected {_ids(info.first_game + np.arange(G))}: "
+                  f"games are numbered 0, 1, ... in file order")
+    if np.any(a["game_truncated"] > 1) or np.any((a["game_truncated"] == 1) & (a["game_result"] != 0)):
+        raise bad("a game_truncated is not 0/1, or a truncated game has a result other than 0")
     # records are the chunk's games in order, each contiguous
     if a["game_length"].sum() != R or np.any(a["game_length"] < 1):
         raise bad("the game lengths do not add up to the record count")
@@ -401,7 +412,8 @@ def load_demos(path) -> Demos:
     if not parts:
         cat = {k: np.zeros((0,) + ((rd.header["obs_size"],) if k == "obs" else (4,) if k in ("legal", "action")
                                    else ()), _DTYPES[k]) for k in ARRAYS if k != "game_start_state"}
-        cat["game_start_state"] = np.zeros((0, 0), np.int32)
+        from verification.layout import STATE_SIZE
+        cat["game_start_state"] = np.zeros((0, STATE_SIZE), np.int32)
     else:
         cat = {k: np.concatenate([p[k] for p in parts]) for k in ARRAYS}
     cnt = cat["legal_count"].astype(np.int32)
@@ -530,7 +542,8 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
 
     ``parallel`` games run at once in the batched env (each new game starts in the row a
     finished one left); the result depends only on (bot, games, seed, parallel, decks).
-    ``progress(games_done, records_done)`` is called as games finish. Returns a summary."""
+    ``progress(games_done, records_done)`` is called as games finish, both counting this run's
+    games and decisions only (not those an appended file already held). Returns a summary."""
     from prefabs import deck_choice
     from tcg_env import VecTCG
     from tcg_env.bots import make_bot
@@ -564,6 +577,7 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
     env = VecTCG(P, seed=seed, decks=decks)
     t0 = time.time()
     writer = _Writer(path, header, base)
+    base_records = base.n_records if base is not None else 0
     try:
         hist_obs, hist_cnt, hist_legal, hist_act, hist_seat = {}, {}, {}, {}, {}
         start_step = np.zeros(P, np.int64)
@@ -625,8 +639,8 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
                 if _after_chunk is not None:
                     _after_chunk(writer)
             if progress is not None and ended.any():
-                progress(done, writer.records + pending.records)
-        records_new = writer.records - (base.n_records if base else 0)
+                progress(done, writer.records - base_records + pending.records)
+        records_new = writer.records - base_records
         writer.commit()
     except BaseException:
         writer.abort()
