@@ -326,6 +326,49 @@ def test_evaluation_writes_league_table_and_plot(tmp_path):
     assert (res["eval/learner_rating_mu"], res["eval/learner_rating_sigma"]) == tr.ratings["learner"]
 
 
+def _league_updates(run_dir) -> list[int]:
+    """The update of each row set in league.csv (one row per opponent per evaluation)."""
+    rows = list(csv.DictReader((Path(run_dir) / "league.csv").open()))
+    return [int(r["update"]) for r in rows if r["opponent"] == "random"]
+
+
+@pytest.mark.parametrize("eval_every, want", [(2, [2, 4]), (3, [3, 4])])
+def test_closing_evaluation_does_not_repeat_the_last_updates(tmp_path, eval_every, want):
+    """The closing evaluation plays at the final update unless the loop has just evaluated it
+    there: the same games rated twice would shrink the ratings' uncertainty for nothing."""
+    cfg = tiny(tmp_path, total_steps=4 * 64, eval_every=eval_every, pool_add_every=0, checkpoint_every=0,
+               pool_fraction=0.0)
+    tr = Trainer(cfg, quiet=True)
+    last = tr.train()
+    tr.close()
+    assert tr.update == 4 and _league_updates(cfg.out) == want
+    assert "eval/win_rate_vs_heuristic" in last
+
+
+def test_resume_with_no_time_left_adds_no_evaluation(tmp_path):
+    """A resumed run whose time is spent before its first update (the resume's start-up counts)
+    says so, rates nothing again and still leaves its checkpoint and policy."""
+    cfg = tiny(tmp_path, total_steps=64, pool_add_every=0, checkpoint_every=0,
+               pool_fraction=0.0)
+    tr = Trainer(cfg, quiet=True)
+    tr.train()
+    tr.close()
+    assert _league_updates(cfg.out) == [1]
+    secs = float(torch.load(Path(cfg.out) / "checkpoints" / "ckpt_000001.pt", weights_only=True)["counters"]["elapsed"])
+    lines = []
+
+    class Console:
+        def print(self, msg, **kw):
+            lines.append(msg)
+    again = TrainConfig.from_dict({**cfg.to_dict(), "total_steps": 10_000, "minutes": (secs + 1e-3) / 60})
+    tr = Trainer(again, resume=cfg.out, console=Console())
+    tr.train()
+    tr.close()
+    assert tr.update == 1 and _league_updates(cfg.out) == [1]
+    assert any(line.startswith("no update fit in what was left of the budget (update 1") for line in lines), lines
+    assert (Path(cfg.out) / "policy.pt").exists()
+
+
 def _fake_match(wins: int, games: int = 100) -> dict:
     res = np.array([1] * wins + [-1] * (games - wins))
     np.random.default_rng(wins).shuffle(res)

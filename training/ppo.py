@@ -598,8 +598,13 @@ class Trainer:
         return D.all_reduce_min(int(not stop)) == 0
 
     def train(self, progress=None) -> dict:
+        """Update until :meth:`done`, then evaluate and save. The closing evaluation is skipped
+        where it would repeat one already made at this update (the same games, rated twice in
+        the league): when the last update was an ``eval_every`` one, and when a resumed run had
+        no time left for an update (its checkpoint was saved after its own closing evaluation)."""
         cfg = self.cfg
         last = {}
+        start = self.update
         while not self.done():
             t0 = time.time()
             ro, rstats = self.collect()
@@ -623,10 +628,16 @@ class Trainer:
             last = stats
             if progress is not None:
                 progress(self, stats)
-        final = self.evaluate_now()
-        last.update(final)
-        if self.is_main:
-            self._log_eval(final)
+        # the same on every rank (update counts agree), so the evaluation's collectives stay paired
+        if self.update == start:
+            if not self.quiet:
+                self._print(f"no update fit in what was left of the budget (update {self.update}, "
+                            f"{self.elapsed() / 60:.2f} minutes in all): give a larger --minutes or --total-steps")
+        elif not (cfg.eval_every and self.update % cfg.eval_every == 0):
+            final = self.evaluate_now()
+            last.update(final)
+            if self.is_main:
+                self._log_eval(final)
         self.save()
         D.barrier()   # the other ranks wait for rank 0's closing evaluation and checkpoint
         return last
