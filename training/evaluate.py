@@ -17,7 +17,7 @@ import torch
 from policy import obs_tensors
 from prefabs import default_decks, find_deck
 from tcg_env import VecTCG
-from tcg_env.bots import HeuristicBot, RandomBot
+from tcg_env.bots import BuiltinBot, HeuristicBot, RandomBot
 
 from .sampler import sample
 
@@ -126,7 +126,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
 
     ``block=(lo, hi)`` plays only games lo..hi-1 of the match, each with the seed, decks and seat
     it has in the whole match: the blocks of one match can be played by different processes and
-    joined with :func:`merge_blocks` (the policy's own sampling draws differ with the split).
+    joined with :func:`merge_blocks` (a built-in bot draws per game id, the same in any block; a
+    policy's sampling draws differ with the split).
     ``pairing=(mine, theirs)`` plays only that deck pairing (see :func:`match_decks`).
     ``progress(finished, n)`` is called whenever more games have finished (``n``: the games this
     call plays, ``hi - lo`` with ``block``)."""
@@ -152,6 +153,9 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     result = np.zeros(n, np.float32)
     lengths = np.zeros(n, np.int32)
     gen = torch.Generator(device=device).manual_seed(seed)
+    # a built-in bot draws per game id, so a game plays the same in any block
+    bot_rng = bot.game_rng(lo, n) if isinstance(bot, BuiltinBot) else None
+    own_rng = policy.game_rng(lo, n) if isinstance(policy, BuiltinBot) else None
     measured_bot = _is_bot(policy)
     if not measured_bot:
         was_training = policy.training
@@ -165,12 +169,14 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         orow = np.nonzero(~mine & ~finished)[0]
         if measured_bot:
             if len(pr):
-                policy.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=pr)
+                kw = {} if own_rng is None else {"rng": own_rng}
+                policy.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=pr, **kw)
         else:
             acts[pr] = policy_actions(policy, env, pr, device, gen, greedy)
         if len(orow):
             if bot is not None:
-                bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow)
+                kw = {} if bot_rng is None else {"rng": bot_rng}
+                bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count, out=acts, rows=orow, **kw)
             else:
                 acts[orow] = policy_actions(opponent_policy, env, orow, device, gen,
                                             greedy if opponent_greedy is None else opponent_greedy)
@@ -207,11 +213,11 @@ def blocks(games: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def merge_blocks(parts: list[dict], games: int) -> dict:
+def merge_blocks(parts: list[dict], games: int, pairing: tuple[str, str] | None = None) -> dict:
     """One match's result from the :func:`play_match` results of its blocks, in block order
-    (empty blocks as None)."""
+    (empty blocks as None); ``pairing`` as the blocks were played with."""
     parts = [p for p in parts if p is not None]
-    decks, seat = match_decks(games)
+    decks, seat = match_decks(games, pairing)
     result = np.concatenate([p["results"] for p in parts])
     if len(result) != games:
         raise ValueError(f"the blocks hold {len(result)} games, the match has {games}")

@@ -59,8 +59,14 @@ class BuiltinBot:
 
     def _batch_rng(self, n: int) -> np.ndarray:
         if getattr(self, "_brng", None) is None or self._brng.shape[0] != n:
-            self._brng = np.array([_mix(self.seed * 1_000_003 + i + 1) for i in range(n)], dtype=np.uint64)
+            self._brng = self.game_rng(0, n)
         return self._brng
+
+    def game_rng(self, first_game: int, n: int) -> np.ndarray:
+        """Fresh generator states (uint64[n]) for games first_game..first_game+n-1, each from
+        the bot's seed and the game's id alone: pass it as ``act_batch(rng=...)`` for every step of
+        those games, and a game draws the same whichever batch or block it is played in."""
+        return np.array([_mix(self.seed * 1_000_003 + first_game + i + 1) for i in range(n)], dtype=np.uint64)
 
     def __repr__(self):
         return f"{type(self).__name__}(seed={self.seed})"
@@ -153,4 +159,4 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BOT_NAMES", "HeuristicBot", "RandomBot", "SearchBot", "make_bot", "match"]
+__all__ = ["BOT_NAMES", "BuiltinBot", "HeuristicBot", "RandomBot", "SearchBot", "make_bot", "match"]
