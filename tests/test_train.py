@@ -347,7 +347,7 @@ def test_closing_evaluation_does_not_repeat_the_last_updates(tmp_path, eval_ever
 
 def test_resume_with_no_time_left_adds_no_evaluation(tmp_path):
     """A resumed run whose time is spent before its first update (the resume's start-up counts)
-    says so, rates nothing again and still leaves its checkpoint and policy."""
+    says so, rates nothing again and saves its checkpoint with the time it has now spent."""
     cfg = tiny(tmp_path, total_steps=64, pool_add_every=0, checkpoint_every=0,
                pool_fraction=0.0)
     tr = Trainer(cfg, quiet=True)
@@ -366,7 +366,8 @@ def test_resume_with_no_time_left_adds_no_evaluation(tmp_path):
     tr.close()
     assert tr.update == 1 and _league_updates(cfg.out) == [1]
     assert any(line.startswith("no update fit in what was left of the budget (update 1") for line in lines), lines
-    assert (Path(cfg.out) / "policy.pt").exists()
+    saved = torch.load(Path(cfg.out) / "checkpoints" / "ckpt_000001.pt", weights_only=True)["counters"]
+    assert saved["update"] == 1 and float(saved["elapsed"]) > secs
 
 
 def _fake_match(wins: int, games: int = 100) -> dict:

@@ -601,7 +601,8 @@ class Trainer:
         """Update until :meth:`done`, then evaluate and save. The closing evaluation is skipped
         where it would repeat one already made at this update (the same games, rated twice in
         the league): when the last update was an ``eval_every`` one, and when a resumed run had
-        no time left for an update (its checkpoint was saved after its own closing evaluation)."""
+        no time left for an update (nothing has changed since its checkpoint; the caller's table,
+        as ``tcg train`` prints, still measures it)."""
         cfg = self.cfg
         last = {}
         start = self.update
