@@ -156,7 +156,10 @@ def _run(policy, enc, legal_tuples, legal_count, actions=None, generator=None, g
                 a = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
         else:
             a = actions[:, k].long()
-            ok = mask.gather(1, a.unsqueeze(1)).squeeze(1)
+            # a value outside the head's range (a corrupt file, say) is not legal either: checked
+            # before the gather, which would index out of bounds
+            inside = (a >= 0) & (a < mask.shape[1])
+            ok = inside & mask.gather(1, torch.where(inside, a, torch.zeros_like(a)).unsqueeze(1)).squeeze(1)
             if not bool(ok.all()):
                 r = torch.nonzero(~ok)[0].item()
                 raise ReplayMismatchError(f"stored tuple {actions[r].tolist()} (row {r}) is not legal under its "
