@@ -32,7 +32,9 @@ reward too. The row has already been reset to a new game (its seed drawn from th
 game's own generator), so ``observations[i]`` is the first decision of the next game.
 
 An action that is not in row i's legal list changes nothing in that game; it is
-counted in ``illegal_counts[i]`` and in ``infos``: never silently fixed. ``legal_tuples``,
+counted in ``illegal_counts[i]`` and in that step's ``infos`` (one dict,
+``{"illegal_actions": k, "illegal_rows": [...]}``, the rows whose tuple this step refused):
+never silently fixed. ``legal_tuples``,
 ``legal_count`` and ``current_player`` are read-only views: the kernel checks actions
 against its own copy, which only the enumerator writes (a list edited from outside could
 otherwise let an illegal tuple through, or a count past ``MAX_LEGAL`` read out of bounds).
@@ -151,7 +153,6 @@ class VecTCG:
         self.terminals[:] = False
         self.truncations[:] = False
         self.illegal_counts[:] = 0
-        self._reported = np.zeros_like(self.illegal_counts)
         return self.observations, []
 
     def step(self, actions=None):
@@ -167,14 +168,16 @@ class VecTCG:
                 raise ValueError(f"actions[{bad[0]}, {bad[1]}] = {a[bad[0], bad[1]]} is out of range "
                                  f"0..{HEAD_SIZES[bad[1]] - 1}")
             self.actions[:] = a
+        # the counts before this step (a copy of N int32s): the rows this step's illegal tuples came
+        # from are the ones that moved, whatever was written to the counters from outside (a resume)
+        before = self.illegal_counts.copy()
         if self._pool is None:
             bad = self._step_slice(slice(None))
         else:
             bad = sum(self._pool.map(self._step_slice, self._slices))
         infos = []
-        if bad:   # counters only move on illegal tuples, so the last-reported copy is rarely touched
-            rows = np.nonzero(self.illegal_counts != self._reported)[0]
-            self._reported[:] = self.illegal_counts
+        if bad:
+            rows = np.nonzero(self.illegal_counts != before)[0]
             infos.append({"illegal_actions": int(bad), "illegal_rows": rows.tolist()})
         return self.observations, self.rewards, self.terminals, self.truncations, infos
 
