@@ -9,11 +9,13 @@ import torch
 
 from policy.config import PolicyConfig
 from policy.model import TCGPolicy, obs_tensors
-from tcg_env.bots import HeuristicBot, RandomBot
+from tcg_env.bots import HeuristicBot
 from tcg_env.observation import ENTITY_FEATURES, GLOBAL_FEATURES
 from tcg_env.vec import VecTCG
 from training.sampler import evaluate, exact_entropy, sample
 from verification.spec import HEAD_SIZES, NUM_ENTITIES, SLOT_KIND, Primary, SlotKind
+
+from policy_data import bot_driven_states, seeded_policy
 
 NUM_HEADS = 4
 POINTER = int(SlotKind.POINTER)
@@ -29,26 +31,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def states():
     """(obs [N, OBS] int8, legal [N, MAX_LEGAL, 4] int8, count [N]) from bot-driven games."""
-    env = VecTCG(24, seed=5)
-    bots = (RandomBot(5), HeuristicBot(6))
-    obs, leg, cnt = [], [], []
-    for t in range(90):
-        obs.append(env.observations.copy())
-        leg.append(env.legal_tuples.copy())
-        cnt.append(env.legal_count.copy())
-        env.step(bots[t % 3 == 0].act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
-    return np.concatenate(obs), np.concatenate(leg), np.concatenate(cnt)
+    return bot_driven_states(24, seed=5, steps=90)
 
 
-def make_policy(cfg=None, seed=0, scale=None):
-    torch.manual_seed(seed)
-    pol = TCGPolicy(cfg or PolicyConfig())
-    if scale is not None:
-        with torch.no_grad():
-            for m in list(pol.bin_out) + list(pol.ptr_q):
-                m.weight.mul_(scale)
-                m.bias.mul_(scale)
-    return pol
+make_policy = seeded_policy
 
 
 def tuple_key(t):

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from policy.config import PolicyConfig
-from policy.model import TCGPolicy, obs_tensors
-from tcg_env.bots import HeuristicBot, RandomBot
-from tcg_env.vec import VecTCG
+from policy.model import obs_tensors
 from training.sampler import NoLegalActionError, ReplayMismatchError, evaluate, exact_entropy, sample
 from verification.spec import HEAD_SIZES, Primary
+
+from policy_data import bot_driven_states, seeded_policy
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -31,26 +31,12 @@ TINY = PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)
 def states():
     """(obs [N, OBS] int8, legal [N, MAX_LEGAL, 4] int8, count [N]) from 16 games driven by a
     random and a heuristic bot: lists of 1 to ~60 tuples, a few with a choice at head 3."""
-    env = VecTCG(16, seed=3)
-    bots = (RandomBot(3), HeuristicBot(4))
-    obs, leg, cnt = [], [], []
-    for t in range(30):
-        obs.append(env.observations.copy())
-        leg.append(env.legal_tuples.copy())
-        cnt.append(env.legal_count.copy())
-        env.step(bots[t % 3 == 0].act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
-    return np.concatenate(obs), np.concatenate(leg), np.concatenate(cnt)
+    return bot_driven_states(16, seed=3, steps=30)
 
 
 def make_policy(cfg=None, seed=0, scale=None):
-    torch.manual_seed(seed)
-    pol = TCGPolicy(cfg or TINY)
-    if scale is not None:   # sharper distributions, so that argmax and draws differ visibly
-        with torch.no_grad():
-            for m in list(pol.bin_out) + list(pol.ptr_q):
-                m.weight.mul_(scale)
-                m.bias.mul_(scale)
-    return pol.eval()
+    """Sharper distributions with ``scale``, so that argmax and draws differ visibly."""
+    return seeded_policy(cfg or TINY, seed, scale).eval()
 
 
 def batch(states, idx):
