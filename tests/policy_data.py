@@ -23,6 +23,7 @@ def bot_driven_states(games: int, seed: int, steps: int):
         leg.append(env.legal_tuples.copy())
         cnt.append(env.legal_count.copy())
         env.step(bots[t % 3 == 0].act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
+    assert env.illegal_counts.sum() == 0
     return np.concatenate(obs), np.concatenate(leg), np.concatenate(cnt)
 
 

@@ -15,11 +15,11 @@ import torch
 
 from policy.config import PolicyConfig
 from policy.model import TCGPolicy, obs_tensors
-from tcg_env.bots import HeuristicBot, RandomBot
-from tcg_env.vec import VecTCG
 from training.sampler import (NoLegalActionError, ReplayMismatchError, SampleResult, _masked_log_softmax, evaluate,
                               exact_entropy, prefix_mask, sample)
 from verification.spec import HEAD_SIZES, SLOT_KIND, Primary, SlotKind
+
+from policy_data import bot_driven_states
 
 NUM_HEADS = 4
 TINY = PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)
@@ -33,16 +33,7 @@ def collect_states(num_games=48, steps=120, seed=7):
     Returns (obs int8 [N, OBS], legal int8 [N, MAX_LEGAL, 4], count int32 [N]); duplicate
     observations are dropped, so every row has a distinct observation. Rows of ``legal``
     past ``count`` hold the env's stale tuples of earlier decisions."""
-    env = VecTCG(num_games, seed=seed)
-    bots = (RandomBot(seed), HeuristicBot(seed + 1))
-    obs, leg, cnt = [], [], []
-    for t in range(steps):
-        obs.append(env.observations.copy())
-        leg.append(env.legal_tuples.copy())
-        cnt.append(env.legal_count.copy())
-        env.step(bots[t % 3 == 0].act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
-    assert env.illegal_counts.sum() == 0
-    obs, leg, cnt = np.concatenate(obs), np.concatenate(leg), np.concatenate(cnt)
+    obs, leg, cnt = bot_driven_states(num_games, seed, steps)
     _, first = np.unique(obs, axis=0, return_index=True)
     keep = np.sort(first)
     return obs[keep], leg[keep], cnt[keep]
