@@ -124,6 +124,7 @@ class VecTCG:
         self.truncations = np.zeros(n, np.bool_)
         self.masks = np.ones(n, np.bool_)
         self.illegal_counts = np.zeros(n, np.int32)
+        self._counts_before = np.zeros(n, np.int32)
         self.final_observations = np.zeros((n, 2, OBS_SIZE), np.int8)
         self.seed = seed
         if not is_integer(threads) or threads < 1:
@@ -168,9 +169,11 @@ class VecTCG:
                 raise ValueError(f"actions[{bad[0]}, {bad[1]}] = {a[bad[0], bad[1]]} is out of range "
                                  f"0..{HEAD_SIZES[bad[1]] - 1}")
             self.actions[:] = a
-        # the counts before this step (a copy of N int32s): the rows this step's illegal tuples came
-        # from are the ones that moved, whatever was written to the counters from outside (a resume)
-        before = self.illegal_counts.copy()
+        # the counts before this step, in a buffer kept for it (no allocation per step): the rows this
+        # step's illegal tuples came from are the ones that moved, whatever was written to the
+        # counters from outside (a resume)
+        before = self._counts_before
+        before[:] = self.illegal_counts
         if self._pool is None:
             bad = self._step_slice(slice(None))
         else:
