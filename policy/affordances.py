@@ -48,7 +48,9 @@ def affordances(legal_tuples: torch.Tensor, legal_count: torch.Tensor,
     ent = torch.zeros(B, E * A + 1, device=dev)
     for j in (1, 2):
         f = index[prim, j - 1]
-        flat = legal[:, :, j].clamp(0, E - 1) * A + f
-        ok = valid & (f >= 0)
+        ptr = legal[:, :, j]
+        flat = ptr.clamp(0, E - 1) * A + f
+        # a pointer past a narrower entity axis flags nothing (clamping it would flag the last entity)
+        ok = valid & (f >= 0) & (ptr >= 0) & (ptr < E)
         ent.scatter_(1, torch.where(ok, flat, torch.full_like(flat, E * A)), 1.0)
     return ent[:, :E * A].view(B, E, A), flags[:, :NUM_PRIMARIES]

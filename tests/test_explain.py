@@ -23,18 +23,19 @@ from verification.spec import HEAD_SIZES, MAX_LEGAL, MULLIGAN_HAND, SLOT_SIZE, P
 
 def test_a_sub_slot_past_its_bin_is_out_of_range_not_a_rule_reason():
     """A BIN sub-slot value equal to the bin's size (board slot 10 for PLAY_UNIT / MOVE, mode 3
-    for CHOOSE_MODE) is refused as out of range, naming the slot and its value, before any rule
-    reads that board slot or mode; the last in-range value is not."""
+    for CHOOSE_MODE) is refused as out of range, naming the slot, its value and the range
+    allowed, before any rule reads that board slot or mode; the last in-range value is not."""
     st = (Scenario().main_phase(active=0)
           .hand(0, ["Scrapyard Mutt"]).ikz(0, n=5)
           .unit(0, 0, "Siege Golem")
           .build())
     size = int(SLOT_SIZE[Primary.PLAY_UNIT, 1])
     assert size == 10 < HEAD_SIZES[2]
-    assert st.explain(play_unit(0, slot=size)) == f"sub2={size} is out of range for PLAY_UNIT"
-    assert st.explain(play_unit(0, slot=size + 5)) == f"sub2={size + 5} is out of range for PLAY_UNIT"
+    allowed = f"(allowed 0..{size - 1})"
+    assert st.explain(play_unit(0, slot=size)) == f"sub2={size} is out of range for PLAY_UNIT {allowed}"
+    assert st.explain(play_unit(0, slot=size + 5)) == f"sub2={size + 5} is out of range for PLAY_UNIT {allowed}"
     assert st.explain(play_unit(0, slot=size - 1)) is None
-    assert st.explain(move(0, size)) == f"sub2={size} is out of range for MOVE"
+    assert st.explain(move(0, size)) == f"sub2={size} is out of range for MOVE {allowed}"
     assert st.explain(move(0, size - 1)) is None
     code, detail = explain_code(st.row, st.pool.table, *play_unit(0, slot=size))
     assert (code, detail) == (R_BIN_RANGE, 2)
@@ -45,7 +46,7 @@ def test_a_sub_slot_past_its_bin_is_out_of_range_not_a_rule_reason():
     st.apply(play_unit(0, slot=0))
     assert st.phase == PH_CHOOSE_MODE
     n_bins = int(SLOT_SIZE[Primary.CHOOSE_MODE, 1])
-    assert st.explain(choose_mode(n_bins)) == f"sub2={n_bins} is out of range for CHOOSE_MODE"
+    assert st.explain(choose_mode(n_bins)) == f"sub2={n_bins} is out of range for CHOOSE_MODE (allowed 0..{n_bins - 1})"
     assert explain_code(st.row, st.pool.table, *choose_mode(n_bins)) == (R_BIN_RANGE, 2)
     assert st.explain(choose_mode(2)) == "mode 2 does not exist (the card has 2 modes)"
 

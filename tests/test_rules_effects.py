@@ -407,6 +407,6 @@ def test_card_type_must_match_the_primary():
           .hand(0, ["Rusty Shiv", "Firebolt"]).ikz(0, n=3)
           .unit(0, 0, "Scrapyard Mutt")
           .build())
-    assert_illegal(st, play_unit(0, slot=1), "'Rusty Shiv' is not the card type PLAY_UNIT needs")
-    assert_illegal(st, attach(1, slot=0), "'Firebolt' is not the card type ATTACH_WEAPON needs")
+    assert_illegal(st, play_unit(0, slot=1), "'Rusty Shiv' is not the card type PLAY_UNIT needs (UNIT)")
+    assert_illegal(st, attach(1, slot=0), "'Firebolt' is not the card type ATTACH_WEAPON needs (WEAPON)")
     assert_illegal(st, play_spell(2), "is not a card in your hand")

@@ -304,8 +304,9 @@ def reason_text(code: int, detail: int, action, phase: int, pool=None) -> str:
         R_UNUSED_SLOT: lambda: f"{_SLOT_NAMES.get(detail)} is unused by {prim} and must be 0",
         R_MULL_MASK: lambda: f"mulligan mask {a1} names positions beyond the {detail}-card opening hand (allowed 0..{(1 << detail) - 1})",
         R_NOT_HAND: lambda: f"sub1={a1} ({entity_name(a1)}) is not a card in your hand",
-        R_CARD_TYPE: lambda: f"{card(detail)} is not the card type {prim} needs",
-        R_BIN_RANGE: lambda: f"{_SLOT_NAMES.get(detail)}={action[detail]} is out of range for {prim}",
+        R_CARD_TYPE: lambda: f"{card(detail)} is not the card type {prim} needs ({CardType(_TYPE_FOR[a0]).name})",
+        R_BIN_RANGE: lambda: (f"{_SLOT_NAMES.get(detail)}={action[detail]} is out of range for {prim} "
+                              f"(allowed 0..{int(SLOT_SIZE[a0, detail - 1]) - 1})"),
         R_SLOT_OCCUPIED: lambda: f"board slot {detail} is not empty",
         R_CANT_PAY: lambda: f"not enough untapped IKZ to pay {detail}" + (" even with the IKZ token" if a3 == 1 else ""),
         R_NO_TOKEN: lambda: "you have no IKZ token to spend",
