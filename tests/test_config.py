@@ -202,8 +202,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_two_ranks(port: int):
-    """Start RANKS as ranks 0 and 1 on ``port``: (each rank's JSON line, or None if a rank
+def run_two_ranks(script: str | None = None):
+    """Run ``script`` (default RANKS; it gets the repo root as argv[1] and prints one JSON line)
+    as gloo ranks 0 and 1 with torchrun's environment: (each rank's JSON object, or None if a
+    rank failed; each rank's stderr). A port found free can be taken before rank 0 binds it:
+    then it tries another, up to three times."""
+    for _ in range(3):
+        outs, stderrs = _run_two_ranks(_free_port(), script or RANKS)
+        if outs is not None or not any("address already in use" in e.lower() for e in stderrs):
+            break
+    return outs, stderrs
+
+
+def _run_two_ranks(port: int, script: str):
+    """Start ``script`` as ranks 0 and 1 on ``port``: (each rank's JSON line, or None if a rank
     failed; each rank's stderr)."""
     procs = []
     for r in (0, 1):
@@ -212,7 +224,7 @@ def _run_two_ranks(port: int):
         env.pop("TCG_DIST_BACKEND", None)
         if torch.cuda.is_available():   # without CUDA, init() picks gloo by itself
             env["TCG_DIST_BACKEND"] = "gloo"
-        procs.append(subprocess.Popen([sys.executable, "-c", RANKS, str(ROOT)], env=env, stdout=subprocess.PIPE,
+        procs.append(subprocess.Popen([sys.executable, "-c", script, str(ROOT)], env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     outs, errs = [], []
     try:
@@ -237,10 +249,7 @@ def test_two_ranks_sum_the_counts_and_average_the_rest():
     leaves other values alone, and refuses key sets that differ even when they are as long;
     all_reduce_min/sum/mean and the array sum reduce as named; each rank's CUDA device is its
     LOCAL_RANK."""
-    for _ in range(3):   # a port found free can be taken before rank 0 binds it: try another
-        outs, stderrs = _run_two_ranks(_free_port())
-        if outs is not None or not any("address already in use" in e.lower() for e in stderrs):
-            break
+    outs, stderrs = run_two_ranks()
     assert outs is not None, stderrs[0][-3000:] + stderrs[1][-3000:]
     for r, o in enumerate(outs):
         assert (o["world"], o["backend"]) == (2, "gloo")
