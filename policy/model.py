@@ -190,6 +190,7 @@ class TCGPolicy(nn.Module):
             self.pending_in = nn.Linear(d, d)     # the card whose target or mode is pending
             self.attack_emb = nn.Embedding(2, d)  # the entity attacking, and the entity attacked
         self.register_buffer("ent_scale", ent_scale[_NUMERIC], persistent=False)
+        self.register_buffer("ent_numeric", torch.as_tensor(_NUMERIC), persistent=False)
         self.register_buffer("glob_scale", glob_scale, persistent=False)
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, batch_first=True,
                                            norm_first=True)
@@ -245,12 +246,16 @@ class TCGPolicy(nn.Module):
         # entity's encoding is zero (nothing reads it: pointer logits mask absent rows).
         width = int(present.sum(1).max()) if B else 0
         order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)[:, :width]
-        sel = entities.gather(1, order.unsqueeze(-1).expand(-1, -1, entities.shape[-1]))
+        sel = entities[torch.arange(B, device=entities.device).unsqueeze(1), order]   # [B, W, F]
         ids = sel[..., _F_CARD].long().clamp(0, self.config.num_cards - 1)
         x = self.card_emb(ids)
         if self.config.card_text:
             x = x + self.card_text_in(self.card_text[ids])
-        x = x + self.ent_in(sel[..., _NUMERIC].float() * self.ent_scale)
+        # ``ent_in`` reads the scaled numeric columns; its weight is spread over all F columns
+        # (zero at the card id's) so the linear reads ``sel`` as it is, with no column copy
+        w = self.ent_in.weight
+        w_all = w.new_zeros(w.shape[0], sel.shape[-1]).index_copy(1, self.ent_numeric, w * self.ent_scale)
+        x = x + F.linear(sel.float(), w_all, self.ent_in.bias)
         g = self.glob_in(globals_.float() * self.glob_scale)
         if self.config.typed_inputs:
             x, g = self._typed(x, g, sel, order, globals_)
@@ -326,7 +331,9 @@ class TCGPolicy(nn.Module):
             attn = layer.self_attn
             H = attn.num_heads
             qkv = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias)
-            q, k, v = qkv.view(B, T, 3, H, d // H).permute(2, 0, 3, 1, 4)
+            # unbind, then a transpose each: the backward writes the three gradients straight
+            # into qkv's layout (a permute of all five axes cost a slow strided copy there)
+            q, k, v = (t.transpose(1, 2) for t in qkv.view(B, T, 3, H, d // H).unbind(2))
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
                                                dropout_p=attn.dropout if self.training else 0.0)
             x = x + layer.dropout1(attn.out_proj(o.transpose(1, 2).reshape(B, T, d)))
