@@ -59,6 +59,9 @@ _ALLOWED = {Target.ANY: {MY_LEADER, ENEMY_LEADER} | _MINE | _THEIRS,
             Target.ENEMY_UNIT: set(_THEIRS),
             Target.FRIENDLY_UNIT: set(_MINE),
             Target.ENEMY_ANY: {ENEMY_LEADER} | _THEIRS}
+# what a refused target's reason says each rule needs
+_NEEDS = {Target.ANY: "a unit or a leader", Target.ANY_UNIT: "a unit", Target.ENEMY_UNIT: "an enemy unit",
+          Target.FRIENDLY_UNIT: "one of your units", Target.ENEMY_ANY: "an enemy unit or the enemy leader"}
 
 
 def _pool_with_spark_jolt_aimed_at(rule: Target) -> CardPool:
@@ -97,7 +100,7 @@ def test_each_chosen_target_rule_allows_exactly_its_entities(rule):
         if e in _ALLOWED[rule]:
             assert why is None, (e, why)
         else:
-            assert why == f"{entity_name(e)} is not a legal target for 'Spark Jolt'", (e, why)
+            assert why == f"{entity_name(e)} is not a legal target for 'Spark Jolt' (it needs {_NEEDS[rule]})", (e, why)
 
 
 @pytest.mark.parametrize("rule", CHOSEN_TARGETS, ids=lambda r: r.name)
@@ -116,7 +119,7 @@ def test_a_pending_target_choice_allows_exactly_its_rules_entities(rule):
         why = st.explain(choose_target(e))
         assert (why is None) == (e in _ALLOWED[rule]), (e, why)
         if why is not None:
-            assert why == f"{entity_name(e)} is not a legal target for 'Spark Jolt'", (e, why)
+            assert why == f"{entity_name(e)} is not a legal target for 'Spark Jolt' (it needs {_NEEDS[rule]})", (e, why)
 
 
 # ----------------------------------------------------------------------------- the words of each reason
@@ -195,7 +198,7 @@ def test_a_hand_position_holding_no_card_is_refused_in_words():
     _agrees(st)
     for prim, need in ((Primary.PLAY_UNIT, "UNIT"), (Primary.PLAY_SPELL, "SPELL"), (Primary.ATTACH_WEAPON, "WEAPON")):
         assert st.explain((int(prim), ent_hand(0), 0, 0)) == f"card 0 is not the card type {prim.name} needs ({need})"
-    assert st.explain(play_spell(1, target=ENEMY_LEADER)) == "enemy leader is not a legal target for 'Spark Jolt'"
+    assert st.explain(play_spell(1, target=ENEMY_LEADER)) == "enemy leader is not a legal target for 'Spark Jolt' (it needs an enemy unit)"
 
 
 # ----------------------------------------------------------------------------- check_range and the typed error

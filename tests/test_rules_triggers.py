@@ -26,7 +26,8 @@ def test_on_play_chosen_target_waits_for_the_choice_then_resolves():
     assert st.row[G_PEND_CARD] == st.pool.id_of("Cinder Hatchling")
     assert legal_set(st) == {choose_target(ENEMY_LEADER), choose_target(ent_enemy_board(3)),
                              choose_target(ent_enemy_board(7))}
-    assert_illegal(st, choose_target(ent_board(1)), "your garden slot 1 is not a legal target for 'Cinder Hatchling'")
+    assert_illegal(st, choose_target(ent_board(1)), "your garden slot 1 is not a legal target for 'Cinder Hatchling' "
+                   "(it needs an enemy unit or the enemy leader)")
     assert_illegal(st, choose_target(MY_LEADER), "is not a legal target")
     assert_illegal(st, end_turn(), "END_TURN is not allowed in the choose target phase")
     st.apply(choose_target(ent_enemy_board(7)))
@@ -317,7 +318,8 @@ def test_activated_ability_with_chosen_target():
           .build())
     acts = {t for t in legal_set(st) if t[0] == Primary.ACTIVATE}
     assert acts == {activate(0, ENEMY_LEADER), activate(0, ent_enemy_board(0))}
-    assert_illegal(st, activate(0, MY_LEADER), "your leader is not a legal target for 'Smoke Fencer'")
+    assert_illegal(st, activate(0, MY_LEADER), "your leader is not a legal target for 'Smoke Fencer' "
+                   "(it needs an enemy unit or the enemy leader)")
     st.apply(activate(0, ENEMY_LEADER))
     assert hp(st, 1) == 19
     assert pword(st, 0, P_IKZ_TAPPED) == 2
@@ -366,7 +368,8 @@ def test_leader_ability_buffs_a_friendly_unit():
           .unit(1, 0, "Scrapyard Mutt")
           .build())
     assert {t for t in legal_set(st) if t[0] == Primary.LEADER_ABILITY} == {leader_ability(ent_board(3))}
-    assert_illegal(st, leader_ability(ent_enemy_board(0)), "is not a legal target for 'Torvald Anvilhand'")
+    assert_illegal(st, leader_ability(ent_enemy_board(0)),
+                   "is not a legal target for 'Torvald Anvilhand' (it needs one of your units)")
     st.apply(leader_ability(ent_board(3)))
     assert uword(st, 0, 3, B_ATK) == 3 and unit_hp(st, 0, 3) == 1
 

@@ -264,7 +264,13 @@ def explain(row, action, pool) -> str | None:
     code, detail = explain_code(row, pool.table, *a)
     if code == OK:
         return None
-    return reason_text(int(code), int(detail), a, int(row[G_PHASE]), pool)
+    rule = None
+    if code == R_BAD_TARGET:   # the chosen-target rule the entity fails, read where explain_code read it
+        if a[0] == Primary.CHOOSE_TARGET:
+            rule = int(row[G_PEND_TGT])
+        else:
+            rule = int(pool.table[detail, T.C_PLAY_TGT if a[0] == Primary.PLAY_SPELL else T.C_ACT_TGT])
+    return reason_text(int(code), int(detail), a, int(row[G_PHASE]), pool, target_rule=rule)
 
 
 def check_range(action) -> tuple[int, int, int, int]:
@@ -289,7 +295,15 @@ def check_range(action) -> tuple[int, int, int, int]:
     return tuple(vals)
 
 
-def reason_text(code: int, detail: int, action, phase: int, pool=None) -> str:
+# what each chosen target rule allows, for R_BAD_TARGET's reason
+_RULE_NEEDS = {int(Target.ANY): "a unit or a leader", int(Target.ANY_UNIT): "a unit",
+               int(Target.ENEMY_UNIT): "an enemy unit", int(Target.FRIENDLY_UNIT): "one of your units",
+               int(Target.ENEMY_ANY): "an enemy unit or the enemy leader"}
+
+
+def reason_text(code: int, detail: int, action, phase: int, pool=None, target_rule: int | None = None) -> str:
+    """The words for ``explain_code``'s (code, detail) of ``action``; ``target_rule`` (the chosen
+    target rule an R_BAD_TARGET entity fails) adds what the rule allows."""
     a0, a1, a2, a3 = action
     prim = Primary(a0).name
 
@@ -311,7 +325,8 @@ def reason_text(code: int, detail: int, action, phase: int, pool=None) -> str:
         R_CANT_PAY: lambda: f"not enough untapped IKZ to pay {detail}" + (" even with the IKZ token" if a3 == 1 else ""),
         R_NO_TOKEN: lambda: "you have no IKZ token to spend",
         R_TOKEN_ZERO_COST: lambda: "the IKZ token cannot be spent on a cost of 0",
-        R_BAD_TARGET: lambda: f"{entity_name(a2)} is not a legal target for {card(detail)}",
+        R_BAD_TARGET: lambda: f"{entity_name(a2)} is not a legal target for {card(detail)}" + (
+            f" (it needs {_RULE_NEEDS[target_rule]})" if target_rule in _RULE_NEEDS else ""),
         R_TARGET_NOT_ZERO: lambda: f"{card(detail)} takes no chosen target, so sub2 must be 0",
         R_NOT_YOUR_UNIT: lambda: f"sub{detail}={action[detail]} ({entity_name(action[detail])}) is not one of your units",
         R_EXHAUSTED: lambda: "that unit is exhausted",
