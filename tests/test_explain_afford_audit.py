@@ -60,8 +60,8 @@ _ALLOWED = {Target.ANY: {MY_LEADER, ENEMY_LEADER} | _MINE | _THEIRS,
             Target.FRIENDLY_UNIT: set(_MINE),
             Target.ENEMY_ANY: {ENEMY_LEADER} | _THEIRS}
 # what a refused target's reason says each rule needs
-_NEEDS = {Target.ANY: "a unit or a leader", Target.ANY_UNIT: "a unit", Target.ENEMY_UNIT: "an enemy unit",
-          Target.FRIENDLY_UNIT: "one of your units", Target.ENEMY_ANY: "an enemy unit or the enemy leader"}
+_NEEDS = {Target.ANY: "any unit or leader", Target.ANY_UNIT: "a unit", Target.ENEMY_UNIT: "an enemy unit",
+          Target.FRIENDLY_UNIT: "a friendly unit", Target.ENEMY_ANY: "an enemy unit or leader"}
 
 
 def _pool_with_spark_jolt_aimed_at(rule: Target) -> CardPool:

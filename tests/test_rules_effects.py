@@ -83,7 +83,7 @@ def test_buff_raises_attack_health_and_max_health():
           .build())
     assert spells(st) == {play_spell(0, ent_board(2))}
     assert_illegal(st, play_spell(0, ent_enemy_board(0)),
-                   "enemy garden slot 0 is not a legal target for 'Blessing of Might' (it needs one of your units)")
+                   "enemy garden slot 0 is not a legal target for 'Blessing of Might' (it needs a friendly unit)")
     st.apply(play_spell(0, ent_board(2)))
     assert uword(st, 0, 2, B_ATK) == 4 and unit_hp(st, 0, 2) == 3 and uword(st, 0, 2, B_MAXHP) == 5
 

@@ -27,7 +27,7 @@ def test_on_play_chosen_target_waits_for_the_choice_then_resolves():
     assert legal_set(st) == {choose_target(ENEMY_LEADER), choose_target(ent_enemy_board(3)),
                              choose_target(ent_enemy_board(7))}
     assert_illegal(st, choose_target(ent_board(1)), "your garden slot 1 is not a legal target for 'Cinder Hatchling' "
-                   "(it needs an enemy unit or the enemy leader)")
+                   "(it needs an enemy unit or leader)")
     assert_illegal(st, choose_target(MY_LEADER), "is not a legal target")
     assert_illegal(st, end_turn(), "END_TURN is not allowed in the choose target phase")
     st.apply(choose_target(ent_enemy_board(7)))
@@ -319,7 +319,7 @@ def test_activated_ability_with_chosen_target():
     acts = {t for t in legal_set(st) if t[0] == Primary.ACTIVATE}
     assert acts == {activate(0, ENEMY_LEADER), activate(0, ent_enemy_board(0))}
     assert_illegal(st, activate(0, MY_LEADER), "your leader is not a legal target for 'Smoke Fencer' "
-                   "(it needs an enemy unit or the enemy leader)")
+                   "(it needs an enemy unit or leader)")
     st.apply(activate(0, ENEMY_LEADER))
     assert hp(st, 1) == 19
     assert pword(st, 0, P_IKZ_TAPPED) == 2
@@ -369,7 +369,7 @@ def test_leader_ability_buffs_a_friendly_unit():
           .build())
     assert {t for t in legal_set(st) if t[0] == Primary.LEADER_ABILITY} == {leader_ability(ent_board(3))}
     assert_illegal(st, leader_ability(ent_enemy_board(0)),
-                   "is not a legal target for 'Torvald Anvilhand' (it needs one of your units)")
+                   "is not a legal target for 'Torvald Anvilhand' (it needs a friendly unit)")
     st.apply(leader_ability(ent_board(3)))
     assert uword(st, 0, 3, B_ATK) == 3 and unit_hp(st, 0, 3) == 1
 

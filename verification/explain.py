@@ -11,7 +11,8 @@ import numpy as np
 from numba import njit
 
 from prefabs import table as T
-from prefabs.enums import CardType, Effect, Keyword, Target
+from prefabs.enums import CHOSEN_TARGETS, CardType, Effect, Keyword, Target
+from prefabs.text import TARGET_PHRASES
 from .errors import ActionOutOfRangeError
 from .layout import (B_CARD, B_MOVED, B_READY, B_SICK, B_USED, G_ATK_TGT, G_PEND_CARD, G_PEND_TGT, G_PHASE,
                      P_HAND, P_HAND_N, P_LEADER, P_LEADER_USED, P_TOKEN, PH_BLOCK, PH_CHOOSE_MODE,
@@ -295,10 +296,7 @@ def check_range(action) -> tuple[int, int, int, int]:
     return tuple(vals)
 
 
-# what each chosen target rule allows, for R_BAD_TARGET's reason
-_RULE_NEEDS = {int(Target.ANY): "a unit or a leader", int(Target.ANY_UNIT): "a unit",
-               int(Target.ENEMY_UNIT): "an enemy unit", int(Target.FRIENDLY_UNIT): "one of your units",
-               int(Target.ENEMY_ANY): "an enemy unit or the enemy leader"}
+_CHOSEN = {int(t) for t in CHOSEN_TARGETS}
 
 
 def reason_text(code: int, detail: int, action, phase: int, pool=None, target_rule: int | None = None) -> str:
@@ -326,7 +324,7 @@ def reason_text(code: int, detail: int, action, phase: int, pool=None, target_ru
         R_NO_TOKEN: lambda: "you have no IKZ token to spend",
         R_TOKEN_ZERO_COST: lambda: "the IKZ token cannot be spent on a cost of 0",
         R_BAD_TARGET: lambda: f"{entity_name(a2)} is not a legal target for {card(detail)}" + (
-            f" (it needs {_RULE_NEEDS[target_rule]})" if target_rule in _RULE_NEEDS else ""),
+            f" (it needs {TARGET_PHRASES[Target(target_rule)]})" if target_rule in _CHOSEN else ""),
         R_TARGET_NOT_ZERO: lambda: f"{card(detail)} takes no chosen target, so sub2 must be 0",
         R_NOT_YOUR_UNIT: lambda: f"sub{detail}={action[detail]} ({entity_name(action[detail])}) is not one of your units",
         R_EXHAUSTED: lambda: "that unit is exhausted",
