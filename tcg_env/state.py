@@ -94,7 +94,62 @@ def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
         if len(bad):
             r, c = bad[0]
             return r, f"{name} (word {cols[c]}) is {vals[r, c]}, outside {lo}..{hi}"
-    return _pending_problem(rows, pool)
+    return _structure_problem(rows) or _pending_problem(rows, pool)
+
+
+def _structure_problem(rows: np.ndarray) -> tuple[int, str] | None:
+    """Words each in range can still disagree with each other in a way no game does: a zone
+    (IKZ area, IKZ deck, deck, hand, discard) holds a card at every position below its count
+    and none past it; an empty board slot holds nothing else; a unit's health is 1..its maximum;
+    at most the IKZ area's cards are tapped; a leader's health is at most its maximum, and 0
+    exactly when it has fallen. (Card conservation, which needs the decklist, stays with
+    ``selfcheck.check_invariants``.)"""
+    from verification import layout as L
+    from verification.spec import BOARD_SLOTS, HAND_MAX
+    fields = ("attack", "health", "maximum health", "keyword bits", "ready flag", "arrived flag", "moved flag",
+              "ability used flag", "weapon id")   # B_ATK..B_WEAPON
+    for p in (0, 1):
+        b = L.P0 + p * L.PLAYER_WORDS
+        for name, off, count, cap in (("IKZ area", L.P_IKZ, L.P_IKZ_N, L.IKZ_DECK_SIZE),
+                                      ("IKZ deck", L.P_IKZDECK, L.P_IKZDECK_N, L.IKZ_DECK_SIZE),
+                                      ("deck", L.P_DECK, L.P_DECK_N, L.DECK_SIZE), ("hand", L.P_HAND, L.P_HAND_N, HAND_MAX),
+                                      ("discard", L.P_DISC, L.P_DISC_N, L.DISCARD_MAX)):
+            ids = rows[:, b + off:b + off + cap]
+            n = rows[:, b + count]
+            below = np.arange(cap)[None, :] < n[:, None]
+            bad = np.argwhere(below != (ids != 0))
+            if len(bad):
+                r, i = bad[0]
+                what = "holds no card (id 0) below" if below[r, i] else f"holds card id {ids[r, i]} past"
+                return r, f"player {p} {name} position {i} (word {b + off + i}) {what} its count {n[r]}"
+        for slot in range(BOARD_SLOTS):
+            u = b + L.P_BOARD + slot * L.B_WIDTH
+            unit = rows[:, u:u + L.B_WIDTH]
+            bad = np.argwhere((unit[:, L.B_CARD] == 0)[:, None] & (unit[:, L.B_CARD + 1:] != 0))
+            if len(bad):
+                r, f = bad[0]
+                return r, (f"player {p} board slot {slot} is empty but its {fields[f]} (word {u + 1 + f}) is "
+                           f"{unit[r, 1 + f]}")
+            hp, maxhp = unit[:, L.B_HP], unit[:, L.B_MAXHP]
+            bad = np.flatnonzero((unit[:, L.B_CARD] != 0) & ((hp < 1) | (hp > maxhp)))
+            if len(bad):
+                r = bad[0]
+                return r, f"player {p} board slot {slot} health {hp[r]} is outside 1..{maxhp[r]} (its maximum health)"
+        ikz, tapped = rows[:, b + L.P_IKZ_N], rows[:, b + L.P_IKZ_TAPPED]
+        bad = np.flatnonzero(tapped > ikz)
+        if len(bad):
+            r = bad[0]
+            return r, f"player {p} has {tapped[r]} tapped IKZ but {ikz[r]} in the IKZ area"
+        hp, maxhp, fell = rows[:, b + L.P_HP], rows[:, b + L.P_MAXHP], rows[:, b + L.P_FELL]
+        bad = np.flatnonzero(hp > maxhp)
+        if len(bad):
+            r = bad[0]
+            return r, f"player {p} leader health {hp[r]} is above its maximum health {maxhp[r]}"
+        bad = np.flatnonzero((hp == 0) != (fell == 1))
+        if len(bad):
+            r = bad[0]
+            return r, f"player {p} leader health {hp[r]} disagrees with its fallen flag {fell[r]}"
+    return None
 
 
 def _pending_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:

@@ -186,15 +186,16 @@ def test_a_sub_slot_past_its_bin_names_the_allowed_range():
 
 
 def test_a_hand_position_holding_no_card_is_refused_in_words():
-    """A row whose hand count covers a position holding card id 0 (the state-row checks accept
-    it: 0 is in every card area's range) gets a reason naming "card 0", not a crash looking up a
-    card 0 the pool does not have; the enumerator does not list it either."""
+    """A row whose hand count covers a position holding card id 0 gets a reason naming "card 0",
+    not a crash looking up a card 0 the pool does not have; the enumerator does not list it
+    either. (The state-row checks refuse such a row from bytes or ``load_state``; a GameState
+    built on a raw row does not run them.)"""
     from tcg_env.state import state_rows_problem
     from verification.layout import P_HAND
     from verification.rules import pbase
     st = Scenario().main_phase(active=0).hand(0, ["Scrapyard Mutt", "Spark Jolt"]).ikz(0, n=5).build()
     st.row[pbase(0) + P_HAND] = 0
-    assert state_rows_problem(st.row, st.pool) is None
+    assert "player 0 hand position 0" in state_rows_problem(st.row, st.pool)
     _agrees(st)
     for prim, need in ((Primary.PLAY_UNIT, "UNIT"), (Primary.PLAY_SPELL, "SPELL"), (Primary.ATTACH_WEAPON, "WEAPON")):
         assert st.explain((int(prim), ent_hand(0), 0, 0)) == f"card 0 is not the card type {prim.name} needs ({need})"
@@ -323,13 +324,13 @@ def test_a_narrower_entity_axis_is_the_prefix_of_the_full_one():
 
 def test_an_empty_enemy_slot_with_leftover_guard_bits_does_not_force_attacks():
     """Only a unit holds a keyword: an empty enemy garden slot whose keyword word still has the
-    GUARD bit (a row from outside; the state-row checks accept it) does not make the enemy
-    leader or other units unattackable, for the explainer as for the enumerator."""
+    GUARD bit (a raw row; the state-row checks refuse it from bytes or ``load_state``) does not
+    make the enemy leader or other units unattackable, for the explainer as for the enumerator."""
     from tcg_env.state import state_rows_problem
     from verification.layout import B_KW
     from verification.rules import sbase
     st = (Scenario().main_phase(active=0).unit(0, 0, "Siege Golem").unit(1, 2, "Scrapyard Mutt").build())
     st.row[sbase(1, 0) + B_KW] = int(Keyword.GUARD)
-    assert state_rows_problem(st.row, st.pool) is None
+    assert "player 1 board slot 0 is empty but its keyword bits" in state_rows_problem(st.row, st.pool)
     _agrees(st)
     assert st.explain(attack(0)) is None and st.explain(attack(0, 2)) is None
