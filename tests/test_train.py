@@ -151,6 +151,36 @@ def test_resume_continues_exactly(tmp_path):
     assert params_digest(straight.policy) == params_digest(resumed.policy)
 
 
+def test_resume_restores_the_heuristic_seats_row_generators(tmp_path):
+    """The rollout's heuristic seat draws from one generator per game row (``act_batch``'s rows,
+    not the bot's single-game one); a checkpoint keeps them, so a resumed run continues them
+    rather than starting them afresh. A checkpoint written before they were saved starts them
+    afresh, as runs did then; a file whose count does not match the game rows is refused."""
+    from tcg_env.bots import HeuristicBot
+    from training.checkpoint import CheckpointError, atomic_save
+    cfg = tiny(tmp_path)
+    fresh = HeuristicBot(cfg.seed).game_rng(0, cfg.num_envs)
+    tr = Trainer(cfg, quiet=True)
+    assert np.array_equal(tr._bot_rows(), fresh)
+    tr._bot_rows()[:] = np.arange(3, 3 + cfg.num_envs, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    want = tr._bot_rows().copy()
+    path = tr.save()
+    tr.close()
+    back = Trainer(cfg, resume=str(path), quiet=True)
+    assert np.array_equal(back._bot_rows(), want) and not np.array_equal(want, fresh)
+    back.close()
+    data = torch.load(path, weights_only=True)
+    del data["rng"]["bot_rows"]
+    atomic_save(data, path)
+    old = Trainer(cfg, resume=str(path), quiet=True)
+    assert np.array_equal(old._bot_rows(), fresh)
+    old.close()
+    data["rng"]["bot_rows"] = torch.zeros(cfg.num_envs + 1, dtype=torch.int64)
+    atomic_save(data, path)
+    with pytest.raises(CheckpointError, match=r"heuristic generators are \[9\], this run has 8 game rows"):
+        Trainer(cfg, resume=str(path), quiet=True)
+
+
 def test_build_policy_passes_every_policy_option_through():
     from policy import PolicyConfig
     from training.ppo import _POLICY_FLAGS, build_policy

@@ -759,10 +759,17 @@ class Trainer:
         return {
             "rng": {"torch": torch.get_rng_state(), "generator": self.gen.get_state(),
                     "numpy": json.dumps(self.np_rng.bit_generator.state),
-                    "bot": torch.as_tensor(self.bot._rng.view(np.int64).copy())},
+                    "bot": torch.as_tensor(self.bot._rng.view(np.int64).copy()),
+                    # the generators the rollout's heuristic seat draws from, one per game row
+                    "bot_rows": torch.as_tensor(self._bot_rows().view(np.int64).copy())},
             "env": {k: torch.as_tensor(getattr(self.env, k)) for k in ("state", "illegal_counts")},
             "pool_stats": [[m.games, m.learner_wins] for m in self.pool],
         }
+
+    def _bot_rows(self) -> np.ndarray:
+        """The heuristic opponent's generators for this rank's game rows (uint64[num_envs]), the
+        ones ``collect`` hands it through ``act_batch``."""
+        return self.bot._batch_rng(self.env.num_games)
 
     def save(self) -> Path | None:
         """Write a checkpoint (rank 0). Under torchrun every rank must call it: the other ranks'
@@ -810,6 +817,12 @@ class Trainer:
         self.gen.set_state(r["generator"])
         self.np_rng.bit_generator.state = json.loads(r["numpy"])
         self.bot._rng[:] = r["bot"].numpy().view(np.uint64)
+        if "bot_rows" in r:   # written before it was saved: the rows' generators start afresh, as then
+            rows = r["bot_rows"].numpy().view(np.uint64)
+            if rows.shape != self._bot_rows().shape:
+                raise CheckpointError(f"{path}: its heuristic generators are {list(rows.shape)}, this run has "
+                                      f"{self.env.num_games} game rows")
+            self._bot_rows()[:] = rows
         env = mine["env"]   # the games' rows: their legal lists and observations are derived again
         self.env.load_state(env["state"].numpy())
         self.env.illegal_counts[...] = env["illegal_counts"].numpy()
