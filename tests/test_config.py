@@ -259,3 +259,33 @@ def test_two_ranks_sum_the_counts_and_average_the_rest():
         assert o["array"] == [2.0, 1.0]
         assert o["device"] == f"cuda:{r}"
         assert o["mismatch"] == "raised"
+
+
+def test_train_help_shows_each_named_configs_values_beside_the_defaults(capsys):
+    """`tcg train --help` lists every setting with its built-in default and, in a column per
+    named config, the value that config sets (blank where it keeps the default): a plain `tcg
+    train` runs the cpu config, whose 5 minutes, two ranks and 512 games differ from the
+    defaults the table would otherwise show alone."""
+    from training.cli import main
+    from training.config import CONFIG_DIR
+    from dataclasses import fields
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    table = out[out.index("settings (--set key=value)"):].splitlines()
+    header = next(line for line in table if line.split()[:1] == ["setting"])
+    assert header.split() == ["setting", "default", "cpu", "gpu", "meaning"]
+    rows = {line.split()[0]: line for line in table if line.startswith("  ") and line.split()[0] != "setting"}
+    assert set(rows) == {f.name for f in fields(TrainConfig)}
+    cpu, gpu, default = TrainConfig.named("cpu"), TrainConfig.named("gpu"), TrainConfig()
+    col = {name: header.index(name) for name in ("default", "cpu", "gpu", "meaning")}
+    for name, line in rows.items():
+        cells = {c: line[col[c]:col[nxt]].strip() for c, nxt in (("default", "cpu"), ("cpu", "gpu"), ("gpu", "meaning"))}
+        assert cells["default"] == repr(getattr(default, name)), name
+        for which, cfg in (("cpu", cpu), ("gpu", gpu)):
+            raw = (CONFIG_DIR / f"{which}.toml").read_text()
+            if re.search(rf"^{name}\s*=", raw, re.M):
+                assert cells[which] == repr(getattr(cfg, name)), (name, which)
+            else:
+                assert cells[which] == "" and getattr(cfg, name) == getattr(default, name), (name, which)
+    assert rows["minutes"].split()[1:3] == ["0.0", "5.0"] and rows["nproc"].split()[1:3] == ["1", "2"]

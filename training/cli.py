@@ -611,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "with --resume from the run's checkpoint; flags and --set override them. "
                                     "Checkpoints, TensorBoard logs (losses/, charts/, eval/) and the league table go "
                                     "to --out.",
-                        epilog="settings (--set key=value):\n" + help_table())
+                        epilog="settings (--set key=value), with the value each named config sets where it is not "
+                               "the default; a plain `tcg train` runs the cpu config:\n" + help_table())
     tr.add_argument("--config", default=None,
                     help="named config (cpu, gpu) or a .toml file (default cpu; not with --resume, which continues "
                          "with the settings saved in the checkpoint)")

@@ -286,9 +286,13 @@ def deck_weight_vector(values: dict[str, float]) -> np.ndarray:
 
 
 def help_table() -> str:
-    """Every setting with its default and meaning, for ``tcg train --help``."""
-    lines = []
+    """Every setting with its built-in default, the value each named config sets (blank where it
+    keeps the default), and its meaning, for ``tcg train --help``. A plain ``tcg train`` runs the
+    cpu config, so its column is what a run gets unless a flag or --set says otherwise."""
+    named = {p.stem: tomllib.loads(p.read_text()) for p in sorted(CONFIG_DIR.glob("*.toml"))}
+    lines = [f"  {'setting':<20} {'default':<14} " + "".join(f"{n:<11}" for n in named) + "meaning"]
     for f in fields(TrainConfig):
         default = f.default if f.default is not MISSING else ""
-        lines.append(f"  {f.name:<20} {default!r:<14} {f.metadata.get('help', '')}")
+        sets = "".join(f"{repr(raw[f.name]) if f.name in raw else '':<11}" for raw in named.values())
+        lines.append(f"  {f.name:<20} {default!r:<14} {sets}{f.metadata.get('help', '')}")
     return "\n".join(lines)
