@@ -786,6 +786,8 @@ def test_time_limit_stops_mid_epoch_and_validates_the_steps_since(demos, tmp_pat
     assert [r["step"] for r in curves] == [0, 1]
     assert curves[1]["epoch"] == round(1000 / n, 4) == s["epochs"]
     assert curves[1]["minutes"] == round(61 / 60, 4)
+    # the checkpoint of that mid-epoch row records its epoch as the curves do, not rounded down to 0
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["bc"]["epoch"] == curves[1]["epoch"]
 
 
 def test_weight_decay_reaches_the_optimizer(demos, tmp_path):

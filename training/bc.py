@@ -327,7 +327,7 @@ class BCTrainer:
         return res
 
     def _save(self, path: Path, row: dict) -> None:
-        save_policy(self.policy, path, extra={"bc": {"loss": self.cfg.loss, "epoch": int(row["epoch"]),
+        save_policy(self.policy, path, extra={"bc": {"loss": self.cfg.loss, "epoch": float(row["epoch"]),
                                                      "step": int(row["step"]), "val_loss": float(row["val_loss"]),
                                                      "demos": str(self.cfg.demos)}})
 
