@@ -151,6 +151,25 @@ def test_a_builtin_bot_plays_each_game_the_same_in_any_block():
     _same(play_match(HeuristicBot(0), bot, 8, seed=5), first)
 
 
+def test_a_search_bot_plays_each_game_the_same_in_any_block():
+    """The search bot's seeds follow the game id too (its ``game_rng``, as the built-in bots'):
+    a match against it split into blocks equals the whole match, whichever seat it measures; its
+    per-row default generators are those of games 0..n-1."""
+    from tcg_env.bots.search import SearchBot
+    from training.evaluate import merge_blocks
+
+    def bot():
+        return SearchBot(5, simulations=8, horizon=3)
+    whole = play_match(HeuristicBot(0), bot(), 6, seed=3)
+    _same(merge_blocks([play_match(HeuristicBot(0), bot(), 6, seed=3, block=b) for b in ((0, 3), (3, 6))], 6), whole)
+    measured = play_match(bot(), "heuristic", 6, seed=3)
+    _same(merge_blocks([play_match(bot(), "heuristic", 6, seed=3, block=b) for b in ((0, 2), (2, 6))], 6), measured)
+    assert np.array_equal(bot().game_rng(2, 3), bot().game_rng(0, 5)[2:])
+    b = bot()
+    b.act_batch(np.zeros((4, 1), np.int32), None, np.zeros((4, 1, 4), np.int8), np.zeros(4, np.int32))
+    assert np.array_equal(b._brng, bot().game_rng(0, 4))
+
+
 def test_play_match_refuses_bad_opponents_and_blocks():
     with pytest.raises(ValueError, match="opponent must be 'random', 'heuristic', 'policy' or a bot object"):
         play_match(HeuristicBot(0), "heuristics", 2)

@@ -17,7 +17,7 @@ import torch
 from policy import obs_tensors
 from prefabs import default_decks, find_deck
 from tcg_env import VecTCG
-from tcg_env.bots import BuiltinBot, HeuristicBot, RandomBot
+from tcg_env.bots import HeuristicBot, RandomBot
 
 from .sampler import sample
 
@@ -153,9 +153,10 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     result = np.zeros(n, np.float32)
     lengths = np.zeros(n, np.int32)
     gen = torch.Generator(device=device).manual_seed(seed)
-    # a built-in bot draws per game id, so a game plays the same in any block
-    bot_rng = bot.game_rng(lo, n) if isinstance(bot, BuiltinBot) else None
-    own_rng = policy.game_rng(lo, n) if isinstance(policy, BuiltinBot) else None
+    # a bot with per-game generators (the built-in and search bots) draws by game id, so a game
+    # plays the same in any block
+    bot_rng = bot.game_rng(lo, n) if hasattr(bot, "game_rng") else None
+    own_rng = policy.game_rng(lo, n) if hasattr(policy, "game_rng") else None
     measured_bot = _is_bot(policy)
     if not measured_bot:
         was_training = policy.training

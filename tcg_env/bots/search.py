@@ -677,7 +677,7 @@ class SearchBot:
         out = np.zeros((n, 4), np.int32) if out is None else out
         if rng is None:
             if self._brng is None or self._brng.shape[0] != n:
-                self._brng = np.array([_mix(self.seed * 1_000_003 + i + 1) for i in range(n)], dtype=np.uint64)
+                self._brng = self.game_rng(0, n)
             rng = self._brng
         rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         for i in rows:
@@ -690,6 +690,13 @@ class SearchBot:
                 k = self._search(state[i], cards, legal[i], m, self._next_seed(rng, i))
             out[i] = legal[i, k]
         return out
+
+    def game_rng(self, first_game: int, n: int) -> np.ndarray:
+        """Fresh generator states (uint64[n]) for games first_game..first_game+n-1, each from the
+        bot's seed and the game's id alone (as the built-in bots'): pass it as
+        ``act_batch(rng=...)`` for every step of those games, and a game's searches draw the same
+        seeds whichever batch or block it is played in."""
+        return np.array([_mix(self.seed * 1_000_003 + first_game + i + 1) for i in range(n)], dtype=np.uint64)
 
     def __repr__(self):
         return f"SearchBot(seed={self.seed}, budget={self.budget}, rollout={self.rollout!r})"
