@@ -95,6 +95,7 @@ def _output_folder(out, flag: str = "--out"):
     except OSError as e:
         raise ValueError(f"{flag} {out} cannot be created ({e.strerror or e})") from None
     if not os.access(out, os.W_OK | os.X_OK):
+        _drop_if_unused(out, created)   # the caller never learns what was made here: leave nothing behind
         raise ValueError(f"{flag} {out} is not writable")
     return created
 
@@ -443,6 +444,9 @@ def _cmd_demos(args) -> int:
                   file=sys.stderr)
             return 2
     from pathlib import Path
+    if not args.out.strip():
+        print("tcg demos: --out must name a file to write, got an empty path", file=sys.stderr)
+        return 2
     if Path(args.out).is_dir():
         print(f"tcg demos: --out {args.out} is a folder; give a file path", file=sys.stderr)
         return 2
