@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -76,10 +77,13 @@ def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
 
 
 def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) -> str | None:
-    """The first word of the state rows ``rows`` (int32[N, STATE_SIZE]) that no game of this
-    engine can hold, as a message naming the row (unless ``name_row`` is False, for one row),
-    the field, the value and the allowed range; None if every row is sound. For rows from outside
-    (bytes, checkpoints): the kernels trust their rows."""
+    """What the first of the state rows ``rows`` (int32[N, STATE_SIZE]) that no game of this
+    engine can hold gets wrong, as a message naming the row (unless ``name_row`` is False, for
+    one row), the field, the value and what is allowed; None if every row is sound. For rows
+    from outside (bytes, checkpoints, demo files): the kernels trust their rows. A row is
+    sound when every word is in its range (:func:`_row_checks`), its zones, board and health
+    agree with each other and each player's cards are its decklist's (:func:`_structure_problems`),
+    and a pending choice is one its card has (:func:`_pending_problems`)."""
     found = _first_problem(np.asarray(rows).reshape(-1, STATE_SIZE), pool)
     if found is None:
         return None
@@ -87,23 +91,49 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) 
     return f"row {r}: {problem}" if name_row else problem
 
 
+def _earliest(found) -> tuple[int, str] | None:
+    """Of (row, message) pairs, one per check (its first bad row), the one of the lowest row; the
+    first check's where several name that row."""
+    best = None
+    for r, problem in found:
+        if best is None or r < best[0]:
+            best = (int(r), problem)
+    return best
+
+
 def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
+    in_range = _earliest(_range_problems(rows, pool))
+    # the rows before the first with a word out of range can be read as a game's (card ids index
+    # the card table): the first row that breaks any rule is either one of them or that one
+    head = rows if in_range is None else rows[:in_range[0]]
+    if len(head):
+        found = _earliest(chain(_structure_problems(head, pool), _pending_problems(head, pool)))
+        if found is not None and (in_range is None or found[0] < in_range[0]):
+            return found
+    return in_range
+
+
+def _range_problems(rows: np.ndarray, pool: CardPool):
     for name, cols, lo, hi in _row_checks(len(pool)):
         vals = rows[:, cols]
         bad = np.argwhere((vals < lo) | (vals > hi))
         if len(bad):
             r, c = bad[0]
-            return r, f"{name} (word {cols[c]}) is {vals[r, c]}, outside {lo}..{hi}"
-    return _structure_problem(rows) or _pending_problem(rows, pool)
+            yield r, f"{name} (word {cols[c]}) is {vals[r, c]}, outside {lo}..{hi}"
 
 
-def _structure_problem(rows: np.ndarray) -> tuple[int, str] | None:
+def _structure_problems(rows: np.ndarray, pool: CardPool):
     """Words each in range can still disagree with each other in a way no game does: a zone
     (IKZ area, IKZ deck, deck, hand, discard) holds a card at every position below its count
     and none past it; an empty board slot holds nothing else; a unit's health is 1..its maximum;
     at most the IKZ area's cards are tapped; a leader's health is at most its maximum, and 0
-    exactly when it has fallen. (Card conservation, which needs the decklist, stays with
-    ``selfcheck.check_invariants``.)"""
+    exactly when it has fallen. A player's decklist and IKZ list (what a reset deals) name a card
+    at every position, and it holds no more cards than they list: at most 30 in its deck, hand,
+    discard, units (tokens aside) and weapons, at most 10 in its IKZ area and IKZ deck (the
+    engine moves a card into the next position of a zone, so more would write past it). That
+    they are the very cards listed (conservation) is ``selfcheck.check_invariants``'s to check:
+    hand-built positions put cards in play from nowhere. Each check yields its first bad row."""
+    from prefabs import table as T
     from verification import layout as L
     from verification.spec import BOARD_SLOTS, HAND_MAX
     fields = ("attack", "health", "maximum health", "keyword bits", "ready flag", "arrived flag", "moved flag",
@@ -121,38 +151,57 @@ def _structure_problem(rows: np.ndarray) -> tuple[int, str] | None:
             if len(bad):
                 r, i = bad[0]
                 what = "holds no card (id 0) below" if below[r, i] else f"holds card id {ids[r, i]} past"
-                return r, f"player {p} {name} position {i} (word {b + off + i}) {what} its count {n[r]}"
+                yield r, f"player {p} {name} position {i} (word {b + off + i}) {what} its count {n[r]}"
         for slot in range(BOARD_SLOTS):
             u = b + L.P_BOARD + slot * L.B_WIDTH
             unit = rows[:, u:u + L.B_WIDTH]
             bad = np.argwhere((unit[:, L.B_CARD] == 0)[:, None] & (unit[:, L.B_CARD + 1:] != 0))
             if len(bad):
                 r, f = bad[0]
-                return r, (f"player {p} board slot {slot} is empty but its {fields[f]} (word {u + 1 + f}) is "
-                           f"{unit[r, 1 + f]}")
+                yield r, (f"player {p} board slot {slot} is empty but its {fields[f]} (word {u + 1 + f}) is "
+                          f"{unit[r, 1 + f]}")
             hp, maxhp = unit[:, L.B_HP], unit[:, L.B_MAXHP]
             bad = np.flatnonzero((unit[:, L.B_CARD] != 0) & ((hp < 1) | (hp > maxhp)))
             if len(bad):
                 r = bad[0]
-                return r, f"player {p} board slot {slot} health {hp[r]} is outside 1..{maxhp[r]} (its maximum health)"
+                yield r, f"player {p} board slot {slot} health {hp[r]} is outside 1..{maxhp[r]} (its maximum health)"
         ikz, tapped = rows[:, b + L.P_IKZ_N], rows[:, b + L.P_IKZ_TAPPED]
         bad = np.flatnonzero(tapped > ikz)
         if len(bad):
             r = bad[0]
-            return r, f"player {p} has {tapped[r]} tapped IKZ but {ikz[r]} in the IKZ area"
+            yield r, f"player {p} has {tapped[r]} tapped IKZ but {ikz[r]} in the IKZ area"
         hp, maxhp, fell = rows[:, b + L.P_HP], rows[:, b + L.P_MAXHP], rows[:, b + L.P_FELL]
         bad = np.flatnonzero(hp > maxhp)
         if len(bad):
             r = bad[0]
-            return r, f"player {p} leader health {hp[r]} is above its maximum health {maxhp[r]}"
+            yield r, f"player {p} leader health {hp[r]} is above its maximum health {maxhp[r]}"
         bad = np.flatnonzero((hp == 0) != (fell == 1))
         if len(bad):
             r = bad[0]
-            return r, f"player {p} leader health {hp[r]} disagrees with its fallen flag {fell[r]}"
-    return None
+            yield r, f"player {p} leader health {hp[r]} disagrees with its fallen flag {fell[r]}"
+        # no more cards than the player owns: the engine moves a card into the next position of a
+        # zone (a discard, the IKZ area) trusting that it has room, which only the total bounds
+        board = b + L.P_BOARD + np.arange(BOARD_SLOTS) * L.B_WIDTH
+        units = rows[:, board + L.B_CARD]
+        for what, listed, lo, size, held in (
+                ("main-deck cards in its deck, hand, discard, units (tokens aside) and weapons", L.P_DECKLIST,
+                 "decklist", L.DECK_SIZE,
+                 rows[:, b + L.P_DECK_N] + rows[:, b + L.P_HAND_N] + rows[:, b + L.P_DISC_N]
+                 + ((units != 0) & (pool.table[units, T.C_TOKEN] == 0)).sum(1) + (rows[:, board + L.B_WEAPON] != 0).sum(1)),
+                ("IKZ cards in its IKZ area and IKZ deck", L.P_IKZLIST, "IKZ list", L.IKZ_DECK_SIZE,
+                 rows[:, b + L.P_IKZ_N] + rows[:, b + L.P_IKZDECK_N])):
+            owned = rows[:, b + listed:b + listed + size]
+            bad = np.argwhere(owned == 0)
+            if len(bad):
+                r, i = bad[0]
+                yield r, f"player {p} {lo} position {i} (word {b + listed + i}) holds no card (id 0)"
+            bad = np.flatnonzero(held > size)
+            if len(bad):
+                r = bad[0]
+                yield r, f"player {p} holds {held[r]} {what}, more than the {size} of its {lo}"
 
 
-def _pending_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
+def _pending_problems(rows: np.ndarray, pool: CardPool):
     """A pending choice's words are not free values: the kernels resolve a pending target choice
     with the effect, arguments and target rule stored in the row (an argument can be a card id
     or a loop count), so they must be one of the pending card's abilities that asks for a
@@ -169,13 +218,12 @@ def _pending_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None
     bad = np.flatnonzero((rows[:, L.G_PHASE] == L.PH_CHOOSE_TARGET) & ~matches)
     if len(bad):
         r = bad[0]
-        return r, (f"the pending target choice (effect {pending[r, 0]}, arguments {pending[r, 1]} and "
-                f"{pending[r, 2]}, target rule {pending[r, 3]}) is not an ability of its pending card (id {card[r]}) "
-                f"that asks for a target")
+        yield r, (f"the pending target choice (effect {pending[r, 0]}, arguments {pending[r, 1]} and "
+                  f"{pending[r, 2]}, target rule {pending[r, 3]}) is not an ability of its pending card (id {card[r]}) "
+                  f"that asks for a target")
     bad = np.flatnonzero((rows[:, L.G_PHASE] == L.PH_CHOOSE_MODE) & (table[card, T.C_NMODES] < 1))
     if len(bad):
-        return bad[0], f"a mode choice is pending for card id {card[bad[0]]}, which has no modes"
-    return None
+        yield bad[0], f"a mode choice is pending for card id {card[bad[0]]}, which has no modes"
 
 
 def pool_digest(pool: CardPool) -> bytes:

@@ -1,6 +1,8 @@
 """GameState's own API: state-row validation (every field, both players, every slot, the
 bounds themselves), seeds, bytes, clone, equality, legal lists, observations of a finished game,
 and the random-play self-checks of ``tcg_env.selfcheck``."""
+import re
+
 import numpy as np
 import pytest
 
@@ -70,10 +72,13 @@ def test_state_rows_problem_bounds_are_exact():
     empty slot holds nothing else)."""
     n = len(default_pool())
     over = _finished_game().row.copy()
-    manned = _main_phase().row.copy()   # a unit at full MAX_STAT health in every slot
+    from prefabs import table as T
+    token = int(np.flatnonzero(default_pool().table[:, T.C_TOKEN])[0])   # owned by no decklist
+    manned = _main_phase().row.copy()   # a token unit at full MAX_STAT health in every slot
     for p in (0, 1):
         for slot in range(BOARD_SLOTS):
-            manned[[_slot(p, slot, L.B_CARD), _slot(p, slot, L.B_HP), _slot(p, slot, L.B_MAXHP)]] = 1, L.MAX_STAT, L.MAX_STAT
+            manned[[_slot(p, slot, L.B_CARD), _slot(p, slot, L.B_HP), _slot(p, slot, L.B_MAXHP)]] = (token, L.MAX_STAT,
+                                                                                                     L.MAX_STAT)
     cases = [
         (L.G_TURN, L.TURN_CAP, "turn", None),
         (L.G_WINNER, 2, "winner", over),
@@ -98,6 +103,61 @@ def test_state_rows_problem_names_the_first_bad_row():
     rows[5, _pb(0) + L.P_HAND_N] = 77
     assert state_rows_problem(rows, default_pool()).startswith("row 2: player 0 hand count")
     assert state_rows_problem(rows[3:], default_pool()).startswith("row 2: player 0 hand count (word")
+
+
+def test_state_rows_problem_names_the_lowest_bad_row_whatever_its_problem():
+    """The row named is the lowest with any problem, not the first found by the first kind of
+    check that finds one: a structural problem in row 1 is named before a word out of range in
+    row 3, and a word out of range in row 1 before a structural problem in row 3."""
+    rows = np.stack([_main_phase(s).row for s in range(5)])
+    fallen = rows.copy()
+    fallen[1, _pb(1) + L.P_FELL] = 1   # fallen with health left
+    fallen[3, L.G_TURN] = 0
+    assert state_rows_problem(fallen, default_pool()).startswith("row 1: player 1 leader health")
+    turn = rows.copy()
+    turn[1, L.G_TURN] = 0
+    turn[3, _pb(1) + L.P_FELL] = 1
+    assert state_rows_problem(turn, default_pool()).startswith("row 1: turn (word")
+    hole = rows.copy()
+    hole[2, _pb(0) + L.P_HAND] = 0
+    hole[4, _pb(1) + L.P_FELL] = 1
+    assert state_rows_problem(hole, default_pool()).startswith("row 2: player 0 hand position 0")
+
+
+def test_more_cards_than_a_player_owns_is_refused_before_the_engine_writes_past_a_zone():
+    """The engine moves a card into the next position of a zone trusting there is room, which
+    holds while a player has no more cards than its decklist's 30 and its IKZ list's 10. A row
+    with more is refused by name: a full discard of 30 beside a full hand burnt the drawn card
+    into board slot 0's words, and a full IKZ area beside a non-empty IKZ deck wrote the arriving
+    IKZ over the IKZ deck. At exactly the bound the row is accepted, and so is a position whose
+    cards do not come from its decklist (hand-built scenarios), which only check_invariants
+    refuses."""
+    from scenario import Scenario, end_turn
+    sc = Scenario().main_phase(active=1)
+    b = _pb(0)
+    owned = [int(c) for c in sc.row[b + L.P_DECKLIST:b + L.P_DECKLIST + L.DECK_SIZE]]
+    st = sc.deck(0, []).discard(0, owned).hand(0, []).build()
+    assert state_rows_problem(st.row, st.pool) is None   # 30 cards: all of them discarded
+    st = sc.deck(0, owned[:1]).hand(0, owned[:10]).build()   # a card to draw into a full hand
+    says = ("player 0 holds 41 main-deck cards in its deck, hand, discard, units (tokens aside) and weapons, "
+            "more than the 30 of its decklist")
+    assert state_rows_problem(st.row, st.pool) == f"row 0: {says}"
+    with pytest.raises(StateFormatError, match=re.escape(says)):
+        GameState.from_bytes(st.to_bytes(), st.pool)
+    st.apply(end_turn())   # unchecked rows: what the engine did with it
+    assert int(st.row[b + L.P_DISC_N]) > L.DISCARD_MAX or int(st.row[_slot(0, 0, L.B_CARD)]) != 0
+    st = Scenario().main_phase(active=1).ikz(0, n=10).build()
+    ikz = [int(c) for c in st.row[b + L.P_IKZLIST:b + L.P_IKZLIST + L.IKZ_DECK_SIZE]]
+    assert state_rows_problem(st.row, st.pool) is None
+    st.row[b + L.P_IKZDECK:b + L.P_IKZDECK + 3] = ikz[:3]   # 3 more to arrive (the builder refuses this)
+    st.row[b + L.P_IKZDECK_N] = 3
+    assert state_rows_problem(st.row, st.pool) == ("row 0: player 0 holds 13 IKZ cards in its IKZ area and IKZ deck, "
+                                                   "more than the 10 of its IKZ list")
+    st = Scenario().main_phase(active=1).hand(0, ["Siege Golem"] * 5).build()   # not its decklist's cards
+    assert state_rows_problem(st.row, st.pool) is None and "p0 main-deck cards not conserved" in check_invariants(st)
+    st.row[b + L.P_DECKLIST + 7] = 0
+    assert state_rows_problem(st.row, st.pool) == (f"row 0: player 0 decklist position 7 (word {b + L.P_DECKLIST + 7}) "
+                                                   "holds no card (id 0)")
 
 
 def test_from_bytes_refuses_a_player_1_or_last_slot_corruption():
