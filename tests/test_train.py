@@ -450,6 +450,47 @@ def test_a_member_leaving_the_pool_leaves_the_ratings(tmp_path):
     tr.close()
 
 
+def test_resume_after_a_kill_between_evaluation_and_checkpoint_does_not_repeat_league_rows(tmp_path):
+    """A run evaluates an update before it saves that update's checkpoint. Killed in between
+    (here: the last checkpoint deleted), it resumes from the one before and plays the lost
+    updates and their evaluations again; the league table forgets the rows it had for them, as
+    TensorBoard does, so each evaluated update appears once (random and heuristic rows)."""
+    cfg = tiny(tmp_path, eval_every=1, checkpoint_every=2, total_steps=3 * 64, pool_add_every=0, pool_fraction=0.0,
+               eval_pool_members=0)
+    tr = Trainer(cfg, quiet=True)
+    tr.train()
+    tr.close()
+    assert _league_updates(cfg.out) == [1, 2, 3]
+    (Path(cfg.out) / "checkpoints" / "ckpt_000003.pt").unlink()   # the kill: evaluated, not saved
+    tr = Trainer(cfg, resume=cfg.out, quiet=True)
+    assert tr.update == 2 and _league_updates(cfg.out) == [1, 2]
+    tr.train()
+    tr.close()
+    rows = list(csv.DictReader((Path(cfg.out) / "league.csv").open()))
+    assert [(r["update"], r["opponent"]) for r in rows] == [(u, o) for u in "123" for o in ("random", "heuristic")]
+
+
+def test_league_rewind_and_an_empty_table(tmp_path):
+    """rewind_league keeps the header and every row up to the update, and leaves a table it
+    cannot read by update alone; an empty league.csv (a kill mid-write) gets its header before
+    its first rows."""
+    from training.evaluate import rewind_league, update_league
+    path = tmp_path / "league.csv"
+    head = "update,steps,opponent\n"
+    path.write_text(head + "1,10,random\n2,20,random\n10,100,random\n3,30,heuristic\n")
+    rewind_league(path, 2)
+    assert path.read_text().replace("\r\n", "\n") == head + "1,10,random\n2,20,random\n"
+    path.write_text("steps,opponent\n10,random\n")
+    rewind_league(path, 0)
+    assert path.read_text() == "steps,opponent\n10,random\n"
+    path.write_text("")
+    tr = _fake_trainer(tmp_path)
+    tr.update = 5
+    update_league(tr, {"heuristic": _fake_match(40)})
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 1 and rows[0]["update"] == "5" and rows[0]["opponent"] == "heuristic"
+
+
 def test_league_table_keeps_an_older_header_on_resume(tmp_path):
     """A run resumed from before the mu/sigma columns keeps its header and still plots."""
     from training.evaluate import update_league

@@ -296,7 +296,7 @@ def update_league(trainer, results: dict) -> None:
     if path.exists():  # a resumed run keeps the header it started with (older runs lack the mu/sigma columns)
         with path.open(newline="") as f:
             fields = next(csv.reader(f), None) or fields
-    new = not path.exists()
+    new = not path.exists() or path.stat().st_size == 0   # an empty file (a kill mid-write) gets its header
     with path.open("a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         if new:
@@ -306,6 +306,32 @@ def update_league(trainer, results: dict) -> None:
         plot_league(path, Path(trainer.out) / "league.png")
     except Exception as e:  # a plot must never stop training
         trainer._print(f"(league plot skipped: {e})")
+
+
+def rewind_league(path: Path, update: int) -> None:
+    """Drop the rows of evaluations after ``update`` from a run's league table. A run evaluates
+    an update before it saves that update's checkpoint, so one killed in between is resumed from
+    an earlier checkpoint and plays those updates and their evaluations again (TensorBoard's
+    ``purge_step`` drops their scalars the same way). The file is rewritten atomically; one
+    without an ``update`` column is left as it is."""
+    import os
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        lines = list(csv.reader(f))
+    if not lines or "update" not in lines[0]:
+        return
+    col = lines[0].index("update")
+    keep = [r for r in lines[1:] if not (len(r) > col and r[col].isdigit() and int(r[col]) > update)]
+    if len(keep) == len(lines) - 1:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        csv.writer(f).writerows([lines[0], *keep])
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def plot_league(csv_path: Path, png_path: Path) -> None:

@@ -278,6 +278,9 @@ class Trainer:
             (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.update + 1 if resume else None)
+            if resume:   # the league table forgets the same updates, to be played again
+                from .evaluate import rewind_league
+                rewind_league(self.out / "league.csv", self.update)
 
     # ------------------------------------------------------------------ opponents
     def _choose_opponent(self) -> str | None:
