@@ -39,7 +39,9 @@ import pytest
 
 from tcg_env import bench
 from training import bench as tbench
-from training.evaluate import ANCHOR, plot_league, update_league
+from training.evaluate import ANCHOR, update_league
+
+from test_evaluate import _plotted   # plot_league's figure, kept open
 
 
 # ------------------------------------------------------------------ helpers
@@ -142,17 +144,6 @@ def test_league_minutes_are_the_elapsed_time_in_minutes_to_two_decimals(tmp_path
         row = next(csv.DictReader((d / "league.csv").open()))
         assert row["minutes"] == want
 
-
-def _plotted(monkeypatch, csv_path, png_path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figs = []
-    monkeypatch.setattr(plt, "close", figs.append)
-    plot_league(csv_path, png_path)
-    monkeypatch.undo()
-    assert len(figs) == 1
-    return figs[0].axes
 
 
 def test_league_plot_writes_the_png_it_is_given_with_its_axes_named(tmp_path, monkeypatch):
