@@ -82,7 +82,8 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) 
     one row), the field, the value and what is allowed; None if every row is sound. For rows
     from outside (bytes, checkpoints, demo files): the kernels trust their rows. A row is
     sound when every word is in its range (:func:`_row_checks`), its zones, board and health
-    agree with each other and each player's cards are its decklist's (:func:`_structure_problems`),
+    agree with each other and no player holds more cards than its decklist and IKZ list name
+    (:func:`_structure_problems`),
     and a pending choice is one its card has (:func:`_pending_problems`)."""
     found = _first_problem(np.asarray(rows).reshape(-1, STATE_SIZE), pool)
     if found is None:

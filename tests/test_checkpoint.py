@@ -190,14 +190,15 @@ def test_resume_fields_accepts_well_formed_counters_and_refuses_fractional_count
     resume_fields(_counters(steps=2 ** 53), "x.pt")
 
 
-def test_remove_stale_temps_clears_both_kinds_in_every_folder_and_nothing_else(tmp_path):
+def test_remove_stale_temps_clears_every_kind_in_every_folder_and_nothing_else(tmp_path):
+    """The temporaries atomic_write leaves for checkpoints, policy.pt and a rewound league.csv."""
     from training.checkpoint import remove_stale_temps
     run, ck = tmp_path / "run", tmp_path / "run" / "checkpoints"
     ck.mkdir(parents=True)
-    keep = {run: ["policy.pt", "notes.tmp", "policy.pt.tmp", "other.pt.abc.tmp"],
+    keep = {run: ["policy.pt", "notes.tmp", "policy.pt.tmp", "other.pt.abc.tmp", "league.csv", "league.csv.tmp"],
             ck: ["ckpt_000002.pt", "draft.tmp", "ckpt_000002.pt"]}
     for folder in (run, ck):
-        for name in keep[folder] + ["policy.pt.k2j3.tmp", "ckpt_000003.pt.x9y8.tmp"]:
+        for name in keep[folder] + ["policy.pt.k2j3.tmp", "ckpt_000003.pt.x9y8.tmp", "league.csv.q1w2.tmp"]:
             (folder / name).write_bytes(b"x")
     remove_stale_temps(ck, run, ck)
     for folder in (run, ck):

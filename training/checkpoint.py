@@ -53,12 +53,18 @@ def card_table_digest(pool=None) -> str:
 
 def atomic_save(obj, path: str | Path) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path: str | Path, write) -> Path:
+    """``write(f)`` into a temporary file ``<name>.<random>.tmp`` beside ``path`` (binary), fsync,
+    then rename over ``path``: a reader sees the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)
@@ -180,11 +186,12 @@ def resume_fields(data: dict, path: str | Path) -> tuple[dict, dict]:
 
 
 def remove_stale_temps(*folders: str | Path) -> None:
-    """Delete the temporary files :func:`atomic_save` leaves behind when its writer is killed
-    mid-save (``ckpt_*.pt.<random>.tmp`` and ``policy.pt.<random>.tmp``) in ``folders``, and
-    nothing else: a folder named by ``--resume FILE`` may hold the user's own files."""
+    """Delete the temporary files :func:`atomic_write` leaves behind when its writer is killed
+    mid-save (``ckpt_*.pt.<random>.tmp``, ``policy.pt.<random>.tmp`` and a rewound
+    ``league.csv.<random>.tmp``) in ``folders``, and nothing else: a folder named by ``--resume
+    FILE`` may hold the user's own files."""
     for folder in dict.fromkeys(Path(f) for f in folders):
-        for pattern in ("ckpt_*.pt.*.tmp", "policy.pt.*.tmp"):
+        for pattern in ("ckpt_*.pt.*.tmp", "policy.pt.*.tmp", "league.csv.*.tmp"):
             for stale in folder.glob(pattern):
                 if stale.is_file():
                     stale.unlink()

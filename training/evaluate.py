@@ -314,7 +314,9 @@ def rewind_league(path: Path, update: int) -> None:
     an earlier checkpoint and plays those updates and their evaluations again (TensorBoard's
     ``purge_step`` drops their scalars the same way). The file is rewritten atomically; one
     without an ``update`` column is left as it is."""
-    import os
+    import io
+
+    from .checkpoint import atomic_write
     path = Path(path)
     if not path.exists():
         return
@@ -326,12 +328,9 @@ def rewind_league(path: Path, update: int) -> None:
     keep = [r for r in lines[1:] if not (len(r) > col and r[col].isdigit() and int(r[col]) > update)]
     if len(keep) == len(lines) - 1:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        csv.writer(f).writerows([lines[0], *keep])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows([lines[0], *keep])
+    atomic_write(path, lambda f: f.write(text.getvalue().encode()))
 
 
 def plot_league(csv_path: Path, png_path: Path) -> None:
