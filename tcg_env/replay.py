@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
 from verification.spec import ACTION_SPEC_VERSION
+
+from .atomic import atomic_write
 
 REPLAY_FORMAT = "tcg-replay"
 REPLAY_VERSION = 1
@@ -127,19 +128,7 @@ def save_replay(replay: Replay, path: str | os.PathLike) -> Path:
     head = json.dumps(data, indent=2, ensure_ascii=False)
     body = ",\n    ".join(json.dumps(a) for a in actions)
     text = head[:-2] + ',\n  "actions": [' + (f"\n    {body}\n  " if actions else "") + "]\n}\n"
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".replay-", suffix=".json", dir=str(path.parent or Path(".")))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path
 
 

@@ -124,7 +124,7 @@ def test_atomic_save_syncs_the_temporary_file_before_renaming_it(tmp_path, monke
     rename over the target, which does not exist until the rename."""
     import os
 
-    import training.checkpoint as ck
+    import tcg_env.atomic as ck   # the writer atomic_save goes through
     target = tmp_path / "ckpt_000001.pt"
     events = []
     real_fsync, real_replace = os.fsync, os.replace
@@ -342,7 +342,7 @@ def test_atomic_save_syncs_every_byte_and_keeps_the_process_umask(tmp_path, monk
     reading the umask to set the file's mode leaves the process's umask as it was."""
     import os
 
-    import training.checkpoint as ck
+    import tcg_env.atomic as ck   # the writer atomic_save goes through
     synced, real_fsync = [], os.fsync
     monkeypatch.setattr(ck.os, "fsync", lambda fd: synced.append(os.fstat(fd).st_size) or real_fsync(fd))
     old = os.umask(0o027)

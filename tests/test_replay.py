@@ -188,6 +188,30 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path, finished):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
 
+def test_a_saved_replay_is_an_ordinary_file_and_a_failed_save_keeps_the_old_one(tmp_path, finished, monkeypatch):
+    """A replay gets the mode a plain open() gives (it used to be 0600, mkstemp's, so another user
+    could not read a replay shared on the machine), lands in new parent folders, and a save that
+    fails after writing (here at fsync: a full disk) leaves the previous file whole and no
+    temporary file."""
+    import os
+    old = os.umask(0o022)
+    try:
+        path = save_replay(finished[0], tmp_path / "a" / "b" / "r.json")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
+    before = path.read_bytes()
+    assert load_replay(path).actions == finished[0].actions
+
+    def full(_fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        save_replay(finished[0], path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["r.json"]
+
+
 @pytest.fixture
 def saved(tmp_path, finished):
     """The finished game saved to a file: (path, Replay)."""

@@ -9,14 +9,13 @@ one of them and raises :class:`CheckpointError` naming what is wrong.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
 from prefabs import default_pool
+from tcg_env.atomic import atomic_write
 from verification.spec import ACTION_SPEC_VERSION
 
 FORMAT = "tcg-checkpoint"
@@ -54,28 +53,6 @@ def card_table_digest(pool=None) -> str:
 def atomic_save(obj, path: str | Path) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
     return atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_write(path: str | Path, write) -> Path:
-    """``write(f)`` into a temporary file ``<name>.<random>.tmp`` beside ``path`` (binary), fsync,
-    then rename over ``path``: a reader sees the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def save_policy(policy, path: str | Path, extra: dict | None = None) -> Path:
