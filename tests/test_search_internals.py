@@ -274,6 +274,23 @@ def test_search_row_runs_exactly_its_budget_and_stops_when_the_tree_is_full(stat
     assert done < 50 and meta[0] == 6 and tree[0, N_VISITS] == done
 
 
+def test_a_finished_game_has_nothing_to_search_and_the_kernels_say_so(states):
+    """On a finished game ``run_simulations`` runs none (the tree stays as it was) and
+    ``search_row`` returns -1, no legal row. The kernels used to read past the game's end and
+    crash the process; the bot never called them there, but a caller of the kernels might."""
+    g = states[0].clone()
+    while not g.done:
+        g.apply(tuple(g.legal_tuples()[0]))
+    bot = SearchBot(0, simulations=10)
+    init_tree(bot._tree, bot._value, bot._meta)
+    before = bot._tree.copy(), bot._meta.copy()
+    assert run_simulations(g.row, g.pool.table, bot._tree, bot._value, bot._meta, np.array([np.uint64(3)], np.uint64),
+                           10, bot.settings) == 0
+    assert np.array_equal(bot._tree, before[0]) and np.array_equal(bot._meta, before[1])
+    legal = np.zeros((MAX_LEGAL, 4), np.int8)
+    assert search_row(g.row, g.pool.table, legal, 0, 5, 10, bot._tree, bot._value, bot._meta, bot.settings) == -1
+
+
 def test_the_root_plays_the_most_visited_child_then_the_better_mean_then_the_first_row(states):
     """``best_root_row``: most visits wins; among equal visits the better mean; among equal
     visits and means the first legal row (of the rows sharing the winning edge too)."""

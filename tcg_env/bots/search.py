@@ -452,7 +452,10 @@ def _simulate(root, cards, me, tree, value, meta, rng, s, legal, keys, rows, chi
 @njit(cache=True)
 def run_simulations(root, cards, tree, value, meta, rng, sims, settings):
     """Run ``sims`` more simulations from ``root`` into the tree (which ``init_tree`` started).
-    Stops early when the tree is full; returns the number run."""
+    Stops early when the tree is full; returns the number run: none from a finished game,
+    which has no decision to search."""
+    if root[G_DONE] != DONE_NO:
+        return 0
     me = actor(root)
     s = np.empty(STATE_SIZE, dtype=np.int32)
     legal = np.empty((MAX_LEGAL, 4), dtype=np.int8)
@@ -498,7 +501,10 @@ def best_root_row(root, cards, legal, n, tree, value):
 @njit(cache=True)
 def search_row(root, cards, legal, n, seed, sims, tree, value, meta, settings):
     """The whole decision in one call: the legal row index that ``sims`` simulations choose.
-    A forced decision returns 0 at once and a mulligan takes the heuristic's choice."""
+    A forced decision returns 0 at once and a mulligan takes the heuristic's choice; a finished
+    game (no legal row) returns -1."""
+    if n == 0 or root[G_DONE] != DONE_NO:
+        return -1
     if n == 1:
         return 0
     if root[G_PHASE] == PH_MULLIGAN:
