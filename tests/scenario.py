@@ -421,3 +421,61 @@ def random_play_states(n_games: int = 6, every: int = 5, seed: int = 0, game_see
             step += 1
     return out
 
+
+
+def random_position(rng, pool=None) -> GameState:
+    """A random hand-built main-phase position that conserves each player's cards: the rows a
+    user editing a puzzle position could write. Two random prebuilt decks; each player's 30
+    deck cards are dealt at random to up to ten board units (any slot, garden or alley, with
+    random attack, health up to a random maximum, extra keywords, a weapon from the same deck
+    on some, and random ready/sick/moved/used flags), the hand, the discard and the deck, and
+    its 10 IKZ cards to the IKZ area (some tapped) and IKZ deck. Leader health, the token, the
+    leader ability, fatigue, the turn and the active player are random too."""
+    from prefabs import CardType, default_decks
+    from verification.layout import DECK_SIZE, IKZ_DECK_SIZE, MAX_STAT, P_DECKLIST, P_FELL, P_IKZLIST, TURN_CAP
+    pool = pool or default_pool()
+    names = list(default_decks())
+    g = GameState.new(names[rng.integers(len(names))], names[rng.integers(len(names))],
+                      seed=int(rng.integers(2 ** 31)), pool=pool)
+    g.apply(mulligan(KEEP_ALL))
+    g.apply(mulligan(KEEP_ALL))
+    sc = Scenario.__new__(Scenario)
+    sc.pool, sc.st, sc.row = pool, g, g.row
+    sc._blank()
+    r = g.row
+    sc.main_phase(active=int(rng.integers(2)), turn=int(rng.integers(1, TURN_CAP + 1)))
+    bits = [int(k) for k in Keyword if int(k) and int(k) & (int(k) - 1) == 0]
+    for p in range(2):
+        b = sc._pb(p)
+        rest = [int(c) for c in rng.permutation(r[b + P_DECKLIST:b + P_DECKLIST + DECK_SIZE])]
+        for slot in rng.permutation(BOARD_SLOTS)[:rng.integers(0, BOARD_SLOTS + 1)]:
+            units = [c for c in rest if pool[c].type == CardType.UNIT]
+            if not units:
+                break
+            c = units[rng.integers(len(units))]
+            rest.remove(c)
+            kw = int(pool[c].keywords)
+            for k in bits:
+                if rng.random() < 0.1:
+                    kw |= k
+            weapons = [w for w in rest if pool[w].type == CardType.WEAPON]
+            weapon = None
+            if weapons and rng.random() < 0.4:
+                weapon = weapons[rng.integers(len(weapons))]
+                rest.remove(weapon)
+            top = int(rng.integers(1, 12))
+            sc.unit(p, int(slot), pool[c].name, atk=int(rng.integers(0, 9)), hp=int(rng.integers(1, top + 1)),
+                    max_hp=top, keywords=Keyword(kw), ready=rng.random() < 0.7, sick=rng.random() < 0.3,
+                    moved=rng.random() < 0.2, used=rng.random() < 0.2,
+                    weapon=None if weapon is None else pool[weapon].name)
+        n_hand = int(rng.integers(0, min(HAND_MAX, len(rest)) + 1))
+        n_disc = int(rng.integers(0, len(rest) - n_hand + 1))
+        sc.hand(p, rest[:n_hand]).discard(p, rest[n_hand:n_hand + n_disc]).deck(p, rest[n_hand + n_disc:])
+        ikz = [int(c) for c in rng.permutation(r[b + P_IKZLIST:b + P_IKZLIST + IKZ_DECK_SIZE])]
+        n_area = int(rng.integers(0, IKZ_DECK_SIZE + 1))
+        sc._set_ikz(p, n_area, int(rng.integers(0, n_area + 1)), ikz[n_area:])
+        r[b + P_IKZ:b + P_IKZ + n_area] = ikz[:n_area]   # the player's own IKZ cards, not Plain IKZ
+        sc.leader(p, hp=int(rng.integers(1, min(int(r[b + P_MAXHP]), MAX_STAT) + 1)),
+                  used=rng.random() < 0.3).token(p, rng.random() < 0.5).fatigue(p, int(rng.integers(0, 4)))
+        r[b + P_FELL] = 0
+    return g
