@@ -161,7 +161,8 @@ def _cmd_train(args) -> int:
                 overrides[key] = val
         if args.total_steps is not None and args.minutes is None:
             overrides["minutes"] = 0.0
-        for flag, val, what in (("--resume", args.resume, "a run folder or a checkpoint file"),
+        for flag, val, what in (("--config", args.config, "a named config (cpu, gpu) or a .toml file"),
+                                ("--resume", args.resume, "a run folder or a checkpoint file"),
                                 ("--init-from", args.init_from, "a policy checkpoint file")):
             if val is not None and not val.strip():   # '' would otherwise read as "not given"
                 raise ValueError(f"{flag} needs {what}, got {val!r}")

@@ -303,8 +303,13 @@ class Trainer:
     def _add_to_pool(self):
         sd = {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
         self.pool.append(PoolMember(f"{SNAPSHOT_PREFIX}{self.update}", self.update, sd))
-        if len(self.pool) > self.cfg.pool_size:
-            # a member that leaves the pool is never evaluated again: its rating goes too
+        self._trim_pool()
+
+    def _trim_pool(self):
+        """Keep the newest ``pool_size`` members (fewer than the pool holds after a resume with a
+        smaller ``pool_size``). A member that leaves the pool is never evaluated again: its
+        rating goes too."""
+        while len(self.pool) > self.cfg.pool_size:
             self.ratings.pop(self.pool.pop(0).name, None)
 
     # ------------------------------------------------------------------ acting
@@ -834,6 +839,7 @@ class Trainer:
         for m, (games, wins) in zip(self.pool, mine.get("pool_stats", [])):   # each rank's own counts
             m.games, m.learner_wins = int(games), float(wins)
         self.ratings = {k: (v[0], v[1]) for k, v in data["ratings"].items()}
+        self._trim_pool()   # resumed with a smaller pool_size (--set pool_size=N)
         self.history = json.loads(data["history"])
         self.resumed_from = path
         remove_stale_temps(path.parent, run_dir)   # left by a writer killed mid-save; only now, all checks passed
