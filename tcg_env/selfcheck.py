@@ -88,8 +88,8 @@ def check_invariants(state) -> list[str]:
     declared bounds, clone and bytes round trips. A row no game of this engine can hold
     (``state_rows_problem``: a word out of its range, the turn past the cap, a zone that
     disagrees with its count, leftovers in an empty board slot, a health outside its bounds,
-    more IKZ tapped than held, more cards than the decklist or IKZ list names, a pending choice
-    its card does not have) is that one violation: nothing else reads it, the engine least of
+    more IKZ tapped than held, more cards than the decklist or IKZ list names, a status word
+    that disagrees with the phase, a pending choice its card does not have) is that one violation: nothing else reads it, the engine least of
     all."""
     from collections import Counter
 

@@ -83,8 +83,9 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) 
     from outside (bytes, checkpoints, demo files): the kernels trust their rows. A row is
     sound when every word is in its range (:func:`_row_checks`), its zones, board and health
     agree with each other and no player holds more cards than its decklist and IKZ list name
-    (:func:`_structure_problems`),
-    and a pending choice is one its card has (:func:`_pending_problems`)."""
+    (:func:`_structure_problems`), its status words (over, winner, mulligan player, pending
+    attack) agree with its phase (:func:`_status_problems`), and a pending choice is one its
+    card has (:func:`_pending_problems`)."""
     found = _first_problem(np.asarray(rows).reshape(-1, STATE_SIZE), pool)
     if found is None:
         return None
@@ -108,7 +109,7 @@ def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
     # the card table): the first row that breaks any rule is either one of them or that one
     head = rows if in_range is None else rows[:in_range[0]]
     if len(head):
-        found = _earliest(chain(_structure_problems(head, pool), _pending_problems(head, pool)))
+        found = _earliest(chain(_structure_problems(head, pool), _status_problems(head), _pending_problems(head, pool)))
         if found is not None and (in_range is None or found[0] < in_range[0]):
             return found
     return in_range
@@ -200,6 +201,56 @@ def _structure_problems(rows: np.ndarray, pool: CardPool):
             if len(bad):
                 r = bad[0]
                 yield r, f"player {p} holds {held[r]} {what}, more than the {size} of its {lo}"
+
+
+def _status_problems(rows: np.ndarray):
+    """The game's status words agree with its phase as the engine keeps them: a game is over
+    (done 1 or 2) exactly in the game-over phase, a winner is set exactly when it ended with
+    one (done 1), a mulligan phase names who decides it, and an attack is pending exactly in
+    the block phase: by a unit of the active player, on the defender's leader or on a unit in
+    its garden (on-attack abilities take no chosen target and no mode, so no other phase can
+    hold one). Otherwise a game could have no legal tuple without being over, or legal tuples
+    after it ended."""
+    from verification import layout as L
+    from verification.spec import BOARD_SLOTS, GARDEN_SLOTS
+    phase, done, winner = rows[:, L.G_PHASE], rows[:, L.G_DONE], rows[:, L.G_WINNER]
+    bad = np.flatnonzero((done != L.DONE_NO) != (phase == L.PH_OVER))
+    if len(bad):
+        r = bad[0]
+        yield r, (f"done is {done[r]} but the phase is {phase[r]}: a game is over (done 1 or 2) exactly in the "
+                  f"game-over phase ({L.PH_OVER})")
+    bad = np.flatnonzero((done == L.DONE_TERMINAL) != (winner >= 0))
+    if len(bad):
+        r = bad[0]
+        yield r, (f"winner is {winner[r]} with done {done[r]}: a game that ended (done 1) has a winner 0, 1 or 2 "
+                  f"(a draw), any other has -1")
+    bad = np.flatnonzero((phase == L.PH_MULLIGAN) & (rows[:, L.G_MULL_PLAYER] < 0))
+    if len(bad):
+        yield bad[0], "the mulligan phase names no player to decide it (mulligan player -1)"
+    src, tgt = rows[:, L.G_ATK_SRC], rows[:, L.G_ATK_TGT]
+    block = phase == L.PH_BLOCK
+    bad = np.flatnonzero(~block & ((src != -1) | (tgt != -1)))
+    if len(bad):
+        r = bad[0]
+        yield r, (f"an attack is pending (attacker slot {src[r]}, attack target {tgt[r]}) outside the block phase "
+                  f"({L.PH_BLOCK}); both must be -1 in phase {phase[r]}")
+    n = np.arange(len(rows))
+    active = rows[:, L.G_ACTIVE]
+
+    def unit_at(p, slot):   # the card in player p's board slot (0 where slot is out of the board)
+        ok = (slot >= 0) & (slot < BOARD_SLOTS)
+        word = L.P0 + p * L.PLAYER_WORDS + L.P_BOARD + np.where(ok, slot, 0) * L.B_WIDTH + L.B_CARD
+        return np.where(ok, rows[n, word], 0)
+    bad = np.flatnonzero(block & (unit_at(active, src) == 0))
+    if len(bad):
+        r = bad[0]
+        yield r, (f"the block phase's attacker slot {src[r]} holds no unit of the active player {active[r]}")
+    on_unit = (tgt >= 0) & (tgt < GARDEN_SLOTS) & (unit_at(1 - active, tgt) != 0)
+    bad = np.flatnonzero(block & (tgt != L.ATK_TGT_LEADER) & ~on_unit)
+    if len(bad):
+        r = bad[0]
+        yield r, (f"the block phase's attack target {tgt[r]} is neither the defender's leader ({L.ATK_TGT_LEADER}) "
+                  f"nor a garden slot (0..{GARDEN_SLOTS - 1}) holding a unit of player {1 - active[r]}")
 
 
 def _pending_problems(rows: np.ndarray, pool: CardPool):

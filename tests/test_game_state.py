@@ -124,6 +124,76 @@ def test_state_rows_problem_names_the_lowest_bad_row_whatever_its_problem():
     assert state_rows_problem(hole, default_pool()).startswith("row 2: player 0 hand position 0")
 
 
+def _block_phase(seed=5) -> GameState:
+    """A real response window: random play until the defender is asked to block."""
+    rng = np.random.default_rng(seed)
+    for game in range(50):
+        g = GameState.new(None, None, seed=seed + game)
+        while not g.done:
+            if g.phase == L.PH_BLOCK:
+                return g
+            legal = g.legal_tuples()
+            g.apply(tuple(legal[rng.integers(len(legal))]))
+    raise AssertionError("no response window in 50 random games")
+
+
+def test_status_words_that_disagree_with_the_phase_are_refused():
+    """Rows the checks used to accept and the engine cannot play: a game marked over outside the
+    game-over phase (it still listed legal tuples), the game-over phase of a game not over and a
+    mulligan phase naming no player (no legal tuple, never over: stuck), a winner on a game
+    that did not end with one, and an attack pending outside the response window or by an
+    empty slot or on anything but the defender's leader or a unit in its garden. The engine's
+    own rows in each phase pass, a truncated game included."""
+    from verification.spec import GARDEN_SLOTS
+    pool = default_pool()
+    main, over, block, mull = _main_phase().row, _finished_game().row, _block_phase().row, GameState.new().row
+    truncated = main.copy()
+    truncated[[L.G_PHASE, L.G_DONE, L.G_WINNER]] = L.PH_OVER, L.DONE_TRUNCATED, -1
+    for row in (main, over, block, mull, truncated):
+        assert state_rows_problem(row, pool) is None
+    assert over[L.G_DONE] == L.DONE_TERMINAL and over[L.G_WINNER] in (0, 1, 2)
+    a = int(block[L.G_ACTIVE])
+    src, tgt = int(block[L.G_ATK_SRC]), int(block[L.G_ATK_TGT])
+    empty_mine = next(k for k in range(BOARD_SLOTS) if block[_slot(a, k, L.B_CARD)] == 0)
+    empty_garden = [k for k in range(GARDEN_SLOTS) if block[_slot(1 - a, k, L.B_CARD)] == 0]
+
+    def edited(base, **words):
+        row = base.copy()
+        for name, v in words.items():
+            row[getattr(L, name)] = v
+        return state_rows_problem(row, pool)
+    cases = [
+        (edited(main, G_DONE=L.DONE_TERMINAL), "done is 1 but the phase is 1"),
+        (edited(main, G_DONE=L.DONE_TRUNCATED), "done is 2 but the phase is 1"),
+        (edited(main, G_PHASE=L.PH_OVER), "done is 0 but the phase is 5"),
+        (edited(over, G_WINNER=-1), "winner is -1 with done 1"),
+        (edited(truncated, G_WINNER=0), "winner is 0 with done 2"),
+        (edited(main, G_WINNER=2), "winner is 2 with done 0"),
+        (edited(mull, G_MULL_PLAYER=-1), "the mulligan phase names no player"),
+        (edited(main, G_ATK_SRC=0), "an attack is pending (attacker slot 0, attack target -1) outside the block"),
+        (edited(main, G_ATK_TGT=L.ATK_TGT_LEADER), f"an attack is pending (attacker slot -1, attack target {L.ATK_TGT_LEADER})"),
+        (edited(over, G_ATK_SRC=src, G_ATK_TGT=tgt), "an attack is pending"),
+        (edited(block, G_ATK_SRC=-1), f"attacker slot -1 holds no unit of the active player {a}"),
+        (edited(block, G_ATK_SRC=empty_mine), f"attacker slot {empty_mine} holds no unit"),
+        (edited(block, G_ATK_TGT=-1), f"attack target -1 is neither the defender's leader ({L.ATK_TGT_LEADER}) nor a garden slot"),
+    ]
+    if empty_garden:
+        cases.append((edited(block, G_ATK_TGT=empty_garden[0]), f"attack target {empty_garden[0]} is neither"))
+    from prefabs.table import C_TOKEN
+    token = int(np.flatnonzero(pool.table[:, C_TOKEN])[0])   # owned by no decklist: no count changes
+    alley = block.copy()   # a unit in the defender's alley is out of reach of an attack
+    alley[_slot(1 - a, GARDEN_SLOTS, L.B_CARD):_slot(1 - a, GARDEN_SLOTS, L.B_CARD) + L.B_WIDTH] = 0
+    alley[[_slot(1 - a, GARDEN_SLOTS, f) for f in (L.B_CARD, L.B_HP, L.B_MAXHP)]] = token, 1, 1
+    assert state_rows_problem(alley, pool) is None
+    cases.append((edited(alley, G_ATK_TGT=GARDEN_SLOTS), f"attack target {GARDEN_SLOTS} is neither"))
+    for problem, says in cases:
+        assert problem is not None and problem.startswith("row 0: ") and says in problem, (says, problem)
+    with pytest.raises(StateFormatError, match="the mulligan phase names no player"):
+        bad = GameState(mull.copy(), pool)
+        bad.row[L.G_MULL_PLAYER] = -1
+        GameState.from_bytes(bad.to_bytes())
+
+
 def test_more_cards_than_a_player_owns_is_refused_before_the_engine_writes_past_a_zone():
     """The engine moves a card into the next position of a zone trusting there is room, which
     holds while a player has no more cards than its decklist's 30 and its IKZ list's 10. A row

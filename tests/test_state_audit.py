@@ -289,10 +289,15 @@ def test_each_range_refuses_one_past_either_end_by_name():
         row = top.copy()
         row[word] = value
         assert _problem(row) == f"row 0: {says} (word {word}) is {value}, outside {lo}..{hi}", says
+    # the attack target and done at the top of their ranges, in the phase that holds them (an
+    # attack on the leader in the block phase; a truncated game over)
+    status = {L.G_ATK_TGT: {L.G_PHASE: L.PH_BLOCK, L.G_ATK_SRC: 0}, L.G_DONE: {L.G_PHASE: L.PH_OVER}}
     for word, value in ((_slot(0, 5, L.B_WEAPON), N), (_slot(1, 0, L.B_USED), 1), (L.G_ATK_TGT, L.ATK_TGT_LEADER),
                         (L.G_DONE, 2), (b1 + L.P_LEADER, N)):
         row = top.copy()
         row[word] = value
+        for w, v in status.get(word, {}).items():
+            row[w] = v
         assert _problem(row) is None, word
 
 
