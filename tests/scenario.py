@@ -423,16 +423,19 @@ def random_play_states(n_games: int = 6, every: int = 5, seed: int = 0, game_see
 
 
 
-def random_position(rng, pool=None) -> GameState:
-    """A random hand-built main-phase position that conserves each player's cards: the rows a
-    user editing a puzzle position could write. Two random prebuilt decks; each player's 30
+def random_position(rng, pool=None, block: float = 0.0) -> GameState:
+    """A random hand-built position that conserves each player's cards: the rows a user editing
+    a puzzle position could write. A main-phase position, or with probability ``block`` (where
+    the active player has a unit) a response window: one of its units, now exhausted, attacks
+    the enemy leader or a unit in the enemy garden, and the defender decides. Two random prebuilt decks; each player's 30
     deck cards are dealt at random to up to ten board units (any slot, garden or alley, with
     random attack, health up to a random maximum, extra keywords, a weapon from the same deck
     on some, and random ready/sick/moved/used flags), the hand, the discard and the deck, and
     its 10 IKZ cards to the IKZ area (some tapped) and IKZ deck. Leader health, the token, the
     leader ability, fatigue, the turn and the active player are random too."""
     from prefabs import CardType, default_decks
-    from verification.layout import DECK_SIZE, IKZ_DECK_SIZE, MAX_STAT, P_DECKLIST, P_FELL, P_IKZLIST, TURN_CAP
+    from verification.layout import (ATK_TGT_LEADER, DECK_SIZE, IKZ_DECK_SIZE, MAX_STAT, P_DECKLIST, P_FELL, P_IKZLIST,
+                                     PH_BLOCK, TURN_CAP)
     pool = pool or default_pool()
     names = list(default_decks())
     g = GameState.new(names[rng.integers(len(names))], names[rng.integers(len(names))],
@@ -478,4 +481,11 @@ def random_position(rng, pool=None) -> GameState:
         sc.leader(p, hp=int(rng.integers(1, min(int(r[b + P_MAXHP]), MAX_STAT) + 1)),
                   used=rng.random() < 0.3).token(p, rng.random() < 0.5).fatigue(p, int(rng.integers(0, 4)))
         r[b + P_FELL] = 0
+    a = int(r[G_ACTIVE])
+    mine = [k for k in range(BOARD_SLOTS) if r[sc._sb(a, k) + B_CARD]]
+    if mine and rng.random() < block:
+        src = mine[rng.integers(len(mine))]
+        targets = [ATK_TGT_LEADER] + [k for k in range(GARDEN_SLOTS) if r[sc._sb(1 - a, k) + B_CARD]]
+        r[sc._sb(a, src) + B_READY] = 0
+        r[[G_PHASE, G_ATK_SRC, G_ATK_TGT]] = PH_BLOCK, src, targets[rng.integers(len(targets))]
     return g

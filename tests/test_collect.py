@@ -111,6 +111,17 @@ def test_learner_seats_alternate_in_game_order_within_every_pairing():
 
 
 # ------------------------------------------------------------------ opponents and the pool
+def _pool_tally(tr, ro):
+    """The pool games that ended in rollout ``ro`` and the learner's wins among them (read from
+    the learner's seat): what the member faced should add to its tally."""
+    dones, rewards = np.stack(ro.dones), np.stack(ro.seat_rewards)
+    games = wins = 0
+    for t, i in zip(*np.nonzero(dones & tr.pool_envs)):
+        games += 1
+        wins += float(rewards[t, i, tr.learner_seat[i]] > 0)
+    return games, wins
+
+
 def test_no_pool_games_means_no_opponent_and_every_row_is_the_learners(tmp_path):
     """With pool_fraction 0 there is no opponent even when bot_opponent_prob is 1 (the update is
     reported as self-play and the numpy stream is not drawn from); with pool games but an empty
@@ -175,11 +186,7 @@ def test_a_pool_members_tally_counts_its_games_and_the_learners_wins(tmp_path):
     _edit_games(tr, hp=1)
     ro, st = tr.collect()
     m = tr.pool[-1]
-    dones, rewards = np.stack(ro.dones), np.stack(ro.seat_rewards)
-    games = wins = 0
-    for t, i in zip(*np.nonzero(dones & tr.pool_envs)):
-        games += 1
-        wins += float(rewards[t, i, tr.learner_seat[i]] > 0)
+    games, wins = _pool_tally(tr, ro)
     assert games >= 3 and 0 < wins < games
     assert (m.games, m.learner_wins) == (games, wins)
     assert st["heuristic_games"] == 0 and st["heuristic_wins"] == 0.0

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from test_cli_audit import stub_trainer  # noqa: F401  (a fixture)
-from test_collect import _edit_games, _pool_member_opponent, trainer
+from test_collect import _edit_games, _pool_member_opponent, _pool_tally, trainer
 from training.config import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -62,11 +62,7 @@ def test_a_members_tally_adds_to_what_it_held(tmp_path):
     m = tr.pool[-1]
     m.games, m.learner_wins = 40, 11.0
     ro, _ = tr.collect()
-    dones, rewards = np.stack(ro.dones), np.stack(ro.seat_rewards)
-    games = wins = 0
-    for t, i in zip(*np.nonzero(dones & tr.pool_envs)):
-        games += 1
-        wins += float(rewards[t, i, tr.learner_seat[i]] > 0)
+    games, wins = _pool_tally(tr, ro)
     assert games >= 3 and 0 < wins < games
     assert (m.games, m.learner_wins) == (40 + games, 11.0 + wins)
     tr.close()

@@ -3,7 +3,8 @@
 Random play only reaches positions that random play reaches. ``scenario.random_position``
 deals each player's own cards at random over the board (garden and alley, weapons attached,
 odd stats, extra keywords, any ready/sick/moved/used flags), hand, discard, deck, IKZ area and
-IKZ deck. On each such position and on every position of a random playout from it to the end
+IKZ deck; some positions open in a response window (an attack declared on the leader or a
+garden unit, the defender to answer). On each such position and on every position of a random playout from it to the end
 of the game: the row checks accept it, every invariant of ``check_invariants`` holds (cards
 conserved, legal list non-empty and ordered, observation in bounds, clone and bytes round
 trips), and the enumerator agrees with the independent explainer over the whole tuple
@@ -24,11 +25,12 @@ from tcg_env.state import state_rows_problem
 from verification.crosscheck import crosscheck_state, new_scratch
 from verification.layout import PH_BLOCK, PH_CHOOSE_MODE, PH_CHOOSE_TARGET
 legal, listed = new_scratch()
-states = finished = 0
+states = finished = opened_in_block = 0
 phases = set()
 for seed in range(int(sys.argv[2])):
     rng = np.random.default_rng(seed)
-    g = random_position(rng)
+    g = random_position(rng, block=0.4)
+    opened_in_block += g.phase == PH_BLOCK
     assert state_rows_problem(g.row, g.pool) is None, (seed, state_rows_problem(g.row, g.pool))
     for step in range(600):
         bad = check_invariants(g)
@@ -42,7 +44,7 @@ for seed in range(int(sys.argv[2])):
             break
         lt = g.legal_tuples()
         g.apply(tuple(lt[rng.integers(len(lt))]))
-print(states, finished, int(PH_BLOCK in phases), int(PH_CHOOSE_TARGET in phases))
+print(states, finished, int(PH_BLOCK in phases), int(PH_CHOOSE_TARGET in phases), opened_in_block)
 """
 
 
@@ -51,10 +53,11 @@ def test_hand_built_positions_play_to_the_end_with_every_invariant_and_the_expla
     res = subprocess.run([sys.executable, "-c", PLAYOUTS, str(root), "40"], capture_output=True, text=True,
                          timeout=900)
     assert res.returncode == 0, (res.returncode, res.stderr[-3000:])
-    states, finished, blocks, targets = map(int, res.stdout.split())
+    states, finished, blocks, targets, opened_in_block = map(int, res.stdout.split())
     assert finished == 40                  # every playout reached the end of its game
     assert states > 40 * 10                # and had decisions to check on the way
     assert blocks and targets              # the response window and target choices were reached
+    assert 5 <= opened_in_block <= 30      # some positions start in a response window
 
 
 def test_random_position_conserves_cards_and_varies():
@@ -96,7 +99,7 @@ def test_the_batched_env_plays_hand_built_positions_as_game_state_does():
     from tcg_env import GameState, VecTCG
     n = 24
     rng = np.random.default_rng(11)
-    games = [random_position(rng) for _ in range(n)]
+    games = [random_position(rng, block=0.4) for _ in range(n)]
     env = VecTCG(n, seed=3)
     env.load_state(np.stack([g.row for g in games]))
     live = np.ones(n, bool)
