@@ -244,7 +244,7 @@ def _status_problems(rows: np.ndarray):
     bad = np.flatnonzero(block & (unit_at(active, src) == 0))
     if len(bad):
         r = bad[0]
-        yield r, (f"the block phase's attacker slot {src[r]} holds no unit of the active player {active[r]}")
+        yield r, f"the block phase's attacker slot {src[r]} holds no unit of the active player {active[r]}"
     on_unit = (tgt >= 0) & (tgt < GARDEN_SLOTS) & (unit_at(1 - active, tgt) != 0)
     bad = np.flatnonzero(block & (tgt != L.ATK_TGT_LEADER) & ~on_unit)
     if len(bad):

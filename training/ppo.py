@@ -306,9 +306,9 @@ class Trainer:
         self._trim_pool()
 
     def _trim_pool(self):
-        """Keep the newest ``pool_size`` members (fewer than the pool holds after a resume with a
-        smaller ``pool_size``). A member that leaves the pool is never evaluated again: its
-        rating goes too."""
+        """Drop the oldest members until at most ``pool_size`` remain (several at once after a
+        resume with a smaller ``pool_size``). A member that leaves the pool is never evaluated
+        again: its rating goes too."""
         while len(self.pool) > self.cfg.pool_size:
             self.ratings.pop(self.pool.pop(0).name, None)
 
