@@ -84,8 +84,9 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) 
     sound when every word is in its range (:func:`_row_checks`), its zones, board and health
     agree with each other and no player holds more cards than its decklist and IKZ list name
     (:func:`_structure_problems`), its status words (over, winner, mulligan player, pending
-    attack) agree with its phase (:func:`_status_problems`), and a pending choice is one its
-    card has (:func:`_pending_problems`)."""
+    attack) agree with its phase (:func:`_status_problems`), a pending choice is one its card
+    has (:func:`_pending_problems`), and a game not over has a legal tuple
+    (:func:`_stuck_problems`)."""
     found = _first_problem(np.asarray(rows).reshape(-1, STATE_SIZE), pool)
     if found is None:
         return None
@@ -110,9 +111,35 @@ def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
     head = rows if in_range is None else rows[:in_range[0]]
     if len(head):
         found = _earliest(chain(_structure_problems(head, pool), _status_problems(head), _pending_problems(head, pool)))
+        # the rows before the first that breaks one of those rules are sound enough to enumerate
+        sound = head if found is None else head[:found[0]]
+        if len(sound):
+            found = _earliest(_stuck_problems(sound, pool)) or found
         if found is not None and (in_range is None or found[0] < in_range[0]):
             return found
     return in_range
+
+
+def _stuck_problems(rows: np.ndarray, pool: CardPool):
+    """A game not over has a decision with at least one legal tuple (the enumerator's count,
+    from ``verification``). Every other check can pass on a row that never goes on: a target
+    choice pending with nothing its rule can target (the engine asks only when something can
+    be) lists no tuple and is not over."""
+    from verification import layout as L
+    from verification.legal import legal_counts
+    live = np.flatnonzero(rows[:, L.G_DONE] == L.DONE_NO)
+    counts = np.zeros(len(live), np.int64)
+    legal_counts(np.ascontiguousarray(rows[live], dtype=np.int32), pool.table, counts)
+    bad = live[counts == 0]
+    if len(bad):
+        r = bad[0]
+        phase = rows[r, L.G_PHASE]
+        if phase == L.PH_CHOOSE_TARGET:
+            yield r, (f"a target choice is pending (card id {rows[r, L.G_PEND_CARD]}, target rule "
+                      f"{rows[r, L.G_PEND_TGT]}) but nothing is a legal target for player {rows[r, L.G_PEND_PLAYER]}: "
+                      f"the engine asks for a target only when one exists, and this game could never go on")
+        else:
+            yield r, f"the game is not over but its next decision (phase {phase}) has no legal tuple: it could never go on"
 
 
 def _range_problems(rows: np.ndarray, pool: CardPool):
@@ -206,11 +233,12 @@ def _structure_problems(rows: np.ndarray, pool: CardPool):
 def _status_problems(rows: np.ndarray):
     """The game's status words agree with its phase as the engine keeps them: a game is over
     (done 1 or 2) exactly in the game-over phase, a winner is set exactly when it ended with
-    one (done 1), a mulligan phase names who decides it, and an attack is pending exactly in
-    the block phase: by a unit of the active player, on the defender's leader or on a unit in
-    its garden (on-attack abilities take no chosen target and no mode, so no other phase can
-    hold one). Otherwise a game could have no legal tuple without being over, or legal tuples
-    after it ended."""
+    one (done 1), it ended that way exactly when a leader fell and its winner is the player
+    whose leader stands (2 if neither does), a mulligan phase names who decides it, and an
+    attack is pending exactly in the block phase: by a unit of the active player, on the
+    defender's leader or on a unit in its garden (on-attack abilities take no chosen target and
+    no mode, so no other phase can hold one). Otherwise a game could have no legal tuple
+    without being over, legal tuples after it ended, or a winner whose leader fell."""
     from verification import layout as L
     from verification.spec import BOARD_SLOTS, GARDEN_SLOTS
     phase, done, winner = rows[:, L.G_PHASE], rows[:, L.G_DONE], rows[:, L.G_WINNER]
@@ -224,6 +252,22 @@ def _status_problems(rows: np.ndarray):
         r = bad[0]
         yield r, (f"winner is {winner[r]} with done {done[r]}: a game that ended (done 1) has a winner 0, 1 or 2 "
                   f"(a draw), any other has -1")
+    fell0 = rows[:, L.P0 + L.P_FELL] == 1
+    fell1 = rows[:, L.P0 + L.PLAYER_WORDS + L.P_FELL] == 1
+    terminal = done == L.DONE_TERMINAL
+    bad = np.flatnonzero(~terminal & (fell0 | fell1))
+    if len(bad):
+        r = bad[0]
+        yield r, (f"player {0 if fell0[r] else 1}'s leader has fallen but done is {done[r]}: a game ends (done 1) "
+                  f"when a leader falls")
+    fallen_winner = np.where(fell0 & fell1, 2, np.where(fell0, 1, np.where(fell1, 0, -1)))
+    bad = np.flatnonzero(terminal & (winner >= 0) & (winner != fallen_winner))
+    if len(bad):
+        r = bad[0]
+        fallen = {2: "both leaders have fallen", 1: "player 0's leader has fallen", 0: "player 1's leader has fallen",
+                  -1: "no leader has fallen"}[int(fallen_winner[r])]
+        yield r, (f"the game ended with winner {winner[r]} but {fallen}: the winner is the player whose opponent's "
+                  f"leader fell, 2 (a draw) when both fell, and a game ends (done 1) only when a leader falls")
     bad = np.flatnonzero((phase == L.PH_MULLIGAN) & (rows[:, L.G_MULL_PLAYER] < 0))
     if len(bad):
         yield bad[0], "the mulligan phase names no player to decide it (mulligan player -1)"

@@ -72,6 +72,8 @@ def test_state_rows_problem_bounds_are_exact():
     empty slot holds nothing else)."""
     n = len(default_pool())
     over = _finished_game().row.copy()
+    for p in (0, 1):   # winner 2, a draw, is a game whose two leaders fell
+        over[[_pb(p) + L.P_HP, _pb(p) + L.P_FELL]] = 0, 1
     from prefabs import table as T
     token = int(np.flatnonzero(default_pool().table[:, T.C_TOKEN])[0])   # owned by no decklist
     manned = _main_phase().row.copy()   # a token unit at full MAX_STAT health in every slot
@@ -141,9 +143,11 @@ def test_status_words_that_disagree_with_the_phase_are_refused():
     """Rows the checks used to accept and the engine cannot play: a game marked over outside the
     game-over phase (it still listed legal tuples), the game-over phase of a game not over and a
     mulligan phase naming no player (no legal tuple, never over: stuck), a winner on a game
-    that did not end with one, and an attack pending outside the response window or by an
-    empty slot or on anything but the defender's leader or a unit in its garden. The engine's
-    own rows in each phase pass, a truncated game included."""
+    that did not end with one, an attack pending outside the response window or by an
+    empty slot or on anything but the defender's leader or a unit in its garden, a fallen
+    leader in a game not ended, and an ending whose winner disagrees with which leader fell
+    (or with none fallen). The engine's own rows in each phase pass, a truncated game
+    included."""
     from verification.spec import GARDEN_SLOTS
     pool = default_pool()
     main, over, block, mull = _main_phase().row, _finished_game().row, _block_phase().row, GameState.new().row
@@ -186,6 +190,31 @@ def test_status_words_that_disagree_with_the_phase_are_refused():
     alley[[_slot(1 - a, GARDEN_SLOTS, f) for f in (L.B_CARD, L.B_HP, L.B_MAXHP)]] = token, 1, 1
     assert state_rows_problem(alley, pool) is None
     cases.append((edited(alley, G_ATK_TGT=GARDEN_SLOTS), f"attack target {GARDEN_SLOTS} is neither"))
+    # the fallen flags (a leader at health 0) decide the end and its winner
+    w = int(over[L.G_WINNER])
+    fell = [int(over[_pb(p) + L.P_FELL]) for p in range(2)]
+    assert fell == [int(w != 0), int(w != 1)]   # the engine's own ending: the loser's leader fell
+
+    def leaders(base, fallen, **words):
+        row = base.copy()
+        for p in range(2):
+            row[_pb(p) + L.P_FELL] = p in fallen
+            row[_pb(p) + L.P_HP] = 0 if p in fallen else max(1, int(row[_pb(p) + L.P_HP]))
+        for name, v in words.items():
+            row[getattr(L, name)] = v
+        return state_rows_problem(row, pool)
+    for k in (0, 1):
+        assert leaders(over, {1 - k}, G_WINNER=k) is None   # a win either way, as the engine ends it
+    assert leaders(over, {0, 1}, G_WINNER=2) is None   # both fell: a draw
+    cases += [
+        (leaders(main, {0}), "player 0's leader has fallen but done is 0"),
+        (leaders(block, {1}), "player 1's leader has fallen but done is 0"),
+        (leaders(truncated, {1}), "player 1's leader has fallen but done is 2"),
+        (leaders(over, {1}, G_WINNER=1), "the game ended with winner 1 but player 1's leader has fallen"),
+        (leaders(over, {0}, G_WINNER=2), "the game ended with winner 2 but player 0's leader has fallen"),
+        (leaders(over, {0, 1}, G_WINNER=0), "the game ended with winner 0 but both leaders have fallen"),
+        (leaders(over, set(), G_WINNER=1), "the game ended with winner 1 but no leader has fallen"),
+    ]
     for problem, says in cases:
         assert problem is not None and problem.startswith("row 0: ") and says in problem, (says, problem)
     with pytest.raises(StateFormatError, match="the mulligan phase names no player"):
@@ -520,6 +549,43 @@ def test_a_pending_choice_must_be_an_ability_of_its_pending_card():
     assert state_rows_problem(row, pool) == f"row 0: a mode choice is pending for card id {no_modes}, which has no modes"
 
 
+def test_a_pending_target_choice_with_nothing_to_target_is_refused():
+    """The engine asks for a target only when its rule has one, so a pending target choice with
+    none lists no tuple while the game is not over: a row that could never go on. Such a row
+    from outside (every other check passes it) is refused by name, through from_bytes too;
+    the same choice with a target on the board passes and lists that target. A main-phase row
+    with an empty board (Dusk Assassin's on-play DESTROY of an enemy unit pending) and the
+    same row with a token unit in the enemy garden."""
+    from prefabs import table as T
+    from prefabs.table import C_TOKEN
+    pool = default_pool()
+    g = _main_phase()
+    row = g.row.copy()
+    a = int(row[L.G_ACTIVE])
+    assert not row[[_slot(p, k, L.B_CARD) for p in range(2) for k in range(BOARD_SLOTS)]].any()
+    c = pool.id_of("Dusk Assassin")
+    play = pool.table[c, T.C_ABIL + T.SLOT_PLAY * T.ABIL_WIDTH:T.C_ABIL + (T.SLOT_PLAY + 1) * T.ABIL_WIDTH]
+    row[[L.G_PHASE, L.G_PEND_PLAYER, L.G_PEND_CARD, L.G_PEND_SLOT]] = L.PH_CHOOSE_TARGET, a, c, -1
+    row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = play
+    stuck = GameState(row.copy(), pool)
+    assert len(stuck.legal_tuples()) == 0 and not stuck.done   # what the check guards against
+    says = (f"a target choice is pending (card id {c}, target rule {play[3]}) but nothing is a legal target for "
+            f"player {a}")
+    assert state_rows_problem(row, pool) == f"row 0: {says}: the engine asks for a target only when one exists, " \
+                                            "and this game could never go on"
+    with pytest.raises(StateFormatError, match=re.escape(says)):
+        GameState.from_bytes(stuck.to_bytes())
+    token = int(np.flatnonzero(pool.table[:, C_TOKEN])[0])   # owned by no decklist: no count changes
+    row[[_slot(1 - a, 2, f) for f in (L.B_CARD, L.B_HP, L.B_MAXHP)]] = token, 1, 1
+    assert state_rows_problem(row, pool) is None
+    target = GameState.from_bytes(GameState(row, pool).to_bytes()).legal_tuples()
+    assert [tuple(t) for t in target] == [(int(Primary.CHOOSE_TARGET), 0, int(target[0][2]), 0)]
+    # several rows: the first stuck one is named, after sound rows and before a later bad one
+    rows = np.stack([g.row, row, stuck.row, g.row])
+    rows[3, L.G_TURN] = L.TURN_CAP + 1
+    assert state_rows_problem(rows, pool).startswith(f"row 2: {says}")
+
+
 def test_check_invariants_reports_a_row_no_game_can_hold_without_running_it():
     """A row outside the engine's ranges (the turn past the cap, a hand of 99 cards, a pending
     SUMMON of card 10**8) is one violation in words, from state_rows_problem, not a
@@ -578,7 +644,10 @@ for seed in range(int(sys.argv[2])):
         g = GameState(rows[r].copy(), pool)
         for _ in range(30):
             lt = g.legal_tuples()
-            if g.done or len(lt) == 0:
+            if g.done:
+                break
+            if len(lt) == 0:   # a row accepted that can never go on
+                print("STUCK", seed, r)
                 break
             g.apply_unchecked(tuple(lt[rng.integers(len(lt))]))
             left = state_rows_problem(g.row, pool)   # the engine keeps an accepted row acceptable
@@ -603,5 +672,5 @@ def test_rows_the_checks_accept_can_be_played_without_crashing():
     root = Path(__file__).resolve().parents[1]
     res = subprocess.run([sys.executable, "-c", FUZZ, str(root), "24"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
-    assert "LEFT" not in res.stdout, res.stdout[-2000:]
+    assert "LEFT" not in res.stdout and "STUCK" not in res.stdout, res.stdout[-2000:]
     assert int(res.stdout.strip().splitlines()[-1]) > 80   # many corrupted rows stay in range

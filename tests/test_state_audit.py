@@ -203,6 +203,7 @@ def test_a_leaders_health_its_maximum_and_the_fallen_flag():
         assert _problem(row) == f"row 0: player {p} leader health 8 is above its maximum health 7"
         row = base.copy()
         row[[b + L.P_HP, b + L.P_FELL]] = 0, 1
+        row[[L.G_PHASE, L.G_DONE, L.G_WINNER]] = L.PH_OVER, L.DONE_TERMINAL, 1 - p   # the game it ends
         assert _problem(row) is None, p   # the other leader stands
         row[b + L.P_FELL] = 0
         assert _problem(row) == f"row 0: player {p} leader health 0 disagrees with its fallen flag 0"

@@ -5,6 +5,7 @@
 see ``spec.MAX_LEGAL``); the function still checks and returns -1 rather than write
 past the end, which callers turn into :class:`LegalCapacityError`.
 """
+import numpy as np
 from numba import njit
 
 from prefabs import table as T
@@ -14,7 +15,7 @@ from .layout import (B_CARD, B_MOVED, B_READY, B_SICK, B_USED, G_ATK_TGT, G_PEND
                      PH_CHOOSE_TARGET, PH_MAIN, PH_MULLIGAN)
 from .rules import actor, pbase, sbase, unit_attack, unit_keywords, untapped_ikz
 from .spec import (BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, ENT_OPP_BOARD, ENT_OPP_LEADER, GARDEN_SLOTS,
-                   MULLIGAN_HAND, Primary)
+                   MAX_LEGAL, MULLIGAN_HAND, Primary)
 
 P_END = int(Primary.END_TURN)
 P_MULL = int(Primary.MULLIGAN)
@@ -290,3 +291,12 @@ def is_listed(legal, count, a0, a1, a2, a3):
             return True
     return False
 
+
+
+@njit(cache=True)
+def legal_counts(rows, cards, counts):
+    """``counts[i]`` = the number of legal tuples of state ``rows[i]`` (enumerate_legal's count:
+    0 if over, -1 on overflow). For checking rows from outside, not for the hot path."""
+    out = np.empty((MAX_LEGAL, 4), np.int8)
+    for i in range(rows.shape[0]):
+        counts[i] = enumerate_legal(rows[i], cards, out)
