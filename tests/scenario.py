@@ -423,19 +423,26 @@ def random_play_states(n_games: int = 6, every: int = 5, seed: int = 0, game_see
 
 
 
-def random_position(rng, pool=None, block: float = 0.0) -> GameState:
+def random_position(rng, pool=None, block: float = 0.0, pend: float = 0.0) -> GameState:
     """A random hand-built position that conserves each player's cards: the rows a user editing
     a puzzle position could write. A main-phase position, or with probability ``block`` (where
     the active player has a unit) a response window: one of its units, now exhausted, attacks
-    the enemy leader or a unit in the enemy garden, and the defender decides. Two random prebuilt decks; each player's 30
+    the enemy leader or a unit in the enemy garden, and the defender decides. With probability
+    ``pend`` (where the active player owns a card that asks on play) it opens in a pending
+    choice instead: a unit just played (printed stats, summoning sick) whose on-play ability
+    waits for its target or mode, or a modal spell just cast (in the discard) waiting for its
+    mode; a target choice with nothing to target stays in the main phase, as the engine
+    leaves it (``pend`` 0 draws nothing extra from ``rng``). Two random prebuilt decks; each player's 30
     deck cards are dealt at random to up to ten board units (any slot, garden or alley, with
     random attack, health up to a random maximum, extra keywords, a weapon from the same deck
     on some, and random ready/sick/moved/used flags), the hand, the discard and the deck, and
     its 10 IKZ cards to the IKZ area (some tapped) and IKZ deck. Leader health, the token, the
     leader ability, fatigue, the turn and the active player are random too."""
     from prefabs import CardType, default_decks
-    from verification.layout import (ATK_TGT_LEADER, DECK_SIZE, IKZ_DECK_SIZE, MAX_STAT, P_DECKLIST, P_FELL, P_IKZLIST,
-                                     PH_BLOCK, TURN_CAP)
+    from prefabs import table as T
+    from prefabs.enums import TARGET_AUTO_MIN
+    from verification.layout import (ATK_TGT_LEADER, IKZ_DECK_SIZE, MAX_STAT, P_DECKLIST, P_FELL, P_IKZLIST, PH_BLOCK,
+                                     PH_CHOOSE_MODE, PH_CHOOSE_TARGET, TURN_CAP)
     pool = pool or default_pool()
     names = list(default_decks())
     g = GameState.new(names[rng.integers(len(names))], names[rng.integers(len(names))],
@@ -448,10 +455,26 @@ def random_position(rng, pool=None, block: float = 0.0) -> GameState:
     r = g.row
     sc.main_phase(active=int(rng.integers(2)), turn=int(rng.integers(1, TURN_CAP + 1)))
     bits = [int(k) for k in Keyword if int(k) and int(k) & (int(k) - 1) == 0]
+    a = int(r[G_ACTIVE])
+    play = slice(T.C_ABIL + T.SLOT_PLAY * T.ABIL_WIDTH, T.C_ABIL + (T.SLOT_PLAY + 1) * T.ABIL_WIDTH)
+
+    def asks(c):   # a card whose playing leaves a choice pending: a unit's chosen target, any card's modes
+        rule = int(pool.table[c, play][T.AB_TGT])
+        return pool.table[c, T.C_NMODES] > 0 or (pool[c].type == CardType.UNIT and 1 <= rule < TARGET_AUTO_MIN)
+    pending = pending_slot = None
     for p in range(2):
         b = sc._pb(p)
         rest = [int(c) for c in rng.permutation(r[b + P_DECKLIST:b + P_DECKLIST + DECK_SIZE])]
-        for slot in rng.permutation(BOARD_SLOTS)[:rng.integers(0, BOARD_SLOTS + 1)]:
+        slots = rng.permutation(BOARD_SLOTS)
+        if pend and p == a and rng.random() < pend:
+            choosers = [c for c in rest if asks(c)]
+            if choosers:
+                pending = choosers[rng.integers(len(choosers))]
+                rest.remove(pending)
+                if pool[pending].type == CardType.UNIT:   # just played: as the engine places it
+                    pending_slot, slots = int(slots[0]), slots[1:]
+                    sc.unit(p, pending_slot, pool[pending].name, sick=True)
+        for slot in slots[:rng.integers(0, len(slots) + 1)]:
             units = [c for c in rest if pool[c].type == CardType.UNIT]
             if not units:
                 break
@@ -473,7 +496,8 @@ def random_position(rng, pool=None, block: float = 0.0) -> GameState:
                     weapon=None if weapon is None else pool[weapon].name)
         n_hand = int(rng.integers(0, min(HAND_MAX, len(rest)) + 1))
         n_disc = int(rng.integers(0, len(rest) - n_hand + 1))
-        sc.hand(p, rest[:n_hand]).discard(p, rest[n_hand:n_hand + n_disc]).deck(p, rest[n_hand + n_disc:])
+        spell = [pending] if p == a and pending is not None and pending_slot is None else []   # cast: in the discard
+        sc.hand(p, rest[:n_hand]).discard(p, rest[n_hand:n_hand + n_disc] + spell).deck(p, rest[n_hand + n_disc:])
         ikz = [int(c) for c in rng.permutation(r[b + P_IKZLIST:b + P_IKZLIST + IKZ_DECK_SIZE])]
         n_area = int(rng.integers(0, IKZ_DECK_SIZE + 1))
         sc._set_ikz(p, n_area, int(rng.integers(0, n_area + 1)), ikz[n_area:])
@@ -481,7 +505,16 @@ def random_position(rng, pool=None, block: float = 0.0) -> GameState:
         sc.leader(p, hp=int(rng.integers(1, min(int(r[b + P_MAXHP]), MAX_STAT) + 1)),
                   used=rng.random() < 0.3).token(p, rng.random() < 0.5).fatigue(p, int(rng.integers(0, 4)))
         r[b + P_FELL] = 0
-    a = int(r[G_ACTIVE])
+    if pending is not None:
+        modes = pool.table[pending, T.C_NMODES] > 0
+        r[[G_PHASE, G_PEND_PLAYER, G_PEND_CARD, G_PEND_SLOT]] = (PH_CHOOSE_MODE if modes else PH_CHOOSE_TARGET, a,
+                                                                pending, -1 if pending_slot is None else pending_slot)
+        if not modes:
+            r[[G_PEND_EFF, G_PEND_A1, G_PEND_A2, G_PEND_TGT]] = pool.table[pending, play]
+            if len(g.legal_tuples()) == 0:   # nothing to target: the ability did nothing
+                r[[G_PHASE, G_PEND_PLAYER, G_PEND_CARD, G_PEND_SLOT, G_PEND_EFF, G_PEND_A1, G_PEND_A2,
+                   G_PEND_TGT]] = PH_MAIN, 0, 0, -1, 0, 0, 0, 0
+        return g
     mine = [k for k in range(BOARD_SLOTS) if r[sc._sb(a, k) + B_CARD]]
     if mine and rng.random() < block:
         src = mine[rng.integers(len(mine))]

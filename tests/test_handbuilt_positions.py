@@ -4,7 +4,8 @@ Random play only reaches positions that random play reaches. ``scenario.random_p
 deals each player's own cards at random over the board (garden and alley, weapons attached,
 odd stats, extra keywords, any ready/sick/moved/used flags), hand, discard, deck, IKZ area and
 IKZ deck; some positions open in a response window (an attack declared on the leader or a
-garden unit, the defender to answer). On each such position and on every position of a random playout from it to the end
+garden unit, the defender to answer), and some in a pending choice (a unit just played waiting
+for its on-play target or mode, a modal spell just cast waiting for its mode). On each such position and on every position of a random playout from it to the end
 of the game: the row checks accept it, every invariant of ``check_invariants`` holds (cards
 conserved, legal list non-empty and ordered, observation in bounds, clone and bytes round
 trips), and the enumerator agrees with the independent explainer over the whole tuple
@@ -25,12 +26,13 @@ from tcg_env.state import state_rows_problem
 from verification.crosscheck import crosscheck_state, new_scratch
 from verification.layout import PH_BLOCK, PH_CHOOSE_MODE, PH_CHOOSE_TARGET
 legal, listed = new_scratch()
-states = finished = opened_in_block = 0
+states = finished = 0
+opened = {PH_BLOCK: 0, PH_CHOOSE_TARGET: 0, PH_CHOOSE_MODE: 0}
 phases = set()
 for seed in range(int(sys.argv[2])):
     rng = np.random.default_rng(seed)
-    g = random_position(rng, block=0.4)
-    opened_in_block += g.phase == PH_BLOCK
+    g = random_position(rng, block=0.4, pend=0.3)
+    opened[g.phase] = opened.get(g.phase, 0) + 1
     assert state_rows_problem(g.row, g.pool) is None, (seed, state_rows_problem(g.row, g.pool))
     for step in range(600):
         bad = check_invariants(g)
@@ -44,7 +46,8 @@ for seed in range(int(sys.argv[2])):
             break
         lt = g.legal_tuples()
         g.apply(tuple(lt[rng.integers(len(lt))]))
-print(states, finished, int(PH_BLOCK in phases), int(PH_CHOOSE_TARGET in phases), opened_in_block)
+print(states, finished, int(PH_BLOCK in phases), int(PH_CHOOSE_TARGET in phases), opened[PH_BLOCK],
+      opened[PH_CHOOSE_TARGET], opened[PH_CHOOSE_MODE])
 """
 
 
@@ -53,16 +56,18 @@ def test_hand_built_positions_play_to_the_end_with_every_invariant_and_the_expla
     res = subprocess.run([sys.executable, "-c", PLAYOUTS, str(root), "40"], capture_output=True, text=True,
                          timeout=900)
     assert res.returncode == 0, (res.returncode, res.stderr[-3000:])
-    states, finished, blocks, targets, opened_in_block = map(int, res.stdout.split())
+    states, finished, blocks, targets, opened_in_block, opened_on_target, opened_on_mode = map(int, res.stdout.split())
     assert finished == 40                  # every playout reached the end of its game
     assert states > 40 * 10                # and had decisions to check on the way
     assert blocks and targets              # the response window and target choices were reached
     assert 5 <= opened_in_block <= 30      # some positions start in a response window
+    assert opened_on_target >= 2 and opened_on_mode >= 2   # and some in a pending choice of each kind
 
 
 def test_random_position_conserves_cards_and_varies():
     """The generator's own contract: each player keeps its decklist's cards and IKZ list's
-    cards, and the positions differ in what they put where."""
+    cards (a pending choice's card included: on the board or, a spell, in the discard), and the
+    positions differ in what they put where."""
     import numpy as np
     from collections import Counter
     from scenario import random_position
@@ -71,9 +76,11 @@ def test_random_position_conserves_cards_and_varies():
                                      P_IKZDECK, P_IKZDECK_N, P_IKZLIST)
     from verification.rules import pbase
     from verification.spec import BOARD_SLOTS
-    seen = set()
-    for seed in range(12):
-        g = random_position(np.random.default_rng(seed))
+    from verification.layout import PH_CHOOSE_MODE, PH_CHOOSE_TARGET
+    seen, pending = set(), set()
+    for seed, pend in [(s, p) for s in range(12) for p in (0.0, 1.0)]:
+        g = random_position(np.random.default_rng(seed), pend=pend)
+        pending.add(g.phase if g.phase in (PH_CHOOSE_MODE, PH_CHOOSE_TARGET) else None)
         r = g.row
         for p in (0, 1):
             b = pbase(p)
@@ -87,6 +94,7 @@ def test_random_position_conserves_cards_and_varies():
             assert Counter(int(c) for c in ikz) == Counter(int(c) for c in r[b + P_IKZLIST:b + P_IKZLIST + IKZ_DECK_SIZE])
             seen.add((p, int((board[:, B_CARD] > 0).sum()), int(r[b + P_HAND_N]), int((board[:, B_WEAPON] > 0).sum() > 0)))
     assert len(seen) > 12
+    assert pending == {None, PH_CHOOSE_MODE, PH_CHOOSE_TARGET}
 
 
 def test_the_batched_env_plays_hand_built_positions_as_game_state_does():
@@ -99,7 +107,7 @@ def test_the_batched_env_plays_hand_built_positions_as_game_state_does():
     from tcg_env import GameState, VecTCG
     n = 24
     rng = np.random.default_rng(11)
-    games = [random_position(rng, block=0.4) for _ in range(n)]
+    games = [random_position(rng, block=0.4, pend=0.3) for _ in range(n)]
     env = VecTCG(n, seed=3)
     env.load_state(np.stack([g.row for g in games]))
     live = np.ones(n, bool)
