@@ -36,10 +36,11 @@ setup: $(STAMP)
 
 # make test also builds the optional PufferLib dependency once, for its integration test.
 # The suite runs in one pytest-xdist worker per core: most tests use one core, so on 2 cores
-# this halves the wall time. TEST_WORKERS=0 runs it in a single process.
+# this halves the wall time. Work stealing keeps both busy to the end (the slowest tests,
+# 30-100 s subprocess runs, come late in file order). TEST_WORKERS=0 runs it in a single process.
 TEST_WORKERS ?= auto
 test: $(STAMP) $(PUFFER_STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "# $$b" >&2; $(PY) $$b || exit 1; done

@@ -25,6 +25,29 @@ def test_observation_and_legal_list_ignore_hidden_zones():
     assert changed > checked * 0.9   # the perturbation really changed the hidden state
 
 
+def test_hand_built_positions_hide_the_same_zones():
+    """The same property from positions random play rarely reaches (``random_position``: odd
+    boards, big hands and discards, response windows and pending choices opened by hand), and
+    on every position of a random playout from each: the acting player's view and legal list
+    do not depend on the opponent's hand contents, any deck order or the IKZ decks."""
+    from scenario import random_position
+    rng = np.random.default_rng(17)
+    checked = changed = 0
+    for _ in range(25):
+        g = random_position(rng, block=0.3, pend=0.3)
+        while not g.done:
+            me = g.current_player
+            h = reshuffle_hidden(g, me, rng)
+            changed += int(hidden_cards_moved(h.row, g.row))
+            assert np.array_equal(g.observation(me), h.observation(me))
+            assert np.array_equal(g.legal_tuples(), h.legal_tuples())
+            checked += 1
+            legal = g.legal_tuples()
+            g.apply(legal[rng.integers(len(legal))])
+    assert checked > 300
+    assert changed > checked * 0.8
+
+
 def test_observation_shows_opponent_hand_only_as_count():
     from tcg_env.observation import view, ENTITY_FEATURES, GLOBAL_FEATURES
     g = GameState.new(None, None, seed=3)
