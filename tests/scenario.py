@@ -425,19 +425,21 @@ def random_play_states(n_games: int = 6, every: int = 5, seed: int = 0, game_see
 
 def random_position(rng, pool=None, block: float = 0.0, pend: float = 0.0) -> GameState:
     """A random hand-built position that conserves each player's cards: the rows a user editing
-    a puzzle position could write. A main-phase position, or with probability ``block`` (where
-    the active player has a unit) a response window: one of its units, now exhausted, attacks
-    the enemy leader or a unit in the enemy garden, and the defender decides. With probability
-    ``pend`` (where the active player owns a card that asks on play) it opens in a pending
-    choice instead: a unit just played (printed stats, summoning sick) whose on-play ability
-    waits for its target or mode, or a modal spell just cast (in the discard) waiting for its
-    mode; a target choice with nothing to target stays in the main phase, as the engine
-    leaves it (``pend`` 0 draws nothing extra from ``rng``). Two random prebuilt decks; each player's 30
-    deck cards are dealt at random to up to ten board units (any slot, garden or alley, with
-    random attack, health up to a random maximum, extra keywords, a weapon from the same deck
-    on some, and random ready/sick/moved/used flags), the hand, the discard and the deck, and
-    its 10 IKZ cards to the IKZ area (some tapped) and IKZ deck. Leader health, the token, the
-    leader ability, fatigue, the turn and the active player are random too."""
+    a puzzle position could write. Two random prebuilt decks; each player's 30 deck cards are
+    dealt at random to up to ten board units (any slot, garden or alley, with random attack,
+    health up to a random maximum, extra keywords, a weapon from the same deck on some, and
+    random ready/sick/moved/used flags), the hand, the discard and the deck, and its 10 IKZ
+    cards to the IKZ area (some tapped) and IKZ deck. Leader health, the token, the leader
+    ability, fatigue, the turn and the active player are random too.
+
+    A main-phase position, or with probability ``block`` (where the active player has a unit)
+    a response window: one of its units, now exhausted, attacks the enemy leader or a unit in
+    the enemy garden, and the defender decides. With probability ``pend`` (where the active
+    player owns a card that asks on play) it opens in a pending choice instead: a unit just
+    played (printed stats, summoning sick) whose on-play ability waits for its target or mode,
+    or a modal spell just cast (in the discard) waiting for its mode; a target choice with
+    nothing to target stays in the main phase, as the engine leaves it. ``pend`` 0 draws
+    nothing extra from ``rng``, so its positions are those of earlier versions."""
     from prefabs import CardType, default_decks
     from prefabs import table as T
     from prefabs.enums import TARGET_AUTO_MIN

@@ -292,7 +292,6 @@ def is_listed(legal, count, a0, a1, a2, a3):
     return False
 
 
-
 @njit(cache=True)
 def legal_counts(rows, cards, counts):
     """``counts[i]`` = the number of legal tuples of state ``rows[i]`` (enumerate_legal's count:
