@@ -89,8 +89,9 @@ def check_invariants(state) -> list[str]:
     (``state_rows_problem``: a word out of its range, the turn past the cap, a zone that
     disagrees with its count, leftovers in an empty board slot, a health outside its bounds,
     more IKZ tapped than held, more cards than the decklist or IKZ list names, a status word
-    that disagrees with the phase, a pending choice its card does not have) is that one
-    violation: nothing else reads it, the engine least of all."""
+    or fallen flag that disagrees with the phase, a pending choice its card does not have, a
+    running game with no legal tuple) is that one violation: nothing else reads it, the engine
+    least of all."""
     from collections import Counter
 
     from verification.layout import (B_CARD, B_WEAPON, DECK_SIZE, IKZ_DECK_SIZE, P_DECK, P_DECK_N, P_DECKLIST, P_DISC,

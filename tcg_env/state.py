@@ -83,9 +83,9 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) 
     from outside (bytes, checkpoints, demo files): the kernels trust their rows. A row is
     sound when every word is in its range (:func:`_row_checks`), its zones, board and health
     agree with each other and no player holds more cards than its decklist and IKZ list name
-    (:func:`_structure_problems`), its status words (over, winner, mulligan player, pending
-    attack) agree with its phase (:func:`_status_problems`), a pending choice is one its card
-    has (:func:`_pending_problems`), and a game not over has a legal tuple
+    (:func:`_structure_problems`), its status words (over, winner, fallen leaders, mulligan
+    player, pending attack) agree with its phase (:func:`_status_problems`), a pending choice is
+    one its card has (:func:`_pending_problems`), and a game not over has a legal tuple
     (:func:`_stuck_problems`)."""
     found = _first_problem(np.asarray(rows).reshape(-1, STATE_SIZE), pool)
     if found is None:

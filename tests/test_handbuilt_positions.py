@@ -1,16 +1,16 @@
 """Property test over hand-built positions: the rows a user editing a puzzle position writes.
 
-Random play only reaches positions that random play reaches. ``scenario.random_position``
-deals each player's own cards at random over the board (garden and alley, weapons attached,
-odd stats, extra keywords, any ready/sick/moved/used flags), hand, discard, deck, IKZ area and
-IKZ deck; some positions open in a response window (an attack declared on the leader or a
-garden unit, the defender to answer), and some in a pending choice (a unit just played waiting
-for its on-play target or mode, a modal spell just cast waiting for its mode). On each such position and on every position of a random playout from it to the end
-of the game: the row checks accept it, every invariant of ``check_invariants`` holds (cards
-conserved, legal list non-empty and ordered, observation in bounds, clone and bytes round
-trips), and the enumerator agrees with the independent explainer over the whole tuple
-product space. It runs in a subprocess, so that a crash in a kernel is a failure, not the end
-of the test run."""
+Random play only reaches positions that random play reaches. ``scenario.random_position`` deals
+each player's own cards at random over the board (garden and alley, weapons attached, odd stats,
+extra keywords, any ready/sick/moved/used flags), hand, discard, deck, IKZ area and IKZ deck;
+some positions open in a response window (an attack declared on the leader or a garden unit, the
+defender to answer), and some in a pending choice (a unit just played waiting for its on-play
+target or mode, a modal spell just cast waiting for its mode). On each such position and on
+every position of a random playout from it to the end of the game: the row checks accept it,
+every invariant of ``check_invariants`` holds (cards conserved, legal list non-empty and
+ordered, observation in bounds, clone and bytes round trips), and the enumerator agrees with the
+independent explainer over the whole tuple product space. It runs in a subprocess, so that a
+crash in a kernel is a failure, not the end of the test run."""
 import subprocess
 import sys
 from pathlib import Path
