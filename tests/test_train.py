@@ -177,7 +177,7 @@ def test_resume_restores_the_heuristic_seats_row_generators(tmp_path):
     old.close()
     data["rng"]["bot_rows"] = torch.zeros(cfg.num_envs + 1, dtype=torch.int64)
     atomic_save(data, path)
-    with pytest.raises(CheckpointError, match=r"heuristic generators are \[9\], this run has 8 game rows"):
+    with pytest.raises(CheckpointError, match=r"its rng 'bot_rows' has shape \[9\], this run needs \[8\]"):
         Trainer(cfg, resume=str(path), quiet=True)
 
 

@@ -46,6 +46,7 @@ from .config import TrainConfig, check_device, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .evaluate import SNAPSHOT_PREFIX
 from .gae import seat_gae, waiting_value_targets
+from .resume_checks import check_run_state
 from .shaping import potential
 from .losses import ReplayModule
 from .sampler import sample
@@ -139,8 +140,9 @@ def check_resumable(data: dict, cfg: TrainConfig, path, world: int) -> None:
     """CheckpointError unless the resumable checkpoint ``data`` (read from ``path``) can be
     continued by a run of ``cfg`` with ``world`` ranks: its settings and counters are well
     formed, it trains the same policy, its games were dealt by the same deck layout, and it was
-    written by as many ranks. `tcg train --resume` runs this before it starts any rank, and
-    :meth:`Trainer.load` again in each."""
+    written by as many ranks; and every other field it restores has the form a run writes
+    (:func:`training.resume_checks.check_run_state`). `tcg train --resume` runs this before it
+    starts any rank, and :meth:`Trainer.load` again in each."""
     for key in ("optimizer", "rng", "env", "counters", "train_config"):
         if key not in data:
             raise CheckpointError(f"{path} is a policy-only checkpoint (no '{key}'); it cannot be resumed, "
@@ -165,10 +167,13 @@ def check_resumable(data: dict, cfg: TrainConfig, path, world: int) -> None:
         if not same:
             raise CheckpointError(f"{path}: {key} {was!r} differs from this run's {getattr(cfg, key)!r}; "
                                   f"resume with the same {key}")
-    written_by = int(data.get("world_size", 1))
+    written_by = data.get("world_size", 1)
+    if isinstance(written_by, bool) or not isinstance(written_by, int) or written_by < 1:
+        raise CheckpointError(f"{path}: its world_size {written_by!r} must be a whole number of ranks >= 1")
     if written_by != world:
         raise CheckpointError(f"{path} was written by a run of {written_by} rank(s) and this run has "
                               f"{world}: resume with the same number of ranks (--nproc {written_by})")
+    check_run_state(data, cfg, path, world, TCGPolicy(policy_config(cfg)), torch.device(cfg.device))
 
 
 @dataclass
@@ -804,33 +809,25 @@ class Trainer:
         path, run_dir = resume_target(path)
         if data is None:
             data = load_checkpoint(path, map_location="cpu")
-        check_resumable(data, self.cfg, path, self.world)
-        try:
-            self.policy.load_state_dict(data["model"])
-        except (RuntimeError, ValueError, TypeError, AttributeError) as e:   # the config fits, the weights do not
-            raise CheckpointError(f"{path}: its weights do not fit the policy its config describes "
-                                  f"({why(e)})") from None
-        try:
-            self.optimizer.load_state_dict(data["optimizer"])
-        except (ValueError, KeyError, TypeError, RuntimeError) as e:
-            raise CheckpointError(f"{path}: its optimizer state does not fit this policy's parameters "
-                                  f"({why(e)})") from None
+        check_resumable(data, self.cfg, path, self.world)   # every field below has been checked for form
+        mine = data if self.rank == 0 else data["rank_states"][self.rank - 1]
+        try:   # on a CUDA device only here: the check above leaves a CUDA generator's state to the generator
+            self.gen.set_state(mine["rng"]["generator"])
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: its generator state does not fit a generator on {self.device} "
+                                  f"({why(e, lines=1)}); resume on the device it was written on") from None
+        self.policy.load_state_dict(data["model"])
+        self.optimizer.load_state_dict(data["optimizer"])
         c = data["counters"]
         self.update, self.steps, self.elapsed_before = int(c["update"]), int(c["steps"]), float(c["elapsed"])
         self.illegal_total = int(c.get("illegal_total", 0))
         self.started = time.time()
-        mine = data if self.rank == 0 else data["rank_states"][self.rank - 1]
         r = mine["rng"]
         torch.set_rng_state(r["torch"])
-        self.gen.set_state(r["generator"])
         self.np_rng.bit_generator.state = json.loads(r["numpy"])
         self.bot._rng[:] = r["bot"].numpy().view(np.uint64)
         if "bot_rows" in r:   # written before it was saved: the rows' generators start afresh, as then
-            rows = r["bot_rows"].numpy().view(np.uint64)
-            if rows.shape != self._bot_rows().shape:
-                raise CheckpointError(f"{path}: its heuristic generators are {list(rows.shape)}, this run has "
-                                      f"{self.env.num_games} game rows")
-            self._bot_rows()[:] = rows
+            self._bot_rows()[:] = r["bot_rows"].numpy().view(np.uint64)
         env = mine["env"]   # the games' rows: their legal lists and observations are derived again
         self.env.load_state(env["state"].numpy())
         self.env.illegal_counts[...] = env["illegal_counts"].numpy()
