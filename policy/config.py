@@ -4,6 +4,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+MAX_WIDTH = 4096     # d_model, n_heads: far past the large size's 256, short of a size no machine here holds
+MAX_LAYERS = 64
+MAX_FF = 16384
+MIN_CARDS = 128      # card ids travel as int8, so they run to 127: one embedding row each
+
+
 @dataclass
 class PolicyConfig:
     """Sizes of :class:`~policy.model.TCGPolicy`."""
@@ -56,6 +62,28 @@ class PolicyConfig:
     tuple, so ``P(primary) * P(entity | primary)`` is one softmax over the (primary, entity)
     pairs. A bad cast of one spell then lowers that card's score, not every spell's. Needs the
     legal tuples at encode time, like ``afford``."""
+
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
+        """ValueError naming the field unless these sizes make a policy: every size a whole number
+        within its bounds, ``n_heads`` dividing ``d_model`` (attention splits the width across
+        the heads), a card-id row for every card id, and dropout in [0, 1). Called on
+        construction and by :class:`~policy.model.TCGPolicy`, since fields may be set after."""
+        for name, low, high in (("d_model", 1, MAX_WIDTH), ("n_heads", 1, MAX_WIDTH), ("n_layers", 1, MAX_LAYERS),
+                                ("d_ff", 1, MAX_FF), ("num_cards", MIN_CARDS, MAX_WIDTH)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                raise ValueError(f"policy config {name} = {v!r} must be a whole number in {low}..{high}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"policy config n_heads = {self.n_heads} must divide d_model = {self.d_model} "
+                             f"(each attention head takes an equal share of the width)")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"policy config dropout = {self.dropout!r} must be a number in [0, 1)")
+        for f in fields(self):
+            if f.type in (bool, "bool") and not isinstance(getattr(self, f.name), bool):
+                raise ValueError(f"policy config {f.name} = {getattr(self, f.name)!r} must be true or false")
 
     @classmethod
     def named(cls, size: str) -> "PolicyConfig":

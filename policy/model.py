@@ -166,6 +166,7 @@ class TCGPolicy(nn.Module):
     def __init__(self, config: PolicyConfig | None = None, value_only: bool = False):
         super().__init__()
         self.config = cfg = config or PolicyConfig()
+        cfg.check()   # its fields may have been set after it was made
         self.value_only = value_only
         d = cfg.d_model
         self.card_emb = nn.Embedding(cfg.num_cards, d)

@@ -1,5 +1,6 @@
 """Checkpoints are data, versioned and checked; the checkpoint bot plays through the sampler."""
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_policy_bot_plays_legal_games(tmp_path):
     (lambda d: d.update(format="other"), "not a tcg checkpoint"),
     (lambda d: d.pop("model"), "lacks 'model'"),
     (lambda d: d["policy_config"].update(d_model=48), "do not fit"),
-    (lambda d: d["policy_config"].update(wings=3), "do not fit"),
+    (lambda d: d["policy_config"].update(wings=3), r"its policy config cannot be read: unknown policy config field\(s\) \[.wings.\]"),
     (lambda d: d.update(policy_config=[1, 2]), "'policy_config' and 'model' must be dicts"),
     (lambda d: next(v for v in d["model"].values() if v.is_floating_point()).view(-1).__setitem__(0, float("nan")),
      "NaN or infinite values .*diverged run"),
@@ -352,3 +353,42 @@ def test_atomic_save_syncs_every_byte_and_keeps_the_process_umask(tmp_path, monk
     finally:
         os.umask(old)
     assert synced == [path.stat().st_size] and (path.stat().st_mode & 0o777) == 0o640
+
+
+@pytest.mark.parametrize("field,value,says", [
+    ("n_heads", 3, "n_heads = 3 must divide d_model = 32"),
+    ("d_model", 10 ** 6, "d_model = 1000000 must be a whole number in 1..4096"),
+    ("n_layers", 0, "n_layers = 0 must be a whole number in 1..64"),
+    ("num_cards", 5, "num_cards = 5 must be a whole number in 128..4096"),
+    ("dropout", 1.5, "dropout = 1.5 must be a number in [0, 1)"),
+    ("card_text", "yes", "card_text = 'yes' must be true or false"),
+])
+def test_a_policy_config_no_policy_can_have_is_refused_before_anything_is_built(tmp_path, capsys, field, value, says):
+    """A checkpoint's policy config with sizes no policy can take (a head count that does not
+    divide the width, a width no machine holds) is a CheckpointError naming the field, from
+    load_policy and from `tcg eval` alike, not an AssertionError from deep in torch or a
+    minutes-long allocation."""
+    from training.cli import main
+    _, path = _saved(tmp_path)
+    data = torch.load(path, weights_only=True)
+    data["policy_config"][field] = value
+    atomic_save(data, path)
+    with pytest.raises(CheckpointError, match=r"its policy config cannot be read: policy config " + re.escape(says)):
+        load_policy(path)
+    assert main(["eval", "--checkpoint", str(path), "--opponent", "random", "--games", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tcg eval: ") and says in err and err.count("\n") == 1, err
+
+
+def test_policy_config_checks_its_fields_when_made_and_when_a_policy_is_built():
+    """PolicyConfig refuses impossible sizes on construction, and TCGPolicy re-checks a config
+    whose fields were set afterwards (training.ppo.policy_config sets them one by one)."""
+    for kw in ({"d_model": 30}, {"n_heads": 0}, {"d_ff": 0}, {"d_model": 4097, "n_heads": 1}, {"n_layers": 65},
+               {"d_model": True}, {"num_cards": 127}, {"dropout": -0.1}, {"afford": 1}):
+        with pytest.raises(ValueError, match="policy config "):
+            PolicyConfig(**kw)
+    PolicyConfig(d_model=4096, n_heads=4096, n_layers=64, d_ff=16384, num_cards=128, dropout=0.0)
+    cfg = PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=64)
+    cfg.n_heads = 5
+    with pytest.raises(ValueError, match="n_heads = 5 must divide d_model = 32"):
+        TCGPolicy(cfg)

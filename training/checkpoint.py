@@ -180,6 +180,9 @@ def load_policy(path: str | Path, map_location="cpu"):
     data = load_checkpoint(path, map_location)
     try:
         cfg = PolicyConfig.from_dict(dict(data["policy_config"]))
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its policy config cannot be read: {why(e)}") from None
+    try:
         policy = TCGPolicy(cfg)
         policy.load_state_dict(data["model"])
     except (ValueError, RuntimeError, TypeError) as e:

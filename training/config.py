@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policy.config import PolicyConfig
+from policy.config import MAX_LAYERS, MAX_WIDTH, PolicyConfig
 from tcg_env.vec import MAX_GAMES
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"   # package data: a wheel install has them too
@@ -172,9 +172,12 @@ class TrainConfig:
              f"rollout_steps = {self.num_envs * self.rollout_steps:,}")
         need(self.policy_size in ("small", "large"), "policy_size must be 'small' or 'large'")
         need(min(self.d_model, self.n_layers, self.n_heads) >= 0, "d_model, n_layers and n_heads must be >= 0 (0: the size's default)")
-        if self.n_heads:
-            width = self.d_model or PolicyConfig.named(self.policy_size).d_model
-            need(width % self.n_heads == 0, f"n_heads ({self.n_heads}) must divide the policy width ({width})")
+        size = PolicyConfig.named(self.policy_size)
+        width, heads = self.d_model or size.d_model, self.n_heads or size.n_heads
+        need(width % heads == 0, f"n_heads ({heads}{'' if self.n_heads else f', the {self.policy_size} size default'}) "
+                                 f"must divide the policy width ({width}); set n_heads to a divisor of d_model")
+        need(max(self.d_model, self.n_heads) <= MAX_WIDTH and self.n_layers <= MAX_LAYERS,
+             f"d_model and n_heads must be at most {MAX_WIDTH} and n_layers at most {MAX_LAYERS}")
         need(self.entropy in ("exact", "sampled"), "entropy must be 'exact' or 'sampled'")
         need(0.0 <= self.pool_fraction <= 1.0, "pool_fraction must be in [0, 1]")
         need(0.0 < self.entropy_rows <= 1.0, "entropy_rows must be in (0, 1]")
