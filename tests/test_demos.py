@@ -725,3 +725,73 @@ def test_game_truncated_is_0_or_1_and_a_truncated_game_scores_0(demo_file, tmp_p
         edit(bad)
         with pytest.raises(D.DemoCorruptError, match="game_truncated is not 0/1, or a truncated game has a result"):
             D.load_demos(_chunk_file(tmp_path / f"{name}.demos", bad))
+
+
+@pytest.mark.parametrize("sessions", [5, None, "abc", {"a": 1}, [{"bot": "heuristic"}, 2]])
+def test_a_header_whose_sessions_are_not_a_list_of_records_is_refused(demo_file, tmp_path, capsys, sessions):
+    """`sessions` is the one header field the game version does not fix: anything but a list of
+    records is refused when read, so an append neither fails with a TypeError half way nor
+    rewrites a string into a list of its letters; the file stays as it was."""
+    path = tmp_path / "s.demos"
+    path.write_bytes(demo_file.read_bytes())
+    _rewrite_header(path, sessions=sessions)
+    original = path.read_bytes()
+    with pytest.raises(D.DemoFormatError, match="the header's 'sessions' must be a list of session records"):
+        D.load_demos(path)
+    assert tcg(["demos", "--games", "1", "--parallel", "1", "--out", str(path), "--append"]) == 2
+    assert "'sessions' must be a list" in capsys.readouterr().err
+    assert path.read_bytes() == original and sorted(os.listdir(tmp_path)) == ["s.demos"]
+
+
+@pytest.mark.parametrize("field,kind", [("obs_size", float), ("max_legal", float), ("head_sizes", float),
+                                        ("action_spec_version", bool), ("version", bool)])
+def test_a_header_number_of_another_json_type_is_another_version(demo_file, tmp_path, field, kind):
+    """800.0 == 800 and True == 1 in Python; the header is compared as JSON, so they are refused."""
+    want = D.expected_header()[field]
+    if kind is bool:
+        assert want == 1
+    value = [float(want[0])] + want[1:] if isinstance(want, list) else kind(want)
+    assert value == want
+    path = tmp_path / "t.demos"
+    path.write_bytes(demo_file.read_bytes())
+    _rewrite_header(path, **{field: value})
+    with pytest.raises(D.DemoFormatError, match="another game version|format version True; this code reads"):
+        D.load_demos(path)
+
+
+@pytest.mark.parametrize("raw,words", [
+    (b"[" * 100_000 + b"]" * 100_000, "RecursionError"),
+    (b'{"format": "tcg-demos", "x": [' * 5_000 + b"]}" * 5_000, "RecursionError"),
+    (b'{"format": ' + b"9" * 5_000 + b"}", "ValueError: Exceeds the limit"),
+])
+def test_a_json_header_nested_too_deep_or_with_a_huge_number_is_corrupt(tmp_path, raw, words):
+    path = _header_file(tmp_path / "d.demos", raw)
+    with pytest.raises(D.DemoCorruptError, match="the JSON header does not parse .*" + words):
+        D.load_demos(path)
+
+
+def test_an_array_declared_larger_than_its_chunk_is_refused_before_it_is_decompressed(demo_file, monkeypatch):
+    """Each array's shape is read from its .npy header first: a small payload of zeros declaring
+    a huge array is refused without allocating it (np.load's archive is never asked for it)."""
+    rd, info, z = _first_chunk(demo_file)
+    z["obs"] = np.zeros((300_000, z["obs"].shape[1]), np.int8)   # ~240 MB declared, a few hundred KB compressed
+    import io
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **z)
+    assert len(buf.getvalue()) < 1_000_000
+    read = []
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__",
+                        lambda self, k, _orig=np.lib.npyio.NpzFile.__getitem__: read.append(k) or _orig(self, k))
+    with pytest.raises(D.DemoCorruptError, match=r"array 'obs' has shape \(300000, 800\), expected"):
+        D._unpack(demo_file, info, buf.getvalue(), rd.header)
+    assert read == []
+
+
+def test_an_empty_chunk_loads(demo_file, tmp_path):
+    """A chunk of no games and no records (no writer makes one, but it holds nothing wrong) is
+    read as empty, not refused with a broadcasting error."""
+    from dataclasses import replace
+    rd, info, z = _first_chunk(demo_file)
+    empty = {k: v[:0] for k, v in z.items()}
+    out = D._unpack(demo_file, replace(info, records=0, games=0), _payload(empty), rd.header)
+    assert all(len(v) == 0 for v in out.values())

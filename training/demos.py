@@ -144,16 +144,22 @@ def check_header(header: dict, path) -> None:
     want = expected_header()
     if header.get("format") != FORMAT:
         raise DemoFormatError(f"demos {path}: not a tcg demonstrations file (format {header.get('format')!r})")
-    if header.get("version") != VERSION:
+    if json.dumps(header.get("version")) != json.dumps(VERSION):   # as JSON: true is not 1
         raise DemoFormatError(f"demos {path}: format version {header.get('version')!r}; this code reads and "
                               f"writes version {VERSION}")
     names = {"action_spec_version": "action spec version", "card_table_digest": "card table digest (card pool)",
              "state_layout_version": "state layout version", "obs_size": "observation size",
              "head_sizes": "head sizes", "max_legal": "legal list capacity"}
     for key, name in names.items():
-        if header.get(key) != want[key]:
+        # compared as JSON text, so 800.0 or true do not pass for 800 or 1
+        if json.dumps(header.get(key)) != json.dumps(want[key]):
             raise DemoFormatError(f"demos {path}: recorded with {name} {header.get(key)!r}, but this game has "
                                   f"{want[key]!r}; demonstrations of another game version cannot be used or mixed")
+    sessions = header.get("sessions", [])
+    if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):
+        shown = repr(sessions) if len(repr(sessions)) <= 60 else repr(sessions)[:57] + "..."
+        raise DemoFormatError(f"demos {path}: the header's 'sessions' must be a list of session records (JSON "
+                              f"objects: bot, seed, games, ...), got {shown}")
 
 
 # ----------------------------------------------------------------------------- reading
@@ -202,8 +208,10 @@ class DemoReader:
                 raise DemoCorruptError(self.path, len(MAGIC) + 4, "the JSON header's checksum does not match")
             try:
                 header = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise DemoCorruptError(self.path, len(MAGIC) + 4, f"the JSON header does not parse ({e})") from None
+            except (UnicodeDecodeError, ValueError, RecursionError) as e:   # JSONDecodeError is a ValueError,
+                # as is an integer past Python's digit limit; RecursionError: nesting past the parser's depth
+                raise DemoCorruptError(self.path, len(MAGIC) + 4, f"the JSON header does not parse "
+                                                                  f"({type(e).__name__}: {str(e)[:200]})") from None
             if not isinstance(header, dict):
                 raise DemoCorruptError(self.path, len(MAGIC) + 4, "the JSON header is not an object")
         check_header(header, self.path)
@@ -305,29 +313,39 @@ def _unpack(path, info: ChunkInfo, payload: bytes, header: dict) -> dict:
     def bad(what):
         return DemoCorruptError(path, pos, what, info.index)
 
+    from prefabs import default_pool
+    from tcg_env.state import state_rows_problem
+    from verification.layout import STATE_SIZE
+    R, G = info.records, info.games
+    shapes = {"obs": (R, header["obs_size"]), "legal_count": (R,), "action": (R, 4), "seat": (R,), "game": (R,),
+              "decision": (R,), "result": (R,), "game_id": (G,), "game_result": (G,), "game_truncated": (G,),
+              "game_length": (G,), "game_start_state": (G, STATE_SIZE)}
+
+    def check_form(k, shape, dtype):
+        if dtype != _DTYPES[k]:
+            raise bad(f"array {k!r} has dtype {dtype}, expected {np.dtype(_DTYPES[k])}")
+        if k in shapes and shape != shapes[k]:
+            raise bad(f"array {k!r} has shape {shape}, expected {shapes[k]}")
+        if k == "legal" and (len(shape) != 2 or shape[1] != 4 or shape[0] > R * header["max_legal"]):
+            raise bad(f"array 'legal' has shape {shape}, expected (L, 4) with L at most records x max_legal")
+
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as z:
             if set(z.files) != set(ARRAYS):
                 raise bad(f"the payload's arrays are {sorted(z.files)}, expected {sorted(ARRAYS)}")
+            for k in ARRAYS:   # each array's form from its .npy header, before any is decompressed: a small
+                with z.zip.open(k + ".npy") as f:   # payload must not make the reader allocate what it declares
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                check_form(k, shape, dtype)
             a = {k: z[k] for k in ARRAYS}
     except DemoCorruptError:
         raise
     except Exception as e:  # zipfile / numpy raise many types for damaged archives
         raise bad(f"the payload is not a readable .npz archive ({type(e).__name__}: {e})") from None
-    R, G = info.records, info.games
-    shapes = {"obs": (R, header["obs_size"]), "legal_count": (R,), "action": (R, 4), "seat": (R,), "game": (R,),
-              "decision": (R,), "result": (R,), "game_id": (G,), "game_result": (G,), "game_truncated": (G,),
-              "game_length": (G,)}
-    for k, dt in _DTYPES.items():
-        if a[k].dtype != dt:
-            raise bad(f"array {k!r} has dtype {a[k].dtype}, expected {np.dtype(dt)}")
-        if k in shapes and a[k].shape != shapes[k]:
-            raise bad(f"array {k!r} has shape {a[k].shape}, expected {shapes[k]}")
-    from prefabs import default_pool
-    from tcg_env.state import state_rows_problem
-    from verification.layout import STATE_SIZE
-    if a["game_start_state"].shape != (G, STATE_SIZE):
-        raise bad(f"array 'game_start_state' has shape {a['game_start_state'].shape}, expected {(G, STATE_SIZE)}")
+    for k in ARRAYS:   # what was decompressed is what the headers said
+        check_form(k, a[k].shape, a[k].dtype)
     # the header matched this card pool; a start state is a row GameState(row) replays, so it is checked
     # as any state row from outside is (the kernels trust their rows)
     problem = state_rows_problem(a["game_start_state"], default_pool())
@@ -354,7 +372,7 @@ def _unpack(path, info: ChunkInfo, payload: bytes, header: dict) -> dict:
         raise bad("the game lengths do not add up to the record count")
     if not np.array_equal(a["game"], np.repeat(a["game_id"], a["game_length"])):
         raise bad("the records' game ids do not follow the chunk's games")
-    starts = np.concatenate([[0], np.cumsum(a["game_length"])[:-1]]).astype(np.int64)
+    starts = (np.cumsum(a["game_length"]) - a["game_length"]).astype(np.int64)   # each game's first record
     want_dec = np.arange(R) - np.repeat(starts, a["game_length"])
     if not np.array_equal(a["decision"], want_dec):
         raise bad("the decision indices are not 0, 1, ... within each game")
