@@ -205,12 +205,13 @@ def restart_game(s, cards):
 # ----------------------------------------------------------------------------- zones
 @njit(cache=True)
 def draw_card(s, p):
-    """Draw one card: from an empty deck the leader takes fatigue damage (1, 2, 3, ...);
-    with a full hand the drawn card is burned to the discard."""
+    """Draw one card: from an empty deck the leader takes fatigue damage (1, 2, 3, ..., held at
+    MAX_STAT like every stat); with a full hand the drawn card is burned to the discard."""
     b = pbase(p)
     n = s[b + P_DECK_N]
     if n == 0:
-        s[b + P_FATIGUE] += 1
+        if s[b + P_FATIGUE] < MAX_STAT:   # a DRAW effect goes on drawing after the leader falls
+            s[b + P_FATIGUE] += 1
         _damage_leader(s, p, s[b + P_FATIGUE])
         return
     c = s[b + P_DECK + n - 1]

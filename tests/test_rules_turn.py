@@ -7,7 +7,7 @@ import pytest
 
 from tcg_env.state import GameState
 from verification.errors import ActionOutOfRangeError
-from verification.layout import (B_MOVED, B_READY, B_SICK, B_USED, DECK_SIZE, G_FIRST, G_MULL_PLAYER, P0,
+from verification.layout import (MAX_STAT, B_MOVED, B_READY, B_SICK, B_USED, DECK_SIZE, G_FIRST, G_MULL_PLAYER, P0,
                                  P_DECK_N, P_DECKLIST, P_FATIGUE, P_HAND_N, P_IKZ_N, P_IKZ_TAPPED, P_LEADER_USED,
                                  P_MULLIGANED, P_TOKEN, PH_MAIN, PH_MULLIGAN, PH_OVER, PLAYER_WORDS, TURN_CAP)
 from verification.spec import MULLIGAN_HAND, Primary
@@ -201,6 +201,21 @@ def test_fatigue_within_one_effect_escalates():
     st = Scenario().main_phase(active=0).hand(0, ["Secret Ledger"]).ikz(0, n=3).deck(0, []).build()
     st.apply(play_spell(0))
     assert hp(st, 0) == 20 - 1 - 2 and pword(st, 0, P_FATIGUE) == 2
+
+
+def test_the_fatigue_counter_stops_at_the_stat_cap():
+    """The counter is held at MAX_STAT (99) like every stat the observation carries: a position
+    at 98 draws twice (Secret Ledger; an effect goes on drawing after the leader falls) and
+    stays at 99, without writing a 100 the row checks would refuse. (A real game never gets near:
+    leaders start at 20-40 health. The scenario's zones do not conserve the decklist, so only
+    the row checks are asked, not check_invariants.)"""
+    from tcg_env.state import state_rows_problem
+    st = (Scenario().main_phase(active=0).leader(0, hp=99, max_hp=99).fatigue(0, 98)
+          .hand(0, ["Secret Ledger"]).ikz(0, n=3).deck(0, []).build())
+    assert state_rows_problem(st.row, st.pool) is None
+    st.apply(play_spell(0))
+    assert pword(st, 0, P_FATIGUE) == MAX_STAT and hp(st, 0) == 0 and st.done
+    assert state_rows_problem(st.row, st.pool) is None   # before the cap: "player 0 fatigue ... is 100"
 
 
 # ----------------------------------------------------------------------------- end of turn
