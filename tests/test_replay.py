@@ -101,6 +101,34 @@ def test_a_stored_result_the_actions_do_not_reach_is_refused(tmp_path, finished,
     load_replay(p, check=False)   # the structure alone is fine
 
 
+@pytest.mark.parametrize("bot", ["\x1b]0;owned\x07\x1b[2J", "heur\nistic", "\ud800", "x" * 4201, 7, ["heuristic"]])
+def test_a_bot_name_that_is_not_plain_text_is_refused_before_the_viewer_prints_it(tmp_path, finished, bot, capsys):
+    """seats.bot is printed on every decision line: a terminal escape sequence (one that sets the
+    window title and clears the screen), a line break, a lone surrogate (the viewer crashed with
+    a UnicodeEncodeError) or a name of more than MAX_NAME characters is a ReplayError, and `tcg
+    replay` says so in one short line without printing the name."""
+    data = {**finished[0].to_json(), "seats": {"human": 1, "bot": bot}}
+    p = tmp_path / "bot.json"
+    p.write_text(json.dumps(data))   # ensure_ascii: the surrogate travels as \ud800
+    with pytest.raises(ReplayError, match="seats.bot must be null or a bot's name"):
+        load_replay(p, check=False)
+    assert cli_main(["replay", str(p), "--all"]) == 2
+    err = capsys.readouterr().err
+    assert "seats.bot must be null" in err and "\x1b" not in err and len(err) < 400, err
+
+
+def test_a_long_checkpoint_bot_name_loads_and_long_bad_fields_are_quoted_short(tmp_path, finished):
+    """A checkpoint bot's name holds its path, which may be long; an error quotes a bad field cut
+    short (a 200,000-entry decks list made a megabyte error line)."""
+    name = "checkpoint:/" + "d/" * 1500 + "policy.pt"
+    p = _bad(tmp_path, finished, seats={"human": 1, "bot": name})
+    assert load_replay(p, check=False).seats["bot"] == name
+    p = _bad(tmp_path, finished, decks=["Emberfang Rush"] * 200_000)
+    with pytest.raises(ReplayError, match=r"decks must be a list of two prebuilt deck names, got \['Emberfang") as ei:
+        load_replay(p, check=False)
+    assert len(str(ei.value)) < 300
+
+
 def test_replay_from_json_without_a_file_names_no_path(finished):
     data = {**finished[0].to_json(), "format": "pickle"}
     with pytest.raises(ReplayError, match=r"^not a tcg replay: format is 'pickle'") as ei:
