@@ -513,22 +513,32 @@ def _read_toml(path: Path, what: str, top: str, error: type[ValueError]) -> list
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) else f"not UTF-8 text: {e.reason}"
         raise error(f"{what} file {path} cannot be read ({why})") from None
+    except (ValueError, RecursionError) as e:   # an integer past Python's digit limit; nesting past the stack
+        raise error(f"{path}: not valid TOML ({type(e).__name__}: {str(e)[:200]})") from None
     extra = set(raw) - {top}
     if extra:
         raise error(f"{path}: unknown top-level key(s) {sorted(extra)}; a {what} file holds only [[{top}]] tables")
     return raw.get(top, [])
 
 
+def _data_path(path, what: str) -> Path:
+    """``path``, or the shipped ``prefabs/data/WHAT.toml`` for None; an empty name is refused (as
+    a path it would read as the current folder, and it is not None)."""
+    if path is None:
+        return DATA_DIR / f"{what}.toml"
+    if not str(path).strip():
+        raise (PrefabError if what == "cards" else DeckError)(f"a {what} file is named by its path, got {str(path)!r}")
+    return Path(path)
+
+
 def load_pool(path: Path | str | None = None) -> CardPool:
     """The card pool of a cards file (default: the shipped ``prefabs/data/cards.toml``)."""
-    path = Path(path) if path else DATA_DIR / "cards.toml"
-    return CardPool(parse_cards(_read_toml(path, "cards", "card", PrefabError)))
+    return CardPool(parse_cards(_read_toml(_data_path(path, "cards"), "cards", "card", PrefabError)))
 
 
 def load_decks(pool: CardPool, path: Path | str | None = None) -> dict[str, Deck]:
     """The decks of a decks file (default: the shipped ``prefabs/data/decks.toml``), validated against ``pool``."""
-    path = Path(path) if path else DATA_DIR / "decks.toml"
-    return parse_decks(_read_toml(path, "decks", "deck", DeckError), pool)
+    return parse_decks(_read_toml(_data_path(path, "decks"), "decks", "deck", DeckError), pool)
 
 
 def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:

@@ -221,6 +221,17 @@ def test_a_config_file_that_is_not_toml_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=re.escape(f"config {binary} cannot be read")) as e:
         TrainConfig.from_toml(binary)
     assert type(e.value) is ValueError
+    # what tomllib parses past Python's limits: nesting past the stack, an integer of 5,000 digits
+    for name, text, why in (("deep.toml", "x = " + "[" * 100_000 + "]" * 100_000 + "\n", "RecursionError"),
+                            ("big.toml", "seed = " + "9" * 5_000 + "\n", "ValueError: Exceeds the limit")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=re.escape(f"{tmp_path / name}: not valid TOML ({why}")):
+            TrainConfig.from_toml(tmp_path / name)
+
+
+def test_an_out_folder_with_a_nul_character_is_refused_by_name():
+    with pytest.raises(ValueError, match=re.escape("out must name a folder, got 'runs/a\\x00b' (a non-empty path without NUL")):
+        TrainConfig.from_dict({"out": "runs/a\x00b"})
 
 
 def test_only_a_bare_file_name_falls_back_to_the_named_configs(tmp_path, monkeypatch):

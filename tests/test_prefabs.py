@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -371,6 +372,26 @@ def test_load_pool_rejects_bad_toml(tmp_path):
     p.write_text("[[card]]\nname = 'Broken\n")
     with pytest.raises(PrefabError, match="not valid TOML"):
         load_pool(p)
+
+
+def test_cards_and_decks_files_past_the_parsers_limits_or_named_empty_are_refused(tmp_path):
+    """Nesting past the stack and a 5,000-digit integer are the loader's typed errors naming the
+    file, not a RecursionError or a bare ValueError; an empty name is refused, not read as the
+    shipped file (None is the shipped file)."""
+    from prefabs import DeckError, default_pool, load_decks
+    for name, text, why in (("deep.toml", "x = " + "[" * 100_000 + "]" * 100_000 + "\n", "RecursionError"),
+                            ("big.toml", "[[card]]\ncost = " + "9" * 5_000 + "\n", "ValueError: Exceeds the limit")):
+        p = tmp_path / name
+        p.write_text(text)
+        with pytest.raises(PrefabError, match=re.escape(f"{p}: not valid TOML ({why}")):
+            load_pool(p)
+        with pytest.raises(DeckError, match=re.escape(f"{p}: not valid TOML ({why}")):
+            load_decks(default_pool(), p)
+    with pytest.raises(PrefabError, match="a cards file is named by its path, got ''"):
+        load_pool("")
+    with pytest.raises(DeckError, match="a decks file is named by its path, got ' '"):
+        load_decks(default_pool(), " ")
+    assert len(load_pool(None).cards) == len(default_pool().cards)
 
 
 # ---------------------------------------------------------------------------- bad decks

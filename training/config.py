@@ -117,6 +117,8 @@ class TrainConfig:
             why = e.strerror if isinstance(e, OSError) else e.reason
             raise ValueError(f"config {path} cannot be read ({why}); give a readable .toml file or a named "
                              f"config ({names})") from None
+        except (ValueError, RecursionError) as e:   # an integer past Python's digit limit; nesting past the stack
+            raise ValueError(f"{path}: not valid TOML ({type(e).__name__}: {str(e)[:200]})") from None
         return cls.from_dict(raw, where=str(path))
 
     @classmethod
@@ -190,7 +192,8 @@ class TrainConfig:
         # each evaluation plays its games in one batch of envs: past the cap it would fail mid-run
         bad = match_games_problem(self.eval_games, "eval_games")
         need(bad is None, bad)
-        need(bool(self.out.strip()), f"out must name a folder, got {self.out!r}")
+        need(bool(self.out.strip()) and "\x00" not in self.out,
+             f"out must name a folder, got {self.out!r} (a non-empty path without NUL characters)")
         for name in ("eval_every", "eval_pool_members", "checkpoint_every", "pool_add_every", "log_every"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0 (0: see `tcg train --help`)")
         need(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1 (--resume reads the newest)")
