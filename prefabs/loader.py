@@ -176,6 +176,8 @@ def parse_cards(raw_cards: list) -> list[Card]:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
             raise PrefabError(f"{where}: missing a non-empty 'name'")
         name = raw["name"]
+        if _name_problem(name):
+            raise PrefabError(f"{where}: name {name[:MAX_NAME + 3]!r} {_name_problem(name)}")
         where = f"card '{name}'"
         if name in names:
             raise PrefabError(f"{where}: duplicate name (also card #{names[name]})")
@@ -429,6 +431,23 @@ def _fill_view(r: np.ndarray, card_id: int) -> None:
 DECK_FIELDS = ("name", "plan", "leader", "description", "main", "ikz")
 
 
+MAX_NAME = 60   # characters in a card's or deck's name (the shipped ones run to 23)
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a card or deck, or None. Names are printed on the terminal (the
+    board, the play script, replays), matched by what a user types and used as keys: printable
+    characters only (no control or escape character, no line break), no leading or trailing
+    space, at most MAX_NAME characters."""
+    if len(name) > MAX_NAME:
+        return f"is {len(name)} characters long; at most {MAX_NAME}"
+    if not name.isprintable():
+        return "holds a control character (a name is printable text)"
+    if name != name.strip():
+        return "begins or ends with a space"
+    return None
+
+
 def parse_decks(raw_decks: list, pool: CardPool) -> dict[str, Deck]:
     if not isinstance(raw_decks, list) or not raw_decks:
         raise DeckError("decks file must contain a non-empty [[deck]] array")
@@ -437,6 +456,8 @@ def parse_decks(raw_decks: list, pool: CardPool) -> dict[str, Deck]:
         name = raw.get("name") if isinstance(raw, dict) else None
         if not isinstance(name, str) or not name.strip():
             raise DeckError(f"deck #{i + 1}: missing a non-empty 'name'")
+        if _name_problem(name):
+            raise DeckError(f"deck #{i + 1}: name {name[:MAX_NAME + 3]!r} {_name_problem(name)}")
         if name in decks:
             raise DeckError(f"deck '{name}': duplicate name")
         extra = set(raw) - set(DECK_FIELDS)

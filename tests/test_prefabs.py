@@ -362,6 +362,19 @@ def test_parse_cards_rejects_malformed(raw, fragments):
     _assert_refused(raw, fragments)
 
 
+@pytest.mark.parametrize("name, why", [
+    ("Bolt\x00", "holds a control character"), ("Bo\nlt", "holds a control character"),
+    ("\x1b]0;title\x07Bolt", "holds a control character"), ("Bolt\ud800", "holds a control character"),
+    ("Bolt ", "begins or ends with a space"), ("\tBolt", "holds a control character"),
+    ("B" * 61, "is 61 characters long; at most 60"),
+])
+def test_a_card_name_that_is_not_plain_printable_text_is_refused(name, why):
+    """Names are printed on the board and in replays and matched by what a user types: a NUL,
+    a line break, a terminal escape sequence or a surrounding space is refused by name."""
+    _assert_refused([unit(name=name)], ["card #1: name ", why])
+    parse_cards([unit(name="B" * 60), copy.deepcopy(TOKEN)])   # the longest name allowed loads
+
+
 def test_parse_cards_rejects_empty():
     with pytest.raises(PrefabError):
         parse_cards([])
@@ -493,6 +506,10 @@ def test_parse_decks_rejects_bad_tables(pool, good_deck):
         parse_decks([bad], pool)
     with pytest.raises(DeckError, match="missing a non-empty 'name'"):
         parse_decks([{k: v for k, v in raw.items() if k != "name"}], pool)
+    for name, why in (("X\x1b[2J", "holds a control character"), (" X", "begins or ends with a space"),
+                      ("X" * 61, "is 61 characters long; at most 60")):
+        with pytest.raises(DeckError, match=re.escape(why)):
+            parse_decks([dict(raw, name=name)], pool)
     # a misspelt field is named, not dropped (a 'descripton' or 'Main' used to vanish silently)
     for typo in ("descripton", "Main", "copies"):
         with pytest.raises(DeckError, match=rf"deck 'X': unknown field\(s\) \['{typo}'\]; allowed: .*'description'"):
