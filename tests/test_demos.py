@@ -795,3 +795,11 @@ def test_an_empty_chunk_loads(demo_file, tmp_path):
     empty = {k: v[:0] for k, v in z.items()}
     out = D._unpack(demo_file, replace(info, records=0, games=0), _payload(empty), rd.header)
     assert all(len(v) == 0 for v in out.values())
+
+
+def test_a_path_that_is_not_a_regular_file_is_named_so(tmp_path):
+    """/dev/null exists: it is not a regular file, not "no such file"."""
+    with pytest.raises(D.DemoError, match="is not a regular file"):
+        D.load_demos("/dev/null")
+    with pytest.raises(D.DemoError, match="no such file"):
+        D.load_demos(tmp_path / "absent.demos")

@@ -184,7 +184,8 @@ class DemoReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise DemoError(f"demos {self.path}: " + ("is a folder, not a demonstrations file" if self.path.is_dir()
-                                                      else "no such file"))
+                                                      else "is not a regular file (a device, a pipe?)"
+                                                      if self.path.exists() else "no such file"))
         self.size = self.path.stat().st_size
         try:
             f = self.path.open("rb")
