@@ -66,7 +66,9 @@ CASES = [
     (lambda d: d["env"].update(state=d["env"]["state"][:4]), "its env 'state' has shape [4,"),
     (lambda d: d["env"]["state"].fill_(7), "its env 'state' is not a state this engine can hold"),
     (lambda d: d["env"].update(illegal_counts=torch.zeros(3, dtype=torch.int32)), "its env 'illegal_counts' has shape [3]"),
-    (lambda d: d["env"]["illegal_counts"].fill_(-1), "its env 'illegal_counts' holds a negative count"),
+    (lambda d: d["env"]["illegal_counts"].fill_(-1), "its env 'illegal_counts' holds a count outside 0..2**31-1"),
+    (lambda d: d["env"].update(illegal_counts=torch.full((8,), 2 ** 31, dtype=torch.int64)),
+     "its env 'illegal_counts' holds a count outside 0..2**31-1"),
     (lambda d: d["env"].update(illegal_counts=d["env"]["illegal_counts"].float()), "'illegal_counts' is torch.float32"),
     # the opponent pool and each rank's win counts against it
     (lambda d: d.update(pool={}), "its pool must be a list of members, got a dict"),
@@ -127,7 +129,7 @@ def test_the_checkpoint_as_written_passes_and_so_do_older_ones(saved):
 
 @pytest.mark.parametrize("mutate,says", [
     (lambda r: r["rng"].update(numpy=5), "rank 1's rng 'numpy' is not a NumPy PCG64 generator state"),
-    (lambda r: r["env"]["illegal_counts"].fill_(-2), "rank 1's env 'illegal_counts' holds a negative count"),
+    (lambda r: r["env"]["illegal_counts"].fill_(-2), "rank 1's env 'illegal_counts' holds a count outside"),
     (lambda r: r["env"]["state"][3].fill_(-1), "rank 1's env 'state' is not a state this engine can hold"),
     (lambda r: r.update(pool_stats=[[1, 1]]), "rank 1's pool_stats must list"),
     (lambda r: r.pop("rng"), "rank 1's lacks 'rng'"),

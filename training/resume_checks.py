@@ -113,8 +113,8 @@ def _check_rank(r, what: str, cfg, pool_len: int, device: torch.device, pool) ->
         raise _Refused(f"{what} env 'state' is not a state this engine can hold: {problem}")
     counts = _tensor(_field(env, "illegal_counts", f"{what} env"), f"{what} env 'illegal_counts'",
                      (torch.int32, torch.int64), (cfg.num_envs,))
-    if bool((counts < 0).any()):
-        raise _Refused(f"{what} env 'illegal_counts' holds a negative count")
+    if bool((counts < 0).any()) or bool((counts > np.iinfo(np.int32).max).any()):   # the env counts in int32
+        raise _Refused(f"{what} env 'illegal_counts' holds a count outside 0..2**31-1")
     if "pool_stats" not in r:   # absent in checkpoints written before it was saved
         return
     stats = r["pool_stats"]
