@@ -64,10 +64,11 @@ a sequence / array of 4 ints        the tuple ``(primary, sub1, sub2, sub3)`` it
                                     truncated (the standard AEC "dead step" that removes it)
 =================================== =========================================================
 
-Illegal actions: with ``illegal_action="raise"`` an index outside ``0..legal_count-1`` or a
-tuple the rules do not allow raises :class:`~verification.errors.IllegalActionError`
-carrying the reason in words, and nothing changes (state, selection, rewards). A tuple
-with a value outside its head's range raises
+Illegal actions: with ``illegal_action="raise"`` an index in the action space but not below
+``legal_count``, or a tuple the rules do not allow, raises
+:class:`~verification.errors.IllegalActionError` carrying the reason in words, and nothing
+changes (state, selection, rewards). An index outside the action space (``0..MAX_LEGAL-1``)
+or a tuple with a value outside its head's range raises
 :class:`~verification.errors.ActionOutOfRangeError` in both modes (as in the Gym face).
 With ``illegal_action="lose"`` an illegal action ends the game instead: the offending
 agent gets ``-1``, the other ``+1``, both are terminated, and both ``infos`` hold
@@ -125,7 +126,7 @@ from .engine import apply_action
 from .gym_env import ResetNeededError
 from .gym_env import observation_space as _gym_observation_space
 from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, write_obs
-from .state import GameState, resolve_deck
+from .state import GameState, check_seed, resolve_deck
 
 _H0, _H1, _H2, _H3 = HEAD_SIZES
 
@@ -259,6 +260,8 @@ class raw_env(AECEnv):
 
     # -- API
     def reset(self, seed=None, options=None):
+        if seed is not None:   # as every face takes it: True or 1.9 is not a seed, np.int64(3) is
+            seed = check_seed(seed)
         if seed is not None or self.np_random is None:
             self.np_random, self.np_random_seed = seeding.np_random(seed)
         rng = self.np_random
@@ -316,7 +319,11 @@ class raw_env(AECEnv):
         if t is int or isinstance(action, np.integer) or (t is np.ndarray and action.ndim == 0
                                                          and action.dtype.kind in "iu"):
             k = int(action)
-            if k < 0 or k >= self._legal_n:
+            if not 0 <= k < MAX_LEGAL:   # outside the action space itself, as a tuple past a head's size is
+                raise ActionOutOfRangeError(None, f"action index {k} is outside the action space: an index is "
+                                                  f"0..{MAX_LEGAL - 1} ({agent} has {self._legal_n} legal tuples, "
+                                                  f"indices 0..{self._legal_n - 1})")
+            if k >= self._legal_n:
                 return self._illegal(agent, None, f"action index {k} is not a legal index: {agent} has "
                                                   f"{self._legal_n} legal tuples (indices 0..{self._legal_n - 1})")
             n, p = _step_index(self._row, self._cards, k, self._legal, self._legal_n, self._mask, self._obs2)

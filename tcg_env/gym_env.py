@@ -63,7 +63,7 @@ from . import engine
 from .bots import BOT_HEURISTIC, BOT_RANDOM, _mix
 from .duel import OUT_OF_RANGE, run_opponent, step_into, view_into
 from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, view
-from .state import GameState, resolve_deck
+from .state import GameState, check_seed, resolve_deck
 
 ILLEGAL_ACTION_PENALTY = -1.0
 AGENT = 0
@@ -206,6 +206,8 @@ class DuelEnv(gym.Env):
                 for key, fixed in zip(RESET_OPTIONS, (self._deck, self._opp_deck))]
 
     def reset(self, *, seed=None, options=None):
+        if seed is not None:   # as every face takes it: True or 1.9 is not a seed, np.int64(3) is
+            seed = check_seed(seed)
         deck, opp_deck = self._reset_decks(options)   # a bad option raises before anything changes
         super().reset(seed=seed)
         self._done = True   # until the opening decisions are made

@@ -167,7 +167,7 @@ def test_illegal_tuple_and_index_raise_with_reason_and_change_nothing():
     assert e.value.action == bad
     with pytest.raises(IllegalActionError, match="not a legal index"):
         env.step(before["legal_count"])
-    with pytest.raises(IllegalActionError):
+    with pytest.raises(ActionOutOfRangeError, match="outside the action space"):
         env.step(-1)
     with pytest.raises(ActionOutOfRangeError):
         env.step((99, 0, 0, 0))
@@ -452,9 +452,24 @@ def test_an_illegal_index_error_reads_as_a_sentence_about_the_index():
     import re
     env = _past_mulligans()
     n = env.observe(env.agent_selection)["legal_count"]
-    for k in (n, n + 5, -1):
+    for k in (n, n + 5, MAX_LEGAL - 1):
         says = f"action index {k} is not a legal index: {env.agent_selection} has {n} legal tuples (indices 0..{n - 1})"
         _refused_unchanged(env, k, IllegalActionError, "^" + re.escape(says) + "$")
+
+
+@pytest.mark.parametrize("mode", ["raise", "lose"])
+def test_an_index_outside_the_action_space_is_out_of_range_in_both_modes(mode):
+    """Discrete(MAX_LEGAL) holds 0..MAX_LEGAL-1: -1, MAX_LEGAL or 2**70 is not an action at all,
+    so it is an ActionOutOfRangeError (as a tuple past a head's size is) that changes nothing,
+    never an illegal move that loses the game under illegal_action="lose"."""
+    import re
+    env = _past_mulligans(illegal_action=mode)
+    n = env.observe(env.agent_selection)["legal_count"]
+    for k in (-1, MAX_LEGAL, 2 ** 70, np.int64(-5)):
+        says = (f"action index {int(k)} is outside the action space: an index is 0..{MAX_LEGAL - 1} "
+                f"({env.agent_selection} has {n} legal tuples, indices 0..{n - 1})")
+        _refused_unchanged(env, k, ActionOutOfRangeError, re.escape(says))
+    assert not any(env.terminations.values())
 
 
 def test_writing_into_an_observation_changes_nothing_in_the_env():

@@ -150,6 +150,15 @@ def test_seeds_are_integers_never_rounded():
         env.reset(2.5)
     assert env.seed == 3
     assert GameState.new(None, None, seed=np.uint64(2 ** 64 - 1)) == GameState.new(None, None, seed=2 ** 64 - 1)
+    # the Gym and AEC faces seed through Gymnasium, which takes True for 1: they check it first
+    from tcg_env.aec import aec_env
+    from tcg_env.gym_env import DuelEnv
+    for make in (DuelEnv, aec_env):
+        env = make()
+        for bad in (True, np.bool_(False), 1.9, -1, 2 ** 64):
+            with pytest.raises(ValueError, match="seed must be"):
+                env.reset(seed=bad)
+        env.reset(seed=np.int64(3))   # a NumPy integer is an integer
 
 
 def test_batch_env_arguments_get_typed_errors():
