@@ -358,10 +358,7 @@ class raw_env(AECEnv):
 
     def _illegal(self, agent, action, reason):
         if self.illegal_action == "raise":
-            err = IllegalActionError(action, reason)
-            if action is None:   # an index, not a tuple: say so instead of "action None"
-                err.args = (reason,)
-            raise err
+            raise IllegalActionError(action, reason)
         seat = _SEAT[agent]
         other = AGENTS[1 - seat]
         self._cumulative_rewards[agent] = 0.0

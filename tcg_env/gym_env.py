@@ -136,6 +136,8 @@ class DuelEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = observation_space()
         self.action_space = spaces.MultiDiscrete(np.array(HEAD_SIZES, dtype=np.int64))
+        if not isinstance(copy_obs, (bool, np.bool_)):   # bool("no") is True
+            raise TypeError(f"copy_obs must be True or False, got {copy_obs!r}")
         self.copy_obs = bool(copy_obs)
         self._row = np.zeros(STATE_SIZE, np.int32)
         self._legal = np.zeros((MAX_LEGAL, 4), np.int8)   # what actions are checked against

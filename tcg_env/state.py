@@ -391,6 +391,8 @@ class GameState:
     @classmethod
     def from_bytes(cls, data: bytes, pool: CardPool | None = None) -> "GameState":
         pool = pool or default_pool()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise StateFormatError(f"a saved state is bytes (GameState.to_bytes()), got {type(data).__name__}")
         if len(data) != _HEADER.size + 4 * STATE_SIZE:
             raise StateFormatError(f"expected {_HEADER.size + 4 * STATE_SIZE} bytes, got {len(data)}")
         magic, lay, spec, tab, _, digest = _HEADER.unpack_from(data)

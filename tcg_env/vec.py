@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prefabs import Deck, DeckError, default_pool
+from prefabs import CardPool, Deck, DeckError, default_pool
 from verification.layout import G_EPISODE, STATE_SIZE
 from verification.spec import HEAD_SIZES, MAX_LEGAL
 
@@ -105,6 +105,9 @@ class VecTCG:
         # process) that together play exactly the games of one VecTCG(sum of blocks, seed)
         self.first_game = int(first_game)
         self.num_agents = self.num_games = int(num_games)
+        if pool is not None and not isinstance(pool, CardPool):
+            raise TypeError(f"pool must be a CardPool (prefabs.load_pool) or None for the shipped pool, got "
+                            f"{type(pool).__name__}")
         self.pool = pool or default_pool()
         self.cards = self.pool.table
         self.decks = _deck_rows(decks, self.num_games, self.pool, self.first_game)

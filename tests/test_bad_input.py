@@ -362,3 +362,22 @@ def test_cli_eval_and_demos_flags_are_checked_with_clear_errors(tmp_path, capsys
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err, (argv, err)
     assert sorted(os.listdir(tmp_path)) == ["p.pt"]
+
+
+def test_constructor_arguments_of_the_wrong_type_are_named():
+    """from_bytes of something that is not bytes, a VecTCG pool that is not a CardPool and a
+    copy_obs that is not a bool were a bare TypeError, an AttributeError deep in the env, and
+    "no" read as True."""
+    from tcg_env import VecTCG
+    from tcg_env.gym_env import DuelEnv
+    for bad in (None, 5, "x" * 2092, [0] * 2092):
+        with pytest.raises(StateFormatError, match="a saved state is bytes"):
+            GameState.from_bytes(bad)
+    g = GameState.new(None, None, seed=3)
+    assert GameState.from_bytes(bytearray(g.to_bytes())) == g == GameState.from_bytes(memoryview(g.to_bytes()))
+    with pytest.raises(TypeError, match="pool must be a CardPool"):
+        VecTCG(2, pool=5)
+    for bad in ("no", 0, None):
+        with pytest.raises(TypeError, match="copy_obs must be True or False"):
+            DuelEnv(copy_obs=bad)
+    assert DuelEnv(copy_obs=np.bool_(False)).copy_obs is False

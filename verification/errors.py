@@ -7,7 +7,8 @@ class ActionError(ValueError):
     def __init__(self, action, reason: str):
         self.action = tuple(int(x) for x in action) if action is not None else None
         self.reason = reason
-        super().__init__(f"action {self.action}: {reason}")
+        # no tuple (a malformed action, an index): the reason alone, never "action None: ..."
+        super().__init__(reason if self.action is None else f"action {self.action}: {reason}")
 
 
 class ActionOutOfRangeError(ActionError):
