@@ -149,6 +149,24 @@ def import_pufferlib():
     return pufferlib
 
 
+def _check_buffers(env, given: bool) -> None:
+    """The buffers a PufferLib backend hands in (``buf``) have the shapes and dtypes this env
+    writes: the kernels write rows of the observation buffer by index, so a short one would be
+    written past its end. ValueError naming the buffer."""
+    n = env.num_agents
+    want = {"observations": ((n, FLAT_OBS_SIZE), np.int8), "rewards": ((n,), np.float32),
+            "terminals": ((n,), np.bool_), "truncations": ((n,), np.bool_), "masks": ((n,), np.bool_),
+            "actions": ((n, 4), None)}
+    for name, (shape, dtype) in want.items():
+        a = getattr(env, name, None)
+        if not isinstance(a, np.ndarray) or a.shape != shape or (dtype is not None and a.dtype != dtype) \
+                or (name == "actions" and a.dtype.kind not in "iu"):
+            got = f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else type(a).__name__
+            need = f"{np.dtype(dtype) if dtype is not None else 'integer'}{list(shape)}"
+            raise ValueError(f"{'buf' if given else 'the PufferLib buffers'}: {name} must be {need} for "
+                             f"{n} games, got {got}")
+
+
 _CLASS = None
 
 
@@ -173,7 +191,10 @@ def _env_class():
             self.num_agents = self.vec.num_games
             self.single_observation_space = gymnasium.spaces.Box(lo, hi, dtype=np.int8)
             self.single_action_space = gymnasium.spaces.MultiDiscrete(np.array(HEAD_SIZES, dtype=np.int64))
+            if isinstance(log_interval, bool) or not isinstance(log_interval, (int, np.integer)) or log_interval < 0:
+                raise ValueError(f"log_interval must be a whole number of steps >= 0 (0: never), got {log_interval!r}")
             super().__init__(buf)  # allocates or adopts observations/rewards/.../actions
+            _check_buffers(self, buf is not None)
             self.log_interval = int(log_interval)
             self.illegal_total = 0
             self._ep_len = np.zeros(self.num_agents, np.int64)

@@ -250,6 +250,46 @@ print(json.dumps(results))
 """
 
 
+_BUFFER_SHAPES = """
+import numpy as np
+from tcg_env.puffer import FLAT_OBS_SIZE, make_env
+def bufs(n, **change):
+    b = dict(observations=np.zeros((n, FLAT_OBS_SIZE), np.int8), rewards=np.zeros(n, np.float32),
+             terminals=np.zeros(n, bool), truncations=np.zeros(n, bool), masks=np.ones(n, bool),
+             actions=np.zeros((n, 4), np.int32))
+    b.update(change)
+    return b
+env = make_env(num_games=4, seed=1, buf=bufs(4))   # the right buffers are adopted as they are
+assert env.observations.shape == (4, FLAT_OBS_SIZE)
+for change, says in (({"observations": np.zeros((4, 900), np.int8)}, "observations must be int8[4, 6544] for 4 games, got int8[4, 900]"),
+                     ({"observations": np.zeros((2, FLAT_OBS_SIZE), np.int8)}, "observations must be int8[4, 6544]"),
+                     ({"rewards": np.zeros(3, np.float32)}, "rewards must be float32[4] for 4 games, got float32[3]"),
+                     ({"terminals": np.zeros(4, np.float32)}, "terminals must be bool[4]"),
+                     ({"actions": np.zeros((4, 4), np.float32)}, "actions must be integer[4, 4]")):
+    try:
+        make_env(num_games=4, seed=1, buf=bufs(4, **change))
+    except ValueError as e:
+        assert str(e) == "buf: " + says or says in str(e), (str(e), says)
+    else:
+        raise AssertionError(f"accepted {list(change)}")
+for bad in ("x", None, 1.7, True, -1):
+    try:
+        make_env(num_games=2, seed=1, log_interval=bad)
+    except ValueError as e:
+        assert "log_interval must be a whole number" in str(e), str(e)
+    else:
+        raise AssertionError(f"log_interval={bad!r} accepted")
+"""
+
+
+@_NO_PUFFER
+def test_buffers_handed_in_must_fit_the_env_and_log_interval_is_whole(puffer_checks):
+    """A ``buf`` of rows shorter than FLAT_OBS_SIZE corrupted the heap (the kernels write rows by
+    index) and fewer rows than games crashed; now each buffer is checked on entry. A
+    log_interval of "x" was a bare int() error and 1.7 read as 1."""
+    assert puffer_checks["buffer_shapes"] == "OK", puffer_checks["buffer_shapes"]
+
+
 @pytest.fixture(scope="module")
 def puffer_checks():
     """Runs the code blocks below in ONE fresh process (importing pufferlib has process-wide side
@@ -257,7 +297,7 @@ def puffer_checks():
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
     blocks = [("import_hygiene", _IMPORT_HYGIENE), ("buffer_contract", _BUFFER_CONTRACT),
-              ("episode_stats", _EPISODE_STATS)]
+              ("episode_stats", _EPISODE_STATS), ("buffer_shapes", _BUFFER_SHAPES)]
     r = subprocess.run([sys.executable, "-c", _CHECKS_RUNNER], input=json.dumps(blocks), cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
