@@ -176,8 +176,9 @@ def parse_cards(raw_cards: list) -> list[Card]:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
             raise PrefabError(f"{where}: missing a non-empty 'name'")
         name = raw["name"]
-        if _name_problem(name):
-            raise PrefabError(f"{where}: name {name[:MAX_NAME + 3]!r} {_name_problem(name)}")
+        problem = _name_problem(name)
+        if problem:
+            raise PrefabError(f"{where}: name {name[:MAX_NAME + 3]!r} {problem}")
         where = f"card '{name}'"
         if name in names:
             raise PrefabError(f"{where}: duplicate name (also card #{names[name]})")
@@ -456,8 +457,9 @@ def parse_decks(raw_decks: list, pool: CardPool) -> dict[str, Deck]:
         name = raw.get("name") if isinstance(raw, dict) else None
         if not isinstance(name, str) or not name.strip():
             raise DeckError(f"deck #{i + 1}: missing a non-empty 'name'")
-        if _name_problem(name):
-            raise DeckError(f"deck #{i + 1}: name {name[:MAX_NAME + 3]!r} {_name_problem(name)}")
+        problem = _name_problem(name)
+        if problem:
+            raise DeckError(f"deck #{i + 1}: name {name[:MAX_NAME + 3]!r} {problem}")
         if name in decks:
             raise DeckError(f"deck '{name}': duplicate name")
         extra = set(raw) - set(DECK_FIELDS)
@@ -542,24 +544,24 @@ def _read_toml(path: Path, what: str, top: str, error: type[ValueError]) -> list
     return raw.get(top, [])
 
 
-def _data_path(path, what: str) -> Path:
-    """``path``, or the shipped ``prefabs/data/WHAT.toml`` for None; an empty name is refused (as
-    a path it would read as the current folder, and it is not None)."""
+def _data_path(path, what: str, error: type[ValueError]) -> Path:
+    """``path``, or the shipped ``prefabs/data/WHAT.toml`` for None; an empty name is refused
+    with ``error`` (as a path it would read as the current folder, and it is not None)."""
     if path is None:
         return DATA_DIR / f"{what}.toml"
     if not str(path).strip():
-        raise (PrefabError if what == "cards" else DeckError)(f"a {what} file is named by its path, got {str(path)!r}")
+        raise error(f"a {what} file is named by its path, got {str(path)!r}")
     return Path(path)
 
 
 def load_pool(path: Path | str | None = None) -> CardPool:
     """The card pool of a cards file (default: the shipped ``prefabs/data/cards.toml``)."""
-    return CardPool(parse_cards(_read_toml(_data_path(path, "cards"), "cards", "card", PrefabError)))
+    return CardPool(parse_cards(_read_toml(_data_path(path, "cards", PrefabError), "cards", "card", PrefabError)))
 
 
 def load_decks(pool: CardPool, path: Path | str | None = None) -> dict[str, Deck]:
     """The decks of a decks file (default: the shipped ``prefabs/data/decks.toml``), validated against ``pool``."""
-    return parse_decks(_read_toml(_data_path(path, "decks"), "decks", "deck", DeckError), pool)
+    return parse_decks(_read_toml(_data_path(path, "decks", DeckError), "decks", "deck", DeckError), pool)
 
 
 def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:

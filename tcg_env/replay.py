@@ -140,12 +140,6 @@ def _is_int(x) -> bool:
 MAX_NAME = 4200   # characters in a bot's name: a checkpoint bot's holds its path (at most 4,096 bytes on Linux)
 
 
-def _short(value, width: int = 80) -> str:
-    """``repr(value)`` cut to ``width`` characters: an error quotes a bad field, never a megabyte of it."""
-    r = repr(value)
-    return r if len(r) <= width else r[:width - 3] + "..."
-
-
 def _plain_text(s) -> bool:
     """A string a terminal prints as itself: printable characters only (no ESC or other control
     character, no line break) that UTF-8 can encode (no lone surrogate), at most MAX_NAME."""
@@ -162,6 +156,8 @@ def replay_from_json(data, source: str | os.PathLike | None = None) -> Replay:
     """A :class:`Replay` from parsed JSON, checking its structure (not the actions' legality)."""
     from prefabs import default_decks
 
+    from .state import shown
+
     def bad(problem: str, position: int | None = None):
         return ReplayError(problem, source, position)
 
@@ -169,44 +165,44 @@ def replay_from_json(data, source: str | os.PathLike | None = None) -> Replay:
         raise bad(f"a replay is a JSON object, got {type(data).__name__}")
     fmt = data.get("format")
     if fmt != REPLAY_FORMAT:
-        raise bad(f"not a tcg replay: format is {_short(fmt)}, expected {REPLAY_FORMAT!r}")
+        raise bad(f"not a tcg replay: format is {shown(fmt, 80)}, expected {REPLAY_FORMAT!r}")
     ver = data.get("version")
     if not _is_int(ver) or ver != REPLAY_VERSION:
-        raise bad(f"unsupported replay version {_short(ver)}: this tool reads version {REPLAY_VERSION}")
+        raise bad(f"unsupported replay version {shown(ver, 80)}: this tool reads version {REPLAY_VERSION}")
     spec = data.get("action_spec_version")
     if not _is_int(spec) or spec != ACTION_SPEC_VERSION:
-        raise bad(f"recorded with action spec version {_short(spec)}, but this engine uses version {ACTION_SPEC_VERSION}")
+        raise bad(f"recorded with action spec version {shown(spec, 80)}, but this engine uses version {ACTION_SPEC_VERSION}")
     seed = data.get("seed")
     if not _is_int(seed) or not 0 <= seed < 2 ** 64:
-        raise bad(f"seed must be an integer in 0..2**64-1, got {_short(seed)}")
+        raise bad(f"seed must be an integer in 0..2**64-1, got {shown(seed, 80)}")
     decks = data.get("decks")
     known = default_decks()
     if not isinstance(decks, list) or len(decks) != 2:
-        raise bad(f"decks must be a list of two prebuilt deck names, got {_short(decks)}")
+        raise bad(f"decks must be a list of two prebuilt deck names, got {shown(decks, 80)}")
     for d in decks:
         if not isinstance(d, str) or d not in known:
-            raise bad(f"unknown deck {_short(d)}; prebuilt decks: {', '.join(known)}")
+            raise bad(f"unknown deck {shown(d, 80)}; prebuilt decks: {', '.join(known)}")
     seats = data.get("seats", {})
     if not isinstance(seats, dict):
-        raise bad(f"seats must be an object, got {_short(seats)}")
+        raise bad(f"seats must be an object, got {shown(seats, 80)}")
     human = seats.get("human")
     if human is not None and (not _is_int(human) or human not in (0, 1)):
-        raise bad(f"seats.human must be 0, 1 or null, got {_short(human)}")
+        raise bad(f"seats.human must be 0, 1 or null, got {shown(human, 80)}")
     bot = seats.get("bot")   # printed by the viewer: plain text only, never a terminal escape sequence
     if bot is not None and not _plain_text(bot):
         raise bad(f"seats.bot must be null or a bot's name (at most {MAX_NAME} printable characters, no control "
-                  f"or escape characters), got {_short(bot)}")
+                  f"or escape characters), got {shown(bot, 80)}")
     actions = data.get("actions")
     if not isinstance(actions, list):
         raise bad(f"actions must be a list of [primary, sub1, sub2, sub3] tuples, got {type(actions).__name__}")
     tuples = []
     for k, a in enumerate(actions):
         if not isinstance(a, list) or len(a) != 4 or not all(_is_int(x) for x in a):
-            raise bad(f"actions[{k}] = {_short(a)} is not a list of 4 integers", k)
+            raise bad(f"actions[{k}] = {shown(a, 80)} is not a list of 4 integers", k)
         tuples.append(tuple(a))
     result = data.get("result")
     if result is not None and not isinstance(result, dict):
-        raise bad(f"result must be an object or null, got {_short(result)}")
+        raise bad(f"result must be an object or null, got {shown(result, 80)}")
     meta = data.get("meta", {})
     return Replay(seed=seed, decks=(decks[0], decks[1]), actions=tuples, seats=dict(seats), result=result,
                   meta=dict(meta) if isinstance(meta, dict) else {}, version=ver, action_spec_version=spec)

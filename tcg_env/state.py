@@ -346,6 +346,13 @@ def is_integer(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
+def shown(value, width: int = 40) -> str:
+    """``repr(value)`` cut to ``width`` characters: an error quotes a bad field, never all of it
+    (a file's field may hold a megabyte)."""
+    r = repr(value)
+    return r if len(r) <= width else r[:width - 3] + "..."
+
+
 def check_seed(seed, what: str = "seed") -> int:
     """``seed`` as an int in 0..2**64-1 (:func:`is_integer` only; ValueError otherwise)."""
     if not is_integer(seed):

@@ -16,6 +16,7 @@ import torch
 
 from prefabs import default_pool
 from tcg_env.atomic import atomic_write
+from tcg_env.state import shown
 from verification.spec import ACTION_SPEC_VERSION
 
 FORMAT = "tcg-checkpoint"
@@ -156,8 +157,7 @@ def resume_fields(data: dict, path: str | Path) -> tuple[dict, dict]:
         # compared as they are, never converted: an int past a float's range (10**400) is refused, not an OverflowError
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_COUNTER \
                 or (key != "elapsed" and v != int(v)):
-            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
-            raise CheckpointError(f"{path}: counters '{key}' = {shown} must be a{' whole' if key != 'elapsed' else ''} "
+            raise CheckpointError(f"{path}: counters '{key}' = {shown(v)} must be a{' whole' if key != 'elapsed' else ''} "
                                   f"number >= 0 (at most 2**53)")
     return dict(tc), dict(c)
 

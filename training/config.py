@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policy.config import MAX_LAYERS, MAX_WIDTH, PolicyConfig
+from policy.config import PolicyConfig
 from tcg_env.vec import MAX_GAMES
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"   # package data: a wheel install has them too
@@ -178,8 +178,10 @@ class TrainConfig:
         width, heads = self.d_model or size.d_model, self.n_heads or size.n_heads
         need(width % heads == 0, f"n_heads ({heads}{'' if self.n_heads else f', the {self.policy_size} size default'}) "
                                  f"must divide the policy width ({width}); set n_heads to a divisor of d_model")
-        need(max(self.d_model, self.n_heads) <= MAX_WIDTH and self.n_layers <= MAX_LAYERS,
-             f"d_model and n_heads must be at most {MAX_WIDTH} and n_layers at most {MAX_LAYERS}")
+        try:   # the policy these settings build, checked by the policy's own rules (its size bounds)
+            PolicyConfig(d_model=width, n_heads=heads, n_layers=self.n_layers or size.n_layers, d_ff=size.d_ff)
+        except ValueError as e:
+            need(False, str(e))
         need(self.entropy in ("exact", "sampled"), "entropy must be 'exact' or 'sampled'")
         need(0.0 <= self.pool_fraction <= 1.0, "pool_fraction must be in [0, 1]")
         need(0.0 < self.entropy_rows <= 1.0, "entropy_rows must be in (0, 1]")

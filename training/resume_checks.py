@@ -20,6 +20,8 @@ import math
 import numpy as np
 import torch
 
+from tcg_env.state import shown
+
 from .checkpoint import MAX_COUNTER, CheckpointError, nonfinite_weights, why
 
 
@@ -29,19 +31,14 @@ class _Refused(Exception):
 
 def _whole(v, what: str, low: int = 0) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v <= MAX_COUNTER or v != int(v):
-        raise _Refused(f"{what} = {_shown(v)} must be a whole number >= {low}")
+        raise _Refused(f"{what} = {shown(v)} must be a whole number >= {low}")
     return int(v)
 
 
 def _number(v, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _Refused(f"{what} = {_shown(v)} must be a finite number")
+        raise _Refused(f"{what} = {shown(v)} must be a finite number")
     return float(v)
-
-
-def _shown(v) -> str:
-    r = repr(v)
-    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def _table(v, what: str) -> dict:
@@ -86,8 +83,9 @@ def _generator_state(v, what: str, device: torch.device) -> None:
         raise _Refused(f"{what} is not a state of a torch generator on {device} ({why(e, lines=1)})") from None
 
 
-def _check_rank(r, what: str, cfg, pool_len: int, device: torch.device, pool) -> None:
-    """One rank's RNG states, game rows, illegal-action counts and pool win counts."""
+def _check_rank(r, what: str, cfg, pool_len: int, device: torch.device, cards) -> None:
+    """One rank's RNG states, game rows (checked against the card pool ``cards``), illegal-action
+    counts and win counts against the ``pool_len`` members of the opponent pool."""
     from tcg_env.state import state_rows_problem
     from verification.layout import STATE_SIZE
     r = _table(r, what)
@@ -108,7 +106,7 @@ def _check_rank(r, what: str, cfg, pool_len: int, device: torch.device, pool) ->
     env = _table(_field(r, "env", what), f"{what} env")
     rows = _tensor(_field(env, "state", f"{what} env"), f"{what} env 'state'", (torch.int32,),
                    (cfg.num_envs, STATE_SIZE)).numpy()
-    problem = state_rows_problem(rows, pool)
+    problem = state_rows_problem(rows, cards)
     if problem:
         raise _Refused(f"{what} env 'state' is not a state this engine can hold: {problem}")
     counts = _tensor(_field(env, "illegal_counts", f"{what} env"), f"{what} env 'illegal_counts'",
@@ -120,10 +118,10 @@ def _check_rank(r, what: str, cfg, pool_len: int, device: torch.device, pool) ->
     stats = r["pool_stats"]
     if not isinstance(stats, list) or len(stats) != pool_len:
         raise _Refused(f"{what} pool_stats must list [games, learner wins] for each of the pool's {pool_len} "
-                       f"member(s), got {_shown(stats)}")
+                       f"member(s), got {shown(stats)}")
     for i, pair in enumerate(stats):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise _Refused(f"{what} pool_stats[{i}] = {_shown(pair)} must be [games, learner wins]")
+            raise _Refused(f"{what} pool_stats[{i}] = {shown(pair)} must be [games, learner wins]")
         _wins(pair[0], pair[1], f"{what} pool_stats[{i}]")
 
 
@@ -131,7 +129,7 @@ def _wins(games, wins, what: str) -> None:
     g = _whole(games, f"{what} games")
     w = _number(wins, f"{what} learner wins")
     if not 0 <= w <= g:
-        raise _Refused(f"{what}: {_shown(wins)} learner wins in {g} games; wins are 0..games (a draw counts 1/2)")
+        raise _Refused(f"{what}: {shown(wins)} learner wins in {g} games; wins are 0..games (a draw counts 1/2)")
 
 
 def _fits(state_dict, ref: torch.nn.Module, what: str) -> None:
@@ -158,7 +156,7 @@ def _check_optimizer(opt, params: list, what: str) -> None:
     state = opt["state"]
     for k, s in state.items():
         if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(params):
-            raise _Refused(f"{what} has state for parameter {_shown(k)}; the policy has {len(params)} (0..{len(params) - 1})")
+            raise _Refused(f"{what} has state for parameter {shown(k)}; the policy has {len(params)} (0..{len(params) - 1})")
         for name, t in _table(s, f"{what} state {k}").items():
             if name == "step" or not isinstance(t, torch.Tensor):
                 continue
@@ -190,7 +188,7 @@ def check_run_state(data: dict, cfg, path, world: int, ref: torch.nn.Module, dev
             m = _table(m, f"pool member {i}")
             name = _field(m, "name", f"pool member {i}")
             if not isinstance(name, str) or not name or name in names:
-                raise _Refused(f"pool member {i}'s name {_shown(name)} must be a non-empty string no other member has")
+                raise _Refused(f"pool member {i}'s name {shown(name)} must be a non-empty string no other member has")
             names.add(name)
             _whole(_field(m, "update", f"pool member {i}"), f"pool member {i} ({name}) update")
             _wins(_field(m, "games", f"pool member {i}"), _field(m, "learner_wins", f"pool member {i}"),
@@ -199,7 +197,7 @@ def check_run_state(data: dict, cfg, path, world: int, ref: torch.nn.Module, dev
         ratings = _table(data.get("ratings"), "its ratings")
         for k, v in ratings.items():
             if not isinstance(k, str) or not isinstance(v, (list, tuple)) or len(v) != 2:
-                raise _Refused(f"its ratings must map names to [mu, sigma], got {_shown(k)}: {_shown(v)}")
+                raise _Refused(f"its ratings must map names to [mu, sigma], got {shown(k)}: {shown(v)}")
             _number(v[0], f"rating {k!r} mu")
             if _number(v[1], f"rating {k!r} sigma") <= 0:
                 raise _Refused(f"rating {k!r} sigma = {v[1]!r} must be > 0")
@@ -215,7 +213,7 @@ def check_run_state(data: dict, cfg, path, world: int, ref: torch.nn.Module, dev
         others = data.get("rank_states", [])
         if not isinstance(others, list) or len(others) != world - 1:
             raise _Refused(f"it was written by {world} rank(s), so 'rank_states' must list ranks 1..{world - 1}; "
-                           f"got {_shown(others)}")
+                           f"got {shown(others)}")
         for i, r in enumerate(others):
             _check_rank(r, f"rank {i + 1}'s", cfg, len(pool), device, cards)
     except _Refused as e:
