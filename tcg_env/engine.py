@@ -13,8 +13,8 @@ from numba import njit
 from prefabs import table as T
 from prefabs.enums import Effect, Keyword, Target
 from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP, B_MOVED, B_READY, B_SICK,
-                                 B_USED, B_WEAPON, B_WIDTH, DECK_SIZE, DONE_NO, DONE_TERMINAL, DONE_TRUNCATED,
-                                 G_ACTIVE, G_ATK_SRC, G_ATK_TGT, G_DECISIONS, G_DONE, G_EPISODE, G_FIRST,
+                                 B_USED, B_WEAPON, B_WIDTH, DECK_SIZE, DISCARD_MAX, DONE_NO, DONE_TERMINAL,
+                                 DONE_TRUNCATED, G_ACTIVE, G_ATK_SRC, G_ATK_TGT, G_DECISIONS, G_DONE, G_EPISODE, G_FIRST,
                                  G_MULL_PLAYER, G_PEND_A1, G_PEND_A2, G_PEND_CARD, G_PEND_EFF, G_PEND_PLAYER,
                                  G_PEND_SLOT, G_PEND_TGT, G_PHASE, G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, G_TURN,
                                  G_WINNER, IKZ_DECK_SIZE, MAX_STAT, P_DECK, P_DECK_N, P_DECKLIST, P_DISC, P_DISC_N,
@@ -226,10 +226,21 @@ def draw_card(s, p):
 
 
 @njit(cache=True)
+def _to_zone(s, at, count, cap, c):
+    """Put card c at the next position of the zone at word ``at`` (its count at word ``count``,
+    ``cap`` positions). A zone is never full in a game (each player owns 30 main-deck and 10 IKZ
+    cards, and every zone holds them all), but a hand-built position can hold more: then the
+    card leaves the game rather than be written over the next zone's words."""
+    n = s[count]
+    if n < cap:
+        s[at + n] = c
+        s[count] = n + 1
+
+
+@njit(cache=True)
 def _to_discard(s, p, c):
     b = pbase(p)
-    s[b + P_DISC + s[b + P_DISC_N]] = c
-    s[b + P_DISC_N] += 1
+    _to_zone(s, b + P_DISC, b + P_DISC_N, DISCARD_MAX, c)
 
 
 @njit(cache=True)
@@ -264,8 +275,7 @@ def _ikz_arrive(s, cards, p, ready):
     c = s[b + P_IKZDECK + n - 1]
     s[b + P_IKZDECK + n - 1] = 0
     s[b + P_IKZDECK_N] = n - 1
-    s[b + P_IKZ + s[b + P_IKZ_N]] = c
-    s[b + P_IKZ_N] += 1
+    _to_zone(s, b + P_IKZ, b + P_IKZ_N, IKZ_DECK_SIZE, c)
     if not ready:
         s[b + P_IKZ_TAPPED] += 1
     # Arrival effects are never GAIN_IKZ (the loader forbids it), which keeps this free of
@@ -580,8 +590,7 @@ def _mulligan(s, cards, p, mask):
     for h in range(MULLIGAN_HAND - 1, -1, -1):   # high positions first so indices stay valid
         if (mask >> h) & 1:
             c = _take_from_hand(s, p, h)
-            s[b + P_DECK + s[b + P_DECK_N]] = c
-            s[b + P_DECK_N] += 1
+            _to_zone(s, b + P_DECK, b + P_DECK_N, DECK_SIZE, c)
             k += 1
     if k > 0:
         _shuffle(s, b + P_DECK, s[b + P_DECK_N])

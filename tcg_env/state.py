@@ -76,7 +76,7 @@ def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
     return checks
 
 
-def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) -> str | None:
+def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True, hand_built: bool = False) -> str | None:
     """What the first of the state rows ``rows`` (int32[N, STATE_SIZE]) that no game of this
     engine can hold gets wrong, as a message naming the row (unless ``name_row`` is False, for
     one row), the field, the value and what is allowed; None if every row is sound. For rows
@@ -86,8 +86,15 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True) 
     (:func:`_structure_problems`), its status words (over, winner, fallen leaders, mulligan
     player, pending attack) agree with its phase (:func:`_status_problems`), a pending choice is
     one its card has (:func:`_pending_problems`), and a game not over has a legal tuple
-    (:func:`_stuck_problems`)."""
-    found = _first_problem(np.asarray(rows).reshape(-1, STATE_SIZE), pool)
+    (:func:`_stuck_problems`).
+
+    ``hand_built=True`` runs only what keeps the kernels inside their arrays: every word in range
+    and a pending choice's words those of its card. That is the rule for a :class:`GameState`'s
+    row, which tools and tests set up by hand: a position no game reaches (cards from nowhere, a
+    hand with a gap) plays on, as far as the rules read it; only a row the kernels would index
+    out of bounds by is refused. (Zones cannot overflow: the engine's appends are bounded.)"""
+    rows = np.asarray(rows).reshape(-1, STATE_SIZE)
+    found = _first_kernel_problem(rows, pool) if hand_built else _first_problem(rows, pool)
     if found is None:
         return None
     r, problem = found
@@ -118,6 +125,12 @@ def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
         if found is not None and (in_range is None or found[0] < in_range[0]):
             return found
     return in_range
+
+
+def _first_kernel_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
+    in_range = _earliest(_range_problems(rows, pool))
+    head = rows if in_range is None else rows[:in_range[0]]   # the pending check indexes by card ids
+    return (_earliest(_pending_problems(head, pool)) if len(head) else None) or in_range
 
 
 def _stuck_problems(rows: np.ndarray, pool: CardPool):
@@ -363,16 +376,73 @@ def check_seed(seed, what: str = "seed") -> int:
 
 
 class GameState:
-    """A single game. Create with :meth:`new`; act with :meth:`apply` (checked)."""
+    """A single game. Create with :meth:`new`; act with :meth:`apply` (checked).
+
+    ``row`` is the game's ``int32[STATE_SIZE]`` row, writable so that tools and tests can set up
+    positions by hand. The kernels index by its words, so a row written from outside (or handed
+    to the constructor) is checked before the next kernel reads it (legal tuples, explanations,
+    observations, moves):
+
+    - a row :func:`state_rows_problem` accepts is checked once: it and every row the engine
+      writes from it are sound (a comparison with the last checked row, ~5 us, finds no edit);
+    - a position no game reaches (cards from nowhere, a gap in a hand) plays on as far as the
+      rules read it, checked before each kernel call with ``state_rows_problem(hand_built=True)``;
+    - a word the kernels would read or write out of bounds by raises :class:`StateFormatError`
+      and changes nothing.
+
+    :meth:`from_bytes` refuses a saved row ``state_rows_problem`` does not accept."""
 
     def __init__(self, row: np.ndarray, pool: CardPool | None = None):
-        row = np.asarray(row)
-        if row.dtype != np.int32 or row.shape != (STATE_SIZE,):
-            raise StateFormatError(f"a state row is int32[{STATE_SIZE}], got {row.dtype}{list(row.shape)}")
+        if pool is not None and not isinstance(pool, CardPool):
+            raise TypeError(f"pool must be a CardPool (prefabs.load_pool) or None for the shipped pool, got "
+                            f"{type(pool).__name__}")
         self.row = row
         self.pool = pool or default_pool()
         self._legal = np.zeros((MAX_LEGAL, 4), dtype=np.int8)
         self._legal_n = -1
+
+    @property
+    def row(self) -> np.ndarray:
+        return self._row
+
+    @row.setter
+    def row(self, row) -> None:
+        row = np.asarray(row)
+        if row.dtype != np.int32 or row.shape != (STATE_SIZE,):
+            raise StateFormatError(f"a state row is int32[{STATE_SIZE}], got {row.dtype}{list(row.shape)}")
+        self._row = row
+        self._sound = None   # a copy of the row when last found sound (or written from a sound one), with its pool
+
+    def _is_sound(self) -> bool:
+        sound = self._sound
+        return sound is not None and sound[1] is self.pool and np.array_equal(sound[0], self._row)
+
+    def checked_row(self) -> np.ndarray:
+        """The row, known to be one the kernels can read (see the class docstring)."""
+        if not self._is_sound():
+            if state_rows_problem(self._row, self.pool, name_row=False) is None:
+                self._trust()   # as sound as a game's: the engine keeps it so, move after move
+            else:   # hand-built beyond what a game reaches: checked again before every kernel call
+                self._sound = None
+                problem = state_rows_problem(self._row, self.pool, name_row=False, hand_built=True)
+                if problem:
+                    raise StateFormatError(f"not a state this engine can hold: {problem}")
+        return self._row
+
+    def _trust(self) -> None:
+        """Record the row as sound: it was just checked, or the engine wrote it from a sound one."""
+        if self._sound is None or self._sound[1] is not self.pool:
+            self._sound = (self._row.copy(), self.pool)
+        else:
+            np.copyto(self._sound[0], self._row)
+
+    @classmethod
+    def _of_sound_row(cls, row: np.ndarray, pool: CardPool | None = None) -> "GameState":
+        """A game over a row the engine wrote (a reset, an env's own game, a copy of a checked
+        row): it is not checked again until written from outside."""
+        g = cls(row, pool)
+        g._trust()
+        return g
 
     # -- construction
     @classmethod
@@ -382,11 +452,15 @@ class GameState:
         seed = check_seed(seed)
         row = np.zeros(STATE_SIZE, dtype=np.int32)
         engine.reset_game(row, pool.table, resolve_deck(deck0, pool), resolve_deck(deck1, pool), np.uint64(seed))
-        return cls(row, pool)
+        return cls._of_sound_row(row, pool)
 
     def clone(self) -> "GameState":
-        """A cheap independent copy (one row copy)."""
-        return GameState(self.row.copy(), self.pool)
+        """A cheap independent copy (one row copy; a row not checked since it was written from
+        outside stays unchecked in the copy)."""
+        g = GameState(self._row.copy(), self.pool)
+        if self._is_sound():
+            g._trust()
+        return g
 
     def __eq__(self, other) -> bool:
         return isinstance(other, GameState) and np.array_equal(self.row, other.row)
@@ -414,7 +488,7 @@ class GameState:
         problem = state_rows_problem(row, pool, name_row=False)
         if problem:
             raise StateFormatError(f"not a state this engine can hold: {problem}")
-        return cls(row, pool)
+        return cls._of_sound_row(row, pool)
 
     # -- queries
     @property
@@ -454,7 +528,7 @@ class GameState:
 
     def legal_tuples(self) -> np.ndarray:
         """The legal tuples (``int8[n, 4]``, canonical order). Empty when the game is over."""
-        n = enumerate_legal(self.row, self.pool.table, self._legal)
+        n = enumerate_legal(self.checked_row(), self.pool.table, self._legal)
         if n < 0:
             raise LegalCapacityError(f"legal list overflowed its capacity {MAX_LEGAL}")
         return self._legal[:n].copy()
@@ -462,7 +536,7 @@ class GameState:
     def explain(self, action) -> str | None:
         """None if ``action`` is legal, else the first rule it breaks, in words
         (:func:`verification.explain.explain`)."""
-        return X.explain(self.row, action, self.pool)
+        return X.explain(self.checked_row(), action, self.pool)
 
     def observation(self, player: int | None = None) -> np.ndarray:
         """``int8[OBS_SIZE]`` from ``player``'s view (default: the player to act)."""
@@ -473,7 +547,7 @@ class GameState:
         else:
             p = int(player)
         out = np.zeros(OBS_SIZE, dtype=np.int8)
-        write_obs(self.row, self.pool.table, max(p, 0), out)
+        write_obs(self.checked_row(), self.pool.table, max(p, 0), out)
         return out
 
     # -- acting
@@ -481,16 +555,23 @@ class GameState:
         """Checked apply: raises :class:`ActionOutOfRangeError` or :class:`IllegalActionError`
         (with ``explain``'s reason) and leaves the state unchanged; otherwise applies in place."""
         a = X.check_range(action)
-        why = X.explain(self.row, a, self.pool)
+        why = X.explain(self.checked_row(), a, self.pool)
         if why is not None:
             raise IllegalActionError(a, why)
-        engine.apply_action(self.row, self.pool.table, *a)
+        engine.apply_action(self._row, self.pool.table, *a)
+        self._moved()
         return self
 
     def apply_unchecked(self, action) -> "GameState":
-        """Apply without checking (the caller guarantees legality)."""
-        engine.apply_action(self.row, self.pool.table, *(int(x) for x in action))
+        """Apply without checking the action (the caller guarantees legality); the row is checked
+        as everywhere (see the class docstring)."""
+        engine.apply_action(self.checked_row(), self.pool.table, *(int(x) for x in action))
+        self._moved()
         return self
+
+    def _moved(self) -> None:
+        if self._sound is not None:   # checked_row just found it sound: so is the engine's next row
+            self._trust()
 
     def render(self) -> str:
         from .render import render_state

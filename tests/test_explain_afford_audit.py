@@ -32,7 +32,8 @@ from scenario import (ENEMY_LEADER, MY_LEADER, Scenario, attack, choose_target, 
                       legal_set, move, play_spell, play_unit)
 from verification.crosscheck import crosscheck_state, new_scratch
 from verification.explain import explain_code
-from verification.layout import G_PEND_CARD, G_PEND_EFF, G_PEND_PLAYER, G_PEND_TGT, G_PHASE, PH_CHOOSE_TARGET
+from verification.layout import (G_PEND_A1, G_PEND_A2, G_PEND_CARD, G_PEND_EFF, G_PEND_PLAYER, G_PEND_TGT, G_PHASE,
+                                 PH_CHOOSE_TARGET)
 from verification.spec import (BOARD_SLOTS, ENT_MY_BOARD, ENT_OPP_BOARD, GARDEN_SLOTS, NUM_ENTITIES, Primary,
                                entity_name)
 
@@ -108,10 +109,12 @@ def test_a_pending_target_choice_allows_exactly_its_rules_entities(rule):
     """The same rules in the choose-target phase (the pending card's rule is read from the row):
     CHOOSE_TARGET is legal for exactly the rule's entities, and the reason names the pending card."""
     pool = _pool_with_spark_jolt_aimed_at(rule)
+    ability = pool.by_name["Spark Jolt"].abilities[Trigger.PLAY]   # the pending words are its, as the engine stores them
     st = (_target_board(pool)
           .set_word(G_PHASE, PH_CHOOSE_TARGET).set_word(G_PEND_PLAYER, 0)
           .set_word(G_PEND_CARD, pool.id_of("Spark Jolt")).set_word(G_PEND_TGT, int(rule))
-          .set_word(G_PEND_EFF, int(pool.by_name["Spark Jolt"].abilities[Trigger.PLAY].effect))
+          .set_word(G_PEND_EFF, int(ability.effect)).set_word(G_PEND_A1, ability.amount)
+          .set_word(G_PEND_A2, ability.amount2)
           .build())
     _agrees(st)
     assert {t[2] for t in legal_set(st)} == _ALLOWED[rule]
@@ -189,7 +192,7 @@ def test_a_hand_position_holding_no_card_is_refused_in_words():
     """A row whose hand count covers a position holding card id 0 gets a reason naming "card 0",
     not a crash looking up a card 0 the pool does not have; the enumerator does not list it
     either. (The state-row checks refuse such a row from bytes or ``load_state``; a GameState
-    built on a raw row does not run them.)"""
+    plays it, since the kernels can read it: a hand-built position.)"""
     from tcg_env.state import state_rows_problem
     from verification.layout import P_HAND
     from verification.rules import pbase
@@ -324,7 +327,7 @@ def test_a_narrower_entity_axis_is_the_prefix_of_the_full_one():
 
 def test_an_empty_enemy_slot_with_leftover_guard_bits_does_not_force_attacks():
     """Only a unit holds a keyword: an empty enemy garden slot whose keyword word still has the
-    GUARD bit (a raw row; the state-row checks refuse it from bytes or ``load_state``) does not
+    GUARD bit (a hand-built row; the state-row checks refuse it from bytes or ``load_state``) does not
     make the enemy leader or other units unattackable, for the explainer as for the enumerator."""
     from tcg_env.state import state_rows_problem
     from verification.layout import B_KW

@@ -223,14 +223,15 @@ def test_status_words_that_disagree_with_the_phase_are_refused():
         GameState.from_bytes(bad.to_bytes())
 
 
-def test_more_cards_than_a_player_owns_is_refused_before_the_engine_writes_past_a_zone():
-    """The engine moves a card into the next position of a zone trusting there is room, which
-    holds while a player has no more cards than its decklist's 30 and its IKZ list's 10. A row
-    with more is refused by name: a full discard of 30 beside a full hand burnt the drawn card
-    into board slot 0's words, and a full IKZ area beside a non-empty IKZ deck wrote the arriving
-    IKZ over the IKZ deck. At exactly the bound the row is accepted, and so is a position whose
-    cards do not come from its decklist (hand-built scenarios), which only check_invariants
-    refuses."""
+def test_more_cards_than_a_player_owns_is_refused_and_the_engine_never_writes_past_a_zone():
+    """A zone has room for all of a player's cards: 30 from its decklist, 10 from its IKZ list.
+    A saved row with more is refused by name. The engine once moved a card into the next
+    position of a zone trusting there was room: a full discard of 30 beside a full hand burnt
+    the drawn card into board slot 0's words, and a full IKZ area beside a non-empty IKZ deck
+    wrote the arriving IKZ over the IKZ deck. Its appends are bounded now, so a hand-built
+    GameState with extra cards plays on, the card without room leaving the game. At exactly the
+    bound a row is accepted, and so is a position whose cards do not come from its decklist
+    (hand-built scenarios), which only check_invariants refuses."""
     from scenario import Scenario, end_turn
     sc = Scenario().main_phase(active=1)
     b = _pb(0)
@@ -243,8 +244,9 @@ def test_more_cards_than_a_player_owns_is_refused_before_the_engine_writes_past_
     assert state_rows_problem(st.row, st.pool) == f"row 0: {says}"
     with pytest.raises(StateFormatError, match=re.escape(says)):
         GameState.from_bytes(st.to_bytes(), st.pool)
-    st.apply(end_turn())   # unchecked rows: what the engine did with it
-    assert int(st.row[b + L.P_DISC_N]) > L.DISCARD_MAX or int(st.row[_slot(0, 0, L.B_CARD)]) != 0
+    st.apply(end_turn())   # a hand-built position plays on: the card burnt into a full discard leaves the game
+    assert [int(st.row[b + w]) for w in (L.P_DECK_N, L.P_HAND_N, L.P_DISC_N)] == [0, 10, L.DISCARD_MAX]
+    assert int(st.row[_slot(0, 0, L.B_CARD)]) == 0 and state_rows_problem(st.row, st.pool, hand_built=True) is None
     st = Scenario().main_phase(active=1).ikz(0, n=10).build()
     ikz = [int(c) for c in st.row[b + L.P_IKZLIST:b + L.P_IKZLIST + L.IKZ_DECK_SIZE]]
     assert state_rows_problem(st.row, st.pool) is None
@@ -252,6 +254,9 @@ def test_more_cards_than_a_player_owns_is_refused_before_the_engine_writes_past_
     st.row[b + L.P_IKZDECK_N] = 3
     assert state_rows_problem(st.row, st.pool) == ("row 0: player 0 holds 13 IKZ cards in its IKZ area and IKZ deck, "
                                                    "more than the 10 of its IKZ list")
+    st.apply(end_turn())   # player 0's turn: the arriving IKZ card finds the IKZ area full and leaves the game
+    assert [int(st.row[b + w]) for w in (L.P_IKZ_N, L.P_IKZDECK_N)] == [10, 2]
+    assert [int(x) for x in st.row[b + L.P_IKZDECK:b + L.P_IKZDECK + 3]] == ikz[:2] + [0]
     st = Scenario().main_phase(active=1).hand(0, ["Siege Golem"] * 5).build()   # not its decklist's cards
     assert state_rows_problem(st.row, st.pool) is None and "p0 main-deck cards not conserved" in check_invariants(st)
     st.row[b + L.P_DECKLIST + 7] = 0
@@ -567,7 +572,7 @@ def test_a_pending_target_choice_with_nothing_to_target_is_refused():
     play = pool.table[c, T.C_ABIL + T.SLOT_PLAY * T.ABIL_WIDTH:T.C_ABIL + (T.SLOT_PLAY + 1) * T.ABIL_WIDTH]
     row[[L.G_PHASE, L.G_PEND_PLAYER, L.G_PEND_CARD, L.G_PEND_SLOT]] = L.PH_CHOOSE_TARGET, a, c, -1
     row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = play
-    stuck = GameState(row.copy(), pool)
+    stuck = GameState(row.copy(), pool)   # hand-built: the kernels can read it
     assert len(stuck.legal_tuples()) == 0 and not stuck.done   # what the check guards against
     says = (f"a target choice is pending (card id {c}, target rule {play[3]}) but nothing is a legal target for "
             f"player {a}")
