@@ -368,6 +368,9 @@ class CardPool:
         self.cards = cards
         self.by_name = {c.name: c for c in cards}
         self.table = compile_table(cards)
+        # the kernels index by its fields (a SUMMON's token id, a cost): read-only, so that no edit
+        # from outside makes them read out of bounds; a changed pool is a new CardPool
+        self.table.flags.writeable = False
 
     def __len__(self) -> int:
         return len(self.cards)

@@ -100,8 +100,10 @@ is the agent that did not make the last decision.
 passes an arbitrary dict, so it is accepted and not read.
 
 ``reset(seed=...)`` is reproducible: the same seed gives the same decks (when drawn), the
-same game seed (``env.game_seed``) and so the same game. ``env.game`` is the
-:class:`~tcg_env.GameState` (omniscient; for tools and tests, not for agents).
+same game seed (``env.game_seed``) and so the same game. ``env.game`` is a copy of
+the game (a :class:`~tcg_env.GameState`; omniscient, for tools and tests, not for agents): moves
+applied to it or words written into its row do not move the env, whose own legal list stays
+the one its actions are checked against.
 ``render()`` shows the omniscient text view (``render_state(state, perspective=None)``).
 """
 from __future__ import annotations
@@ -115,7 +117,7 @@ from pettingzoo import AECEnv
 
 from prefabs import default_decks, default_pool
 from verification.errors import ActionOutOfRangeError, IllegalActionError, LegalCapacityError
-from verification.explain import check_range
+from verification.explain import check_range, explain
 from verification.layout import DONE_TERMINAL, G_DONE, STATE_SIZE
 from verification.legal import enumerate_legal, is_listed
 from verification.rules import actor
@@ -224,7 +226,7 @@ class raw_env(AECEnv):
         self.action_spaces = {a: spaces.Discrete(MAX_LEGAL) for a in AGENTS}
 
         self._row = np.zeros(STATE_SIZE, np.int32)
-        self.game = GameState(self._row, self.pool)
+        self._game = GameState._of_sound_row(self._row, self.pool)   # the live game: only the kernels write it
         # The deciding seat's legal list and mask, kept zero past the count (updated in place by
         # the kernels, only the rows that change); observe() hands out copies.
         self._legal = np.zeros((MAX_LEGAL, 4), np.int8)
@@ -250,6 +252,11 @@ class raw_env(AECEnv):
         self.truncations = {}
         self.infos = {}
         self.agent_selection = None
+
+    @property
+    def game(self) -> GameState:
+        """A copy of the game as it stands (see the module docstring)."""
+        return GameState._of_sound_row(self._row.copy(), self.pool)
 
     # -- spaces
     def observation_space(self, agent):
@@ -306,6 +313,11 @@ class raw_env(AECEnv):
             "action_mask": mask,
         }
 
+    def last(self, observe: bool = True):
+        if self.agent_selection is None:   # PettingZoo's own check is a bare assert
+            raise ResetNeededError("last() before the first reset(); call reset() first")
+        return super().last(observe)
+
     def step(self, action):
         if self._done:
             if not self.agents:
@@ -335,7 +347,7 @@ class raw_env(AECEnv):
             n, p = _step_tuple(self._row, self._cards, a[0], a[1], a[2], a[3], self._legal, self._legal_n,
                                self._mask, self._obs2)
             if n == -2:
-                return self._illegal(agent, a, self.game.explain(a) or "not in the legal list")
+                return self._illegal(agent, a, explain(self._row, a, self.pool) or "not in the legal list")
         self._cumulative_rewards[agent] = 0.0
         self._set(n, p)
         if p < 0:
@@ -378,7 +390,7 @@ class raw_env(AECEnv):
         """The game just ended on ``last_agent``'s decision: final rewards and flags for both."""
         self._done = True
         terminal = int(self._row[G_DONE]) == DONE_TERMINAL
-        w = self.game.winner if terminal else None
+        w = self._game.winner if terminal else None
         flags = self.terminations if terminal else self.truncations
         for i, a in enumerate(AGENTS):
             flags[a] = True
@@ -395,7 +407,7 @@ class raw_env(AECEnv):
             raise ResetNeededError("render() called before the first reset(): there is no board yet; "
                                    "call reset() first")
         from .render import render_state
-        text = render_state(self.game, perspective=None)
+        text = render_state(self._game, perspective=None)
         if self.render_mode == "ansi":
             return text
         print(text)

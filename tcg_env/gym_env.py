@@ -42,9 +42,11 @@ only; any other key raises ``ValueError`` naming the allowed ones. ``step`` befo
 ``reset`` or after the episode ended, and ``render`` before the first ``reset``, raise
 :class:`ResetNeededError` (Gymnasium's ``ResetNeeded``, also a ``RuntimeError``).
 
-A callable opponent is called as ``opponent(state) -> tuple`` with a
-:class:`~tcg_env.GameState` it may read (clone it before searching); it sees the
-true state, so it is trusted code.
+A callable opponent is called as ``opponent(state) -> tuple`` with a copy of the game
+(a :class:`~tcg_env.GameState`; it may search on it); it sees the true state, so it is
+trusted code. ``env.state`` is such a copy too (omniscient: for tools and tests, not for
+the agent): moves applied to it or words written into its row do not move the env, whose
+own legal list stays the one its actions are checked against.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ from gymnasium import spaces
 
 from prefabs import default_decks, default_pool
 from verification.errors import IllegalActionError
-from verification.explain import check_range
+from verification.explain import check_range, explain
 from verification.layout import STATE_SIZE
 from verification.legal import enumerate_legal
 from verification.spec import HEAD_SIZES, MAX_LEGAL, NUM_ENTITIES, NUM_PRIMARIES
@@ -145,7 +147,7 @@ class DuelEnv(gym.Env):
         self._opp_rng = np.ones(1, np.uint64)
         self._done = True
         self._started = False
-        self.state = GameState(self._row, self.pool)
+        self._game = GameState._of_sound_row(self._row, self.pool)   # the live game: only the kernels write it
         # The agent's view, rewritten in place by the kernels each step.
         self._obs = np.zeros(OBS_SIZE, np.int8)
         self._legal_view = np.zeros((MAX_LEGAL, 4), np.int8)
@@ -158,6 +160,11 @@ class DuelEnv(gym.Env):
             "legal_count": 0,
             "action_mask": _readonly(self._mask),
         }
+
+    @property
+    def state(self) -> GameState:
+        """A copy of the game as it stands (see the module docstring)."""
+        return GameState._of_sound_row(self._row.copy(), self.pool)
 
     # -- helpers
     def _pick_deck(self, fixed):
@@ -182,14 +189,16 @@ class DuelEnv(gym.Env):
         return self._shared
 
     def _run_callable_opponent(self):
-        while not self.state.done and self.state.current_player != AGENT:
+        g = self._game
+        g._trust()   # the kernels wrote the row since the game last did
+        while not g.done and g.current_player != AGENT:
             try:
-                self.state.apply(self._opp_fn(self.state))
+                g.apply(self._opp_fn(self.state))
             except Exception as e:   # its fault, not the agent's: this episode cannot go on
                 self._done = True
                 raise OpponentError(f"the opponent callable {self._opp_fn!r} failed ({type(e).__name__}: {e}); "
                                     f"the episode is over, call reset()") from e
-        self._legal_n = enumerate_legal(self._row, self._cards, self._legal) if not self.state.done else 0
+        self._legal_n = enumerate_legal(self._row, self._cards, self._legal) if not g.done else 0
 
     # -- gym API
     def _reset_decks(self, options):
@@ -242,7 +251,7 @@ class DuelEnv(gym.Env):
             if status == OUT_OF_RANGE:
                 check_range(action)   # raises ActionOutOfRangeError naming the head
             a = tuple(int(x) for x in act)
-            reason = self.state.explain(a) or "not in the legal list"
+            reason = explain(self._row, a, self.pool) or "not in the legal list"
             if self.illegal_action == "raise":
                 raise IllegalActionError(a, reason)
             self._done = True
@@ -252,13 +261,13 @@ class DuelEnv(gym.Env):
         if self._opp_fn is not None and status == 0:
             self._run_callable_opponent()
             written = False
-            status = 0 if not self.state.done else (1 if self.state.terminated else 2)
-            w = self.state.winner
+            status = 0 if not self._game.done else (1 if self._game.terminated else 2)
+            w = self._game.winner
             reward = 0.0 if w in (None, 2) else (1.0 if w == AGENT else -1.0)
         terminated, truncated = status == 1, status == 2
         if terminated or truncated:
             self._done = True
-            info["winner"] = self.state.winner
+            info["winner"] = self._game.winner
         if self.render_mode == "human":
             self.render()
         return self._view(written), float(reward), terminated, truncated, info
@@ -271,7 +280,7 @@ class DuelEnv(gym.Env):
             raise ResetNeededError("render() called before the first reset(): there is no board yet; "
                                    "call reset() first")
         from .render import render_state
-        text = render_state(self.state, perspective=AGENT)
+        text = render_state(self._game, perspective=AGENT)
         if self.render_mode == "ansi":
             return text
         print(text)

@@ -83,9 +83,7 @@ def unpack(obs_flat):
     """Split flat observations ``[..., FLAT_OBS_SIZE]`` into ``(obs [..., OBS_SIZE] int8,
     legal_tuples [..., MAX_LEGAL, 4] int8, legal_count [...] int32)``. obs and legal_tuples
     are views (no copy); tuples past legal_count are zero."""
-    a = np.asarray(obs_flat)
-    if a.shape[-1] != FLAT_OBS_SIZE:
-        raise ValueError(f"expected a last axis of {FLAT_OBS_SIZE}, got shape {a.shape}")
+    a = _flat(obs_flat)
     obs = a[..., :OBS_SIZE]
     count = a[..., LEGAL_COUNT_OFFSET].astype(np.int32) * 128 + a[..., LEGAL_COUNT_OFFSET + 1]
     legal = a[..., LEGAL_OFFSET:].reshape(a.shape[:-1] + (MAX_LEGAL, 4))
@@ -94,7 +92,14 @@ def unpack(obs_flat):
 
 def seat(obs_flat):
     """The seat (0/1) that decides each row of flat observations ``[..., FLAT_OBS_SIZE]``."""
-    return np.asarray(obs_flat)[..., SEAT_OFFSET].astype(np.int32)
+    return _flat(obs_flat)[..., SEAT_OFFSET].astype(np.int32)
+
+
+def _flat(obs_flat) -> np.ndarray:
+    a = np.asarray(obs_flat)
+    if a.ndim == 0 or a.shape[-1] != FLAT_OBS_SIZE:
+        raise ValueError(f"expected flat observations with a last axis of {FLAT_OBS_SIZE}, got shape {a.shape}")
+    return a
 
 
 @njit(cache=True)
@@ -220,6 +225,7 @@ def _env_class():
 
         # -- PufferEnv API ---------------------------------------------------------------------
         def reset(self, seed=None):
+            _check_buffers(self, False)   # rebound since? _pack writes rows by index
             self.vec.reset(seed)
             self._ep_len[:] = 0
             self._clear_log()
@@ -227,6 +233,7 @@ def _env_class():
             return self.observations, []
 
         def step(self, actions):
+            _check_buffers(self, False)   # before anything moves (a few us a step)
             v = self.vec
             _, _, _, _, vinfos = v.step(actions)   # [num_agents, 4] integers, checked there (never reshaped)
             self._publish()

@@ -34,12 +34,16 @@ game's own generator), so ``observations[i]`` is the first decision of the next 
 An action that is not in row i's legal list changes nothing in that game; it is
 counted in ``illegal_counts[i]`` and in that step's ``infos`` (one dict,
 ``{"illegal_actions": k, "illegal_rows": [...]}``, the rows whose tuple this step refused):
-never silently fixed. ``legal_tuples``,
-``legal_count`` and ``current_player`` are read-only views: the kernel checks actions
-against its own copy, which only the enumerator writes (a list edited from outside could
-otherwise let an illegal tuple through, or a count past ``MAX_LEGAL`` read out of bounds).
-``load_state`` puts games in from saved rows (refusing with :class:`StateFormatError` any
-row whose counts, slots or card ids no game can hold) and derives those buffers again.
+never silently fixed. ``state`` (the games' rows),
+``decks``, ``legal_tuples``, ``legal_count`` and ``current_player`` are read-only views: the
+kernels index by their words and check actions against their own copy, which only they
+write (a row or list edited from outside could otherwise let an illegal tuple through, or a
+count past its zone read or write out of bounds). ``load_state`` puts games in from saved
+rows (refusing with :class:`StateFormatError` any row whose counts, slots or card ids no game
+can hold) and derives the other buffers again. No buffer can be rebound (``env.terminals =
+...`` raises ``AttributeError``): the kernels write into the arrays allocated here, so write
+into ``actions`` in place (``env.actions[:] = ...``). ``step()`` checks that buffer's values
+as it checks an array handed to it.
 """
 from __future__ import annotations
 
@@ -61,6 +65,25 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     v = a.view()
     v.flags.writeable = False
     return v
+
+
+class _Buffer:
+    """A VecTCG buffer: the array the kernels fill in place (or a read-only view of it), which
+    can be read and (where writable) written into, but never rebound to another array."""
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_buf_" + name
+
+    def __get__(self, env, owner=None):
+        return self if env is None else getattr(env, self.slot)
+
+    def __set__(self, env, value):
+        if hasattr(env, self.slot):
+            how = (f"write into it in place (env.{self.name}[...] = ...)" if getattr(env, self.slot).flags.writeable
+                   else "it is read-only (saved games go in with env.load_state(rows))")
+            raise AttributeError(f"VecTCG.{self.name} is a buffer the kernels use in place and cannot be "
+                                 f"rebound; {how}")
+        setattr(env, self.slot, value)
 
 
 
@@ -94,6 +117,9 @@ def _deck_rows(decks, n: int, pool, first: int = 0) -> np.ndarray:
 class VecTCG:
     """N games stepped by one fused numba kernel. See the module docstring for the buffers."""
 
+    (cards, state, decks, observations, legal_tuples, legal_count, current_player, actions, rewards, seat_rewards,
+     terminals, truncations, masks, illegal_counts, final_observations) = (_Buffer() for _ in range(15))
+
     def __init__(self, num_games: int, seed: int = 0, decks=None, pool=None, threads: int = 1,
                  first_game: int = 0):
         if not is_integer(num_games) or not 1 <= num_games <= MAX_GAMES:
@@ -110,16 +136,16 @@ class VecTCG:
                             f"{type(pool).__name__}")
         self.pool = pool or default_pool()
         self.cards = self.pool.table
-        self.decks = _deck_rows(decks, self.num_games, self.pool, self.first_game)
+        self._decks = _deck_rows(decks, self.num_games, self.pool, self.first_game)
         n = self.num_games
-        self.state = np.zeros((n, STATE_SIZE), np.int32)
+        self._state = np.zeros((n, STATE_SIZE), np.int32)
         self.observations = np.zeros((n, OBS_SIZE), np.int8)
         # the kernel's own buffers; the public names are read-only views of them
         self._legal = np.zeros((n, MAX_LEGAL, 4), np.int8)
         self._legal_n = np.zeros(n, np.int32)
         self._actor = np.zeros(n, np.int32)
-        self.legal_tuples, self.legal_count, self.current_player = (_read_only(a) for a in
-                                                                   (self._legal, self._legal_n, self._actor))
+        self.state, self.decks, self.legal_tuples, self.legal_count, self.current_player = (
+            _read_only(a) for a in (self._state, self._decks, self._legal, self._legal_n, self._actor))
         self.actions = np.zeros((n, 4), np.int32)
         self.rewards = np.zeros(n, np.float32)
         self.seat_rewards = np.zeros((n, 2), np.float32)
@@ -149,8 +175,8 @@ class VecTCG:
         if seed is not None:
             self.seed = check_seed(seed)
         seeds = game_seeds(self.seed, self.num_games, self.first_game)
-        self.state[:, G_EPISODE] = 0   # the row's game counter starts again too: reset(s) is VecTCG(n, s)
-        engine.reset_batch(self.state, self.cards, self.decks, seeds, self._legal, self._legal_n,
+        self._state[:, G_EPISODE] = 0   # the row's game counter starts again too: reset(s) is VecTCG(n, s)
+        engine.reset_batch(self._state, self.cards, self._decks, seeds, self._legal, self._legal_n,
                            self.observations, self._actor)
         self.rewards[:] = 0
         self.seat_rewards[:] = 0
@@ -160,18 +186,22 @@ class VecTCG:
         return self.observations, []
 
     def step(self, actions=None):
-        """Apply ``actions`` (int[N, 4]; default: the ``actions`` buffer) to every game."""
+        """Apply ``actions`` (int[N, 4]; default: what was written into the ``actions`` buffer)
+        to every game. Either way a value outside its head's range raises ``ValueError`` before
+        anything changes; a tuple in range but not legal is refused and counted (module doc)."""
         if actions is not None:
+            if isinstance(actions, np.ma.MaskedArray):   # np.asarray would drop the mask and play what it hides
+                raise ValueError("actions must be a plain integer array, not a masked array: every row is "
+                                 "stepped, so every row needs its tuple")
             a = np.asarray(actions)
             if a.shape != (self.num_games, 4):
                 raise ValueError(f"actions must have shape ({self.num_games}, 4), got {a.shape}")
             if not np.issubdtype(a.dtype, np.integer):   # never rounded: 1.7 is not an action
                 raise ValueError(f"actions must be an integer array, got dtype {a.dtype}")
-            if np.any(a < 0) or np.any(a >= np.asarray(HEAD_SIZES)):
-                bad = np.argwhere((a < 0) | (a >= np.asarray(HEAD_SIZES)))[0]
-                raise ValueError(f"actions[{bad[0]}, {bad[1]}] = {a[bad[0], bad[1]]} is out of range "
-                                 f"0..{HEAD_SIZES[bad[1]] - 1}")
-            self.actions[:] = a
+            _check_action_range(a, "")
+            self._buf_actions[:] = a
+        else:   # written in place: int32 by construction, any value
+            _check_action_range(self._buf_actions, " (written into the actions buffer)")
         # the counts before this step, in a buffer kept for it (no allocation per step): the rows this
         # step's illegal tuples came from are the ones that moved, whatever was written to the
         # counters from outside (a resume)
@@ -188,7 +218,7 @@ class VecTCG:
         return self.observations, self.rewards, self.terminals, self.truncations, infos
 
     def _step_slice(self, sl: slice) -> int:
-        return engine.step_batch(self.state[sl], self.cards, self.actions[sl], self._legal[sl],
+        return engine.step_batch(self._state[sl], self.cards, self._buf_actions[sl], self._legal[sl],
                                  self._legal_n[sl], self.observations[sl], self.rewards[sl], self.seat_rewards[sl],
                                  self.terminals[sl], self.truncations[sl], self._actor[sl],
                                  self.illegal_counts[sl], self.final_observations[sl])
@@ -202,8 +232,8 @@ class VecTCG:
         problem = state_rows_problem(st, self.pool)
         if problem:   # the kernels index by these words: refuse, never read out of bounds
             raise StateFormatError(f"not a state this engine can hold: {problem}")
-        self.state[...] = st
-        engine.refresh_batch(self.state, self.cards, self._legal, self._legal_n, self.observations, self._actor)
+        self._state[...] = st
+        engine.refresh_batch(self._state, self.cards, self._legal, self._legal_n, self.observations, self._actor)
 
     def observe(self, players) -> np.ndarray:
         """Observations of every game from ``players[i]``'s view (a new int8[N, OBS_SIZE]);
@@ -213,7 +243,7 @@ class VecTCG:
             raise ValueError(f"players must be {self.num_games} integer seats, each 0 or 1; got "
                              f"{p.dtype} of shape {p.shape} with values {np.unique(p)[:8].tolist()}")
         out = np.zeros_like(self.observations)
-        engine.observe_batch(self.state, self.cards, p.astype(np.int32), out)
+        engine.observe_batch(self._state, self.cards, p.astype(np.int32), out)
         return out
 
     def view(self, name: str) -> np.ndarray:
@@ -224,12 +254,23 @@ class VecTCG:
         """A copy of game i (0..num_games-1) as a :class:`GameState` (for rendering or search)."""
         if not is_integer(i) or not 0 <= i < self.num_games:
             raise IndexError(f"game index must be an integer in 0..{self.num_games - 1}, got {i!r}")
-        return GameState(self.state[i].copy(), self.pool)
+        return GameState._of_sound_row(self._state[i].copy(), self.pool)
 
     def close(self):
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+_HEAD_SIZES = np.asarray(HEAD_SIZES)
+
+
+def _check_action_range(a: np.ndarray, where: str) -> None:
+    """ValueError naming the first value of ``a`` (int[N, 4]) outside its head's range."""
+    out = (a < 0) | (a >= _HEAD_SIZES)
+    if out.any():
+        r, h = np.argwhere(out)[0]
+        raise ValueError(f"actions[{r}, {h}] = {a[r, h]}{where} is out of range 0..{HEAD_SIZES[h] - 1}")
 
 
 def game_seeds(seed: int, n: int, first: int = 0) -> np.ndarray:

@@ -279,6 +279,19 @@ for bad in ("x", None, 1.7, True, -1):
         assert "log_interval must be a whole number" in str(e), str(e)
     else:
         raise AssertionError(f"log_interval={bad!r} accepted")
+# a buffer rebound after construction (the kernels would write past a short one) is refused
+# before the step, which changes nothing
+env = make_env(num_games=4, seed=1, log_interval=0)
+before = env.vec.state.copy()
+env.observations = np.zeros((4, 900), np.int8)
+for call in (lambda: env.step(np.zeros((4, 4), np.int32)), lambda: env.reset(3)):
+    try:
+        call()
+    except ValueError as e:
+        assert str(e).startswith("the PufferLib buffers: observations must be int8[4, 6544]"), str(e)
+    else:
+        raise AssertionError("a short observation buffer was written")
+    assert np.array_equal(env.vec.state, before)
 """
 
 

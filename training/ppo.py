@@ -775,7 +775,7 @@ class Trainer:
                     "bot": torch.as_tensor(self.bot._rng.view(np.int64).copy()),
                     # the generators the rollout's heuristic seat draws from, one per game row
                     "bot_rows": torch.as_tensor(self._bot_rows().view(np.int64).copy())},
-            "env": {k: torch.as_tensor(getattr(self.env, k)) for k in ("state", "illegal_counts")},
+            "env": {k: torch.as_tensor(np.array(getattr(self.env, k))) for k in ("state", "illegal_counts")},   # copies
             "pool_stats": [[m.games, m.learner_wins] for m in self.pool],
         }
 
