@@ -97,7 +97,8 @@ _UNIT_ONLY_TARGETS = {Target.ANY_UNIT, Target.ENEMY_UNIT, Target.FRIENDLY_UNIT, 
 
 
 def _enum(enum_cls, value, where: str):
-    if isinstance(value, str) and value.upper() in enum_cls.__members__:
+    # ASCII only: str.upper() maps "ı" and "ſ" to I and S, so "unıt" read as UNIT
+    if isinstance(value, str) and value.isascii() and value.upper() in enum_cls.__members__:
         return enum_cls[value.upper()]
     allowed = ", ".join(m for m in enum_cls.__members__ if m != "NONE")
     raise PrefabError(f"{where}: {value!r} is not a valid {enum_cls.__name__}; allowed: {allowed}")

@@ -384,7 +384,7 @@ class GameState:
     observations, moves):
 
     - a row :func:`state_rows_problem` accepts is checked once: it and every row the engine
-      writes from it are sound (a comparison with the last checked row, ~5 us, finds no edit);
+      writes from it are sound (a comparison with the last checked row, under 1 us, finds no edit);
     - a position no game reaches (cards from nowhere, a gap in a hand) plays on as far as the
       rules read it, checked before each kernel call with ``state_rows_problem(hand_built=True)``;
     - a word the kernels would read or write out of bounds by raises :class:`StateFormatError`
@@ -411,11 +411,13 @@ class GameState:
         if row.dtype != np.int32 or row.shape != (STATE_SIZE,):
             raise StateFormatError(f"a state row is int32[{STATE_SIZE}], got {row.dtype}{list(row.shape)}")
         self._row = row
-        self._sound = None   # a copy of the row when last found sound (or written from a sound one), with its pool
+        # the row's bytes when last found sound (or written from a sound row), with its pool: a bytes
+        # comparison finds an edit in ~0.4 us (np.array_equal takes ~5 us)
+        self._sound = None
 
     def _is_sound(self) -> bool:
         sound = self._sound
-        return sound is not None and sound[1] is self.pool and np.array_equal(sound[0], self._row)
+        return sound is not None and sound[1] is self.pool and sound[0] == self._row.tobytes()
 
     def checked_row(self) -> np.ndarray:
         """The row, known to be one the kernels can read (see the class docstring)."""
@@ -431,10 +433,7 @@ class GameState:
 
     def _trust(self) -> None:
         """Record the row as sound: it was just checked, or the engine wrote it from a sound one."""
-        if self._sound is None or self._sound[1] is not self.pool:
-            self._sound = (self._row.copy(), self.pool)
-        else:
-            np.copyto(self._sound[0], self._row)
+        self._sound = (self._row.tobytes(), self.pool)
 
     @classmethod
     def _of_sound_row(cls, row: np.ndarray, pool: CardPool | None = None) -> "GameState":

@@ -274,3 +274,35 @@ def test_hand_built_positions_stay_readable_move_after_move():
             g.apply(tuple(legal[int(rng.integers(len(legal)))]))
             moves += 1
     assert played >= 40 and unreachable >= 25 and moves >= 600, (played, unreachable, moves)   # 55, 42, 905
+
+
+@pytest.mark.parametrize("make", [lambda: HeuristicBot(0), lambda: __import__("tcg_env.bots.search", fromlist=["x"])
+                                  .SearchBot(1, simulations=4)], ids=["builtin", "search"])
+def test_a_bots_act_batch_refuses_shapes_and_indices_it_would_read_or_write_past(make):
+    """``act_batch`` takes arrays: a row index past the batch wrote past ``out``, a count past
+    MAX_LEGAL read past the legal list, and a mismatched batch read past the shorter arrays.
+    Each is a ValueError naming the argument, and ``out`` is left as it was."""
+    env = VecTCG(3, seed=4)
+    bot = make()
+    args = (env.state, env.cards, env.legal_tuples, env.legal_count)
+    out = np.full((3, 4), 7, np.int32)
+    counts = np.array(env.legal_count)
+    counts[1] = 5000
+    for kw, says in ((dict(rows=[0, 3]), r"rows must be indices in 0\.\.2, got 0\.\.3"),
+                     (dict(rows=[-1]), r"rows must be indices in 0\.\.2, got -1\.\.-1"),
+                     (dict(rows=[[0, 1]]), "rows must be a list of row indices"),
+                     (dict(rows=[0.5]), "rows must be a list of row indices"),
+                     (dict(out=np.zeros((2, 4), np.int32)), r"out must be an array of shape \[3, 4\], got \[2, 4\]"),
+                     (dict(rng=np.ones(2, np.uint64)), r"rng must be an array of shape \[3\]"),
+                     (dict(legal_n=counts), r"legal_n holds a count outside 0\.\.1435"),
+                     (dict(legal=env.legal_tuples[:2]), r"legal must be an array of shape \[3, 1435, 4\]"),
+                     (dict(state=env.state[:, :10]), r"state must be an array of shape \[3, \d+\]")):
+        a = dict(zip(("state", "cards", "legal", "legal_n"), args))
+        a.update({k: v for k, v in kw.items() if k in a})
+        extra = {k: v for k, v in kw.items() if k not in a}
+        extra.setdefault("out", out)
+        with pytest.raises(ValueError, match="act_batch: " + says):
+            bot.act_batch(a["state"], a["cards"], a["legal"], a["legal_n"], **extra)
+        assert (out == 7).all()
+    got = bot.act_batch(*args, out=out, rows=np.array([2], np.int32))
+    assert (got[:2] == 7).all() and env.game(2).explain(tuple(int(x) for x in got[2])) is None

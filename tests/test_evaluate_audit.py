@@ -16,6 +16,8 @@ from tcg_env import VecTCG
 from tcg_env.bots import HeuristicBot, RandomBot, make_bot
 from training.evaluate import (format_pairings, format_table, match_decks, parse_pairing, play_match,
                                policy_actions)
+from verification.layout import STATE_SIZE
+from verification.spec import MAX_LEGAL
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -166,7 +168,7 @@ def test_a_search_bot_plays_each_game_the_same_in_any_block():
     _same(merge_blocks([play_match(bot(), "heuristic", 6, seed=3, block=b) for b in ((0, 2), (2, 6))], 6), measured)
     assert np.array_equal(bot().game_rng(2, 3), bot().game_rng(0, 5)[2:])
     b = bot()
-    b.act_batch(np.zeros((4, 1), np.int32), None, np.zeros((4, 1, 4), np.int8), np.zeros(4, np.int32))
+    b.act_batch(np.zeros((4, STATE_SIZE), np.int32), None, np.zeros((4, MAX_LEGAL, 4), np.int8), np.zeros(4, np.int32))
     assert np.array_equal(b._brng, bot().game_rng(0, 4))
 
 

@@ -380,6 +380,14 @@ def test_parse_cards_rejects_empty():
         parse_cards([])
 
 
+def test_enum_names_are_matched_in_ascii_only():
+    """Enum names are matched in any case, but only in ASCII: str.upper() maps the dotless "ı"
+    to I and the long "ſ" to S, so "unıt" read as UNIT and "ſhield" as SHIELD."""
+    assert parse_cards([unit(type="unit", subtype="beast", keywords=["shield"])])[0].type == CardType.UNIT
+    _assert_refused([unit(type="un\u0131t")], ["'un\u0131t' is not a valid CardType"])
+    _assert_refused([unit(keywords=["\u017fhield"])], ["'\u017fhield' is not a valid Keyword"])
+
+
 def test_load_pool_rejects_bad_toml(tmp_path):
     p = tmp_path / "cards.toml"
     p.write_text("[[card]]\nname = 'Broken\n")

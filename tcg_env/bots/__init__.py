@@ -25,6 +25,41 @@ from .builtin import BOT_HEURISTIC, BOT_RANDOM, act_batch, bot_index, play_match
 BOT_NAMES = ("random", "heuristic")
 
 
+def check_batch(state, legal, legal_n, out, rng, rows) -> tuple[np.ndarray, np.ndarray]:
+    """The shapes and indices of an ``act_batch`` call, checked where the kernels would index out
+    of bounds by them (a row past the batch writes past ``out``; a count past ``MAX_LEGAL`` reads
+    past ``legal``): ValueError naming the argument. Returns ``(out, rows)``, made when None. The
+    rows' words are not checked (that costs about as much as a step): pass ``VecTCG.state``."""
+    from verification.layout import STATE_SIZE
+    from verification.spec import MAX_LEGAL
+
+    def shaped(name, a, shape):
+        if not isinstance(a, np.ndarray) or a.shape != shape:
+            got = list(a.shape) if isinstance(a, np.ndarray) else type(a).__name__
+            raise ValueError(f"act_batch: {name} must be an array of shape {list(shape)}, got {got}")
+        return a
+
+    if not isinstance(state, np.ndarray) or state.ndim != 2:
+        raise ValueError(f"act_batch: state must be int32[N, {STATE_SIZE}] rows (VecTCG.state), got "
+                         f"{getattr(state, 'shape', type(state).__name__)}")
+    n = state.shape[0]
+    shaped("state", state, (n, STATE_SIZE))
+    shaped("legal", legal, (n, MAX_LEGAL, 4))
+    if ((shaped("legal_n", legal_n, (n,)) < 0) | (legal_n > MAX_LEGAL)).any():
+        raise ValueError(f"act_batch: legal_n holds a count outside 0..{MAX_LEGAL}")
+    if rng is not None:
+        shaped("rng", rng, (n,))
+    out = np.zeros((n, 4), np.int32) if out is None else shaped("out", out, (n, 4))
+    if rows is None:
+        return out, np.arange(n, dtype=np.int64)
+    r = np.asarray(rows)
+    if r.ndim != 1 or (r.size and r.dtype.kind not in "iu"):
+        raise ValueError(f"act_batch: rows must be a list of row indices, got {r.dtype}{list(r.shape)}")
+    if r.size and (r.min() < 0 or r.max() >= n):
+        raise ValueError(f"act_batch: rows must be indices in 0..{n - 1}, got {int(r.min())}..{int(r.max())}")
+    return out, r.astype(np.int64, copy=False)
+
+
 def _mix(seed: int) -> int:
     """A non-zero 64-bit generator state from any integer seed."""
     return ((int(seed) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) | 1
@@ -49,11 +84,9 @@ class BuiltinBot:
     def act_batch(self, state, cards, legal, legal_n, out=None, rng=None, rows=None) -> np.ndarray:
         """Tuples for the rows of a batch (``out`` int32[N, 4]); ``rows`` limits the work to those
         games (default: all). Rows not acted on, or with no decision, are left as they are."""
-        n = state.shape[0]
-        out = np.zeros((n, 4), np.int32) if out is None else out
+        out, rows = check_batch(state, legal, legal_n, out, rng, rows)
         if rng is None:
-            rng = self._batch_rng(n)
-        rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+            rng = self._batch_rng(state.shape[0])
         act_batch(self.kind, state, cards, legal, legal_n, rng, rows, out)
         return out
 

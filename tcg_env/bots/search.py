@@ -70,6 +70,7 @@ from verification.rules import actor, pbase, sbase, unit_attack
 from verification.spec import BOARD_SLOTS, ENT_MY_HAND, HAND_MAX, MAX_LEGAL, Primary
 
 from ..engine import set_rng, apply_action, xorshift_step
+from . import check_batch
 from ..state import check_seed, is_integer
 from .builtin import random_index
 from .heuristic import lethal_on_board, heuristic_choice, score
@@ -679,13 +680,12 @@ class SearchBot:
         """Tuples for the rows of a batch (``out`` int32[N, 4]), one search per row in ``rows``
         (default: all) with a decision; row i's search seed comes from ``rng[i]`` (default: the
         bot's own per-row generators). Rows not acted on are left as they are."""
+        out, rows = check_batch(state, legal, legal_n, out, rng, rows)
         n = state.shape[0]
-        out = np.zeros((n, 4), np.int32) if out is None else out
         if rng is None:
             if self._brng is None or self._brng.shape[0] != n:
                 self._brng = self.game_rng(0, n)
             rng = self._brng
-        rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         for i in rows:
             m = int(legal_n[i])
             if m <= 0:
