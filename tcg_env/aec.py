@@ -314,9 +314,13 @@ class raw_env(AECEnv):
         }
 
     def last(self, observe: bool = True):
-        if self.agent_selection is None:   # PettingZoo's own check is a bare assert
+        """PettingZoo's ``last()`` (the selected agent's observation, reward, flags and info),
+        with a ResetNeededError before the first reset where PettingZoo has a bare assert."""
+        agent = self.agent_selection
+        if agent is None:
             raise ResetNeededError("last() before the first reset(); call reset() first")
-        return super().last(observe)
+        return (self.observe(agent) if observe else None, self._cumulative_rewards[agent], self.terminations[agent],
+                self.truncations[agent], self.infos[agent])
 
     def step(self, action):
         if self._done:

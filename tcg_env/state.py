@@ -421,7 +421,8 @@ class GameState:
 
     def checked_row(self) -> np.ndarray:
         """The row, known to be one the kernels can read (see the class docstring)."""
-        if not self._is_sound():
+        sound = self._sound   # _is_sound(), inlined: this runs before every kernel call
+        if sound is None or sound[1] is not self.pool or sound[0] != self._row.tobytes():
             if state_rows_problem(self._row, self.pool, name_row=False) is None:
                 self._trust()   # as sound as a game's: the engine keeps it so, move after move
             else:   # hand-built beyond what a game reaches: checked again before every kernel call
@@ -493,37 +494,37 @@ class GameState:
     @property
     def current_player(self) -> int:
         """The player to decide next (-1 when the game is over)."""
-        return int(actor(self.row))
+        return int(actor(self._row))
 
     @property
     def done(self) -> bool:
-        return int(self.row[G_DONE]) != DONE_NO
+        return int(self._row[G_DONE]) != DONE_NO
 
     @property
     def terminated(self) -> bool:
-        return int(self.row[G_DONE]) == DONE_TERMINAL
+        return int(self._row[G_DONE]) == DONE_TERMINAL
 
     @property
     def truncated(self) -> bool:
-        return int(self.row[G_DONE]) == DONE_TRUNCATED
+        return int(self._row[G_DONE]) == DONE_TRUNCATED
 
     @property
     def winner(self) -> int | None:
         """0 or 1, 2 for a draw, None while running or after truncation."""
-        w = int(self.row[G_WINNER])
+        w = int(self._row[G_WINNER])
         return None if w < 0 else w
 
     @property
     def phase(self) -> int:
-        return int(self.row[G_PHASE])
+        return int(self._row[G_PHASE])
 
     @property
     def turn(self) -> int:
-        return int(self.row[G_TURN])
+        return int(self._row[G_TURN])
 
     @property
     def decisions(self) -> int:
-        return int(self.row[G_DECISIONS])
+        return int(self._row[G_DECISIONS])
 
     def legal_tuples(self) -> np.ndarray:
         """The legal tuples (``int8[n, 4]``, canonical order). Empty when the game is over."""
@@ -554,7 +555,7 @@ class GameState:
         """Checked apply: raises :class:`ActionOutOfRangeError` or :class:`IllegalActionError`
         (with ``explain``'s reason) and leaves the state unchanged; otherwise applies in place."""
         a = X.check_range(action)
-        why = X.explain(self.checked_row(), a, self.pool)
+        why = X.explain_checked(self.checked_row(), a, self.pool)
         if why is not None:
             raise IllegalActionError(a, why)
         engine.apply_action(self._row, self.pool.table, *a)
@@ -570,7 +571,7 @@ class GameState:
 
     def _moved(self) -> None:
         if self._sound is not None:   # checked_row just found it sound: so is the engine's next row
-            self._trust()
+            self._sound = (self._row.tobytes(), self.pool)
 
     def render(self) -> str:
         from .render import render_state

@@ -261,7 +261,12 @@ def explain(row, action, pool) -> str | None:
     first rule it breaks, in words. Checked rule by rule by :func:`explain_code`, a code path of
     its own (not the enumerator's); an out-of-range or malformed tuple raises
     :class:`ActionOutOfRangeError`. ``GameState.explain`` is this function on its row."""
-    a = check_range(action)
+    return explain_checked(row, check_range(action), pool)
+
+
+def explain_checked(row, a: tuple[int, int, int, int], pool) -> str | None:
+    """:func:`explain` of a tuple :func:`check_range` returned (no second check: a checked apply
+    calls both, and the range check is most of its Python time)."""
     code, detail = explain_code(row, pool.table, *a)
     if code == OK:
         return None
