@@ -372,7 +372,10 @@ def _apply_to_leader(s, p, eff, a1):
 
 @njit(cache=True)
 def _resolve_on_entity(s, p, eff, a1, a2, e):
-    """Apply an effect to entity pointer e, read from player p's view."""
+    """Apply an effect to entity pointer e, read from player p's view (none when e < 0: a chosen
+    target never came, as for a non-IKZ card arriving from the IKZ deck of a row the checks refuse)."""
+    if e < 0:
+        return
     if e == 0:
         _apply_to_leader(s, p, eff, a1)
     elif e == 1:

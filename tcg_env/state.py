@@ -83,16 +83,20 @@ def state_rows_problem(rows: np.ndarray, pool: CardPool, name_row: bool = True, 
     from outside (bytes, checkpoints, demo files): the kernels trust their rows. A row is
     sound when every word is in its range (:func:`_row_checks`), its zones, board and health
     agree with each other and no player holds more cards than its decklist and IKZ list name
-    (:func:`_structure_problems`), its status words (over, winner, fallen leaders, mulligan
+    (:func:`_structure_problems`), every place holds its kind of card (:func:`_type_problems`:
+    a leader, IKZ cards, units, weapons, main-deck cards), its status words (over, winner, fallen leaders, mulligan
     player, pending attack) agree with its phase (:func:`_status_problems`), a pending choice is
     one its card has (:func:`_pending_problems`), and a game not over has a legal tuple
     (:func:`_stuck_problems`).
 
-    ``hand_built=True`` runs only what keeps the kernels inside their arrays: every word in range
-    and a pending choice's words those of its card. That is the rule for a :class:`GameState`'s
+    ``hand_built=True`` runs only what keeps the kernels inside their arrays and the observation
+    inside its bounds: every word in range, a pending choice's words those of its card, each
+    leader, IKZ and board place holding its kind of card (:func:`_type_problems`), and no more
+    IKZ tapped than the IKZ area holds. That is the rule for a :class:`GameState`'s
     row, which tools and tests set up by hand: a position no game reaches (cards from nowhere, a
     hand with a gap) plays on, as far as the rules read it; only a row the kernels would index
-    out of bounds by is refused. (Zones cannot overflow: the engine's appends are bounded.)"""
+    out of bounds by, or write a row no check accepts from, is refused. (Zones cannot
+    overflow: the engine's appends are bounded.)"""
     rows = np.asarray(rows).reshape(-1, STATE_SIZE)
     found = _first_kernel_problem(rows, pool) if hand_built else _first_problem(rows, pool)
     if found is None:
@@ -117,7 +121,8 @@ def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
     # the card table): the first row that breaks any rule is either one of them or that one
     head = rows if in_range is None else rows[:in_range[0]]
     if len(head):
-        found = _earliest(chain(_structure_problems(head, pool), _status_problems(head), _pending_problems(head, pool)))
+        found = _earliest(chain(_structure_problems(head, pool), _tapped_problems(head), _type_problems(head, pool),
+                                _status_problems(head), _pending_problems(head, pool)))
         # the rows before the first that breaks one of those rules are sound enough to enumerate
         sound = head if found is None else head[:found[0]]
         if len(sound):
@@ -129,8 +134,66 @@ def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
 
 def _first_kernel_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
     in_range = _earliest(_range_problems(rows, pool))
-    head = rows if in_range is None else rows[:in_range[0]]   # the pending check indexes by card ids
-    return (_earliest(_pending_problems(head, pool)) if len(head) else None) or in_range
+    head = rows if in_range is None else rows[:in_range[0]]   # the later checks index by card ids
+    if len(head):
+        found = _earliest(chain(_pending_problems(head, pool), _type_problems(head, pool, full=False),
+                                _tapped_problems(head)))
+        if found is not None:
+            return found
+    return in_range
+
+
+def _tapped_problems(rows: np.ndarray):
+    """At most the IKZ area's cards are tapped (the untapped count, n - tapped, is shown in the
+    observation as 0..10)."""
+    from verification import layout as L
+    for p in (0, 1):
+        b = L.P0 + p * L.PLAYER_WORDS
+        ikz, tapped = rows[:, b + L.P_IKZ_N], rows[:, b + L.P_IKZ_TAPPED]
+        bad = np.flatnonzero(tapped > ikz)
+        if len(bad):
+            r = bad[0]
+            yield r, f"player {p} has {tapped[r]} tapped IKZ but {ikz[r]} in the IKZ area"
+
+
+def _type_problems(rows: np.ndarray, pool: CardPool, full: bool = True):
+    """Each place holds the kind of card it can: a LEADER as the leader, IKZ cards in the IKZ
+    area and IKZ deck, units (tokens too) on the board and weapons under them. The engine reads
+    a card's abilities by where it is: a unit with a chosen-target on-play ability arriving
+    from the IKZ deck resolved it with no target, on the player's own discard. With ``full``,
+    also what a game's cards are: main-deck cards (units, weapons, spells; no token) in the
+    deck, hand, discard and decklist, and IKZ cards in the IKZ list. Card id 0 (nothing) passes
+    everywhere but the leader; the zone checks say where it may be."""
+    from prefabs import CardType
+    from prefabs import table as T
+    from verification import layout as L
+    from verification.spec import BOARD_SLOTS, HAND_MAX
+    kind, token = pool.table[:, T.C_TYPE], pool.table[:, T.C_TOKEN]
+    empty = np.arange(len(kind)) == 0
+    leader, ikz = kind == CardType.LEADER, (kind == CardType.IKZ) | empty
+    unit, weapon = (kind == CardType.UNIT) | empty, (kind == CardType.WEAPON) | empty
+    main = (np.isin(kind, (CardType.UNIT, CardType.WEAPON, CardType.SPELL)) & (token == 0)) | empty
+    board = np.arange(BOARD_SLOTS) * L.B_WIDTH + L.P_BOARD
+    places = [("leader", np.array([L.P_LEADER]), leader, "a LEADER card"),
+              ("IKZ area", np.arange(L.P_IKZ, L.P_IKZ + L.IKZ_DECK_SIZE), ikz, "IKZ cards"),
+              ("IKZ deck", np.arange(L.P_IKZDECK, L.P_IKZDECK + L.IKZ_DECK_SIZE), ikz, "IKZ cards"),
+              ("board", board + L.B_CARD, unit, "units"), ("board weapon", board + L.B_WEAPON, weapon, "weapons")]
+    if full:
+        places += [(name, np.arange(off, off + n), main, "units, weapons and spells (no token)")
+                   for name, off, n in (("deck", L.P_DECK, L.DECK_SIZE), ("hand", L.P_HAND, HAND_MAX),
+                                        ("discard", L.P_DISC, L.DISCARD_MAX), ("decklist", L.P_DECKLIST, L.DECK_SIZE))]
+        places.append(("IKZ list", np.arange(L.P_IKZLIST, L.P_IKZLIST + L.IKZ_DECK_SIZE), ikz, "IKZ cards"))
+    for p in (0, 1):
+        b = L.P0 + p * L.PLAYER_WORDS
+        for name, cols, ok, holds in places:
+            ids = rows[:, b + cols]
+            bad = np.argwhere(~ok[ids])
+            if len(bad):
+                r, i = bad[0]
+                c = int(ids[r, i])
+                what = "no card" if c == 0 else \
+                    f"card id {c}, a {CardType(int(kind[c])).name}{' token' if token[c] else ''}"
+                yield r, f"player {p} {name} (word {b + cols[i]}) holds {what}; it holds {holds} only"
 
 
 def _stuck_problems(rows: np.ndarray, pool: CardPool):
@@ -207,11 +270,6 @@ def _structure_problems(rows: np.ndarray, pool: CardPool):
             if len(bad):
                 r = bad[0]
                 yield r, f"player {p} board slot {slot} health {hp[r]} is outside 1..{maxhp[r]} (its maximum health)"
-        ikz, tapped = rows[:, b + L.P_IKZ_N], rows[:, b + L.P_IKZ_TAPPED]
-        bad = np.flatnonzero(tapped > ikz)
-        if len(bad):
-            r = bad[0]
-            yield r, f"player {p} has {tapped[r]} tapped IKZ but {ikz[r]} in the IKZ area"
         hp, maxhp, fell = rows[:, b + L.P_HP], rows[:, b + L.P_MAXHP], rows[:, b + L.P_FELL]
         bad = np.flatnonzero(hp > maxhp)
         if len(bad):

@@ -13,10 +13,13 @@ kernel runs, and the refused call changes nothing:
   moves the env or leaves its legal list stale.
 - The shipped card table is read-only.
 """
+import re
+
 import numpy as np
 import pytest
 
 from prefabs import default_pool
+from prefabs.table import C_TOKEN as T_TOKEN
 from scenario import end_turn
 from tcg_env import GameState, StateFormatError
 from tcg_env import state as state_module
@@ -306,3 +309,52 @@ def test_a_bots_act_batch_refuses_shapes_and_indices_it_would_read_or_write_past
         assert (out == 7).all()
     got = bot.act_batch(*args, out=out, rows=np.array([2], np.int32))
     assert (got[:2] == 7).all() and env.game(2).explain(tuple(int(x) for x in got[2])) is None
+
+
+def test_each_place_holds_its_kind_of_card():
+    """Found by a bounds-checked fuzz of hand-built rows: the checks took any card id in range
+    anywhere. A spell with a chosen target (Blessing of Might) on top of an IKZ deck arrived as
+    an IKZ card and resolved its effect with no target, on its owner's own discard (ids past the
+    count, id 94 where the table ends at 92: the search bot then wrote outside its arrays); a
+    spell as the leader gave the next game of a VecTCG row 0 health. Both checks now refuse a
+    card of the wrong kind where the engine reads its abilities or stats by where it is; the
+    full check also refuses one where no game puts it (a token in a deck, an IKZ card in a hand).
+    And the engine resolves nothing on a target that never came."""
+    from scenario import Scenario
+    from tcg_env import engine
+    from verification.spec import Primary
+    pool = default_pool()
+    spell = pool.id_of("Blessing of Might")
+    st = Scenario().main_phase(active=0).build()
+    b1 = L.P0 + L.PLAYER_WORDS
+    top = b1 + L.P_IKZDECK + int(st.row[b1 + L.P_IKZDECK_N]) - 1
+    assert state_module.state_rows_problem(st.row, pool) is None
+    row = st.row.copy()
+    row[top] = spell
+    says = f"player 1 IKZ deck (word {top}) holds card id {spell}, a SPELL; it holds IKZ cards only"
+    for hand_built in (False, True):
+        assert state_module.state_rows_problem(row, pool, name_row=False, hand_built=hand_built) == says
+    with pytest.raises(StateFormatError, match=re.escape(says)):
+        GameState(row.copy(), pool).legal_tuples()
+    raw = row.copy()   # the kernel itself, on the refused row: the arrival resolves on no unit
+    engine.apply_action(raw, pool.table, int(Primary.END_TURN), 0, 0, 0)
+    disc = b1 + L.P_DISC
+    assert np.array_equal(raw[disc:disc + L.DISCARD_MAX], row[disc:disc + L.DISCARD_MAX])
+
+    row = st.row.copy()
+    row[b1 + L.P_LEADER] = spell
+    with pytest.raises(StateFormatError, match=re.escape(f"player 1 leader (word {b1 + L.P_LEADER}) holds card id "
+                                                         f"{spell}, a SPELL; it holds a LEADER card only")):
+        GameState(row, pool).legal_tuples()
+    token = int(np.flatnonzero(pool.table[:, T_TOKEN])[0])
+    ikz = int(st.row[L.P0 + L.P_IKZLIST])
+    assert int(st.row[L.P0 + L.P_DECK_N]) >= 2
+    for where, card, holds in ((L.P0 + L.P_DECK, token, "token"), (L.P0 + L.P_DECK + 1, ikz, "IKZ")):
+        row = st.row.copy()
+        row[where] = card
+        problem = state_module.state_rows_problem(row, pool, name_row=False)
+        assert problem.endswith("it holds units, weapons and spells (no token) only") and holds in problem
+        assert state_module.state_rows_problem(row, pool, hand_built=True) is None   # readable: it plays on
+    row = st.row.copy()
+    row[L.P0 + L.P_IKZ_TAPPED] = int(row[L.P0 + L.P_IKZ_N]) + 1   # the observation's untapped count went negative
+    assert "tapped IKZ but" in state_module.state_rows_problem(row, pool, hand_built=True)

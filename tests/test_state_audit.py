@@ -19,9 +19,9 @@ area beside a non-empty IKZ deck) passed, and the engine then wrote a card past 
 the row named was the first found by the first kind of check, not the lowest bad row.
 
 Each test's docstring names the mutants it catches. Rows here are edited by hand: the row
-checks bound how many cards a player holds (its decklist's 30, its IKZ list's 10) but not
-which, so from an emptied row (``_base``) a zone can be filled freely to reach each bound's
-exact edge.
+checks bound how many cards a player holds (its decklist's 30, its IKZ list's 10) and their
+kind (IKZ cards in the IKZ zones, main-deck cards elsewhere) but not which, so from an emptied
+row (``_base``) a zone can be filled freely to reach each bound's exact edge.
 """
 import dataclasses
 
@@ -40,7 +40,8 @@ from test_game_state import _main_phase, _pb, _slot
 
 POOL = default_pool()
 N = len(POOL)
-UNIT = POOL.id_of("Scrapyard Mutt")     # any card id will do for the row checks
+UNIT = POOL.id_of("Scrapyard Mutt")     # any main-deck card will do for the row checks
+IKZ = int(np.flatnonzero(POOL.table[:, 0] == 4)[0])   # C_TYPE == CardType.IKZ: for the IKZ area and IKZ deck
 TOKEN = int(np.flatnonzero(POOL.table[:, C_TOKEN])[0])   # a summon-only unit: no decklist owns it
 ZONES = (("IKZ area", L.P_IKZ, L.P_IKZ_N, L.IKZ_DECK_SIZE), ("IKZ deck", L.P_IKZDECK, L.P_IKZDECK_N, L.IKZ_DECK_SIZE),
          ("deck", L.P_DECK, L.P_DECK_N, L.DECK_SIZE), ("hand", L.P_HAND, L.P_HAND_N, HAND_MAX),
@@ -67,7 +68,11 @@ def _base() -> np.ndarray:
     return row
 
 
-def _fill(row, p, off, cnt, n, cap, card=UNIT):
+def _fill(row, p, off, cnt, n, cap, card=None):
+    """Zone ``off`` of player p: n copies of ``card`` (default: an IKZ card in the IKZ zones, a unit
+    elsewhere; the row checks ask each zone for its kind of card)."""
+    if card is None:
+        card = IKZ if off in (L.P_IKZ, L.P_IKZDECK) else UNIT
     b = _pb(p)
     row[b + off:b + off + cap] = 0
     row[b + off:b + off + n] = card
@@ -293,8 +298,10 @@ def test_each_range_refuses_one_past_either_end_by_name():
     # the attack target and done at the top of their ranges, in the phase that holds them (an
     # attack on the leader in the block phase; a truncated game over)
     status = {L.G_ATK_TGT: {L.G_PHASE: L.PH_BLOCK, L.G_ATK_SRC: 0}, L.G_DONE: {L.G_PHASE: L.PH_OVER}}
-    for word, value in ((_slot(0, 5, L.B_WEAPON), N), (_slot(1, 0, L.B_USED), 1), (L.G_ATK_TGT, L.ATK_TGT_LEADER),
-                        (L.G_DONE, 2), (b1 + L.P_LEADER, N)):
+    # (card ids: the highest of the kind each place holds, the kind check being another rule)
+    last = {k: int(np.flatnonzero(POOL.table[:, 0] == k)[-1]) for k in (2, 5)}   # C_TYPE: WEAPON, LEADER
+    for word, value in ((_slot(0, 5, L.B_WEAPON), last[2]), (_slot(1, 0, L.B_USED), 1), (L.G_ATK_TGT, L.ATK_TGT_LEADER),
+                        (L.G_DONE, 2), (b1 + L.P_LEADER, last[5])):
         row = top.copy()
         row[word] = value
         for w, v in status.get(word, {}).items():
