@@ -159,8 +159,8 @@ def _tapped_problems(rows: np.ndarray):
 def _type_problems(rows: np.ndarray, pool: CardPool, full: bool = True):
     """Each place holds the kind of card it can: a LEADER as the leader, IKZ cards in the IKZ
     area and IKZ deck, units (tokens too) on the board and weapons under them. The engine reads
-    a card's abilities by where it is: a unit with a chosen-target on-play ability arriving
-    from the IKZ deck resolved it with no target, on the player's own discard. With ``full``,
+    a card's abilities by where it is: a spell with a chosen target arriving from the IKZ deck
+    resolved its effect with no target, on the player's own discard. With ``full``,
     also what a game's cards are: main-deck cards (units, weapons, spells; no token) in the
     deck, hand, discard and decklist, and IKZ cards in the IKZ list. Card id 0 (nothing) passes
     everywhere but the leader; the zone checks say where it may be."""
@@ -479,8 +479,7 @@ class GameState:
 
     def checked_row(self) -> np.ndarray:
         """The row, known to be one the kernels can read (see the class docstring)."""
-        sound = self._sound   # _is_sound(), inlined: this runs before every kernel call
-        if sound is None or sound[1] is not self.pool or sound[0] != self._row.tobytes():
+        if not self._is_sound():
             if state_rows_problem(self._row, self.pool, name_row=False) is None:
                 self._trust()   # as sound as a game's: the engine keeps it so, move after move
             else:   # hand-built beyond what a game reaches: checked again before every kernel call
@@ -629,7 +628,7 @@ class GameState:
 
     def _moved(self) -> None:
         if self._sound is not None:   # checked_row just found it sound: so is the engine's next row
-            self._sound = (self._row.tobytes(), self.pool)
+            self._trust()
 
     def render(self) -> str:
         from .render import render_state

@@ -79,8 +79,10 @@ class _Buffer:
 
     def __set__(self, env, value):
         if hasattr(env, self.slot):
-            how = (f"write into it in place (env.{self.name}[...] = ...)" if getattr(env, self.slot).flags.writeable
-                   else "it is read-only (saved games go in with env.load_state(rows))")
+            if getattr(env, self.slot).flags.writeable:
+                how = f"write into it in place (env.{self.name}[...] = ...)"
+            else:
+                how = "it is read-only" + (" (saved games go in with env.load_state(rows))" if self.name == "state" else "")
             raise AttributeError(f"VecTCG.{self.name} is a buffer the kernels use in place and cannot be "
                                  f"rebound; {how}")
         setattr(env, self.slot, value)

@@ -56,7 +56,7 @@ def test_no_vec_buffer_can_be_rebound_and_the_games_go_on_as_before():
         if old.flags.writeable:
             assert f"env.{name}[...] = ..." in str(e.value)
         else:
-            assert "read-only" in str(e.value) and "env.load_state(rows)" in str(e.value)
+            assert "read-only" in str(e.value) and ("env.load_state(rows)" in str(e.value)) == (name == "state")
     _play(env, 20)
     _play(twin, 20)
     assert np.array_equal(env.state, twin.state) and np.array_equal(env.observations, twin.observations)

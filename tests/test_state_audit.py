@@ -28,8 +28,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from prefabs import CardPool, default_pool
-from prefabs.table import C_TOKEN
+from prefabs import CardPool, CardType, default_pool
+from prefabs.table import C_TOKEN, C_TYPE
 from tcg_env import GameState, StateFormatError
 from tcg_env.selfcheck import check_invariants, verify_random_states
 from tcg_env.state import state_rows_problem
@@ -41,7 +41,7 @@ from test_game_state import _main_phase, _pb, _slot
 POOL = default_pool()
 N = len(POOL)
 UNIT = POOL.id_of("Scrapyard Mutt")     # any main-deck card will do for the row checks
-IKZ = int(np.flatnonzero(POOL.table[:, 0] == 4)[0])   # C_TYPE == CardType.IKZ: for the IKZ area and IKZ deck
+IKZ = int(np.flatnonzero(POOL.table[:, C_TYPE] == CardType.IKZ)[0])   # for the IKZ area and IKZ deck
 TOKEN = int(np.flatnonzero(POOL.table[:, C_TOKEN])[0])   # a summon-only unit: no decklist owns it
 ZONES = (("IKZ area", L.P_IKZ, L.P_IKZ_N, L.IKZ_DECK_SIZE), ("IKZ deck", L.P_IKZDECK, L.P_IKZDECK_N, L.IKZ_DECK_SIZE),
          ("deck", L.P_DECK, L.P_DECK_N, L.DECK_SIZE), ("hand", L.P_HAND, L.P_HAND_N, HAND_MAX),
@@ -299,9 +299,9 @@ def test_each_range_refuses_one_past_either_end_by_name():
     # attack on the leader in the block phase; a truncated game over)
     status = {L.G_ATK_TGT: {L.G_PHASE: L.PH_BLOCK, L.G_ATK_SRC: 0}, L.G_DONE: {L.G_PHASE: L.PH_OVER}}
     # (card ids: the highest of the kind each place holds, the kind check being another rule)
-    last = {k: int(np.flatnonzero(POOL.table[:, 0] == k)[-1]) for k in (2, 5)}   # C_TYPE: WEAPON, LEADER
-    for word, value in ((_slot(0, 5, L.B_WEAPON), last[2]), (_slot(1, 0, L.B_USED), 1), (L.G_ATK_TGT, L.ATK_TGT_LEADER),
-                        (L.G_DONE, 2), (b1 + L.P_LEADER, last[5])):
+    last = {k: int(np.flatnonzero(POOL.table[:, C_TYPE] == k)[-1]) for k in (CardType.WEAPON, CardType.LEADER)}
+    for word, value in ((_slot(0, 5, L.B_WEAPON), last[CardType.WEAPON]), (_slot(1, 0, L.B_USED), 1),
+                        (L.G_ATK_TGT, L.ATK_TGT_LEADER), (L.G_DONE, 2), (b1 + L.P_LEADER, last[CardType.LEADER])):
         row = top.copy()
         row[word] = value
         for w, v in status.get(word, {}).items():
