@@ -86,7 +86,8 @@ def main():
                           "learn_s_per_update": round(learn / args.updates, 3),
                           "decisions_per_s": round(steps / (collect + learn)),
                           **({"ddp_ms_per_minibatch": ddp_ms} if ddp_ms else {})}))
-    D.shutdown()
+    if D.active():   # a torchrun rank: Python's teardown can deadlock in gloo (distributed.finish)
+        D.finish(0)
 
 
 if __name__ == "__main__":

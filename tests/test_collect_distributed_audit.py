@@ -2,6 +2,11 @@
 and of ``training.distributed``: each test fails on at least one one-line change the older tests
 (``test_collect.py``, ``test_train.py``, ``test_config.py``, ...) let through."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -178,3 +183,48 @@ def test_two_ranks_reduce_exactly_leave_their_inputs_alone_and_gather_on_rank_0(
         assert o["key_sets_failed"] == []
         assert o["gathered"] == ([{"rank": 0}, {"rank": 1}] if r == 0 else None)
     assert outs[0]["barrier_wait"] > 1.0
+
+
+# ------------------------------------------------------------------ ending a rank: distributed.finish
+FINISH = """
+import atexit, json, sys
+sys.path.insert(0, sys.argv[1])
+import torch
+from torch import nn
+from training import distributed as D
+D.init()
+atexit.register(lambda: print("python teardown ran", file=sys.stderr))
+model = D.wrap(nn.Linear(4, 2))   # alive to the end, as a Trainer's DDP wrapper is in tcg train
+model(torch.randn(3, 4)).sum().backward()
+gathered = D.gather_to_main(D.rank())   # a collective with tensors just before the end, as the final eval
+print(json.dumps({"rank": D.rank(), "gathered": gathered, "grad_equal": model.module.weight.grad.tolist()}))
+D.finish(0)
+print("after finish", file=sys.stderr)
+"""
+
+
+def test_finish_ends_two_ddp_ranks_without_pythons_teardown():
+    """The end of a torchrun rank that still holds a DDP wrapper right after a collective (the
+    teardown that deadlocked about once in 30 two-rank runs: ~Reducer joining gloo's threads
+    while holding the GIL). finish leaves the group together, keeps what was printed but not
+    yet flushed (stdout is a pipe here), runs no atexit handler and none of Python's teardown,
+    and nothing after it."""
+    outs, stderrs = run_two_ranks(FINISH)
+    assert outs is not None, stderrs[0][-3000:] + stderrs[1][-3000:]
+    assert [o["rank"] for o in outs] == [0, 1]
+    assert outs[0]["gathered"] == [0, 1] and outs[1]["gathered"] is None
+    assert outs[0]["grad_equal"] == outs[1]["grad_equal"]   # DDP really averaged the gradients
+    for err in stderrs:
+        assert "python teardown ran" not in err and "after finish" not in err, err[-2000:]
+
+
+def test_finish_without_torchrun_exits_with_its_code_and_flushes():
+    """Outside torchrun there is no group to leave: finish flushes and exits with its code
+    (a failing code skips the barrier: the ranks that did not fail would never reach it)."""
+    script = ("import atexit, sys; sys.path.insert(0, sys.argv[1]); from training import distributed as D; "
+              "atexit.register(lambda: print('python teardown ran', file=sys.stderr)); "
+              "print('kept', end=''); sys.stderr.write('err kept'); D.finish(3)")
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK")}
+    res = subprocess.run([sys.executable, "-c", script, str(Path(__file__).resolve().parents[1])],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert (res.returncode, res.stdout, res.stderr) == (3, "kept", "err kept")

@@ -271,8 +271,7 @@ def _cmd_train(args) -> int:
         console.print(format_table(table), highlight=False, markup=False)
         console.print(f"checkpoints in {cfg.out}/checkpoints, policy in {cfg.out}/policy.pt, "
                       f"TensorBoard logs in {cfg.out}/tb, league table {cfg.out}/league.csv", highlight=False)
-    D.shutdown()
-    return 0
+    return 0   # a torchrun rank ends in main(), through distributed.finish
 
 
 def _relaunch_under_torchrun(args, cfg) -> int:
@@ -746,7 +745,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code = args.func(args)
+    from . import distributed as D
+    if D.active():   # a torchrun rank (tcg train): Python's teardown can deadlock in gloo, see finish
+        D.finish(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -148,7 +149,31 @@ def barrier() -> None:
 
 def shutdown() -> None:
     """Leave the process group together: rank 0 may still be evaluating or saving, and a rank
-    that tears its group down first can abort the job."""
+    that tears its group down first can abort the job. A rank that ends after this should
+    end through :func:`finish`."""
     if active():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def finish(code: int = 0) -> NoReturn:
+    """End this process as a torchrun rank: :func:`shutdown` (only when ``code`` is 0: a rank
+    that failed alone must not wait in a barrier the others never reach; they see it leave),
+    flush stdout and stderr, then ``os._exit(code)``. Whatever the rank writes (TensorBoard,
+    checkpoints, files) must be closed first.
+
+    Python's own teardown is skipped on purpose. A DDP wrapper still alive then holds the gloo
+    group through its Reducer, which pybind11 frees holding the GIL; the group's destructor
+    joins gloo's worker threads, and a worker still freeing the last collective's work (its
+    tensors have Python objects) waits for that GIL. Both wait for ever: seen about once in 30
+    two-rank runs, with ``~Reducer`` -> ``~ProcessGroupGloo`` -> ``thread::join`` on the main
+    thread (pytorch/pytorch#56297). Freeing the wrapper first is not enough: once DDP has been
+    built, destroying the group no longer joins its threads, so some later free still does."""
+    if code == 0:
+        shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # closed, or a broken pipe: nothing more can reach it
+            pass
+    os._exit(code)
