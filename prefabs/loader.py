@@ -287,7 +287,38 @@ def parse_cards(raw_cards: list) -> list[Card]:
                                       f"got {ab.token!r}")
             elif ab.token is not None:
                 raise PrefabError(f"card '{c.name}' ({label}): 'token' is only for SUMMON")
+    loop = _summon_loop(parsed)
+    if loop:
+        raise PrefabError(f"card '{loop[0]}': its SUMMON effects bring it back ({' -> '.join(loop)}): a token that "
+                          f"summons itself, directly or through other tokens, could refill the board and repeat a "
+                          f"turn's attacks for ever; a token may summon only tokens that never summon it")
     return parsed
+
+
+def _summon_loop(cards: list[Card]) -> list[str]:
+    """The names along a loop of SUMMON effects among tokens (``[a, b, a]``: token a summons b,
+    which summons a), or ``[]``. Only tokens enter play through SUMMON, so without such a loop
+    each card played summons a bounded tree of tokens, and every turn ends (RULES.md, Tokens)."""
+    summons = {c.name: sorted({ab.token for ab in (*c.abilities.values(), *c.modes) if ab.effect == Effect.SUMMON})
+               for c in cards if c.token}
+    state: dict[str, int] = {}   # 1 on the path being walked, 2 done
+    for start in summons:
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(summons[start])]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(summons[nxt]))
+    return []
 
 
 def _member_name(enum_cls, v):

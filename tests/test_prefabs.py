@@ -375,6 +375,35 @@ def test_a_card_name_that_is_not_plain_printable_text_is_refused(name, why):
     parse_cards([unit(name="B" * 60), copy.deepcopy(TOKEN)])   # the longest name allowed loads
 
 
+def _token(name, **kw):
+    return {**TOKEN, "name": name, **kw}
+
+
+def test_a_summon_loop_among_tokens_is_refused_by_name():
+    """A token that brings itself back through SUMMON, directly or through other tokens, by any
+    trigger or mode, could refill the board for ever: a CHARGE token that summons itself when it
+    dies attacks an enemy copy, both die, both return ready, and the turn never ends (the
+    heuristic bot played such a pool for 50,000 decisions in one turn, and the search bot's
+    rollout never returned). The loader names the loop; a chain of tokens that ends loads."""
+    summon = lambda to, **kw: {"effect": "SUMMON", "amount": 1, "token": to, **kw}
+    play = unit(on_play=summon("Test Token"))
+    _assert_refused([play, _token("Phoenix", keywords=["CHARGE"], on_death=summon("Phoenix"))],
+                    ["card 'Phoenix'", "(Phoenix -> Phoenix)"])
+    _assert_refused([play, _token("Ash", on_death=summon("Ember")), _token("Ember", on_attack=summon("Ash"))],
+                    ["(Ash -> Ember -> Ash)"])
+    _assert_refused([play, _token("A", activated=summon("B", cost=0)),
+                     _token("B", on_play={"effect": "MODE"}, modes=[summon("C"), {"effect": "DRAW", "amount": 1}]),
+                     _token("C", on_death=summon("A"))], ["(A -> B -> C -> A)"])
+    # a loop reached from a chain still names the loop alone
+    _assert_refused([play, _token("Head", on_death=summon("Loop")), _token("Loop", on_death=summon("Loop"))],
+                    ["(Loop -> Loop)"])
+    # chains that end, shared tails and a unit summoning a copy of a token it also is not: all load
+    cards = parse_cards([unit(on_death=summon("A")), unit(name="Other", on_attack=summon("A")),
+                         _token("A", on_death=summon("B", amount=2)), _token("B", on_death=summon("C")),
+                         _token("C", keywords=["CHARGE"]), _token("D", on_death=summon("C"))])
+    assert [c.name for c in cards if c.token] == ["A", "B", "C", "D"]
+
+
 def test_parse_cards_rejects_empty():
     with pytest.raises(PrefabError):
         parse_cards([])
