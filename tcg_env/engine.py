@@ -13,7 +13,7 @@ from numba import njit
 from prefabs import table as T
 from prefabs.enums import Effect, Keyword, Target
 from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP, B_MOVED, B_READY, B_SICK,
-                                 B_USED, B_WEAPON, B_WIDTH, DECK_SIZE, DISCARD_MAX, DONE_NO, DONE_TERMINAL,
+                                 B_USED, B_WEAPON, B_WIDTH, DECISION_CAP, DECK_SIZE, DISCARD_MAX, DONE_NO, DONE_TERMINAL,
                                  DONE_TRUNCATED, G_ACTIVE, G_ATK_SRC, G_ATK_TGT, G_DECISIONS, G_DONE, G_EPISODE, G_FIRST,
                                  G_MULL_PLAYER, G_PEND_A1, G_PEND_A2, G_PEND_CARD, G_PEND_EFF, G_PEND_PLAYER,
                                  G_PEND_SLOT, G_PEND_TGT, G_PHASE, G_RNG_HI, G_RNG_LO, G_SEED_HI, G_SEED_LO, G_TURN,
@@ -575,11 +575,21 @@ def _resolve_combat(s, cards, blocker):
 
 
 @njit(cache=True)
+def _truncate(s):
+    """End the game with no winner: the turn cap or the decision cap. A pending attack or
+    choice is dropped (a game over holds neither)."""
+    s[G_DONE] = DONE_TRUNCATED
+    s[G_PHASE] = PH_OVER
+    s[G_WINNER] = -1
+    s[G_ATK_SRC] = -1
+    s[G_ATK_TGT] = -1
+    _clear_pending(s)
+
+
+@njit(cache=True)
 def _end_turn(s, cards):
     if s[G_TURN] >= TURN_CAP:
-        s[G_DONE] = DONE_TRUNCATED
-        s[G_PHASE] = PH_OVER
-        s[G_WINNER] = -1
+        _truncate(s)
         return
     s[G_TURN] += 1
     s[G_ACTIVE] = 1 - s[G_ACTIVE]
@@ -609,7 +619,15 @@ def _mulligan(s, cards, p, mask):
 
 @njit(cache=True)
 def apply_action(s, cards, a0, a1, a2, a3):
-    """Apply a legal tuple for the current actor. Returns nothing; the row changes in place."""
+    """Apply a legal tuple for the current actor. Returns nothing; the row changes in place. A
+    game still running after its DECISION_CAP-th decision ends truncated (RULES.md §11)."""
+    _apply(s, cards, a0, a1, a2, a3)
+    if s[G_DONE] == DONE_NO and s[G_DECISIONS] >= DECISION_CAP:
+        _truncate(s)
+
+
+@njit(cache=True)
+def _apply(s, cards, a0, a1, a2, a3):
     p = actor(s)
     b = pbase(p)
     s[G_DECISIONS] += 1

@@ -50,7 +50,8 @@ def _row_checks(ncards: int) -> list[tuple[str, np.ndarray, int, int]]:
          ("attack target", L.G_ATK_TGT, -1, L.ATK_TGT_LEADER), ("pending player", L.G_PEND_PLAYER, 0, 1),
          ("pending card", L.G_PEND_CARD, 0, ncards), ("pending slot", L.G_PEND_SLOT, -1, BOARD_SLOTS - 1),
          ("pending effect", L.G_PEND_EFF, 0, max(Effect)), ("pending target rule", L.G_PEND_TGT, 0, max(Target)),
-         ("mulligan player", L.G_MULL_PLAYER, -1, 1), ("turn", L.G_TURN, 1, L.TURN_CAP)]
+         ("mulligan player", L.G_MULL_PLAYER, -1, 1), ("turn", L.G_TURN, 1, L.TURN_CAP),
+         ("decisions", L.G_DECISIONS, 0, L.DECISION_CAP)]
     checks = [(name, np.array([i]), lo, hi) for name, i, lo, hi in g]
     cards = np.r_[L.P_IKZ:L.P_BOARD, L.P_DECKLIST:L.PLAYER_WORDS]   # every card-id area of a player
     board = np.arange(BOARD_SLOTS) * L.B_WIDTH + L.P_BOARD

@@ -35,7 +35,7 @@ from verification.spec import BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, Primary
 
 first, n_pools, n_games = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 keep_going = len(sys.argv) > 5 and sys.argv[5] == "sweep"   # ad-hoc sweeps: report every failure, go on
-MAX_DECISIONS = 4000   # the turn cap (50 turns) ends any game long before this
+MAX_DECISIONS = 4000   # random play ends its turns often: the turn cap (50 turns) ends these games long before this
 
 BASE = [card_raw(c) for c in default_pool().cards]
 BASE_NAMES = {r["name"] for r in BASE}

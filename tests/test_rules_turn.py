@@ -7,14 +7,15 @@ import pytest
 
 from tcg_env.state import GameState
 from verification.errors import ActionOutOfRangeError
-from verification.layout import (MAX_STAT, B_MOVED, B_READY, B_SICK, B_USED, DECK_SIZE, G_FIRST, G_MULL_PLAYER, P0,
-                                 P_DECK_N, P_DECKLIST, P_FATIGUE, P_HAND_N, P_IKZ_N, P_IKZ_TAPPED, P_LEADER_USED,
-                                 P_MULLIGANED, P_TOKEN, PH_MAIN, PH_MULLIGAN, PH_OVER, PLAYER_WORDS, TURN_CAP)
+from verification.layout import (MAX_STAT, B_MOVED, B_READY, B_SICK, B_USED, DECISION_CAP, DECK_SIZE, G_ATK_SRC,
+                                 G_ATK_TGT, G_DECISIONS, G_FIRST, G_MULL_PLAYER, P0, P_DECK_N, P_DECKLIST, P_FATIGUE,
+                                 P_HAND_N, P_IKZ_N, P_IKZ_TAPPED, P_LEADER_USED, P_MULLIGANED, P_TOKEN, PH_BLOCK,
+                                 PH_MAIN, PH_MULLIGAN, PH_OVER, PLAYER_WORDS, TURN_CAP)
 from verification.spec import MULLIGAN_HAND, Primary
 
 from scenario import (ENEMY_LEADER, MY_LEADER, Scenario, activate, assert_illegal, assert_legal, attack,
                       choose_target, deck_names, discard_names, end_turn, ent_enemy_board, hand_names, hp,
-                      leader_ability, legal_set, mulligan, play_spell, play_unit, pword, uword)
+                      leader_ability, legal_set, mulligan, no_block, play_spell, play_unit, pword, uword)
 
 
 def decklist(st, p):
@@ -265,6 +266,79 @@ def test_turn_cap_truncates():
     assert st.phase == PH_OVER and st.current_player == -1
     assert len(st.legal_tuples()) == 0
     assert_illegal(st, end_turn(), "the game is over; no action is legal")
+
+
+def test_the_decision_cap_truncates_in_any_phase_and_drops_a_pending_attack():
+    """The game's DECISION_CAP-th decision ends it truncated whatever it left pending: an attack
+    that would open the defender's response window is dropped unresolved (a game over holds no
+    pending attack), while one decision earlier the same attack opens the window as usual and the
+    cap falls on the answer, after the combat."""
+    def window():
+        return (Scenario().main_phase(active=0).unit(0, 0, "Siege Golem")
+                .unit(1, 2, "Scrapyard Mutt").build())   # a ready garden unit that can block
+    st = window()
+    st.row[G_DECISIONS] = DECISION_CAP - 2
+    st.apply(attack(0))
+    assert st.phase == PH_BLOCK and not st.done and st.decisions == DECISION_CAP - 1
+    st.apply(no_block())
+    assert st.done and st.truncated and st.winner is None and hp(st, 1) < 20   # the combat resolved first
+    st = window()
+    st.row[G_DECISIONS] = DECISION_CAP - 1
+    st.apply(attack(0))
+    assert st.done and st.truncated and not st.terminated and st.winner is None
+    assert st.phase == PH_OVER and st.decisions == DECISION_CAP and hp(st, 1) == 20
+    assert (int(st.row[G_ATK_SRC]), int(st.row[G_ATK_TGT])) == (-1, -1)
+    assert len(st.legal_tuples()) == 0
+
+
+def _chain_pool(length: int, copies: int):
+    """A loop-free chain of 1/1 CHARGE tokens T1 -> ... -> Tk, each summoning ``copies`` of the
+    next when it dies, and a deck of 0-cost spells that summon T1: the loader accepts it (no
+    token brings itself back), and each trade on the board brings fresh attackers."""
+    from prefabs import CardPool, Deck
+    from prefabs.loader import parse_cards
+    raw = [{"name": "Chain Leader", "type": "LEADER", "subtype": "WARLORD", "health": 40,
+            "ability": {"effect": "DRAW", "amount": 1, "cost": 10}},
+           {"name": "Plain", "type": "IKZ"}]
+    for i in range(1, length + 1):
+        raw.append({"name": f"T{i}", "type": "UNIT", "subtype": "DRAGON", "attack": 1, "health": 1, "token": True,
+                    "keywords": ["CHARGE"],
+                    **({"on_death": {"effect": "SUMMON", "token": f"T{i + 1}", "amount": copies}} if i < length else {})})
+    raw += [{"name": f"Call {i}", "type": "SPELL", "subtype": "RITE", "cost": 0,
+             "effect": {"effect": "SUMMON", "token": "T1", "amount": 1}} for i in range(10)]
+    pool = CardPool(parse_cards(raw))
+    deck = Deck(name="Chain", plan="", leader="Chain Leader", main=tuple(f"Call {i % 10}" for i in range(30)),
+                ikz=("Plain",) * 10)
+    return pool, deck
+
+
+def test_a_custom_pool_whose_turns_run_long_still_ends_at_the_decision_cap():
+    """A custom pool can make one turn enormous without a summon loop (found by a fuzz of
+    custom pools: 40 chained CHARGE tokens gave the heuristic bot 187,251 decisions in one
+    turn). The decision cap ends such a game truncated at exactly DECISION_CAP decisions, in a
+    row that passes every check, through GameState, VecTCG (which starts the next game) and the
+    search bot's rollouts to the end (horizon 0), which never returned before."""
+    from tcg_env import VecTCG
+    from tcg_env.bots import HeuristicBot
+    from tcg_env.bots.search import SearchBot
+    from tcg_env.state import state_rows_problem
+    pool, deck = _chain_pool(40, 2)
+    st, bot = GameState.new(deck, deck, seed=0, pool=pool), HeuristicBot(0)
+    while not st.done:
+        st.apply(bot.act(st))
+    assert st.decisions == DECISION_CAP and st.truncated and st.winner is None and st.turn <= 3
+    assert state_rows_problem(st.row, pool) is None
+    env = VecTCG(2, seed=0, decks=(deck, deck), pool=pool)
+    truncated = np.zeros(2, bool)
+    for _ in range(DECISION_CAP):
+        _, _, term, trunc, _ = env.step(bot.act_batch(env.state, env.cards, env.legal_tuples, env.legal_count))
+        assert not term.any()
+        truncated |= trunc
+    assert truncated.all() and (env.state[:, G_DECISIONS] < DECISION_CAP).all()   # the next games began
+    st = GameState.new(deck, deck, seed=0, pool=pool)
+    for t in ((1, 0, 0, 0), (1, 0, 0, 0), (3, 22, 0, 0), (0, 0, 0, 0), (3, 22, 0, 0)):   # keep, keep, Call, end, Call
+        st.apply(t)
+    assert tuple(SearchBot(0, simulations=2, horizon=0).act(st)) in {tuple(t) for t in st.legal_tuples().tolist()}
 
 
 # ----------------------------------------------------------------------------- the end of the game

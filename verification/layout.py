@@ -96,3 +96,5 @@ STATE_SIZE = GLOBAL_WORDS + 2 * PLAYER_WORDS
 
 MAX_STAT = 99          # attack and health are clamped to 0..MAX_STAT
 TURN_CAP = 50          # a game still running when turn TURN_CAP ends is truncated
+DECISION_CAP = 10_000  # a game whose decision count reaches this is truncated at once: with a custom
+                       # pool's chains of CHARGE tokens a turn has no smaller bound
