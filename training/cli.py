@@ -746,8 +746,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     code = args.func(args)
-    from . import distributed as D
-    if D.active():   # a torchrun rank (tcg train): Python's teardown can deadlock in gloo, see finish
+    D = sys.modules.get(f"{__package__}.distributed")   # not imported (nor torch) by commands that never train
+    if D is not None and D.active():   # a torchrun rank (tcg train): Python's teardown can deadlock in gloo
         D.finish(code)
     return code
 
