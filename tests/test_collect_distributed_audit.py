@@ -228,3 +228,37 @@ def test_finish_without_torchrun_exits_with_its_code_and_flushes():
     res = subprocess.run([sys.executable, "-c", script, str(Path(__file__).resolve().parents[1])],
                          capture_output=True, text=True, timeout=120, env=env)
     assert (res.returncode, res.stdout, res.stderr) == (3, "kept", "err kept")
+
+
+RAISING_RANK = """
+import atexit, sys
+sys.path.insert(0, sys.argv[1])
+import torch
+from torch import nn
+from training import cli
+from training import distributed as D
+D.init()
+atexit.register(lambda: print("python teardown ran", file=sys.stderr))
+model = D.wrap(nn.Linear(4, 2))
+model(torch.randn(3, 4)).sum().backward()
+D.gather_to_main(D.rank())
+
+def boom(args):
+    raise RuntimeError(f"boom on rank {D.rank()}")
+
+cli._cmd_train = boom   # build_parser binds tcg train to it
+cli.main(["train"])
+print("after main", file=sys.stderr)
+"""
+
+
+def test_a_rank_that_raises_in_tcg_main_says_why_and_ends_through_finish():
+    """An exception inside a tcg command on a torchrun rank (a bug, Ctrl-C) is printed and the
+    rank ends through finish with code 1: no barrier the other ranks may never reach, and not
+    Python's teardown, which can deadlock in gloo with a DDP wrapper still alive."""
+    outs, stderrs = run_two_ranks(RAISING_RANK)
+    assert outs is None   # the ranks failed
+    # rank 0 is waited for first; rank 1 may be stopped by run_two_ranks before it writes anything
+    assert "RuntimeError: boom on rank 0" in stderrs[0], stderrs[0][-2000:]
+    for err in stderrs:
+        assert "python teardown ran" not in err and "after main" not in err, err[-2000:]

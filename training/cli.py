@@ -745,7 +745,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except BaseException as e:
+        D = sys.modules.get(f"{__package__}.distributed")
+        if D is None or not D.active():
+            raise
+        # a torchrun rank that raised (a bug, Ctrl-C): it says why and leaves without the barrier
+        # the others may never reach, and without the teardown that can deadlock in gloo
+        if isinstance(e, SystemExit):
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        else:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        D.finish(code)
     D = sys.modules.get(f"{__package__}.distributed")   # not imported (nor torch) by commands that never train
     if D is not None and D.active():   # a torchrun rank (tcg train): Python's teardown can deadlock in gloo
         D.finish(code)
