@@ -397,7 +397,7 @@ def test_a_summon_loop_among_tokens_is_refused_by_name():
     # a loop reached from a chain still names the loop alone
     _assert_refused([play, _token("Head", on_death=summon("Loop")), _token("Loop", on_death=summon("Loop"))],
                     ["(Loop -> Loop)"])
-    # chains that end, shared tails and a unit summoning a copy of a token it also is not: all load
+    # chains that end, a tail two tokens share, and units (never summoned) summoning tokens: all load
     cards = parse_cards([unit(on_death=summon("A")), unit(name="Other", on_attack=summon("A")),
                          _token("A", on_death=summon("B", amount=2)), _token("B", on_death=summon("C")),
                          _token("C", keywords=["CHARGE"]), _token("D", on_death=summon("C"))])

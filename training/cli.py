@@ -743,28 +743,32 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _live_group():
+    """``training.distributed`` when this process is a torchrun rank in a live group, else None.
+    Commands that never train do not import it (nor torch), so the lookup imports nothing."""
+    D = sys.modules.get(f"{__package__}.distributed")
+    return D if D is not None and D.active() else None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
     except BaseException as e:
-        D = sys.modules.get(f"{__package__}.distributed")
-        if D is None or not D.active():
+        if _live_group() is None:
             raise
-        # a torchrun rank that raised (a bug, Ctrl-C): it says why and leaves without the barrier
-        # the others may never reach, and without the teardown that can deadlock in gloo
+        # a torchrun rank that raised (a bug, Ctrl-C) says why and leaves through finish: no
+        # barrier the others may never reach (a non-zero code), no teardown that can deadlock
         if isinstance(e, SystemExit):
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         else:
             import traceback
             traceback.print_exc()
             code = 1
-        D.finish(code)
-    D = sys.modules.get(f"{__package__}.distributed")   # not imported (nor torch) by commands that never train
-    if D is not None and D.active():   # a torchrun rank (tcg train): Python's teardown can deadlock in gloo
+    D = _live_group()
+    if D is not None:   # a torchrun rank (tcg train): Python's teardown can deadlock in gloo
         D.finish(code)
     return code
-
 
 if __name__ == "__main__":
     sys.exit(main())
