@@ -1,6 +1,6 @@
 """PettingZoo face: both seats as agents of one AEC (turn-based) environment.
 
-``tcg_env.aec_env(deck0=None, deck1=None, render_mode=None, illegal_action="raise")``
+``tcg_env.aec_env(deck0=None, deck1=None, render_mode=None, illegal_action="raise", pool=None)``
 returns a :class:`raw_env` (a ``pettingzoo.AECEnv``). Agents ``"player_0"`` and
 ``"player_1"`` are seats 0 and 1. ``agent_selection`` is always the seat that must decide
 next (``GameState.current_player``), so it follows the response window: while the
@@ -16,6 +16,10 @@ argument              meaning
 ``render_mode``       ``None``, ``"ansi"`` (``render()`` returns the text) or ``"human"``
                       (printed after every reset and step)
 ``illegal_action``    ``"raise"`` (default) or ``"lose"``, see *Illegal actions*
+``pool``              a ``prefabs.CardPool`` (``prefabs.load_pool(path)``: your own cards
+                      file), or ``None`` for the shipped cards. A seat with no deck draws a
+                      prebuilt deck, so with a pool that lacks their cards give both decks
+                      (``prefabs.load_decks(pool, path)`` reads a decks file)
 ===================== =====================================================================
 
 Observation
@@ -83,7 +87,7 @@ how the game ends                 winner's reward  loser's reward   flags (both 
 not yet (every other step)        0                0                all False
 a leader reaches 0 health         +1               -1               ``terminations``
 both leaders fall at once (draw)  0                0                ``terminations``
-the turn cap (truncation)         0                0                ``truncations``
+the turn or decision cap          0                0                ``truncations``
 an illegal action, ``"lose"``     +1 (the other)   -1 (offender)    ``terminations``
 ================================= ================ ================ ========================
 
@@ -115,7 +119,6 @@ from gymnasium.utils import seeding
 from numba import njit
 from pettingzoo import AECEnv
 
-from prefabs import default_decks, default_pool
 from verification.errors import ActionOutOfRangeError, IllegalActionError, LegalCapacityError
 from verification.explain import check_range, explain
 from verification.layout import DONE_TERMINAL, G_DONE, STATE_SIZE
@@ -128,7 +131,7 @@ from .engine import apply_action
 from .gym_env import ResetNeededError
 from .gym_env import observation_space as _gym_observation_space
 from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, write_obs
-from .state import GameState, check_seed, resolve_deck
+from .state import GameState, check_seed, pool_or_default, prebuilt_deck_rows, resolve_deck
 
 _H0, _H1, _H2, _H3 = HEAD_SIZES
 
@@ -208,16 +211,18 @@ class raw_env(AECEnv):
     metadata = {"render_modes": ["ansi", "human"], "name": "ikazuchi_duel_v0", "is_parallelizable": False,
                 "render_fps": 4}
 
-    def __init__(self, deck0=None, deck1=None, render_mode=None, illegal_action="raise"):
+    def __init__(self, deck0=None, deck1=None, render_mode=None, illegal_action="raise", pool=None):
         super().__init__()
         if illegal_action not in ("raise", "lose"):
             raise ValueError(f"illegal_action must be 'raise' or 'lose', got {illegal_action!r}")
         if render_mode not in (None, "ansi", "human"):
             raise ValueError(f"render_mode must be None, 'ansi' or 'human', got {render_mode!r}")
-        self.pool = default_pool()
+        self.pool = pool_or_default(pool)
         self._cards = self.pool.table
-        self._deck_rows = [resolve_deck(d, self.pool) for d in default_decks().values()]
         self._decks = [None if d is None else resolve_deck(d, self.pool) for d in (deck0, deck1)]
+        # drawn from when a seat has no deck of its own (a custom pool must fit them then)
+        self._deck_rows = None if all(d is not None for d in self._decks) else prebuilt_deck_rows(
+            self.pool, "give deck0= and deck1= (Decks of its cards; prefabs.load_decks(pool, path) reads a decks file)")
         self.illegal_action = illegal_action
         self.render_mode = render_mode
 
@@ -421,9 +426,9 @@ class raw_env(AECEnv):
         pass
 
 
-def aec_env(deck0=None, deck1=None, render_mode=None, illegal_action="raise") -> raw_env:
+def aec_env(deck0=None, deck1=None, render_mode=None, illegal_action="raise", pool=None) -> raw_env:
     """The two-agent AEC environment (see the module docstring)."""
-    return raw_env(deck0=deck0, deck1=deck1, render_mode=render_mode, illegal_action=illegal_action)
+    return raw_env(deck0=deck0, deck1=deck1, render_mode=render_mode, illegal_action=illegal_action, pool=pool)
 
 
 env = aec_env

@@ -1,7 +1,13 @@
 """Gymnasium face: the agent (seat 0) against a built-in or user-supplied opponent.
 
 ``gymnasium.make("tcg_env/Duel-v0", opponent="random" | "heuristic" | callable,
-deck=None, opponent_deck=None, illegal_action="raise" | "lose", render_mode=None)``
+deck=None, opponent_deck=None, illegal_action="raise" | "lose", render_mode=None,
+copy_obs=True, pool=None)``
+
+``pool`` is a ``prefabs.CardPool`` (``prefabs.load_pool(path)`` reads your own cards file), or
+``None`` for the shipped cards. A seat with no deck draws one of the prebuilt decks at each
+reset, so with a pool that lacks their cards give ``deck`` and ``opponent_deck`` (``Deck``
+objects of the pool's cards; ``prefabs.load_decks(pool, path)`` reads a decks file).
 
 Observation (``Dict``):
 
@@ -22,7 +28,7 @@ key              space                          meaning
 Action: ``MultiDiscrete(HEAD_SIZES)``, the tuple ``(primary, sub1, sub2, sub3)``.
 
 Reward: +1 when the agent wins, -1 when it loses, 0 for a draw, a truncation at the
-turn cap, and every other step. Seat 0 is the agent; who takes turn 1 is drawn from the
+turn or decision cap, and every other step. Seat 0 is the agent; who takes turn 1 is drawn from the
 game's seed. The opponent's decisions (including its answers in the response window)
 are played inside ``step`` until the agent must decide again.
 
@@ -54,7 +60,6 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from prefabs import default_decks, default_pool
 from verification.errors import IllegalActionError
 from verification.explain import check_range, explain
 from verification.layout import STATE_SIZE
@@ -65,7 +70,7 @@ from . import engine
 from .bots import BOT_HEURISTIC, BOT_RANDOM, _mix
 from .duel import OUT_OF_RANGE, run_opponent, step_into, view_into
 from .observation import NUM_ENTITY_FEATURES, NUM_GLOBALS, OBS_HIGH, OBS_LOW, OBS_SIZE, view
-from .state import GameState, check_seed, resolve_deck
+from .state import GameState, check_seed, pool_or_default, prebuilt_deck_rows, resolve_deck
 
 ILLEGAL_ACTION_PENALTY = -1.0
 AGENT = 0
@@ -113,7 +118,7 @@ class DuelEnv(gym.Env):
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
 
     def __init__(self, opponent="random", deck=None, opponent_deck=None, illegal_action="raise",
-                 render_mode=None, copy_obs=True):
+                 render_mode=None, copy_obs=True, pool=None):
         if illegal_action not in ("raise", "lose"):
             raise ValueError(f"illegal_action must be 'raise' or 'lose', got {illegal_action!r}")
         if render_mode not in (None, "ansi", "human"):
@@ -129,11 +134,14 @@ class DuelEnv(gym.Env):
             self._opp_fn = opponent.act if hasattr(opponent, "act") else opponent
         else:
             raise ValueError(f"opponent must be 'random', 'heuristic' or a callable(state) -> tuple, got {opponent!r}")
-        self.pool = default_pool()
+        self.pool = pool_or_default(pool)
         self._cards = self.pool.table
-        self._deck_rows = [resolve_deck(d, self.pool) for d in default_decks().values()]
         self._deck = None if deck is None else resolve_deck(deck, self.pool)
         self._opp_deck = None if opponent_deck is None else resolve_deck(opponent_deck, self.pool)
+        # drawn from when a seat has no deck of its own (a custom pool must fit them then)
+        self._deck_rows = None if deck is not None and opponent_deck is not None else prebuilt_deck_rows(
+            self.pool, "give deck= and opponent_deck= (Decks of its cards; prefabs.load_decks(pool, path) "
+                       "reads a decks file)")
         self.illegal_action = illegal_action
         self.render_mode = render_mode
         self.observation_space = observation_space()

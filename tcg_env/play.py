@@ -6,7 +6,7 @@ actions as a numbered list. The human types a number, or a command (``help``, ``
 ``info``, ``board``, ``undo``, ``quit``). The bot's decisions are taken automatically, one
 short event line each. When the bot attacks, the human answers the response window
 ("The bot attacks X → Y. Block?"). At the end a result line is printed
-(``Result: you win`` / ``you lose`` / ``draw`` / ``truncated at the turn cap``) and the game is
+(``Result: you win`` / ``you lose`` / ``draw`` / ``truncated at the turn cap`` or ``decision cap``) and the game is
 written as a JSON replay (:mod:`tcg_env.replay`).
 
 With rich on a terminal the screen is drawn with panels and tables; otherwise (``plain=True``,

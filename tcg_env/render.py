@@ -24,7 +24,7 @@ from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MA
                                  P_FATIGUE, P_HAND, P_HAND_N, P_HP, P_IKZ, P_IKZ_N, P_IKZ_TAPPED, P_IKZDECK,
                                  P_IKZDECK_N, P_LEADER, P_LEADER_USED, P_MAXHP, P_MULLIGANED, P_TOKEN, PH_BLOCK,
                                  PH_CHOOSE_MODE, PH_CHOOSE_TARGET, PH_MAIN, PH_MULLIGAN, PH_OVER, PLAYER_WORDS,
-                                 TURN_CAP)
+                                 DECISION_CAP, TURN_CAP)
 from verification.spec import (BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, ENT_MY_LEADER, ENT_OPP_BOARD,
                                ENT_OPP_LEADER, GARDEN_SLOTS, HAND_MAX, MULLIGAN_HAND, NUM_ENTITIES, Primary)
 
@@ -250,10 +250,18 @@ def _player_block(v: _View, p: int, perspective: int | None, phase: int) -> list
     return lines
 
 
+def truncation_cap(row) -> str:
+    """The cap that ended a truncated game: ``"decision cap"`` once its decisions reached
+    ``DECISION_CAP`` (RULES.md §11), else ``"turn cap"``."""
+    return "decision cap" if _w(row, G_DECISIONS) >= DECISION_CAP else "turn cap"
+
+
 def _result_line(v: _View) -> str:
     done, winner = _w(v.row, G_DONE), _w(v.row, G_WINNER)
     if done == DONE_TRUNCATED:
-        return f"Result: truncated (turn cap {TURN_CAP} reached, no winner)"
+        cap = truncation_cap(v.row)
+        limit = f"{DECISION_CAP:,} decisions" if cap == "decision cap" else f"{TURN_CAP} turns"
+        return f"Result: truncated ({cap} of {limit} reached, no winner)"
     if winner == 2:
         return "Result: draw"
     if winner in (0, 1):

@@ -97,12 +97,13 @@ class ReplayStep:
 # ----------------------------------------------------------------------------- results
 def result_line(state, human: int | None = None) -> str:
     """The one-line result, from the human's view when ``human`` is a seat:
-    ``Result: you win`` / ``you lose`` / ``draw`` / ``truncated at the turn cap``, ``Result: P0 wins``
+    ``Result: you win`` / ``you lose`` / ``draw`` / ``truncated at the turn cap`` (or ``decision cap``), ``Result: P0 wins``
     without a human, and ``Result: unfinished (stopped after N decisions)`` for a game still running."""
     if not state.done:
         return f"Result: unfinished (stopped after {state.decisions} decisions)"
     if state.truncated:
-        return "Result: truncated at the turn cap"
+        from .render import truncation_cap
+        return f"Result: truncated at the {truncation_cap(state.row)}"
     w = state.winner
     if w == 2:
         return "Result: draw"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prefabs import default_decks, default_pool, deck_ids
+from prefabs import default_pool
 from verification.crosscheck import crosscheck_state, new_scratch
 from verification.layout import STATE_SIZE
 
@@ -33,9 +33,11 @@ class VerifyReport:
         return self.mismatches == 0 and self.order_violations == 0
 
 
-def deck_pairs(pool=None):
-    pool = pool or default_pool()
-    rows = [deck_ids(d, pool) for d in default_decks().values()]
+def deck_pairs(pool=None, how: str = "give the decks (Deck objects of its cards, e.g. from prefabs.load_decks)"):
+    """Every ordered pairing of the prebuilt decks, as rows of ``pool`` (default: the shipped one);
+    a pool they do not fit raises ``DeckError`` ending with ``how``."""
+    from .state import prebuilt_deck_rows
+    rows = prebuilt_deck_rows(pool or default_pool(), how)
     return [(a, b) for a in rows for b in rows]
 
 

@@ -409,6 +409,30 @@ def resolve_deck(deck: str | Deck | None, pool: CardPool) -> np.ndarray:
     return deck_ids(deck, pool)
 
 
+def pool_or_default(pool) -> CardPool:
+    """``pool``, or the shipped pool for None; anything else raises ``TypeError``."""
+    if pool is None:
+        return default_pool()
+    if not isinstance(pool, CardPool):
+        raise TypeError(f"pool must be a CardPool (prefabs.load_pool) or None for the shipped pool, got "
+                        f"{type(pool).__name__}")
+    return pool
+
+
+def prebuilt_deck_rows(pool: CardPool, how: str) -> list[np.ndarray]:
+    """Every prebuilt deck as a row of ``pool``: what an env draws from when it is given no deck.
+    A custom pool that lacks their cards raises :class:`DeckError` naming the deck and the card,
+    and ``how`` (how to give that env decks of the pool's own cards instead)."""
+    rows = []
+    for name, deck in default_decks().items():
+        try:
+            rows.append(deck_ids(deck, pool))
+        except DeckError as e:
+            raise DeckError(f"a seat given no deck draws a prebuilt one, but the prebuilt deck {name!r} does not "
+                            f"fit this card pool ({e}); {how}") from None
+    return rows
+
+
 SEED_LIMIT = 2 ** 64
 
 
@@ -452,11 +476,8 @@ class GameState:
     :meth:`from_bytes` refuses a saved row ``state_rows_problem`` does not accept."""
 
     def __init__(self, row: np.ndarray, pool: CardPool | None = None):
-        if pool is not None and not isinstance(pool, CardPool):
-            raise TypeError(f"pool must be a CardPool (prefabs.load_pool) or None for the shipped pool, got "
-                            f"{type(pool).__name__}")
+        self.pool = pool_or_default(pool)
         self.row = row
-        self.pool = pool or default_pool()
         self._legal = np.zeros((MAX_LEGAL, 4), dtype=np.int8)
         self._legal_n = -1
 
@@ -506,7 +527,7 @@ class GameState:
     @classmethod
     def new(cls, deck0: str | Deck | None = None, deck1: str | Deck | None = None, seed: int = 0,
             pool: CardPool | None = None) -> "GameState":
-        pool = pool or default_pool()
+        pool = pool_or_default(pool)
         seed = check_seed(seed)
         row = np.zeros(STATE_SIZE, dtype=np.int32)
         engine.reset_game(row, pool.table, resolve_deck(deck0, pool), resolve_deck(deck1, pool), np.uint64(seed))
@@ -529,7 +550,7 @@ class GameState:
 
     @classmethod
     def from_bytes(cls, data: bytes, pool: CardPool | None = None) -> "GameState":
-        pool = pool or default_pool()
+        pool = pool_or_default(pool)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise StateFormatError(f"a saved state is bytes (GameState.to_bytes()), got {type(data).__name__}")
         if len(data) != _HEADER.size + 4 * STATE_SIZE:

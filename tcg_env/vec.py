@@ -16,7 +16,7 @@ buffer             shape / dtype           meaning
 ``rewards``        [N] float32             reward of the seat that just acted
 ``seat_rewards``   [N, 2] float32          both seats' rewards of the last step
 ``terminals``      [N] bool                the last step ended game i (win/loss/draw)
-``truncations``    [N] bool                the last step hit the turn cap
+``truncations``    [N] bool                the last step hit the turn or decision cap
 ``masks``          [N] bool                row i is alive (always True: games auto-reset)
 ``final_observations`` [N, 2, OBS_SIZE]    both seats' views of the position a game ended
                    int8                    in (valid on rows with a terminal/truncation)
@@ -49,13 +49,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from prefabs import CardPool, Deck, DeckError, default_pool
+from prefabs import Deck, DeckError
 from verification.layout import G_EPISODE, STATE_SIZE
 from verification.spec import HEAD_SIZES, MAX_LEGAL
 
 from . import engine
 from .observation import OBS_SIZE, view
-from .state import GameState, StateFormatError, check_seed, is_integer, resolve_deck, state_rows_problem
+from .state import GameState, StateFormatError, check_seed, is_integer, pool_or_default, resolve_deck, state_rows_problem
 
 
 MAX_GAMES = 1 << 20   # ~10 KB of buffers a game: 10 GB at the cap
@@ -94,7 +94,8 @@ def _deck_rows(decks, n: int, pool, first: int = 0) -> np.ndarray:
     (both seats), a pair, or a list of pairs (one per row)."""
     from .selfcheck import deck_pairs
     if decks is None:
-        pairs = deck_pairs(pool)
+        pairs = deck_pairs(pool, "give decks= (a Deck of its cards for both seats, a pair, or one pair per game; "
+                                 "prefabs.load_decks(pool, path) reads a decks file)")
         return np.stack([np.stack(pairs[i % len(pairs)]) for i in range(first, first + n)]).astype(np.int32)
     if isinstance(decks, (str, Deck)):
         row = resolve_deck(decks, pool)
@@ -133,10 +134,7 @@ class VecTCG:
         # process) that together play exactly the games of one VecTCG(sum of blocks, seed)
         self.first_game = int(first_game)
         self.num_agents = self.num_games = int(num_games)
-        if pool is not None and not isinstance(pool, CardPool):
-            raise TypeError(f"pool must be a CardPool (prefabs.load_pool) or None for the shipped pool, got "
-                            f"{type(pool).__name__}")
-        self.pool = pool or default_pool()
+        self.pool = pool_or_default(pool)
         self.cards = self.pool.table
         self._decks = _deck_rows(decks, self.num_games, self.pool, self.first_game)
         n = self.num_games
