@@ -123,7 +123,8 @@ def _first_problem(rows: np.ndarray, pool: CardPool) -> tuple[int, str] | None:
     head = rows if in_range is None else rows[:in_range[0]]
     if len(head):
         found = _earliest(chain(_structure_problems(head, pool), _tapped_problems(head), _type_problems(head, pool),
-                                _status_problems(head), _pending_problems(head, pool)))
+                                _status_problems(head), _pending_problems(head, pool),
+                                _pending_owner_problems(head, pool)))
         # the rows before the first that breaks one of those rules are sound enough to enumerate
         sound = head if found is None else head[:found[0]]
         if len(sound):
@@ -392,6 +393,46 @@ def _pending_problems(rows: np.ndarray, pool: CardPool):
     bad = np.flatnonzero((rows[:, L.G_PHASE] == L.PH_CHOOSE_MODE) & (table[card, T.C_NMODES] < 1))
     if len(bad):
         yield bad[0], f"a mode choice is pending for card id {card[bad[0]]}, which has no modes"
+
+
+def _pending_owner_problems(rows: np.ndarray, pool: CardPool):
+    """Only a card just played asks for a choice: a unit's on-play (a target or a mode) and a
+    spell's modes (a spell takes its target when played; the loader allows chosen targets and
+    MODE nowhere else). So a pending choice is the active player's, and its source slot is the
+    slot of the unit just played (holding that card), or -1 for a spell. The kernels read any of
+    these safely; a row that breaks them is one no game reaches (the choice would go to the
+    other player, or SELF would name another unit)."""
+    from prefabs import table as T
+    from prefabs.enums import CardType
+    from verification import layout as L
+    phase = rows[:, L.G_PHASE]
+    choosing = np.flatnonzero((phase == L.PH_CHOOSE_TARGET) | (phase == L.PH_CHOOSE_MODE))
+    if not len(choosing):
+        return
+    r = rows[choosing]
+    player, active, card, slot = (r[:, w] for w in (L.G_PEND_PLAYER, L.G_ACTIVE, L.G_PEND_CARD, L.G_PEND_SLOT))
+    kind, target = pool.table[card, T.C_TYPE], r[:, L.G_PHASE] == L.PH_CHOOSE_TARGET
+    bad = np.flatnonzero(player != active)
+    if len(bad):
+        yield choosing[bad[0]], (f"a pending choice belongs to player {player[bad[0]]}, but player {active[bad[0]]} is "
+                                 f"active (only the card the active player just played asks for a choice)")
+    bad = np.flatnonzero((kind != CardType.UNIT) & (target | (kind != CardType.SPELL)))
+    if len(bad):
+        k = bad[0]
+        yield choosing[k], (f"a {'target' if target[k] else 'mode'} choice is pending for card id {card[k]}, a "
+                            f"{CardType(int(kind[k])).name}; only a "
+                            f"unit's on-play asks for a target, and only a unit's on-play or a spell for a mode")
+    bad = np.flatnonzero((kind == CardType.SPELL) & (slot != -1))
+    if len(bad):
+        yield choosing[bad[0]], f"a spell's pending choice has source slot {slot[bad[0]]}; a spell has none (-1)"
+    words = L.P0 + active * L.PLAYER_WORDS + L.P_BOARD + np.maximum(slot, 0) * L.B_WIDTH + L.B_CARD
+    there = r[np.arange(len(r)), words]
+    bad = np.flatnonzero((kind == CardType.UNIT) & ((slot < 0) | (there != card)))
+    if len(bad):
+        k = bad[0]
+        yield choosing[k], (f"a unit's pending choice must come from the unit just played: its source slot "
+                            f"{slot[k]} holds {f'card id {there[k]}' if slot[k] >= 0 else 'nothing'}, not the "
+                            f"pending card (id {card[k]})")
 
 
 def pool_digest(pool: CardPool) -> bytes:

@@ -554,13 +554,66 @@ def test_a_pending_choice_must_be_an_ability_of_its_pending_card():
     assert state_rows_problem(row, pool) == f"row 0: a mode choice is pending for card id {no_modes}, which has no modes"
 
 
+def test_a_pending_choice_belongs_to_the_active_player_and_the_card_just_played():
+    """Only a card just played asks for a choice: a unit's on-play (a target or a mode) and a
+    spell's modes (a spell takes its target when played). So a pending choice is the active
+    player's, its source slot holds that unit (-1 for a spell), and a target choice is a unit's.
+    A row from outside that breaks one is refused by name (it would hand the choice to the other
+    player, or point SELF at another unit); every choice of real play passes, and random play
+    reaches all three kinds."""
+    from prefabs import table as T
+    from prefabs.enums import CardType
+    from tcg_env import VecTCG
+    pool = default_pool()
+    env = VecTCG(64, seed=11)
+    rng = np.random.default_rng(11)
+    found = {}   # (phase, card type) -> a row of real play with such a choice pending
+    for _ in range(600):
+        assert state_rows_problem(env.state, env.pool) is None
+        for i in np.flatnonzero(np.isin(env.state[:, L.G_PHASE], (L.PH_CHOOSE_TARGET, L.PH_CHOOSE_MODE))):
+            row = env.state[i]
+            found.setdefault((int(row[L.G_PHASE]), CardType(int(pool.table[row[L.G_PEND_CARD], T.C_TYPE]))), row.copy())
+        k = rng.integers(0, np.maximum(env.legal_count, 1))
+        env.step(env.legal_tuples[np.arange(64), k].astype(np.int32))
+    assert set(found) == {(L.PH_CHOOSE_TARGET, CardType.UNIT), (L.PH_CHOOSE_MODE, CardType.UNIT),
+                          (L.PH_CHOOSE_MODE, CardType.SPELL)}, sorted(found)
+    for (phase, kind), good in found.items():
+        row = good.copy()
+        row[L.G_PEND_PLAYER] = 1 - row[L.G_ACTIVE]
+        assert "a pending choice belongs to player" in state_rows_problem(row, pool)
+        row = good.copy()
+        if kind == CardType.SPELL:
+            row[L.G_PEND_SLOT] = 0
+            assert "a spell's pending choice has source slot 0" in state_rows_problem(row, pool)
+        else:
+            a, card = int(row[L.G_ACTIVE]), row[L.G_PEND_CARD]
+            other = next(k for k in range(BOARD_SLOTS) if row[_slot(a, k, L.B_CARD)] != card)
+            for slot in (-1, other):
+                row[L.G_PEND_SLOT] = slot
+                assert "a unit's pending choice must come from the unit just played" in state_rows_problem(row, pool)
+        with pytest.raises(StateFormatError, match="pending choice"):
+            GameState.from_bytes(GameState(row, pool).to_bytes())
+    # a target choice written in for a spell or a leader, each with its own targeted ability as
+    # the pending one (so the ability check passes): a spell or a leader takes its target when used
+    for name, slot_kind in (("Unmake", T.SLOT_PLAY), ("Grask, Ember Warlord", T.SLOT_ACT)):
+        row = found[(L.PH_CHOOSE_TARGET, CardType.UNIT)].copy()
+        c = pool.id_of(name)
+        row[[L.G_PEND_CARD, L.G_PEND_SLOT]] = c, -1
+        row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = pool.table[
+            c, T.C_ABIL + slot_kind * T.ABIL_WIDTH:T.C_ABIL + (slot_kind + 1) * T.ABIL_WIDTH]
+        kind = CardType(int(pool.table[c, T.C_TYPE])).name
+        assert state_rows_problem(row, pool) == (f"row 0: a target choice is pending for card id {c}, a {kind}; only "
+                                                 f"a unit's on-play asks for a target, and only a unit's on-play or a "
+                                                 f"spell for a mode")
+
+
 def test_a_pending_target_choice_with_nothing_to_target_is_refused():
     """The engine asks for a target only when its rule has one, so a pending target choice with
     none lists no tuple while the game is not over: a row that could never go on. Such a row
     from outside (every other check passes it) is refused by name, through from_bytes too;
     the same choice with a target on the board passes and lists that target. A main-phase row
-    with an empty board (Dusk Assassin's on-play DESTROY of an enemy unit pending) and the
-    same row with a token unit in the enemy garden."""
+    with no enemy unit (Dusk Assassin, just played into slot 0, with its on-play DESTROY of an
+    enemy unit pending) and the same row with a token unit in the enemy garden."""
     from prefabs import table as T
     from prefabs.table import C_TOKEN
     pool = default_pool()
@@ -570,7 +623,12 @@ def test_a_pending_target_choice_with_nothing_to_target_is_refused():
     assert not row[[_slot(p, k, L.B_CARD) for p in range(2) for k in range(BOARD_SLOTS)]].any()
     c = pool.id_of("Dusk Assassin")
     play = pool.table[c, T.C_ABIL + T.SLOT_PLAY * T.ABIL_WIDTH:T.C_ABIL + (T.SLOT_PLAY + 1) * T.ABIL_WIDTH]
-    row[[L.G_PHASE, L.G_PEND_PLAYER, L.G_PEND_CARD, L.G_PEND_SLOT]] = L.PH_CHOOSE_TARGET, a, c, -1
+    n = int(row[_pb(a) + L.P_DECK_N])   # the deck's top card is the one on the board now
+    row[[_pb(a) + L.P_DECK + n - 1, _pb(a) + L.P_DECK_N]] = 0, n - 1
+    row[[_slot(a, 0, f) for f in (L.B_CARD, L.B_ATK, L.B_HP, L.B_MAXHP, L.B_SICK)]] = (
+        c, pool.by_name["Dusk Assassin"].attack, pool.by_name["Dusk Assassin"].health,
+        pool.by_name["Dusk Assassin"].health, 1)
+    row[[L.G_PHASE, L.G_PEND_PLAYER, L.G_PEND_CARD, L.G_PEND_SLOT]] = L.PH_CHOOSE_TARGET, a, c, 0
     row[[L.G_PEND_EFF, L.G_PEND_A1, L.G_PEND_A2, L.G_PEND_TGT]] = play
     stuck = GameState(row.copy(), pool)   # hand-built: the kernels can read it
     assert len(stuck.legal_tuples()) == 0 and not stuck.done   # what the check guards against
