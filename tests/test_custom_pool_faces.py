@@ -3,6 +3,7 @@
 the observations, their names the rendering), and a pool that lacks the prebuilt decks' cards
 asks for decks by name of the argument instead of failing on the first reset."""
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from pettingzoo.test import api_test
 
 import tcg_env  # noqa: F401  (registers tcg_env/Duel-v0)
-from prefabs import CardPool, Deck, DeckError, default_decks, default_pool
+from prefabs import CardPool, Deck, DeckError, default_decks, default_pool, load_decks, load_pool
 from prefabs.loader import card_raw, parse_cards
 from tcg_env import VecTCG
 from tcg_env.aec import AGENTS, aec_env
@@ -22,6 +23,7 @@ from test_rules_turn import _chain_pool
 from verification.layout import DECISION_CAP, G_DECISIONS
 from verification.spec import BOARD_SLOTS, ENT_MY_BOARD, ENT_MY_HAND, HAND_MAX
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 NEW = "Test Colossus"
 CARD_ID = ENTITY_FEATURES.index("card_id")
 
@@ -141,3 +143,38 @@ def test_the_gym_face_ends_a_never_ending_custom_game_at_the_decision_cap_and_sa
     assert int(game.row[G_DECISIONS]) == DECISION_CAP and game.turn <= 3 and steps < DECISION_CAP
     assert "Result: truncated (decision cap of 10,000 decisions reached, no winner)" in env.render()
     assert result_line(game) == "Result: truncated at the decision cap"
+
+
+def test_the_example_cards_and_decks_in_the_docs_load_and_play_on_every_face():
+    """docs/examples holds a cards file with none of the shipped cards and two decks of them (the
+    README points designers at it): they load, and play through the Gym and AEC faces and, with
+    the heuristic bot on both seats, through VecTCG, where each deck wins games."""
+    pool = load_pool(EXAMPLES / "cards.toml")
+    decks = load_decks(pool, EXAMPLES / "decks.toml")
+    assert not set(pool.by_name) & {c.name for c in default_pool().cards} and len(decks) == 2
+    reef, rip = decks["Reefwall"], decks["Riptide"]
+    env = gym.make("tcg_env/Duel-v0", opponent="heuristic", deck=reef, opponent_deck=rip, pool=pool)
+    rng = np.random.default_rng(3)
+    for episode in range(3):
+        obs, _ = env.reset(seed=episode)
+        done = False
+        while not done:
+            obs, _, term, trunc, _ = env.step(obs["legal_tuples"][int(rng.integers(obs["legal_count"]))])
+            done = term or trunc
+    aec = aec_env(deck0=rip, deck1=reef, pool=pool)
+    aec.reset(seed=0)
+    for agent in aec.agent_iter():
+        obs, _, term, trunc, _ = aec.last()
+        aec.step(None if term or trunc else int(rng.integers(obs["legal_count"])))
+    n = 64
+    vec = VecTCG(n, seed=0, decks=[(reef, rip) if i % 2 else (rip, reef) for i in range(n)], pool=pool)
+    bot = HeuristicBot(0)
+    wins = {"Reefwall": 0, "Riptide": 0}
+    for _ in range(3000):
+        _, _, term, _, _ = vec.step(bot.act_batch(vec.state, vec.cards, vec.legal_tuples, vec.legal_count))
+        for i in np.flatnonzero(term):
+            for seat in (0, 1):
+                if vec.seat_rewards[i, seat] > 0:
+                    wins[(rip, reef)[seat].name if i % 2 == 0 else (reef, rip)[seat].name] += 1
+    assert vec.illegal_counts.sum() == 0
+    assert min(wins.values()) > 0 and sum(wins.values()) >= 20, wins
