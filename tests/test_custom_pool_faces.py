@@ -167,14 +167,13 @@ def test_the_example_cards_and_decks_in_the_docs_load_and_play_on_every_face():
         obs, _, term, trunc, _ = aec.last()
         aec.step(None if term or trunc else int(rng.integers(obs["legal_count"])))
     n = 64
-    vec = VecTCG(n, seed=0, decks=[(reef, rip) if i % 2 else (rip, reef) for i in range(n)], pool=pool)
+    pairs = [(reef, rip) if i % 2 else (rip, reef) for i in range(n)]   # each deck in both seats
+    vec = VecTCG(n, seed=0, decks=pairs, pool=pool)
     bot = HeuristicBot(0)
     wins = {"Reefwall": 0, "Riptide": 0}
     for _ in range(3000):
         _, _, term, _, _ = vec.step(bot.act_batch(vec.state, vec.cards, vec.legal_tuples, vec.legal_count))
-        for i in np.flatnonzero(term):
-            for seat in (0, 1):
-                if vec.seat_rewards[i, seat] > 0:
-                    wins[(rip, reef)[seat].name if i % 2 == 0 else (reef, rip)[seat].name] += 1
+        for i, seat in zip(*np.nonzero(term[:, None] & (vec.seat_rewards > 0))):
+            wins[pairs[i][seat].name] += 1
     assert vec.illegal_counts.sum() == 0
     assert min(wins.values()) > 0 and sum(wins.values()) >= 20, wins

@@ -770,5 +770,6 @@ def main(argv=None) -> int:
         D.finish(code)
     return code
 
+
 if __name__ == "__main__":
     sys.exit(main())
