@@ -98,13 +98,14 @@ _N_TGT = max(int(t) for t in Target) + 1     # target rule values are not contig
 _TEXT_WIDTH = _N_EFF + _N_TGT + 2             # one-hot effect, one-hot target rule, a1 and a2
 
 
-def card_text_table(num_cards: int) -> np.ndarray:
-    """``[num_cards, F]`` float32: each card's printed ability text from the default card
-    table (row = card id): per ability slot and mode a one-hot effect, a one-hot target rule and
-    the two amounts / 10, then the activated ability's cost / 10 and the number of modes / 3."""
+def card_text_table(num_cards: int, table: np.ndarray | None = None) -> np.ndarray:
+    """``[num_cards, F]`` float32: each card's printed ability text from the compiled card
+    ``table`` (default: the shipped cards'; row = card id): per ability slot and mode a one-hot
+    effect, a one-hot target rule and the two amounts / 10, then the activated ability's cost /
+    10 and the number of modes / 3."""
     from prefabs import default_pool
     from prefabs import table as T
-    table = default_pool().table
+    table = default_pool().table if table is None else table
     cols = [T.C_ABIL + 4 * j for j in range(4)] + [T.C_MODES + 4 * j for j in range(_TEXT_SLOTS - 4)]
     out = np.zeros((num_cards, _TEXT_SLOTS * _TEXT_WIDTH + 2), np.float32)
     for c in range(min(num_cards, len(table))):
@@ -163,7 +164,10 @@ class Encoding:
 
 
 class TCGPolicy(nn.Module):
-    def __init__(self, config: PolicyConfig | None = None, value_only: bool = False):
+    def __init__(self, config: PolicyConfig | None = None, value_only: bool = False,
+                 card_table: np.ndarray | None = None):
+        """``card_table``: the compiled table of the cards it plays (``CardPool.table``; None:
+        the shipped cards), read only by the ``card_text`` input."""
         super().__init__()
         self.config = cfg = config or PolicyConfig()
         cfg.check()   # its fields may have been set after it was made
@@ -172,7 +176,8 @@ class TCGPolicy(nn.Module):
         self.card_emb = nn.Embedding(cfg.num_cards, d)
         if cfg.card_text:
             # derived from the card table (checkpoints record its digest), so not saved
-            self.register_buffer("card_text", torch.as_tensor(card_text_table(cfg.num_cards)), persistent=False)
+            self.register_buffer("card_text", torch.as_tensor(card_text_table(cfg.num_cards, card_table)),
+                                 persistent=False)
             self.card_text_in = nn.Linear(self.card_text.shape[1], d)
         self.ent_in = nn.Linear(len(_NUMERIC), d)
         self.glob_in = nn.Linear(NUM_GLOBALS, d)
@@ -200,7 +205,7 @@ class TCGPolicy(nn.Module):
         if (cfg.separate_value or cfg.oracle_value) and not value_only:
             # the critic: an encoder of the same size with its own weights and the value head
             self.critic = TCGPolicy(replace(cfg, separate_value=False, oracle_value=False, afford=False,
-                                            pointer_primary=False), value_only=True)
+                                            pointer_primary=False), value_only=True, card_table=card_table)
         else:
             self.value_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
         self.register_buffer("slot_kind", torch.as_tensor(SLOT_KIND.astype(np.int64)), persistent=False)

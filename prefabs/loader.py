@@ -565,17 +565,26 @@ def _read_toml(path: Path, what: str, top: str, error: type[ValueError]) -> list
     """The ``[[top]]`` array of the TOML file ``path``; any unreadable or malformed file (missing,
     a folder, not UTF-8, not TOML, other top-level keys) raises ``error`` naming the path."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise error(f"{path}: not valid TOML: {e}") from None
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) else f"not UTF-8 text: {e.reason}"
         raise error(f"{what} file {path} cannot be read ({why})") from None
+    return _parse_toml(text, str(path), what, top, error)
+
+
+def _parse_toml(text: str, where: str, what: str, top: str, error: type[ValueError]) -> list:
+    """The ``[[top]]`` array of TOML ``text`` (read from ``where``, named in the errors)."""
+    if not isinstance(text, str):
+        raise error(f"{where}: a {what} file's text must be a string, got {type(text).__name__}")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{where}: not valid TOML: {e}") from None
     except (ValueError, RecursionError) as e:   # an integer past Python's digit limit; nesting past the stack
-        raise error(f"{path}: not valid TOML ({type(e).__name__}: {str(e)[:200]})") from None
+        raise error(f"{where}: not valid TOML ({type(e).__name__}: {str(e)[:200]})") from None
     extra = set(raw) - {top}
     if extra:
-        raise error(f"{path}: unknown top-level key(s) {sorted(extra)}; a {what} file holds only [[{top}]] tables")
+        raise error(f"{where}: unknown top-level key(s) {sorted(extra)}; a {what} file holds only [[{top}]] tables")
     return raw.get(top, [])
 
 
@@ -599,14 +608,26 @@ def load_decks(pool: CardPool, path: Path | str | None = None) -> dict[str, Deck
     return parse_decks(_read_toml(_data_path(path, "decks", DeckError), "decks", "deck", DeckError), pool)
 
 
+def pool_from_text(text: str, where: str = "cards text") -> CardPool:
+    """The card pool of a cards file's ``text`` (as :func:`load_pool` reads it from a file; a
+    checkpoint carries its run's cards this way). Errors name ``where``."""
+    return CardPool(parse_cards(_parse_toml(text, where, "cards", "card", PrefabError)))
+
+
+def decks_from_text(text: str, pool: CardPool, where: str = "decks text") -> dict[str, Deck]:
+    """The decks of a decks file's ``text``, validated against ``pool`` (as :func:`load_decks`)."""
+    return parse_decks(_parse_toml(text, where, "decks", "deck", DeckError), pool)
+
+
 def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:
     """The name of the deck in ``decks`` (default: the prebuilt ones) that ``name`` means: the
     exact name, else the one matching in any case (``-`` or ``_`` for spaces), else the only one
     it begins, else the only one containing it. Raises :class:`DeckError` listing the decks when
     none or several match."""
     decks = default_decks() if decks is None else decks
+    kind = "prebuilt decks" if decks is default_decks() else "decks"
     if not isinstance(name, str):
-        raise DeckError(f"a deck is given by name (or as a Deck), got {name!r}; prebuilt decks: {', '.join(decks)}")
+        raise DeckError(f"a deck is given by name (or as a Deck), got {name!r}; {kind}: {', '.join(decks)}")
     if name in decks:
         return name
     def norm(text):   # any case, '-' or '_' for spaces: applied to the query and the names alike
@@ -618,17 +639,18 @@ def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:
         return hits[0]
     if len(hits) > 1:
         raise DeckError(f"deck {name!r} is ambiguous: it could be {', '.join(hits)}")
-    raise DeckError(f"unknown deck {name!r}; prebuilt decks: {', '.join(decks)}")
+    raise DeckError(f"unknown deck {name!r}; {kind}: {', '.join(decks)}")
 
 
-def deck_choice(text: str) -> str | None:
+def deck_choice(text: str, decks: Mapping[str, "Deck"] | None = None) -> str | None:
     """A ``decks`` setting as the trainer and ``tcg demos`` take it: ``'all'`` in any case (every
-    prebuilt pairing) is None, anything else the one prebuilt deck it names (:func:`find_deck`,
-    used by both seats). Raises :class:`DeckError` listing the decks, and 'all', for anything else."""
+    pairing of ``decks``, default the prebuilt ones) is None, anything else the one deck it names
+    (:func:`find_deck`, used by both seats). Raises :class:`DeckError` listing the decks, and
+    'all', for anything else."""
     if isinstance(text, str) and text.strip().lower() == "all":
         return None
     try:
-        return find_deck(text)
+        return find_deck(text, decks)
     except DeckError as e:
         raise DeckError(f"{e} (or 'all': every pairing)") from None
 

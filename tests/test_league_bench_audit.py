@@ -207,7 +207,7 @@ def _fake_evaluating_trainer(tmp_path, monkeypatch, eval_games=1, members=("self
     cfg = SimpleNamespace(eval_pool_members=keep, eval_games=eval_games, seed=3)
     pool = [PoolMember(n, int(n.split("@")[1]), {"w": n}) for n in members]
     tr = SimpleNamespace(cfg=cfg, pool=pool, policy=object(), device="cpu", is_main=True, update=9, steps=900,
-                         out=str(tmp_path), ratings={}, _print=print, elapsed=lambda: 60.0)
+                         out=str(tmp_path), ratings={}, _print=print, elapsed=lambda: 60.0, cards=None)
     return tr, calls, lambda: Trainer.evaluate_now(tr)
 
 

@@ -3,21 +3,22 @@
 A checkpoint is a dict of tensors and plain values:
 ``format`` ("tcg-checkpoint"), ``version``, ``action_spec_version``, ``card_table_digest``
 (hex digest of the compiled card pool), ``policy_config`` (dict), ``model`` (state dict),
-and, for training checkpoints, more keys (optimizer, counters, ...). Loading checks every
-one of them and raises :class:`CheckpointError` naming what is wrong.
+``card_files`` (only for a run on its own cards: the text of its cards and decks files,
+:mod:`training.cards`), and, for training checkpoints, more keys (optimizer, counters, ...).
+Loading checks every one of them and raises :class:`CheckpointError` naming what is wrong.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import torch
 
-from prefabs import default_pool
 from tcg_env.atomic import atomic_write
 from tcg_env.state import shown
 from verification.spec import ACTION_SPEC_VERSION
+
+from .cards import RunCards, card_table_digest, checkpoint_cards
 
 FORMAT = "tcg-checkpoint"
 VERSION = 1
@@ -46,22 +47,20 @@ def check_finite_weights(state_dict, what: str) -> None:
                                     f"written before are kept. A smaller learning rate or grad-norm clip may help.")
 
 
-def card_table_digest(pool=None) -> str:
-    pool = pool or default_pool()
-    return hashlib.blake2b(pool.table.tobytes(), digest_size=16).hexdigest()
-
-
 def atomic_save(obj, path: str | Path) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def save_policy(policy, path: str | Path, extra: dict | None = None) -> Path:
+def save_policy(policy, path: str | Path, extra: dict | None = None, cards: RunCards | None = None) -> Path:
+    """Write ``policy`` trained on ``cards`` (None: the shipped cards) with the ``extra`` keys."""
     check_finite_weights(policy.state_dict(), f"saving {path}")
     data = {
         "format": FORMAT, "version": VERSION, "action_spec_version": ACTION_SPEC_VERSION,
-        "card_table_digest": card_table_digest(), "policy_config": policy.config.to_dict(),
+        "card_table_digest": cards.digest if cards is not None else card_table_digest(),
+        "policy_config": policy.config.to_dict(),
         "model": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+        **(cards.checkpoint_entry() if cards is not None else {}),
     }
     if extra:
         data.update(extra)
@@ -105,8 +104,10 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if data.get("action_spec_version") != ACTION_SPEC_VERSION:
         raise CheckpointError(f"{path} was trained for action spec version {data.get('action_spec_version')}; "
                               f"this game uses version {ACTION_SPEC_VERSION}")
-    if data.get("card_table_digest") != card_table_digest():
-        raise CheckpointError(f"{path} was trained on a different card pool (digest mismatch)")
+    try:   # the cards it carries (else the shipped ones) compile to its card table digest
+        checkpoint_cards(data, path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
     for key in ("policy_config", "model"):
         if key not in data:
             raise CheckpointError(f"{path} lacks '{key}'")
@@ -174,16 +175,23 @@ def remove_stale_temps(*folders: str | Path) -> None:
                     stale.unlink()
 
 
-def load_policy(path: str | Path, map_location="cpu"):
-    """A :class:`~policy.TCGPolicy` from a checkpoint, in eval mode."""
+def load_policy(path: str | Path, map_location="cpu", cards: RunCards | None = None):
+    """A :class:`~policy.TCGPolicy` from a checkpoint, in eval mode. The checkpoint must have
+    been trained on ``cards`` (None: the shipped cards), else :class:`CheckpointError`; the
+    cards a checkpoint was trained on are :func:`policy_cards`."""
     from policy import PolicyConfig, TCGPolicy
+    from .cards import shipped_cards
     data = load_checkpoint(path, map_location)
+    own, cards = checkpoint_cards(data, path), cards or shipped_cards()
+    if not own.same_as(cards):
+        raise CheckpointError(f"{path} was trained on {own.describe()}, not on {cards.describe()}: "
+                              f"a policy plays only the cards it was trained on")
     try:
         cfg = PolicyConfig.from_dict(dict(data["policy_config"]))
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: its policy config cannot be read: {why(e)}") from None
     try:
-        policy = TCGPolicy(cfg)
+        policy = TCGPolicy(cfg, card_table=own.pool.table)
         policy.load_state_dict(data["model"])
     except (ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"{path}: the model weights do not fit the recorded policy config: "
@@ -192,17 +200,29 @@ def load_policy(path: str | Path, map_location="cpu"):
     return policy
 
 
-def load_init_weights(policy, path: str | Path, data: dict | None = None) -> dict:
+def policy_cards(path: str | Path) -> RunCards:
+    """The cards the checkpoint ``path`` was trained on (its ``card_files``, else the shipped ones)."""
+    return checkpoint_cards(load_checkpoint(path), path)
+
+
+def load_init_weights(policy, path: str | Path, data: dict | None = None, cards: RunCards | None = None) -> dict:
     """Load a policy checkpoint's weights into the existing ``policy`` (e.g. a BC policy as the
     start of PPO: ``tcg train --init-from``). The checkpoint is validated like any other
     (format, versions, card pool); its policy config must equal ``policy.config`` field for
     field, else :class:`CheckpointError` names the differing fields. A field the checkpoint does
     not record (it was written before the option existed) counts as that option's default, as in
     :func:`load_policy`. ``data``: the file's dict if :func:`load_checkpoint` has read it
-    already (``path`` then only names it in errors). Returns the checkpoint dict."""
+    already (``path`` then only names it in errors). ``cards``: the cards the policy will play
+    (None: the shipped ones); the checkpoint must have been trained on them. Returns the
+    checkpoint dict."""
     from policy import PolicyConfig
+    from .cards import shipped_cards
     if data is None:
         data = load_checkpoint(path, map_location="cpu")
+    own, cards = checkpoint_cards(data, path), cards or shipped_cards()
+    if not own.same_as(cards):
+        raise CheckpointError(f"{path} was trained on {own.describe()}, and this run plays {cards.describe()}: "
+                              f"a policy starts only from one trained on the same cards and decks")
     theirs, ours = dict(data["policy_config"]), policy.config.to_dict()
     try:
         theirs = PolicyConfig.from_dict(theirs).to_dict()

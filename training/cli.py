@@ -261,7 +261,7 @@ def _cmd_train(args) -> int:
     table = {}
     for opp in ("random", "heuristic"):   # every rank plays its block of the games
         table[opp] = evaluate_policy(trainer.policy, opp, args.final_eval_games, seed=cfg.seed + 99,
-                                     device=trainer.device, split=True)
+                                     device=trainer.device, split=True, cards=trainer.cards)
     if main_rank and args.json:   # the last line of stdout
         keys = ("games", "wins", "losses", "draws", "win_rate", "illegal_actions")
         print(json.dumps({"out": cfg.out, "updates": trainer.update, "steps": trainer.steps,
@@ -386,7 +386,7 @@ def _cmd_eval(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from tcg_env.bots import make_bot
-    from .checkpoint import CheckpointError, load_policy
+    from .checkpoint import CheckpointError, load_policy, policy_cards
     from .evaluate import format_pairings, format_table, parse_pairing, play_match
 
     from .config import match_games_problem
@@ -395,8 +395,9 @@ def _cmd_eval(args) -> int:
         print(f"tcg eval: {bad}", file=sys.stderr)
         return 2
     try:
-        pairing = None if args.decks is None else parse_pairing(args.decks)
-        policy = load_policy(args.checkpoint)
+        cards = policy_cards(args.checkpoint)   # the cards it was trained on: the games deal its decks
+        pairing = None if args.decks is None else parse_pairing(args.decks, cards)
+        policy = load_policy(args.checkpoint, cards=cards)
         opp_policy, opp_greedy = None, None
         kind = args.opponent
         if kind.startswith("checkpoint:"):
@@ -404,7 +405,7 @@ def _cmd_eval(args) -> int:
             if mode not in ("", "greedy", "sample"):
                 raise ValueError(f"checkpoint opponent mode must be 'greedy' or 'sample' "
                                  f"(checkpoint:PATH@greedy), got {mode!r}")
-            opp_policy, opp_greedy = load_policy(path), {"": None, "greedy": True, "sample": False}[mode]
+            opp_policy, opp_greedy = load_policy(path, cards=cards), {"": None, "greedy": True, "sample": False}[mode]
             kind = "policy"
         elif kind not in ("random", "heuristic"):
             kind = make_bot(kind, seed=args.seed)   # search[:BUDGET], or the standard message for a bad name
@@ -417,7 +418,7 @@ def _cmd_eval(args) -> int:
     with torch.no_grad(), _quiet_progress(*cols, json_out=args.json) as prog:
         task = prog.add_task("eval", total=args.games)
         res = play_match(policy, kind, args.games, seed=args.seed, greedy=args.greedy, opponent_policy=opp_policy,
-                         pairing=pairing, opponent_greedy=opp_greedy,
+                         pairing=pairing, opponent_greedy=opp_greedy, cards=None if cards.shipped else cards,
                          progress=lambda done, total: prog.update(task, completed=done, total=total))
     for per_game in ("results", "lengths"):   # arrays, not part of the summary
         res.pop(per_game)
@@ -427,7 +428,7 @@ def _cmd_eval(args) -> int:
         print(format_table({args.opponent: res}))
         for key, label in (("by_own_deck", "win rate by own deck"), ("by_opponent_deck", "by opponent's deck")):
             print(f"{label}: " + ", ".join(f"{d} {v['win_rate']:.0%} ({v['games']})" for d, v in res[key].items()))
-        print(format_pairings(res), end="")
+        print(format_pairings(res, None if cards.shipped else cards), end="")
     return 0
 
 
@@ -651,8 +652,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("eval", help="play a checkpoint against a bot or another checkpoint",
-                        description="Play N games (every prebuilt deck pairing, or the one named by --decks, from both seats) and print wins, losses, draws, "
-                                    "win rate, and the win rate by the policy's deck and by the opponent's deck.")
+                        description="Play N games (every deck pairing, or the one named by --decks, from both seats) and print wins, losses, draws, "
+                                    "win rate, and the win rate by the policy's deck and by the opponent's deck. The "
+                                    "games deal the decks of the cards the checkpoint was trained on: the prebuilt "
+                                    "decks, or the cards and decks files of a run with cards_file/decks_file, whose "
+                                    "text the checkpoint carries.")
     ev.add_argument("--checkpoint", required=True, help="policy checkpoint (policy.pt or a training checkpoint)")
     ev.add_argument("--opponent", default="heuristic",
                     help="random, heuristic, search[:BUDGET] (ISMCTS; BUDGET = N simulations or Nms milliseconds per "
@@ -665,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=seed_arg, default=0, help="seed (default 0)")
     ev.add_argument("--greedy", action="store_true", help="play the most likely tuple instead of sampling")
     ev.add_argument("--decks", default=None, metavar="MINE[,THEIRS]",
-                    help="play only this prebuilt deck pairing, the checkpoint holding MINE, seats still alternating: "
+                    help="play only this deck pairing, the checkpoint holding MINE, seats still alternating: "
                          "one name plays that deck's mirror (default: every pairing)")
     ev.add_argument("--json", action="store_true", help="print one JSON line")
     ev.set_defaults(func=_cmd_eval)

@@ -48,7 +48,9 @@ class TrainConfig:
     num_envs: int = _f(256, "Games stepped in parallel by the batched env (per rank).")
     rollout_steps: int = _f(64, "Env steps per rollout; each step is one decision in every game.")
     env_threads: int = _f(1, "Threads stepping slices of the batch (numba nogil); 1 steps inline.")
-    decks: str = _f("all", "'all' (any case: every prebuilt pairing) or a deck name used by both seats (any case, or any part of the name that fits only one deck).")
+    cards_file: str = _f("", "Train on your own cards: a cards file (TOML in the form of prefabs/data/cards.toml; docs/examples/cards.toml is a small one). '': the shipped cards. Checkpoints carry its text.")
+    decks_file: str = _f("", "The decks the games are dealt from: a decks file (TOML in the form of prefabs/data/decks.toml) of decks built from the run's cards. '': the prebuilt decks (which need the shipped cards' names).")
+    decks: str = _f("all", "'all' (any case: every pairing of the run's decks) or a deck name used by both seats (any case, or any part of the name that fits only one deck).")
     deck_weights: str = _f("", "With decks='all': how the games are dealt pairings, by deck weight: a pairing's share is the product of its two decks' weights, e.g. 'Thornwall Bastion=2' ('Name=w;Name=w', unlisted decks weigh 1; '': every pairing equally).")
     # --- PPO
     learning_rate: float = _f(1e-3, "Adam learning rate (annealed linearly to 0 when anneal_lr).")
@@ -209,15 +211,23 @@ class TrainConfig:
         need(self.ent_coef >= 0 and self.ent_coef_end >= 0, "ent_coef and ent_coef_end must be >= 0")
         need(self.ent_anneal_steps >= 0, "ent_anneal_steps must be >= 0 (0: no anneal)")
         from prefabs import DeckError, deck_choice
+        decks = self.cards().decks   # ValueError naming cards_file or decks_file
         try:   # 'all' in any case, or one deck for both seats stored by its full name
-            self.decks = deck_choice(self.decks) or "all"
+            self.decks = deck_choice(self.decks, decks) or "all"
         except DeckError as e:
             raise ValueError(f"config: decks: {e}") from None
-        self.ent_deck_scale = canonical_deck_values(self.ent_deck_scale, "ent_deck_scale")
-        self.deck_weights = canonical_deck_values(self.deck_weights, "deck_weights")
-        weights = deck_values(self.deck_weights, "deck_weights")
-        need(not weights or self.decks == "all", "deck_weights needs decks = 'all' (it weighs the prebuilt pairings)")
-        need(not weights or deck_weight_vector(weights).any(), "deck_weights: at least one deck needs a weight > 0")
+        self.ent_deck_scale = canonical_deck_values(self.ent_deck_scale, "ent_deck_scale", decks)
+        self.deck_weights = canonical_deck_values(self.deck_weights, "deck_weights", decks)
+        weights = deck_values(self.deck_weights, "deck_weights", decks)
+        need(not weights or self.decks == "all", "deck_weights needs decks = 'all' (it weighs the pairings)")
+        need(not weights or deck_weight_vector(weights, decks).any(),
+             "deck_weights: at least one deck needs a weight > 0")
+
+    def cards(self):
+        """The run's :class:`training.cards.RunCards`: ``cards_file`` and ``decks_file`` read
+        now (the shipped cards and decks for ''). ValueError naming the setting otherwise."""
+        from .cards import run_cards
+        return run_cards(self.cards_file, self.decks_file)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -246,34 +256,35 @@ def check_device(name: str, what: str, available: bool = True) -> None:
         raise ValueError(f"{what} {name!r}: only 'cpu' and 'cuda' devices are supported")
 
 
-def deck_values(text: str, what: str) -> dict[str, float]:
+def deck_values(text: str, what: str, decks=None) -> dict[str, float]:
     """Parse ``'Deck Name=x;Other Deck=y'`` (the form of ``deck_weights`` and ``ent_deck_scale``)
-    into ``{name: x}``. Names must be prebuilt decks (any case or a unique part), values finite
-    and >= 0, each deck once."""
-    return {name: v for name, _, v in _deck_value_items(text, what)}
+    into ``{name: x}``. Names must be decks of ``decks`` (default: the prebuilt ones; any case or
+    a unique part), values finite and >= 0, each deck once."""
+    return {name: v for name, _, v in _deck_value_items(text, what, decks)}
 
 
-def canonical_deck_values(text: str, what: str) -> str:
+def canonical_deck_values(text: str, what: str, decks=None) -> str:
     """``text`` (checked as :func:`deck_values` does) with each deck by its full name and each
     value as written: ``'thorn=2'`` is stored as ``'Thornwall Bastion=2'``."""
-    return ";".join(f"{name}={written}" for name, written, _ in _deck_value_items(text, what))
+    return ";".join(f"{name}={written}" for name, written, _ in _deck_value_items(text, what, decks))
 
 
-def _deck_value_items(text: str, what: str) -> list[tuple[str, str, float]]:
+def _deck_value_items(text: str, what: str, decks=None) -> list[tuple[str, str, float]]:
     """(full deck name, value as written, value) of each part of ``text``, checked."""
     from prefabs import DeckError, default_decks, find_deck
-    names = list(default_decks())
+    decks = default_decks() if decks is None else decks
+    names = list(decks)
     out: list[tuple[str, str, float]] = []
     for part in (p.strip() for p in text.split(";")):
         if not part:
             continue
         name, sep, val = part.rpartition("=")
         try:
-            name = find_deck(name.strip()) if sep else None
+            name = find_deck(name.strip(), decks) if sep else None
         except DeckError as e:
             raise ValueError(f"config: {what}: {part!r}: {e}") from None
         if name is None:
-            raise ValueError(f"config: {what}: {part!r} is not 'Deck Name=number' naming a prebuilt deck "
+            raise ValueError(f"config: {what}: {part!r} is not 'Deck Name=number' naming one of the run's decks "
                              f"({'; '.join(names)})")
         try:
             v = float(val)
@@ -287,10 +298,10 @@ def _deck_value_items(text: str, what: str) -> list[tuple[str, str, float]]:
     return out
 
 
-def deck_weight_vector(values: dict[str, float]) -> np.ndarray:
-    """Per prebuilt deck, in ``default_decks()`` order: its value in ``values``, else 1."""
+def deck_weight_vector(values: dict[str, float], decks=None) -> np.ndarray:
+    """Per deck of ``decks`` (default: the prebuilt ones), in order: its value in ``values``, else 1."""
     from prefabs import default_decks
-    return np.array([values.get(name, 1.0) for name in default_decks()], np.float64)
+    return np.array([values.get(name, 1.0) for name in (default_decks() if decks is None else decks)], np.float64)
 
 
 def help_table() -> str:

@@ -5,6 +5,9 @@ another policy, half in each seat, all inside the batched env: the bots act in n
 policies through the sequential sampler. ``play_match`` also takes any bot object with
 ``act_batch`` (such as the ISMCTS ``search`` bot) as the opponent. ``update_league`` rates the results with
 openskill (Plackett-Luce), the heuristic held fixed as the anchor, and appends to ``league.csv`` and ``league.png`` in the run folder.
+
+Matches play the shipped cards' prebuilt decks unless given ``cards`` (a
+:class:`training.cards.RunCards`: a run on its own cards and decks files).
 """
 from __future__ import annotations
 
@@ -41,37 +44,43 @@ def policy_actions(policy, env, rows, device, gen, greedy, legal=None, count=Non
     return res.actions.cpu().numpy().astype(np.int32)
 
 
-def parse_pairing(text: str) -> tuple[str, str]:
-    """``--decks MINE[,THEIRS]`` as a (mine, theirs) pair of prebuilt deck names; one name is
-    that deck's mirror. A name may be in any case or a unique part of one (:func:`prefabs.find_deck`).
-    Raises ValueError (:class:`prefabs.DeckError`) naming the prebuilt decks for anything else."""
+def _decks(cards):
+    return default_decks() if cards is None else cards.decks
+
+
+def parse_pairing(text: str, cards=None) -> tuple[str, str]:
+    """``--decks MINE[,THEIRS]`` as a (mine, theirs) pair of deck names (of ``cards``, default the
+    prebuilt decks); one name is that deck's mirror. A name may be in any case or a unique part of
+    one (:func:`prefabs.find_deck`). Raises ValueError (:class:`prefabs.DeckError`) naming the
+    decks for anything else."""
     names = [d.strip() for d in text.split(",")]
     if len(names) not in (1, 2):
         raise ValueError(f"--decks takes one deck name (its mirror) or two separated by a comma, got {text!r}")
     try:
-        return _check_pairing((names[0], names[-1]))
+        return _check_pairing((names[0], names[-1]), cards)
     except ValueError as e:
         raise type(e)(f"--decks {text!r}: {e}") from None
 
 
-def _check_pairing(pairing) -> tuple[str, str]:
-    """``pairing`` as two prebuilt deck names (each resolved by :func:`prefabs.find_deck`)."""
+def _check_pairing(pairing, cards=None) -> tuple[str, str]:
+    """``pairing`` as two deck names (each resolved by :func:`prefabs.find_deck`)."""
     if not isinstance(pairing, (tuple, list)) or len(pairing) != 2:
         raise ValueError(f"a pairing is two deck names (mine, theirs), got {pairing!r}")
-    return find_deck(pairing[0]), find_deck(pairing[1])
+    return find_deck(pairing[0], _decks(cards)), find_deck(pairing[1], _decks(cards))
 
 
-def match_decks(games: int, pairing: tuple[str, str] | None = None):
+def match_decks(games: int, pairing: tuple[str, str] | None = None, cards=None):
     """The deck and seat layout of a match: game i plays prebuilt deck pairing (i // 2) mod 16
     (as deck names, seat 0's first) with the measured side in seat i mod 2, so every pairing is
     played from both seats. Returns (list of name pairs, seat int32 [games]).
 
     ``pairing=(mine, theirs)``: every game plays that one pairing instead (the measured side
-    always holds ``mine``), still alternating seats; ``(d, d)`` is deck d's mirror."""
+    always holds ``mine``), still alternating seats; ``(d, d)`` is deck d's mirror.
+    ``cards``: the decks of a run on its own cards (:class:`training.cards.RunCards`)."""
     seat = (np.arange(games) % 2).astype(np.int32)
-    names = list(default_decks())
+    names = list(_decks(cards))
     if pairing is not None:
-        mine, theirs = _check_pairing(pairing)
+        mine, theirs = _check_pairing(pairing, cards)
         return [(mine, theirs) if s == 0 else (theirs, mine) for s in seat], seat
     pairs = [(a, b) for a in names for b in names]
     return [pairs[(i // 2) % len(pairs)] for i in range(games)], seat
@@ -83,24 +92,24 @@ def _sides(decks, seat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.array([pair[1 - s] for pair, s in zip(decks, seat)]))
 
 
-def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray) -> tuple[dict, dict]:
+def win_rates_by_deck(result: np.ndarray, decks, seat: np.ndarray, cards=None) -> tuple[dict, dict]:
     """({deck: {games, win_rate}} by the measured side's deck, the same by its opponent's deck)
     for per-game results from the measured side's point of view (> 0 is a win)."""
     mine, theirs = _sides(decks, seat)
 
     def by(which):
         return {d: {"games": int((which == d).sum()), "win_rate": float((result[which == d] > 0).mean())}
-                for d in default_decks() if (which == d).any()}
+                for d in _decks(cards) if (which == d).any()}
     return by(mine), by(theirs)
 
 
-def win_rates_by_pairing(result: np.ndarray, decks, seat: np.ndarray) -> dict:
+def win_rates_by_pairing(result: np.ndarray, decks, seat: np.ndarray, cards=None) -> dict:
     """{own deck: {opponent's deck: {games, win_rate}}} of the pairings the match played, from
     the measured side's point of view: where in the deck matrix a win rate is made or lost."""
     mine, theirs = _sides(decks, seat)
     out: dict = {}
-    for a in default_decks():
-        for b in default_decks():
+    for a in _decks(cards):
+        for b in _decks(cards):
             hit = (mine == a) & (theirs == b)
             if hit.any():
                 out.setdefault(a, {})[b] = {"games": int(hit.sum()), "win_rate": float((result[hit] > 0).mean())}
@@ -114,7 +123,7 @@ def _is_bot(x) -> bool:
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None, block: tuple[int, int] | None = None,
                pairing: tuple[str, str] | None = None, opponent_greedy: bool | None = None,
-               progress=None) -> dict:
+               progress=None, cards=None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
     by :func:`match_decks` (the policy in seat 0 for even game ids); ``by_own_deck`` and
     ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
@@ -130,7 +139,9 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     policy's sampling draws differ with the split).
     ``pairing=(mine, theirs)`` plays only that deck pairing (see :func:`match_decks`).
     ``progress(finished, n)`` is called whenever more games have finished (``n``: the games this
-    call plays, ``hi - lo`` with ``block``)."""
+    call plays, ``hi - lo`` with ``block``).
+    ``cards``: play the decks and card pool of a run on its own cards (:class:`training.cards.RunCards`;
+    None: the shipped cards and prebuilt decks)."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
@@ -142,13 +153,14 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
         bot = opponent
     else:
         raise TypeError(f"opponent must be a name or a bot with act_batch, got {type(opponent).__name__}")
-    decks, seat = match_decks(games, pairing)
+    decks, seat = match_decks(games, pairing, cards)
     lo, hi = block if block is not None else (0, games)
     if not 0 <= lo < hi <= games:
         raise ValueError(f"block must be (lo, hi) with 0 <= lo < hi <= games={games}, got {block!r}")
     decks, seat = decks[lo:hi], seat[lo:hi]
     n = hi - lo
-    env = VecTCG(n, seed=seed, decks=decks, first_game=lo)
+    env = VecTCG(n, seed=seed, decks=decks if cards is None else cards.env_decks(decks), first_game=lo,
+                 pool=None if cards is None else cards.pool)
     finished = np.zeros(n, np.bool_)
     result = np.zeros(n, np.float32)
     lengths = np.zeros(n, np.int32)
@@ -191,19 +203,19 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
             progress(int(finished.sum()), n)
     if not measured_bot:
         policy.train(was_training)
-    return summarize(result, lengths, int(env.illegal_counts.sum()), decks, seat)
+    return summarize(result, lengths, int(env.illegal_counts.sum()), decks, seat, cards)
 
 
-def summarize(result: np.ndarray, lengths: np.ndarray, illegal: int, decks, seat: np.ndarray) -> dict:
+def summarize(result: np.ndarray, lengths: np.ndarray, illegal: int, decks, seat: np.ndarray, cards=None) -> dict:
     """A match's result dict from its per-game results (the measured side's view), game
     lengths in decisions, illegal actions, and deck/seat layout."""
     games = len(result)
     wins, losses = int((result > 0).sum()), int((result < 0).sum())
-    own, opp = win_rates_by_deck(result, decks, seat)
+    own, opp = win_rates_by_deck(result, decks, seat, cards)
     return {"games": games, "wins": wins, "losses": losses, "draws": games - wins - losses,
             "win_rate": wins / games, "score": (wins + 0.5 * (games - wins - losses)) / games,
             "mean_decisions": float(lengths.mean()), "illegal_actions": int(illegal),
-            "by_own_deck": own, "by_opponent_deck": opp, "by_pairing": win_rates_by_pairing(result, decks, seat),
+            "by_own_deck": own, "by_opponent_deck": opp, "by_pairing": win_rates_by_pairing(result, decks, seat, cards),
             "results": result, "lengths": lengths}
 
 
@@ -214,23 +226,24 @@ def blocks(games: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def merge_blocks(parts: list[dict], games: int, pairing: tuple[str, str] | None = None) -> dict:
+def merge_blocks(parts: list[dict], games: int, pairing: tuple[str, str] | None = None, cards=None) -> dict:
     """One match's result from the :func:`play_match` results of its blocks, in block order
-    (empty blocks as None); ``pairing`` as the blocks were played with."""
+    (empty blocks as None); ``pairing`` and ``cards`` as the blocks were played with."""
     parts = [p for p in parts if p is not None]
-    decks, seat = match_decks(games, pairing)
+    decks, seat = match_decks(games, pairing, cards)
     result = np.concatenate([p["results"] for p in parts])
     if len(result) != games:
         raise ValueError(f"the blocks hold {len(result)} games, the match has {games}")
     return summarize(result, np.concatenate([p["lengths"] for p in parts]),
-                     sum(p["illegal_actions"] for p in parts), decks, seat)
+                     sum(p["illegal_actions"] for p in parts), decks, seat, cards)
 
 
 def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cpu", opponent_state_dict=None,
-                    opponent_builder=None, split: bool = False) -> dict | None:
+                    opponent_builder=None, split: bool = False, cards=None) -> dict | None:
     """``policy`` against "random", "heuristic" or a pool member (its state dict and a builder
-    of its architecture). With ``split`` under torchrun, every rank must call this: each plays
-    its block of the games and rank 0 returns the joined result (the others None)."""
+    of its architecture), on ``cards`` (None: the shipped cards). With ``split`` under torchrun,
+    every rank must call this: each plays its block of the games and rank 0 returns the joined
+    result (the others None)."""
     from . import distributed as D
     opp = None
     kind = opponent
@@ -239,11 +252,12 @@ def evaluate_policy(policy, opponent: str, games: int, seed: int = 0, device="cp
         opp.load_state_dict(opponent_state_dict)
         kind = "policy"
     if not split or D.world_size() == 1:
-        return play_match(policy, kind, games, seed, device, opponent_policy=opp)
+        return play_match(policy, kind, games, seed, device, opponent_policy=opp, cards=cards)
     lo, hi = blocks(games, D.world_size())[D.rank()]
-    mine = play_match(policy, kind, games, seed, device, opponent_policy=opp, block=(lo, hi)) if hi > lo else None
+    mine = play_match(policy, kind, games, seed, device, opponent_policy=opp, block=(lo, hi),
+                      cards=cards) if hi > lo else None
     parts = D.gather_to_main(mine)
-    return merge_blocks(parts, games) if parts is not None else None
+    return merge_blocks(parts, games, cards=cards) if parts is not None else None
 
 
 #: The opponent whose rating is held fixed at openskill's prior (mu 25, sigma 25/3). Without an
@@ -389,12 +403,12 @@ def _render(table, width: int) -> str:
     return cap.get()
 
 
-def format_pairings(result: dict) -> str:
+def format_pairings(result: dict, cards=None) -> str:
     """The match's win rate by pairing as a deck matrix: rows the measured side's deck, columns
-    the opponent's (games in brackets)."""
+    the opponent's (games in brackets); ``cards`` as the match was played with."""
     from rich.table import Table
     by = result["by_pairing"]
-    cols = [d for d in default_decks() if any(d in row for row in by.values())]
+    cols = [d for d in _decks(cards) if any(d in row for row in by.values())]
     t = Table(title="Win rate by pairing (rows: own deck, columns: opponent's deck)")
     t.add_column("own deck")
     for c in cols:

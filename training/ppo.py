@@ -40,8 +40,9 @@ from tcg_env.bots import HeuristicBot
 from verification.spec import ACTION_SPEC_VERSION
 
 from . import distributed as D
-from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, card_table_digest, check_finite_weights,
+from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, check_finite_weights,
                          load_checkpoint, remove_stale_temps, resume_fields, resume_target, why)
+from .cards import RunCards, checkpoint_cards, shipped_cards
 from .config import TrainConfig, check_device, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .evaluate import SNAPSHOT_PREFIX
@@ -53,17 +54,18 @@ from .sampler import sample
 
 
 # what policy.pt keeps of a training checkpoint (enough for tcg eval, play and --init-from)
-POLICY_KEYS = ("format", "version", "action_spec_version", "card_table_digest", "policy_config", "model", "counters")
+POLICY_KEYS = ("format", "version", "action_spec_version", "card_table_digest", "policy_config", "model", "counters",
+               "card_files")
 
 
-def deal_pairings(num_envs: int, weights: np.ndarray) -> list[tuple[str, str]]:
-    """The prebuilt pairing of each of ``num_envs`` games when deck ``d`` (``default_decks()``
-    order) weighs ``weights[d]``: pairing (a, b) gets a share of the games proportional to
-    ``weights[a] * weights[b]``, dealt interleaved (smooth weighted round-robin), so every
-    stretch of games, such as the pool games at the front or either seat's games, holds close to
-    the same mix. With equal weights it deals the pairings in turn, as ``decks='all'`` does."""
+def deal_pairings(num_envs: int, weights: np.ndarray, decks=None) -> list[tuple[str, str]]:
+    """The pairing of each of ``num_envs`` games when deck ``d`` of ``decks`` (default: the
+    prebuilt ones, in order) weighs ``weights[d]``: pairing (a, b) gets a share of the games
+    proportional to ``weights[a] * weights[b]``, dealt interleaved (smooth weighted round-robin),
+    so every stretch of games, such as the pool games at the front or either seat's games, holds
+    close to the same mix. With equal weights it deals the pairings in turn, as ``decks='all'`` does."""
     from prefabs import default_decks
-    names = list(default_decks())
+    names = list(default_decks() if decks is None else decks)
     pairs = [(a, b) for a in names for b in names]
     w = np.array([weights[i] * weights[j] for i in range(len(names)) for j in range(len(names))], np.float64)
     total = w.sum()
@@ -79,12 +81,10 @@ def deal_pairings(num_envs: int, weights: np.ndarray) -> list[tuple[str, str]]:
     return out
 
 
-def own_deck_index(deck_rows: np.ndarray) -> np.ndarray:
-    """int[N, 2]: for each game's two seats, the index in ``default_decks()`` of the prebuilt
-    deck it plays (-1 for a deck that is not prebuilt)."""
-    from prefabs import default_decks, default_pool, deck_ids
-    pool = default_pool()
-    rows = np.stack([deck_ids(d, pool) for d in default_decks().values()])
+def own_deck_index(deck_rows: np.ndarray, cards: RunCards | None = None) -> np.ndarray:
+    """int[N, 2]: for each game's two seats, the index in the decks of ``cards`` (default: the
+    shipped cards' prebuilt decks) of the deck it plays (-1 for a deck not among them)."""
+    rows = (cards or shipped_cards()).deck_rows()
     hit = (deck_rows[:, :, None, :] == rows[None, None]).all(-1)
     return np.where(hit.any(-1), hit.argmax(-1), -1).astype(np.int64)
 
@@ -117,8 +117,10 @@ _POLICY_FLAGS = [f.name for f in fields(PolicyConfig)
                  if f.type in (bool, "bool") and f.name in TrainConfig.__dataclass_fields__]
 
 
-def build_policy(cfg: TrainConfig) -> TCGPolicy:
-    return TCGPolicy(policy_config(cfg))
+def build_policy(cfg: TrainConfig, cards: RunCards | None = None) -> TCGPolicy:
+    """The policy ``cfg`` trains, for the run's cards (``cfg.cards()`` unless given)."""
+    table = (cards or cfg.cards()).pool.table if cfg.card_text else None   # read by the card_text input only
+    return TCGPolicy(policy_config(cfg), card_table=table)
 
 
 def policy_config(cfg: TrainConfig) -> PolicyConfig:
@@ -136,13 +138,14 @@ def policy_config(cfg: TrainConfig) -> PolicyConfig:
     return pc
 
 
-def check_resumable(data: dict, cfg: TrainConfig, path, world: int) -> None:
+def check_resumable(data: dict, cfg: TrainConfig, path, world: int, cards: RunCards | None = None) -> None:
     """CheckpointError unless the resumable checkpoint ``data`` (read from ``path``) can be
     continued by a run of ``cfg`` with ``world`` ranks: its settings and counters are well
     formed, it trains the same policy, its games were dealt by the same deck layout, and it was
     written by as many ranks; and every other field it restores has the form a run writes
     (:func:`training.resume_checks.check_run_state`). `tcg train --resume` runs this before it
-    starts any rank, and :meth:`Trainer.load` again in each."""
+    starts any rank, and :meth:`Trainer.load` again in each. ``cards``: the run's
+    (``cfg.cards()`` unless given); the checkpoint's must be the same cards and decks."""
     for key in ("optimizer", "rng", "env", "counters", "train_config"):
         if key not in data:
             raise CheckpointError(f"{path} is a policy-only checkpoint (no '{key}'); it cannot be resumed, "
@@ -156,14 +159,25 @@ def check_resumable(data: dict, cfg: TrainConfig, path, world: int) -> None:
     ours = policy_config(cfg).to_dict()
     if saved != ours:
         raise CheckpointError(f"{path}: its policy config {data['policy_config']} differs from this run's {ours}")
+    cards = cards or cfg.cards()
+    try:
+        theirs = checkpoint_cards(data, path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    differ = theirs.difference(cards, ("the checkpoint", "this run"))
+    if differ:
+        files = ", ".join(f"{k} {getattr(cfg, k)!r}" for k in ("cards_file", "decks_file") if getattr(cfg, k))
+        raise CheckpointError(f"{path} was trained on {theirs.describe()}; this run's settings "
+                              f"({files or 'no cards_file or decks_file'}) give {cards.describe()}, and {differ}: "
+                              f"resume with the files as they were (--set cards_file=PATH --set decks_file=PATH)")
     # the games' rows come back from the checkpoint, and with them their decks: the deck
     # layout the seats and per-deck settings are derived from (own_deck, learner_seat) must
     # be the one they were dealt by
     defaults = TrainConfig()
     for key in ("num_envs", "decks", "deck_weights"):
         was = data["train_config"].get(key, getattr(defaults, key))
-        same = (deck_values(was, key) == deck_values(cfg.deck_weights, key) if key == "deck_weights"
-                else was == getattr(cfg, key))   # weights: the same decks and numbers, however written
+        same = (deck_values(was, key, cards.decks) == deck_values(cfg.deck_weights, key, cards.decks)
+                if key == "deck_weights" else was == getattr(cfg, key))   # weights: the same decks and numbers, however written
         if not same:
             raise CheckpointError(f"{path}: {key} {was!r} differs from this run's {getattr(cfg, key)!r}; "
                                   f"resume with the same {key}")
@@ -173,7 +187,7 @@ def check_resumable(data: dict, cfg: TrainConfig, path, world: int) -> None:
     if written_by != world:
         raise CheckpointError(f"{path} was written by a run of {written_by} rank(s) and this run has "
                               f"{world}: resume with the same number of ranks (--nproc {written_by})")
-    check_run_state(data, cfg, path, world, TCGPolicy(policy_config(cfg)), torch.device(cfg.device))
+    check_run_state(data, cfg, path, world, build_policy(cfg, cards), torch.device(cfg.device), cards.pool)
 
 
 @dataclass
@@ -241,21 +255,26 @@ class Trainer:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.out = Path(cfg.out)
-        self.policy = build_policy(cfg).to(self.device)
-        self.opp_policy = build_policy(cfg).to(self.device).eval()
+        self.cards = cfg.cards()   # the shipped cards, or the run's own files (training.cards)
+        self.policy = build_policy(cfg, self.cards).to(self.device)
+        self.opp_policy = build_policy(cfg, self.cards).to(self.device).eval()
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
         self.replay = D.wrap(ReplayModule(self.policy, cfg.entropy, cfg.independent_heads, touch_all=D.active()))
-        weights = deck_values(cfg.deck_weights, "deck_weights")
+        run_decks = self.cards.decks
+        weights = deck_values(cfg.deck_weights, "deck_weights", run_decks)
         if cfg.decks != "all":
-            decks = cfg.decks
+            decks = run_decks[cfg.decks]
+        elif weights or not self.cards.shipped:   # the shipped pool's VecTCG deals its prebuilt pairings itself
+            decks = self.cards.env_decks(deal_pairings(cfg.num_envs, deck_weight_vector(weights, run_decks),
+                                                       run_decks))
         else:
-            decks = deal_pairings(cfg.num_envs, deck_weight_vector(weights)) if weights else None
+            decks = None
         env_seed = cfg.seed * 1_000_003 + self.rank
-        self.env = VecTCG(cfg.num_envs, seed=env_seed, decks=decks, threads=cfg.env_threads)
-        self.own_deck = own_deck_index(self.env.decks)
-        scale = deck_values(cfg.ent_deck_scale, "ent_deck_scale")
-        # per deck (and a last entry, 1, for a deck that is not prebuilt: index -1)
-        self.ent_scale = np.append(deck_weight_vector(scale), 1.0).astype(np.float32) if scale else None
+        self.env = VecTCG(cfg.num_envs, seed=env_seed, decks=decks, pool=self.cards.pool, threads=cfg.env_threads)
+        self.own_deck = own_deck_index(self.env.decks, self.cards)
+        scale = deck_values(cfg.ent_deck_scale, "ent_deck_scale", run_decks)
+        # per deck (and a last entry, 1, for a deck not among the run's: index -1)
+        self.ent_scale = np.append(deck_weight_vector(scale, run_decks), 1.0).astype(np.float32) if scale else None
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 7919 + self.rank)
         self.np_rng = np.random.default_rng(cfg.seed * 104729 + self.rank)
         self.bot = HeuristicBot(cfg.seed)
@@ -670,7 +689,8 @@ class Trainer:
             sd = next((m.state_dict for m in self.pool if m.name == name), None)
             results[name] = evaluate_policy(self.policy, name, cfg.eval_games, seed=cfg.seed * 31 + self.update,
                                             device=self.device, opponent_state_dict=sd,
-                                            opponent_builder=lambda: build_policy(cfg), split=True)
+                                            opponent_builder=lambda: build_policy(cfg, self.cards), split=True,
+                                            cards=self.cards)
         if not self.is_main:
             return {}
         update_league(self, results)
@@ -720,8 +740,7 @@ class Trainer:
         if self.writer is None:
             return
         if not hasattr(self, "_card_names"):
-            from prefabs import default_pool
-            self._card_names = {c.id: c.name for c in default_pool().cards}
+            self._card_names = {c.id: c.name for c in self.cards.pool.cards}
         for k, v in {**card_scalars(sums, self._card_names), **primary_scalars(prim)}.items():
             self.writer.add_scalar(k, v, self.steps)
 
@@ -752,7 +771,8 @@ class Trainer:
         the caller already has it."""
         return {
             "format": FORMAT, "version": VERSION, "action_spec_version": ACTION_SPEC_VERSION,
-            "card_table_digest": card_table_digest(),
+            "card_table_digest": self.cards.digest,
+            **self.cards.checkpoint_entry(),   # a run on its own cards: the files' text
             "policy_config": self.policy.config.to_dict(),
             "model": {k: v.detach().cpu() for k, v in self.policy.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
@@ -797,7 +817,7 @@ class Trainer:
         if self.world > 1:
             full["rank_states"] = others[1:]
         atomic_save(full, path)
-        atomic_save({k: full[k] for k in POLICY_KEYS}, self.out / "policy.pt")
+        atomic_save({k: full[k] for k in POLICY_KEYS if k in full}, self.out / "policy.pt")
         kept = sorted(ck.glob("ckpt_*.pt"))
         for old in kept[:-self.cfg.keep_checkpoints]:
             old.unlink()
@@ -809,7 +829,7 @@ class Trainer:
         path, run_dir = resume_target(path)
         if data is None:
             data = load_checkpoint(path, map_location="cpu")
-        check_resumable(data, self.cfg, path, self.world)   # every field below has been checked for form
+        check_resumable(data, self.cfg, path, self.world, self.cards)   # every field below has been checked for form
         mine = data if self.rank == 0 else data["rank_states"][self.rank - 1]
         try:   # on a CUDA device only here: the check above leaves a CUDA generator's state to the generator
             self.gen.set_state(mine["rng"]["generator"])
@@ -843,7 +863,7 @@ class Trainer:
 
     def _init_from(self, path, data: dict | None = None):
         from .checkpoint import load_init_weights
-        load_init_weights(self.policy, path, data)   # CheckpointError names any differing config field
+        load_init_weights(self.policy, path, data, cards=self.cards)   # CheckpointError names any differing field
 
     def close(self):
         if self.writer is not None:

@@ -167,7 +167,8 @@ def _check_optimizer(opt, params: list, what: str) -> None:
                 raise _Refused(f"{what} state {k} '{name}' holds NaN or infinite values")
 
 
-def check_run_state(data: dict, cfg, path, world: int, ref: torch.nn.Module, device: torch.device) -> None:
+def check_run_state(data: dict, cfg, path, world: int, ref: torch.nn.Module, device: torch.device,
+                    cards=None) -> None:
     """CheckpointError naming ``path`` and the field unless every part of the resumable
     checkpoint ``data`` beyond its settings and counters has the form ``Trainer.load`` restores:
     the model and every pool member's weights fit ``ref`` (a policy built from this run's
@@ -175,7 +176,8 @@ def check_run_state(data: dict, cfg, path, world: int, ref: torch.nn.Module, dev
     game rows (through the engine's row checks), illegal counts and pool win counts are well
     formed; the ratings are finite with sigma > 0; the history is a JSON list of records; and
     ``rank_states`` holds ranks 1..W-1. ``world``: the number of ranks the checkpoint says wrote
-    it (checked against this run's by the caller)."""
+    it (checked against this run's by the caller). ``cards``: the run's card pool (None: the
+    shipped one), which the game rows are checked against."""
     from prefabs import default_pool
     try:
         _fits(data["model"], ref, "its weights")
@@ -208,7 +210,7 @@ def check_run_state(data: dict, cfg, path, world: int, ref: torch.nn.Module, dev
             raise _Refused(f"its history is not JSON text ({why(e, lines=1)})") from None
         if not isinstance(records, list) or not all(isinstance(h, dict) for h in records):
             raise _Refused("its history must be a JSON list of records (objects), one per update")
-        cards = default_pool()
+        cards = default_pool() if cards is None else cards
         _check_rank(data, "its", cfg, len(pool), device, cards)
         others = data.get("rank_states", [])
         if not isinstance(others, list) or len(others) != world - 1:

@@ -11,7 +11,9 @@ from ..state import check_seed
 class PolicyBot:
     name = "checkpoint"
 
-    def __init__(self, path: str, greedy: bool = True, seed: int = 0, device: str = "cpu"):
+    def __init__(self, path: str, greedy: bool = True, seed: int = 0, device: str = "cpu", cards=None):
+        """``cards``: the :class:`training.cards.RunCards` of the games it plays (None: the
+        shipped cards); a checkpoint trained on other cards is refused (``CheckpointError``)."""
         import torch
         from training.checkpoint import load_policy
 
@@ -19,7 +21,7 @@ class PolicyBot:
         self.path = path
         self.greedy = greedy
         self.device = torch.device(device)
-        self.policy = load_policy(path, map_location=self.device).to(self.device)
+        self.policy = load_policy(path, map_location=self.device, cards=cards).to(self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def act_batch(self, observations: np.ndarray, legal_tuples: np.ndarray, legal_count: np.ndarray) -> np.ndarray:
