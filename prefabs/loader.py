@@ -561,15 +561,20 @@ def deck_ids(deck: Deck, pool: CardPool) -> np.ndarray:
     return np.asarray(ids, dtype=np.int32)
 
 
-def _read_toml(path: Path, what: str, top: str, error: type[ValueError]) -> list:
-    """The ``[[top]]`` array of the TOML file ``path``; any unreadable or malformed file (missing,
-    a folder, not UTF-8, not TOML, other top-level keys) raises ``error`` naming the path."""
+def read_text(path: Path, what: str, error: type[ValueError]) -> str:
+    """The text of the ``what`` file ``path``; a missing, unreadable or non-UTF-8 file raises
+    ``error`` naming the path."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) else f"not UTF-8 text: {e.reason}"
         raise error(f"{what} file {path} cannot be read ({why})") from None
-    return _parse_toml(text, str(path), what, top, error)
+
+
+def _read_toml(path: Path, what: str, top: str, error: type[ValueError]) -> list:
+    """The ``[[top]]`` array of the TOML file ``path``; any unreadable or malformed file (missing,
+    a folder, not UTF-8, not TOML, other top-level keys) raises ``error`` naming the path."""
+    return _parse_toml(read_text(path, what, error), str(path), what, top, error)
 
 
 def _parse_toml(text: str, where: str, what: str, top: str, error: type[ValueError]) -> list:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from prefabs import Ability, DeckError, Effect, Target, Trigger, default_decks, find_deck
+from prefabs import Ability, DeckError, Effect, PrefabError, Target, Trigger, default_decks, find_deck, shipped_cards
 from prefabs.text import ability_text, card_text, keyword_names
 from verification.errors import ActionError
 from verification.layout import (ATK_TGT_LEADER, B_ATK, B_CARD, B_HP, B_KW, B_MAXHP,
@@ -84,25 +84,28 @@ class PlayError(ValueError):
 
 
 # ----------------------------------------------------------------------------- decks and paths
-def deck_names() -> list[str]:
-    return list(default_decks())
+def deck_names(cards=None) -> list[str]:
+    """The deck names of ``cards`` (a :class:`prefabs.CardSet`; None: the prebuilt decks)."""
+    return list(default_decks() if cards is None else cards.decks)
 
 
-def resolve_deck_name(name: str | None, default: str) -> str:
-    """A prebuilt deck name from ``name``: exact, any case, a hyphenated slug, a unique prefix or part
-    (:func:`prefabs.find_deck`)."""
+def resolve_deck_name(name: str | None, default: str, cards=None) -> str:
+    """A deck name of ``cards`` (None: a prebuilt deck) from ``name``: exact, any case, a
+    hyphenated slug, a unique prefix or part (:func:`prefabs.find_deck`)."""
     if name is None:
         return default
     try:
-        return find_deck(name)
+        return find_deck(name, None if cards is None else cards.decks)
     except DeckError as e:
         raise PlayError(f"{e} (see --list-decks)") from None
 
 
-def list_decks_text() -> str:
-    """The prebuilt decks with plan, leader and description (``tcg play --list-decks``)."""
-    lines = ["Prebuilt decks (give the name to --deck / --opponent-deck; any case or a unique part of it works):"]
-    for d in default_decks().values():
+def list_decks_text(cards=None) -> str:
+    """The decks of ``cards`` (None: the prebuilt ones) with plan, leader and description
+    (``tcg play --list-decks``)."""
+    kind = "Prebuilt decks" if cards is None or cards.shipped else "Decks"
+    lines = [f"{kind} (give the name to --deck / --opponent-deck; any case or a unique part of it works):"]
+    for d in (default_decks() if cards is None else cards.decks).values():
         lines.append(f"  {d.name} ({d.plan}) · leader {d.leader}")
         if d.description:
             lines.append(f"      {d.description}")
@@ -529,10 +532,11 @@ class _Quit(Exception):
 
 class _Session:
     def __init__(self, *, bot, opponent: str, seed: int, decks: tuple[str, str], human: int, ui: _PlainUI,
-                 inp: IO[str]):
+                 inp: IO[str], cards=None):
         self.bot, self.opponent, self.seed, self.decks, self.human = bot, opponent, seed, decks, human
         self.ui, self.inp = ui, inp
-        self.state = GameState.new(decks[0], decks[1], seed)
+        cards = cards or shipped_cards()
+        self.state = GameState.new(cards.decks[decks[0]], cards.decks[decks[1]], seed, pool=cards.pool)
         self.actions: list[tuple[int, int, int, int]] = []
         self.events: list[str] = []
         self.undo_stack: list[_Snapshot] = []
@@ -727,14 +731,16 @@ class _Session:
 def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | None = None,
               opponent_deck: str | None = None, seat: int = 0, replay_out: str | os.PathLike | None = None,
               plain: bool | None = None, input: IO[str] | None = None, output: IO[str] | None = None,
-              bot=None) -> PlayResult:
+              bot=None, cards=None) -> PlayResult:
     """Play one game, the human against a bot, reading commands from ``input`` (default stdin)
     and writing the screen to ``output`` (default stdout).
 
     ``opponent`` is ``random``, ``heuristic`` or ``checkpoint:PATH`` (built by
     :func:`tcg_env.bots.make_bot`, whose errors propagate); ``bot`` may be any object with
     ``act(state)`` instead (then ``opponent`` only labels it). ``seed`` None picks a random seed. ``deck`` and
-    ``opponent_deck`` are prebuilt deck names (defaults: the first and second prebuilt deck).
+    ``opponent_deck`` are deck names (defaults: the first and second deck). ``cards``: the
+    :class:`prefabs.CardSet` to play (None: the shipped cards and prebuilt decks); the replay
+    carries its files' text.
     ``seat`` is the human's seat (who goes first is drawn from the seed). ``plain`` None means
     plain text unless ``output`` is a terminal. The replay is written to ``replay_out`` when
     given, also when the game is quit. Returns a :class:`PlayResult`.
@@ -744,18 +750,19 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
     inp = sys.stdin if input is None else input
     out = sys.stdout if output is None else output
     seed = _seat_and_seed(seat, seed)
-    names = deck_names()
-    mine = resolve_deck_name(deck, names[0])
-    theirs = resolve_deck_name(opponent_deck, names[1 % len(names)])
+    cards = cards or shipped_cards()
+    names = deck_names(cards)
+    mine = resolve_deck_name(deck, names[0], cards)
+    theirs = resolve_deck_name(opponent_deck, names[1 % len(names)], cards)
     if bot is None:
-        bot = make_bot(opponent, seed)   # NotImplementedError for checkpoint:PATH, ValueError if unknown
+        bot = make_bot(opponent, seed, cards=cards)   # ValueError if unknown; CheckpointError for other cards
     decks = (mine, theirs) if seat == 0 else (theirs, mine)
     ui: _PlainUI = _PlainUI(out) if (plain or (plain is None and not _isatty(out))) else _RichUI(out)
 
     ui.note(f"Ikazuchi Duel: you (P{seat}, {mine}) against the {opponent} bot (P{1 - seat}, {theirs}), seed {seed}."
             f" Type 'help' for commands and rules.")
     ui.flush()
-    sess = _Session(bot=bot, opponent=opponent, seed=seed, decks=decks, human=seat, ui=ui, inp=inp)
+    sess = _Session(bot=bot, opponent=opponent, seed=seed, decks=decks, human=seat, ui=ui, inp=inp, cards=cards)
     ui.note(f"P{int(sess.state.row[G_FIRST])} goes first ({'you' if int(sess.state.row[G_FIRST]) == seat else 'the bot'}).")
     sess.run()
 
@@ -768,7 +775,8 @@ def play_game(opponent: str = "heuristic", seed: int | None = None, deck: str | 
     replay = Replay(seed=seed, decks=decks, actions=list(sess.actions), seats={"human": seat, "bot": opponent},
                     result=result_record(st, seat),
                     meta={"created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                          "tool": "tcg play", "bot_seed": seed, "quit": sess.quit})
+                          "tool": "tcg play", "bot_seed": seed, "quit": sess.quit},
+                    card_files=cards.files())
     path = None
     if replay_out is not None:
         try:
@@ -816,19 +824,38 @@ def _check_replay_out(path: Path, label: str = "--replay-out") -> None:
         raise PlayError(f"{label} {path}: no file can be written in {path.parent} ({e.strerror or e})") from None
 
 
+def play_cards(args):
+    """The :class:`prefabs.CardSet` ``tcg play`` plays: ``--cards``/``--decks-file`` when given,
+    else those a ``checkpoint:PATH`` opponent was trained on (the files' text it carries), else
+    the shipped cards. :class:`PlayError` for files that cannot be read or used."""
+    from prefabs import load_card_set
+    cards_file, decks_file = getattr(args, "cards", None), getattr(args, "decks_file", None)
+    if cards_file is not None or decks_file is not None:
+        try:
+            return load_card_set(cards_file, decks_file)
+        except (PrefabError, DeckError) as e:
+            raise PlayError(f"{'--decks-file' if isinstance(e, DeckError) else '--cards'}: {e}") from None
+    spec = getattr(args, "opponent", "")
+    if isinstance(spec, str) and spec.startswith("checkpoint:"):
+        from training.checkpoint import policy_cards   # only a checkpoint opponent needs torch
+        return policy_cards(spec[len("checkpoint:"):].partition("@")[0])
+    return shipped_cards()
+
+
 def play_command(args) -> int:
     """``tcg play`` with parsed arguments; returns the exit status (2 for a bad setting)."""
     from .bots import make_bot
 
-    if getattr(args, "list_decks", False):
-        print(list_decks_text())
-        return 0
     try:
+        cards = play_cards(args)
+        if getattr(args, "list_decks", False):
+            print(list_decks_text(cards))
+            return 0
         seed = _seat_and_seed(args.seat, args.seed, "--")
-        names = deck_names()
-        deck = resolve_deck_name(args.deck, names[0])
-        opp_deck = resolve_deck_name(args.opponent_deck, names[1 % len(names)])
-        bot = make_bot(args.opponent, seed)
+        names = deck_names(cards)
+        deck = resolve_deck_name(args.deck, names[0], cards)
+        opp_deck = resolve_deck_name(args.opponent_deck, names[1 % len(names)], cards)
+        bot = make_bot(args.opponent, seed, cards=cards)
         if args.replay_out is not None:   # checked before the game, so a finished game's replay is not lost
             _check_replay_out(Path(args.replay_out))
     except (PlayError, ValueError, NotImplementedError, ImportError, OSError) as e:
@@ -844,7 +871,7 @@ def play_command(args) -> int:
             print(f"tcg play: {e}; this game's replay will not be saved (give --replay-out FILE)", file=sys.stderr)
             out = None
     res = play_game(opponent=args.opponent, seed=seed, deck=deck, opponent_deck=opp_deck, seat=args.seat,
-                    replay_out=out, plain=True if args.plain else None, bot=bot)
+                    replay_out=out, plain=True if args.plain else None, bot=bot, cards=cards)
     return 1 if out is not None and res.replay_path is None else 0   # 1: the replay could not be written after all
 
 

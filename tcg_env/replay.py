@@ -15,6 +15,11 @@ checked apply gives back every state. Replays are JSON, never pickle::
 Each action is the engine's tuple ``[primary, sub1, sub2, sub3]``; who took it is whoever
 was to decide at that point (:attr:`GameState.current_player`).
 
+A game played on a designer's own cards (``tcg play`` against a checkpoint trained on them,
+or with ``--cards``) also holds ``"card_files": {"cards": TEXT, "decks": TEXT}``, the text of
+its cards and decks files, and ``decks`` names decks of those; the viewer rebuilds the cards
+from it, so the replay needs no other file.
+
 API: :func:`save_replay`, :func:`load_replay` (raises :class:`ReplayError` naming the
 problem), :func:`replay_states` (a generator of :class:`ReplayStep`), :func:`result_line`
 and :func:`run_replay` (the ``tcg replay`` viewer).
@@ -51,7 +56,9 @@ class ReplayError(ValueError):
 
 @dataclass
 class Replay:
-    """One recorded game. ``decks`` are prebuilt deck names by seat; ``actions`` are tuples."""
+    """One recorded game. ``decks`` are deck names by seat (prebuilt decks, or those of
+    ``card_files``: the text of the cards and decks files of a game on other cards, as
+    :meth:`prefabs.CardSet.files` gives it); ``actions`` are tuples."""
     seed: int
     decks: tuple[str, str]
     actions: list[tuple[int, int, int, int]] = field(default_factory=list)
@@ -60,6 +67,7 @@ class Replay:
     meta: dict = field(default_factory=dict)
     version: int = REPLAY_VERSION
     action_spec_version: int = ACTION_SPEC_VERSION
+    card_files: dict | None = None
 
     @property
     def human_seat(self) -> int | None:
@@ -70,12 +78,15 @@ class Replay:
         return {"format": REPLAY_FORMAT, "version": self.version, "action_spec_version": self.action_spec_version,
                 "seed": int(self.seed), "decks": list(self.decks), "seats": dict(self.seats),
                 "result": self.result, "meta": dict(self.meta),
+                **({} if self.card_files is None else {"card_files": dict(self.card_files)}),
                 "actions": [[int(x) for x in a] for a in self.actions]}
 
     def new_state(self):
         """The game's starting state (before any action)."""
+        from prefabs.cardset import carried_card_set
         from .state import GameState
-        return GameState.new(self.decks[0], self.decks[1], int(self.seed))
+        cards = carried_card_set(self.card_files)
+        return GameState.new(cards.decks[self.decks[0]], cards.decks[self.decks[1]], int(self.seed), pool=cards.pool)
 
 
 @dataclass
@@ -155,7 +166,7 @@ def _plain_text(s) -> bool:
 
 def replay_from_json(data, source: str | os.PathLike | None = None) -> Replay:
     """A :class:`Replay` from parsed JSON, checking its structure (not the actions' legality)."""
-    from prefabs import default_decks
+    from prefabs.cardset import carried_card_set
 
     from .state import shown
 
@@ -176,13 +187,18 @@ def replay_from_json(data, source: str | os.PathLike | None = None) -> Replay:
     seed = data.get("seed")
     if not _is_int(seed) or not 0 <= seed < 2 ** 64:
         raise bad(f"seed must be an integer in 0..2**64-1, got {shown(seed, 80)}")
+    files = data.get("card_files")
+    try:   # the cards and decks it was played with: its own files' text, else the shipped ones
+        known = carried_card_set(files).decks
+    except ValueError as e:
+        raise bad(str(e)) from None
     decks = data.get("decks")
-    known = default_decks()
+    kind = "prebuilt decks" if files is None else "the decks of its card_files"
     if not isinstance(decks, list) or len(decks) != 2:
-        raise bad(f"decks must be a list of two prebuilt deck names, got {shown(decks, 80)}")
+        raise bad(f"decks must be a list of two {'prebuilt ' if files is None else ''}deck names, got {shown(decks, 80)}")
     for d in decks:
         if not isinstance(d, str) or d not in known:
-            raise bad(f"unknown deck {shown(d, 80)}; prebuilt decks: {', '.join(known)}")
+            raise bad(f"unknown deck {shown(d, 80)}; {kind}: {', '.join(known)}")
     seats = data.get("seats", {})
     if not isinstance(seats, dict):
         raise bad(f"seats must be an object, got {shown(seats, 80)}")
@@ -206,7 +222,8 @@ def replay_from_json(data, source: str | os.PathLike | None = None) -> Replay:
         raise bad(f"result must be an object or null, got {shown(result, 80)}")
     meta = data.get("meta", {})
     return Replay(seed=seed, decks=(decks[0], decks[1]), actions=tuples, seats=dict(seats), result=result,
-                  meta=dict(meta) if isinstance(meta, dict) else {}, version=ver, action_spec_version=spec)
+                  meta=dict(meta) if isinstance(meta, dict) else {}, version=ver, action_spec_version=spec,
+                  card_files=None if files is None else dict(files))
 
 
 def load_replay(path: str | os.PathLike, check: bool = True) -> Replay:

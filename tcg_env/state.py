@@ -6,14 +6,13 @@ per-game path the Gymnasium, PettingZoo and play faces use; the batched path is
 """
 from __future__ import annotations
 
-import hashlib
 import struct
 from functools import lru_cache
 from itertools import chain
 
 import numpy as np
 
-from prefabs import CardPool, Deck, DeckError, default_decks, default_pool, deck_ids, find_deck
+from prefabs import CardPool, Deck, DeckError, card_table_digest, default_decks, default_pool, deck_ids, find_deck
 from prefabs.table import CARD_TABLE_VERSION
 from verification import explain as X
 from verification.errors import ActionOutOfRangeError, IllegalActionError, LegalCapacityError
@@ -436,7 +435,8 @@ def _pending_owner_problems(rows: np.ndarray, pool: CardPool):
 
 
 def pool_digest(pool: CardPool) -> bytes:
-    return hashlib.blake2b(pool.table.tobytes(), digest_size=16).digest()
+    """The compiled card table's digest as bytes (:func:`prefabs.card_table_digest` in hex)."""
+    return bytes.fromhex(card_table_digest(pool))
 
 
 def resolve_deck(deck: str | Deck | None, pool: CardPool) -> np.ndarray:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from prefabs import default_pool, deck_ids, load_decks, load_pool
-from training.cards import RunCards, checkpoint_cards, run_cards, shipped_cards
+from prefabs import default_pool, deck_ids, load_card_set, load_decks, load_pool
+from training.cards import CardSet, checkpoint_cards, run_cards, shipped_cards
 from training.checkpoint import CheckpointError, atomic_save, load_checkpoint, load_policy, policy_cards
 from training.config import TrainConfig
 from training.ppo import Trainer
@@ -51,8 +51,8 @@ def test_the_config_reads_the_files_and_names_decks_from_them(tmp_path, example)
 
 
 @pytest.mark.parametrize("files, says", [
-    (dict(cards_file="nowhere.toml"), r"config: cards_file: nowhere.toml cannot be read \(No such file"),
-    (dict(cards_file=CARDS), "config: decks_file: .*the shipped decks need the shipped cards: give a decks_file"),
+    (dict(cards_file="nowhere.toml"), r"config: cards_file: cards file nowhere.toml cannot be read \(No such file"),
+    (dict(cards_file=CARDS), "config: decks_file: .*the prebuilt decks need the shipped cards: give a decks file"),
     (dict(decks_file=CARDS), "config: decks_file: .*unknown top-level key"),
     (dict(cards_file=DECKS, decks_file=DECKS), "config: cards_file: .*unknown top-level key"),
     (dict(cards_file=CARDS, decks_file="EMPTY"), r"config: decks_file: .*non-empty \[\[deck\]\] array"),
@@ -173,4 +173,72 @@ def test_run_cards_of_the_shipped_files_is_the_shipped_cards_and_a_decks_file_al
     cards = run_cards(decks_file=str(path))
     assert not cards.shipped and len(cards.decks) == 1 and cards.digest == shipped_cards().digest
     assert "the decks differ" in cards.difference(shipped_cards())
-    assert isinstance(cards, RunCards) and np.array_equal(cards.pool.table, default_pool().table)
+    assert isinstance(cards, CardSet) and np.array_equal(cards.pool.table, default_pool().table)
+
+
+# ----------------------------------------------------------------------------- tcg play and tcg replay
+def test_tcg_play_plays_your_own_cards_and_its_replay_carries_them(tmp_path, capsys, example):
+    """``tcg play --cards --decks-file`` deals the files' decks against a bot; the replay holds
+    the files' text and re-plays with no other file; a replay whose carried text was altered,
+    or that names a deck its files lack, is refused by name."""
+    import io
+
+    from tcg_env.play import play_game
+    from tcg_env.replay import ReplayError, load_replay, replay_states, run_replay
+    from training.cli import main
+    from test_play import Typist
+    pool, decks = example
+    out_file = tmp_path / "game.json"
+    assert main(["play", "--cards", CARDS, "--decks-file", DECKS, "--list-decks"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("Decks (") and "Reefwall (control)" in listed and "Emberfang" not in listed
+    assert main(["play", "--cards", CARDS, "--decks-file", DECKS, "--deck", "Emberfang"]) == 2
+    assert "unknown deck 'Emberfang'; decks: Reefwall, Riptide" in capsys.readouterr().err
+    assert main(["play", "--cards", CARDS]) == 2
+    assert "--decks-file: " in capsys.readouterr().err   # the prebuilt decks need the shipped cards
+    cards = load_card_set(CARDS, DECKS)
+    out = io.StringIO()
+    res = play_game(opponent="heuristic", seed=5, seat=1, deck="rip", opponent_deck="reef", cards=cards,
+                    input=Typist(out, 5), output=out,
+                    replay_out=out_file)
+    assert res.state.done and res.state.pool.table.tobytes() == pool.table.tobytes()
+    assert "you (P1, Riptide) against the heuristic bot (P0, Reefwall)" in out.getvalue()
+    raw = json.loads(out_file.read_text())
+    assert raw["decks"] == ["Reefwall", "Riptide"] and raw["card_files"] == cards.files()
+    rep = load_replay(out_file)
+    assert list(replay_states(rep))[-1].state == res.state
+    view = io.StringIO()
+    assert run_replay(out_file, show_all=True, output=view) == 0
+    assert view.getvalue().rstrip().splitlines()[-1] == res.line
+    for change, says in ((dict(decks=["Reefwall", "Emberfang Rush"]),
+                          "unknown deck 'Emberfang Rush'; the decks of its card_files: Reefwall, Riptide"),
+                         (dict(card_files={"cards": "[[card]]", "decks": ""}), "its cards file: "),
+                         (dict(card_files=["x"]), "'card_files' must map 'cards' and 'decks'")):
+        (tmp_path / "bad.json").write_text(json.dumps({**raw, **change}))
+        with pytest.raises(ReplayError, match=says):
+            load_replay(tmp_path / "bad.json")
+
+
+def test_tcg_play_against_a_checkpoint_deals_the_cards_it_was_trained_on(tmp_path, capsys):
+    from training.cli import main
+    run_updates(own(tmp_path), 1)
+    policy = tmp_path / "run" / "policy.pt"
+    assert main(["play", "--opponent", f"checkpoint:{policy}", "--list-decks"]) == 0
+    assert "Riptide (aggro)" in capsys.readouterr().out
+    replay = tmp_path / "g.json"
+    import sys
+    from io import StringIO
+    sys_stdin = sys.stdin
+    try:
+        sys.stdin = StringIO("1\n" * 400)
+        assert main(["play", "--opponent", f"checkpoint:{policy}", "--seed", "2", "--plain",
+                     "--replay-out", str(replay)]) == 0
+    finally:
+        sys.stdin = sys_stdin
+    assert json.loads(replay.read_text())["card_files"] == {"cards": Path(CARDS).read_text(),
+                                                            "decks": Path(DECKS).read_text()}
+    capsys.readouterr()
+    # the shipped cards beside it: refused, naming both
+    assert main(["play", "--opponent", f"checkpoint:{policy}", "--cards", str(EXAMPLES.parent.parent / "prefabs" /
+                                                                              "data" / "cards.toml")]) == 2
+    assert "not on the shipped cards with 4 deck(s) (Emberfang Rush" in capsys.readouterr().err

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import torch
 
+from prefabs import CardSet, card_table_digest
 from tcg_env.atomic import atomic_write
 from tcg_env.state import shown
 from verification.spec import ACTION_SPEC_VERSION
 
-from .cards import RunCards, card_table_digest, checkpoint_cards
+from .cards import checkpoint_cards
 
 FORMAT = "tcg-checkpoint"
 VERSION = 1
@@ -52,7 +53,7 @@ def atomic_save(obj, path: str | Path) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def save_policy(policy, path: str | Path, extra: dict | None = None, cards: RunCards | None = None) -> Path:
+def save_policy(policy, path: str | Path, extra: dict | None = None, cards: CardSet | None = None) -> Path:
     """Write ``policy`` trained on ``cards`` (None: the shipped cards) with the ``extra`` keys."""
     check_finite_weights(policy.state_dict(), f"saving {path}")
     data = {
@@ -175,12 +176,12 @@ def remove_stale_temps(*folders: str | Path) -> None:
                     stale.unlink()
 
 
-def load_policy(path: str | Path, map_location="cpu", cards: RunCards | None = None):
+def load_policy(path: str | Path, map_location="cpu", cards: CardSet | None = None):
     """A :class:`~policy.TCGPolicy` from a checkpoint, in eval mode. The checkpoint must have
     been trained on ``cards`` (None: the shipped cards), else :class:`CheckpointError`; the
     cards a checkpoint was trained on are :func:`policy_cards`."""
     from policy import PolicyConfig, TCGPolicy
-    from .cards import shipped_cards
+    from prefabs import shipped_cards
     data = load_checkpoint(path, map_location)
     own, cards = checkpoint_cards(data, path), cards or shipped_cards()
     if not own.same_as(cards):
@@ -200,12 +201,12 @@ def load_policy(path: str | Path, map_location="cpu", cards: RunCards | None = N
     return policy
 
 
-def policy_cards(path: str | Path) -> RunCards:
+def policy_cards(path: str | Path) -> CardSet:
     """The cards the checkpoint ``path`` was trained on (its ``card_files``, else the shipped ones)."""
     return checkpoint_cards(load_checkpoint(path), path)
 
 
-def load_init_weights(policy, path: str | Path, data: dict | None = None, cards: RunCards | None = None) -> dict:
+def load_init_weights(policy, path: str | Path, data: dict | None = None, cards: CardSet | None = None) -> dict:
     """Load a policy checkpoint's weights into the existing ``policy`` (e.g. a BC policy as the
     start of PPO: ``tcg train --init-from``). The checkpoint is validated like any other
     (format, versions, card pool); its policy config must equal ``policy.config`` field for
@@ -216,7 +217,7 @@ def load_init_weights(policy, path: str | Path, data: dict | None = None, cards:
     (None: the shipped ones); the checkpoint must have been trained on them. Returns the
     checkpoint dict."""
     from policy import PolicyConfig
-    from .cards import shipped_cards
+    from prefabs import shipped_cards
     if data is None:
         data = load_checkpoint(path, map_location="cpu")
     own, cards = checkpoint_cards(data, path), cards or shipped_cards()

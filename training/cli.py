@@ -584,10 +584,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "its most likely tuple unless @sample; default heuristic)")
     p.add_argument("--seed", type=seed_arg, default=None, help="game seed (default: a random one, kept in the replay)")
     p.add_argument("--deck", default=None, metavar="NAME",
-                   help="your prebuilt deck (default: the first prebuilt deck; see --list-decks)")
+                   help="your deck (default: the first deck; see --list-decks)")
     p.add_argument("--opponent-deck", default=None, metavar="NAME",
-                   help="the bot's prebuilt deck (default: the second prebuilt deck)")
-    p.add_argument("--list-decks", action="store_true", help="list the prebuilt decks with plan and description")
+                   help="the bot's deck (default: the second deck)")
+    p.add_argument("--list-decks", action="store_true",
+                   help="list the decks (of --cards/--decks-file or the checkpoint opponent's cards, else the "
+                        "prebuilt ones) with plan and description")
+    p.add_argument("--cards", default=None, metavar="FILE",
+                   help="play your own cards: a cards file (TOML, the form of prefabs/data/cards.toml; default: "
+                        "the cards a checkpoint:PATH opponent was trained on, else the shipped cards)")
+    p.add_argument("--decks-file", default=None, metavar="FILE",
+                   help="the decks to play, a decks file of decks built from the cards (default: the prebuilt "
+                        "decks, or a checkpoint:PATH opponent's); the replay carries both files' text")
     p.add_argument("--seat", type=int, choices=[0, 1], default=0,
                    help="your seat, 0 or 1 (default 0; who goes first is drawn from the seed)")
     p.add_argument("--replay-out", default=None, metavar="FILE",

@@ -224,7 +224,7 @@ class TrainConfig:
              "deck_weights: at least one deck needs a weight > 0")
 
     def cards(self):
-        """The run's :class:`training.cards.RunCards`: ``cards_file`` and ``decks_file`` read
+        """The run's :class:`prefabs.CardSet`: ``cards_file`` and ``decks_file`` read
         now (the shipped cards and decks for ''). ValueError naming the setting otherwise."""
         from .cards import run_cards
         return run_cards(self.cards_file, self.decks_file)

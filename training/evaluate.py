@@ -7,7 +7,7 @@ policies through the sequential sampler. ``play_match`` also takes any bot objec
 openskill (Plackett-Luce), the heuristic held fixed as the anchor, and appends to ``league.csv`` and ``league.png`` in the run folder.
 
 Matches play the shipped cards' prebuilt decks unless given ``cards`` (a
-:class:`training.cards.RunCards`: a run on its own cards and decks files).
+:class:`prefabs.CardSet`: a run on its own cards and decks files).
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def match_decks(games: int, pairing: tuple[str, str] | None = None, cards=None):
 
     ``pairing=(mine, theirs)``: every game plays that one pairing instead (the measured side
     always holds ``mine``), still alternating seats; ``(d, d)`` is deck d's mirror.
-    ``cards``: the decks of a run on its own cards (:class:`training.cards.RunCards`)."""
+    ``cards``: the decks of a run on its own cards (:class:`prefabs.CardSet`)."""
     seat = (np.arange(games) % 2).astype(np.int32)
     names = list(_decks(cards))
     if pairing is not None:
@@ -140,7 +140,7 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     ``pairing=(mine, theirs)`` plays only that deck pairing (see :func:`match_decks`).
     ``progress(finished, n)`` is called whenever more games have finished (``n``: the games this
     call plays, ``hi - lo`` with ``block``).
-    ``cards``: play the decks and card pool of a run on its own cards (:class:`training.cards.RunCards`;
+    ``cards``: play the decks and card pool of a run on its own cards (:class:`prefabs.CardSet`;
     None: the shipped cards and prebuilt decks)."""
     device = torch.device(device)
     if isinstance(opponent, str):

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from policy import PolicyConfig, TCGPolicy, obs_tensors
+from prefabs import CardSet, shipped_cards
 from tcg_env import VecTCG
 from tcg_env.bots import HeuristicBot
 from verification.spec import ACTION_SPEC_VERSION
@@ -42,7 +43,7 @@ from verification.spec import ACTION_SPEC_VERSION
 from . import distributed as D
 from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, check_finite_weights,
                          load_checkpoint, remove_stale_temps, resume_fields, resume_target, why)
-from .cards import RunCards, checkpoint_cards, shipped_cards
+from .cards import checkpoint_cards
 from .config import TrainConfig, check_device, deck_values, deck_weight_vector
 from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
 from .evaluate import SNAPSHOT_PREFIX
@@ -81,7 +82,7 @@ def deal_pairings(num_envs: int, weights: np.ndarray, decks=None) -> list[tuple[
     return out
 
 
-def own_deck_index(deck_rows: np.ndarray, cards: RunCards | None = None) -> np.ndarray:
+def own_deck_index(deck_rows: np.ndarray, cards: CardSet | None = None) -> np.ndarray:
     """int[N, 2]: for each game's two seats, the index in the decks of ``cards`` (default: the
     shipped cards' prebuilt decks) of the deck it plays (-1 for a deck not among them)."""
     rows = (cards or shipped_cards()).deck_rows()
@@ -117,7 +118,7 @@ _POLICY_FLAGS = [f.name for f in fields(PolicyConfig)
                  if f.type in (bool, "bool") and f.name in TrainConfig.__dataclass_fields__]
 
 
-def build_policy(cfg: TrainConfig, cards: RunCards | None = None) -> TCGPolicy:
+def build_policy(cfg: TrainConfig, cards: CardSet | None = None) -> TCGPolicy:
     """The policy ``cfg`` trains, for the run's cards (``cfg.cards()`` unless given)."""
     table = (cards or cfg.cards()).pool.table if cfg.card_text else None   # read by the card_text input only
     return TCGPolicy(policy_config(cfg), card_table=table)
@@ -138,7 +139,7 @@ def policy_config(cfg: TrainConfig) -> PolicyConfig:
     return pc
 
 
-def check_resumable(data: dict, cfg: TrainConfig, path, world: int, cards: RunCards | None = None) -> None:
+def check_resumable(data: dict, cfg: TrainConfig, path, world: int, cards: CardSet | None = None) -> None:
     """CheckpointError unless the resumable checkpoint ``data`` (read from ``path``) can be
     continued by a run of ``cfg`` with ``world`` ranks: its settings and counters are well
     formed, it trains the same policy, its games were dealt by the same deck layout, and it was

@@ -117,8 +117,10 @@ class HeuristicBot(BuiltinBot):
     name = "heuristic"
 
 
-def make_bot(spec: str, seed: int = 0):
-    """A bot from its name: ``random``, ``heuristic``, ``search[:N|:Nms]`` or ``checkpoint:PATH``."""
+def make_bot(spec: str, seed: int = 0, cards=None):
+    """A bot from its name: ``random``, ``heuristic``, ``search[:N|:Nms]`` or ``checkpoint:PATH``.
+    ``cards``: the :class:`prefabs.CardSet` of the games it plays (None: the shipped cards); a
+    checkpoint bot must have been trained on them (the others play any cards)."""
     if not isinstance(spec, str):
         raise ValueError(f"a bot is named by a string (random, heuristic, search[:BUDGET], checkpoint:PATH), "
                          f"got {spec!r}")
@@ -132,7 +134,7 @@ def make_bot(spec: str, seed: int = 0):
         path, _, mode = spec[len("checkpoint:"):].partition("@")
         if mode not in ("", "greedy", "sample"):
             raise ValueError(f"checkpoint bot mode must be 'greedy' or 'sample' (checkpoint:PATH@sample), got {mode!r}")
-        return PolicyBot(path, greedy=mode != "sample", seed=seed)
+        return PolicyBot(path, greedy=mode != "sample", seed=seed, cards=cards)
     if spec == "search" or spec.startswith("search:"):
         from .search import make_search_bot
         return make_search_bot(spec, seed)

@@ -12,7 +12,7 @@ class PolicyBot:
     name = "checkpoint"
 
     def __init__(self, path: str, greedy: bool = True, seed: int = 0, device: str = "cpu", cards=None):
-        """``cards``: the :class:`training.cards.RunCards` of the games it plays (None: the
+        """``cards``: the :class:`prefabs.CardSet` of the games it plays (None: the
         shipped cards); a checkpoint trained on other cards is refused (``CheckpointError``)."""
         import torch
         from training.checkpoint import load_policy
