@@ -104,8 +104,9 @@ def load_card_set(cards_file=None, decks_file=None) -> CardSet:
     """The cards of a cards file and the decks of a decks file built from them, with the files'
     text (None for either: the shipped file; both None: :func:`shipped_cards`). A decks file
     alone builds its decks from the shipped cards; a cards file alone needs the prebuilt decks'
-    cards in it. :class:`PrefabError` (the cards) or :class:`DeckError` (the decks) naming the
-    file for anything unreadable or malformed."""
+    cards in it. :class:`PrefabError` (the cards, also a cards file alone that the prebuilt
+    decks do not fit) or :class:`DeckError` (the decks) naming the file for anything unreadable
+    or malformed."""
     from .loader import DeckError, PrefabError, read_text
     if cards_file is None and decks_file is None:
         return shipped_cards()
@@ -120,8 +121,9 @@ def load_card_set(cards_file=None, decks_file=None) -> CardSet:
     except DeckError as e:
         if decks_file is not None:
             raise
-        raise DeckError(f"{e} (the prebuilt decks need the shipped cards: give a decks file of decks built "
-                        f"from your cards)") from None
+        # the cards file is what does not fit: it lacks cards the prebuilt decks hold
+        raise PrefabError(f"{cards_file}: the prebuilt decks need cards it lacks ({e}); give a decks file of "
+                          f"decks built from its cards") from None
     return CardSet(pool, decks, cards_text, decks_text)
 
 
@@ -140,11 +142,8 @@ def carried_card_set(files) -> CardSet:
     if not isinstance(files, dict) or set(files) != {"cards", "decks"} or \
             not all(isinstance(v, str) for v in files.values()):
         raise ValueError("its 'card_files' must map 'cards' and 'decks' to the files' text")
-    what = "cards"
     try:
         pool = pool_from_text(files["cards"], "its cards file")
-        what = "decks"
         return CardSet(pool, decks_from_text(files["decks"], pool, "its decks file"), files["cards"], files["decks"])
-    except (PrefabError, DeckError) as e:   # a TOML error names the file already; a card's or deck's does not
-        msg = str(e)
-        raise ValueError(msg if msg.startswith("its ") else f"its {what} file: {msg}") from None
+    except (PrefabError, DeckError) as e:   # named "its cards file: ..." or "its decks file: ..."
+        raise ValueError(str(e)) from None

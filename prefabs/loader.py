@@ -615,13 +615,25 @@ def load_decks(pool: CardPool, path: Path | str | None = None) -> dict[str, Deck
 
 def pool_from_text(text: str, where: str = "cards text") -> CardPool:
     """The card pool of a cards file's ``text`` (as :func:`load_pool` reads it from a file; a
-    checkpoint carries its run's cards this way). Errors name ``where``."""
-    return CardPool(parse_cards(_parse_toml(text, where, "cards", "card", PrefabError)))
+    checkpoint carries its run's cards this way). Every error names ``where`` first."""
+    try:
+        return CardPool(parse_cards(_parse_toml(text, where, "cards", "card", PrefabError)))
+    except PrefabError as e:
+        raise _named(e, where) from None
 
 
 def decks_from_text(text: str, pool: CardPool, where: str = "decks text") -> dict[str, Deck]:
-    """The decks of a decks file's ``text``, validated against ``pool`` (as :func:`load_decks`)."""
-    return parse_decks(_parse_toml(text, where, "decks", "deck", DeckError), pool)
+    """The decks of a decks file's ``text``, validated against ``pool`` (as :func:`load_decks`).
+    Every error names ``where`` first."""
+    try:
+        return parse_decks(_parse_toml(text, where, "decks", "deck", DeckError), pool)
+    except DeckError as e:
+        raise _named(e, where) from None
+
+
+def _named(e: ValueError, where: str) -> ValueError:
+    """``e`` (a PrefabError or DeckError) with its message beginning ``where: ``."""
+    return e if str(e).startswith(f"{where}: ") else type(e)(f"{where}: {e}")
 
 
 def find_deck(name, decks: Mapping[str, "Deck"] | None = None) -> str:

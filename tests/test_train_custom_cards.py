@@ -50,9 +50,20 @@ def test_the_config_reads_the_files_and_names_decks_from_them(tmp_path, example)
     assert TrainConfig.from_dict({**TINY, "out": str(tmp_path / "s")}).cards().shipped
 
 
+def test_deck_weights_deal_the_run_s_own_pairings(tmp_path):
+    """deck_weights names the file's decks and deals their pairings: Reefwall=3 against Riptide's 1
+    gives the four pairings 9 : 3 : 3 : 1 of 16 games."""
+    tr = Trainer(own(tmp_path, num_envs=16, deck_weights="reef=3"), quiet=True)
+    pairs = [tuple(r) for r in tr.own_deck.tolist()]
+    assert {p: pairs.count(p) for p in set(pairs)} == {(0, 0): 9, (0, 1): 3, (1, 0): 3, (1, 1): 1}
+    tr.close()
+
+
 @pytest.mark.parametrize("files, says", [
     (dict(cards_file="nowhere.toml"), r"config: cards_file: cards file nowhere.toml cannot be read \(No such file"),
-    (dict(cards_file=CARDS), "config: decks_file: .*the prebuilt decks need the shipped cards: give a decks file"),
+    (dict(cards_file=CARDS), r"config: cards_file: .*cards.toml: the prebuilt decks need cards it lacks \(.*"
+                             r"'Grask, Ember Warlord'.*give a decks file"),
+    (dict(cards_file=" "), "config: cards_file: a cards file is named by its path, got ' '"),
     (dict(decks_file=CARDS), "config: decks_file: .*unknown top-level key"),
     (dict(cards_file=DECKS, decks_file=DECKS), "config: cards_file: .*unknown top-level key"),
     (dict(cards_file=CARDS, decks_file="EMPTY"), r"config: decks_file: .*non-empty \[\[deck\]\] array"),
@@ -100,6 +111,31 @@ def test_a_run_on_its_own_cards_plays_them_and_its_checkpoints_carry_them(tmp_pa
     assert "card_files" not in load_checkpoint(tmp_path / "s" / "run" / "policy.pt")
     with pytest.raises(CheckpointError, match="this run plays 17 cards of their own"):
         Trainer(own(tmp_path / "i"), init_from=str(tmp_path / "s" / "run" / "policy.pt"), quiet=True)
+
+
+def test_tcg_train_init_from_takes_a_policy_of_the_same_cards_and_refuses_others(tmp_path, capsys, monkeypatch):
+    """``tcg train --init-from`` checks the policy against the run's cards before any folder is made."""
+    from training.cli import main
+    monkeypatch.chdir(tmp_path)
+    run_updates(own(tmp_path / "own"), 1)
+    run_updates(TrainConfig.from_dict({**TINY, "out": str(tmp_path / "shipped" / "run")}), 1)
+    sets = ["--set", "n_heads=0"]   # as TrainConfig's default, which the tiny runs keep (the cpu config sets 2)
+    for k, v in TINY.items():
+        if k not in ("minutes", "total_steps"):
+            sets += ["--set", f"{k}={v}"]
+    files = ["--set", f"cards_file={CARDS}", "--set", f"decks_file={DECKS}"]
+    common = ["--no-progress", "--final-eval-games", "2", "--total-steps", str(TINY["num_envs"] * TINY["rollout_steps"]),
+              *sets]
+    assert main(["train", "--init-from", str(tmp_path / "own" / "run" / "policy.pt"), "--out", str(tmp_path / "a"),
+                 *common, *files]) == 0
+    assert "card_files" in load_checkpoint(tmp_path / "a" / "policy.pt")
+    capsys.readouterr()
+    for start, extra, says in ((tmp_path / "shipped" / "run" / "policy.pt", files,
+                                "and this run plays 17 cards of their own"),
+                               (tmp_path / "own" / "run" / "policy.pt", [], "and this run plays the shipped cards")):
+        assert main(["train", "--init-from", str(start), "--out", str(tmp_path / "b"), *common, *extra]) == 2
+        assert says in capsys.readouterr().err
+        assert not (tmp_path / "b").exists()
 
 
 def test_a_run_on_its_own_cards_resumes_exactly(tmp_path):
@@ -195,7 +231,8 @@ def test_tcg_play_plays_your_own_cards_and_its_replay_carries_them(tmp_path, cap
     assert main(["play", "--cards", CARDS, "--decks-file", DECKS, "--deck", "Emberfang"]) == 2
     assert "unknown deck 'Emberfang'; decks: Reefwall, Riptide" in capsys.readouterr().err
     assert main(["play", "--cards", CARDS]) == 2
-    assert "--decks-file: " in capsys.readouterr().err   # the prebuilt decks need the shipped cards
+    err = capsys.readouterr().err
+    assert err.startswith(f"tcg play: --cards: {CARDS}: the prebuilt decks need cards it lacks"), err
     cards = load_card_set(CARDS, DECKS)
     out = io.StringIO()
     res = play_game(opponent="heuristic", seed=5, seat=1, deck="rip", opponent_deck="reef", cards=cards,

@@ -84,13 +84,19 @@ def primary_scalars(sums: np.ndarray) -> dict[str, float]:
                          (f"actions/adv/{Primary(int(p)).name}", float(sums[1, p] / sums[0, p])))}
 
 
+def tag_name(name: str) -> str:
+    """A card or deck name as one TensorBoard tag part: spaces as '_', and '/' (which would nest
+    the tag; a designer's own names may hold one) as '_' too."""
+    return name.replace(" ", "_").replace("/", "_")
+
+
 def card_scalars(sums: np.ndarray, names: dict[int, str]) -> dict[str, float]:
     """TensorBoard scalars from summed :func:`card_play_stats`: for each card that was playable,
     its play rate and the mean advantage of its plays and of its passes (absent when there were
     none). ``names`` maps card id to a name (an id without one is called ``card_<id>``)."""
     out = {}
     for c in np.nonzero(sums[0])[0]:
-        n = names.get(int(c), f"card_{int(c)}").replace(" ", "_")
+        n = tag_name(names.get(int(c), f"card_{int(c)}"))
         playable, played = sums[0, c], sums[1, c]
         out[f"cards/play_rate/{n}"] = float(played / playable)
         if played:

@@ -24,8 +24,8 @@ def run_cards(cards_file: str = "", decks_file: str = "") -> CardSet:
     for key, val in (("cards_file", cards_file), ("decks_file", decks_file)):
         if not isinstance(val, str):
             raise ValueError(f"config: {key} must be a path (a string; '' for the shipped file), got {val!r}")
-    try:
-        return load_card_set(cards_file if cards_file.strip() else None, decks_file if decks_file.strip() else None)
+    try:   # '' is the shipped file; a blank but non-empty path is refused by load_card_set
+        return load_card_set(cards_file or None, decks_file or None)
     except PrefabError as e:
         raise ValueError(f"config: cards_file: {e}") from None
     except DeckError as e:

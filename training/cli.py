@@ -207,7 +207,8 @@ def _cmd_train(args) -> int:
         if args.init_from is not None:   # checked before a folder is made or ranks start (CheckpointError)
             from .checkpoint import load_init_weights
             from .ppo import build_policy
-            saved = load_init_weights(build_policy(cfg), args.init_from)
+            cards = cfg.cards()   # the policy must have been trained on the run's cards
+            saved = load_init_weights(build_policy(cfg, cards), args.init_from, cards=cards)
         if not args.resume:   # the launcher (its ranks then find the folder free), a single process, or a rank
             _make_room(cfg, move=os.environ.get("RANK", "0") == "0")
         created = _output_folder(cfg.out)

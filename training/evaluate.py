@@ -70,8 +70,8 @@ def _check_pairing(pairing, cards=None) -> tuple[str, str]:
 
 
 def match_decks(games: int, pairing: tuple[str, str] | None = None, cards=None):
-    """The deck and seat layout of a match: game i plays prebuilt deck pairing (i // 2) mod 16
-    (as deck names, seat 0's first) with the measured side in seat i mod 2, so every pairing is
+    """The deck and seat layout of a match: game i plays deck pairing (i // 2) mod P of the P
+    pairings (16 of the prebuilt decks; as deck names, seat 0's first) with the measured side in seat i mod 2, so every pairing is
     played from both seats. Returns (list of name pairs, seat int32 [games]).
 
     ``pairing=(mine, theirs)``: every game plays that one pairing instead (the measured side

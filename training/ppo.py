@@ -45,7 +45,7 @@ from .checkpoint import (FORMAT, VERSION, CheckpointError, atomic_save, check_fi
                          load_checkpoint, remove_stale_temps, resume_fields, resume_target, why)
 from .cards import checkpoint_cards
 from .config import TrainConfig, check_device, deck_values, deck_weight_vector
-from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats
+from .card_stats import card_play_stats, card_scalars, primary_scalars, primary_stats, tag_name
 from .evaluate import SNAPSHOT_PREFIX
 from .gae import seat_gae, waiting_value_targets
 from .resume_checks import check_run_state
@@ -698,9 +698,9 @@ class Trainer:
         out = {f"eval/win_rate_vs_{k}": v["win_rate"] for k, v in results.items()}
         # where a plateau against the heuristic sits: the learner's win rate by the deck it played
         for deck, v in results["heuristic"]["by_own_deck"].items():
-            out[f"eval/heuristic_by_own_deck/{deck.replace(' ', '_')}"] = v["win_rate"]
+            out[f"eval/heuristic_by_own_deck/{tag_name(deck)}"] = v["win_rate"]
         for deck, v in results["heuristic"]["by_opponent_deck"].items():
-            out[f"eval/heuristic_by_opponent_deck/{deck.replace(' ', '_')}"] = v["win_rate"]
+            out[f"eval/heuristic_by_opponent_deck/{tag_name(deck)}"] = v["win_rate"]
         # the learner's openskill rating against the heuristic anchor's fixed mu of 25
         out["eval/learner_rating_mu"], out["eval/learner_rating_sigma"] = self.ratings["learner"]
         return out
