@@ -142,6 +142,11 @@ def carried_card_set(files) -> CardSet:
     if not isinstance(files, dict) or set(files) != {"cards", "decks"} or \
             not all(isinstance(v, str) for v in files.values()):
         raise ValueError("its 'card_files' must map 'cards' and 'decks' to the files' text")
+    for what, text in files.items():   # a file's text is UTF-8: a lone surrogate could not be written out again
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"its {what} file's text is not UTF-8 text ({e.reason} at character {e.start})") from None
     try:
         pool = pool_from_text(files["cards"], "its cards file")
         return CardSet(pool, decks_from_text(files["decks"], pool, "its decks file"), files["cards"], files["decks"])

@@ -169,6 +169,8 @@ def test_a_resume_refuses_files_that_changed_and_a_checkpoint_whose_cards_were_a
     for bad, says in ((dict(card_files={"cards": changed.read_text(), "decks": Path(DECKS).read_text()}),
                        "was trained on a different card pool than the cards it carries"),
                       (dict(card_files={"cards": 3}), "'card_files' must map 'cards' and 'decks'"),
+                      (dict(card_files={"cards": changed.read_text() + '# \udc80', "decks": Path(DECKS).read_text()}),
+                       "its cards file's text is not UTF-8 text"),
                       (dict(card_files={"cards": "[[card]]\nname = 1", "decks": ""}), r"bad.pt: its cards file: card #1"),
                       (dict(card_files=None), "different card pool than the shipped cards")):
         atomic_save({**data, **bad}, tmp_path / "bad.pt")
