@@ -71,7 +71,7 @@ class CardSet:
                 return replace(card, id=0, flavor="")
             changed = sorted(c.name for c in self.pool.cards
                              if c.name in theirs and printed(c) != printed(other.pool[other.pool.id_of(c.name)]))
-            parts = [f"only {label} has {', '.join(sorted(names)[:4])}{', ...' if len(names) > 4 else ''}"
+            parts = [f"only in {label}: {', '.join(sorted(names)[:4])}{', ...' if len(names) > 4 else ''}"
                      for label, names in zip(labels, (ours - theirs, theirs - ours)) if names]
             if changed:
                 parts.append(f"changed: {', '.join(changed[:4])}{', ...' if len(changed) > 4 else ''}")

@@ -825,20 +825,24 @@ def _check_replay_out(path: Path, label: str = "--replay-out") -> None:
 
 
 def play_cards(args):
-    """The :class:`prefabs.CardSet` ``tcg play`` plays: ``--cards``/``--decks-file`` when given,
-    else those a ``checkpoint:PATH`` opponent was trained on (the files' text it carries), else
-    the shipped cards. :class:`PlayError` for files that cannot be read or used."""
+    """The :class:`prefabs.CardSet` ``tcg play`` plays (:func:`cards_from_flags` of its flags)."""
+    return cards_from_flags(getattr(args, "cards", None), getattr(args, "decks_file", None),
+                            getattr(args, "opponent", ""))
+
+
+def cards_from_flags(cards_file, decks_file, bot: str = ""):
+    """The :class:`prefabs.CardSet` a command's ``--cards``/``--decks-file`` give when either is
+    given, else the one a ``checkpoint:PATH`` bot was trained on (the files' text it carries),
+    else the shipped cards. :class:`PlayError` for files that cannot be read or used."""
     from prefabs import load_card_set
-    cards_file, decks_file = getattr(args, "cards", None), getattr(args, "decks_file", None)
     if cards_file is not None or decks_file is not None:
         try:
             return load_card_set(cards_file, decks_file)
         except (PrefabError, DeckError) as e:
             raise PlayError(f"{'--decks-file' if isinstance(e, DeckError) else '--cards'}: {e}") from None
-    spec = getattr(args, "opponent", "")
-    if isinstance(spec, str) and spec.startswith("checkpoint:"):
-        from training.checkpoint import policy_cards   # only a checkpoint opponent needs torch
-        return policy_cards(spec[len("checkpoint:"):].partition("@")[0])
+    if isinstance(bot, str) and bot.startswith("checkpoint:"):
+        from training.checkpoint import policy_cards   # only a checkpoint bot needs torch
+        return policy_cards(bot[len("checkpoint:"):].partition("@")[0])
     return shipped_cards()
 
 
@@ -876,4 +880,4 @@ def play_command(args) -> int:
 
 
 __all__ = ["COMMANDS_HELP", "RULES_SUMMARY", "PlayError", "PlayResult", "default_replay_path", "describe_for",
-           "list_decks_text", "play_command", "play_game", "resolve_deck_name"]
+           "cards_from_flags", "list_decks_text", "play_command", "play_game", "resolve_deck_name"]

@@ -357,7 +357,7 @@ def test_a_bot_playing_an_illegal_tuple_writes_nothing(tmp_path, monkeypatch):
             Cheat.calls += 1
             if Cheat.calls == 3:   # once, then legal again (the games would otherwise still finish)
                 out[rows[0]] = (Primary.ATTACK, 31, 31, 1)
-    monkeypatch.setattr(tcg_env.bots, "make_bot", lambda name, seed=0: Cheat())
+    monkeypatch.setattr(tcg_env.bots, "make_bot", lambda name, seed=0, cards=None: Cheat())
     with pytest.raises(D.BotError, match="which is not legal"):
         D.write_demos(tmp_path / "c.demos", "cheat", 2, seed=1, parallel=2)
     assert Cheat.calls == 3 and os.listdir(tmp_path) == []

@@ -161,7 +161,7 @@ def test_a_resume_refuses_files_that_changed_and_a_checkpoint_whose_cards_were_a
     changed.write_text(head + 'name = "Minnow"' + tail.replace("attack = ", "attack = 1", 1))
     with pytest.raises(CheckpointError, match=r"the card tables differ \(changed: Minnow\).*--set cards_file=PATH"):
         Trainer(own(tmp_path, cards_file=str(changed)), resume=str(run), quiet=True)
-    with pytest.raises(CheckpointError, match="only the checkpoint has Abyssal Eel"):
+    with pytest.raises(CheckpointError, match="only in the checkpoint: Abyssal Eel"):
         Trainer(TrainConfig.from_dict({**TINY, "out": str(run)}), resume=str(run), quiet=True)
     # the text a checkpoint carries must compile to its digest
     ckpt = sorted((run / "checkpoints").glob("ckpt_*.pt"))[-1]
@@ -281,3 +281,43 @@ def test_tcg_play_against_a_checkpoint_deals_the_cards_it_was_trained_on(tmp_pat
     assert main(["play", "--opponent", f"checkpoint:{policy}", "--cards", str(EXAMPLES.parent.parent / "prefabs" /
                                                                               "data" / "cards.toml")]) == 2
     assert "not on the shipped cards with 4 deck(s) (Emberfang Rush" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- tcg demos and tcg bc
+def test_demonstrations_of_your_own_cards_carry_them_into_behaviour_cloning(tmp_path, capsys, example):
+    """``tcg demos --cards --decks-file`` records games of the files' decks and their text in the
+    header; ``--append`` keeps to the file's own cards and refuses others; ``tcg bc`` trains a
+    policy of those cards, saved with them."""
+    from training.cli import main
+    from training.demos import DemoFormatError, DemoReader, check_header, load_demos, write_demos
+    pool, decks = example
+    demos = tmp_path / "d.bin"
+    assert main(["demos", "--bot", "heuristic", "--games", "6", "--parallel", "6", "--cards", CARDS,
+                 "--decks-file", DECKS, "--out", str(demos), "--json"]) == 0
+    cards = load_card_set(CARDS, DECKS)
+    rd = DemoReader(demos)
+    assert rd.header["card_files"] == cards.files() and rd.cards.same_as(cards)
+    data = load_demos(demos)
+    assert data.cards.same_as(cards) and set(data.game.tolist()) == set(range(6))
+    from tcg_env.state import state_rows_problem
+    assert state_rows_problem(data.game_start_state, pool) is None   # start states of these cards' games
+    assert state_rows_problem(data.game_start_state, default_pool()) is not None
+    # appending without flags keeps the file's cards; the shipped cards are refused by name
+    capsys.readouterr()
+    assert main(["demos", "--bot", "heuristic", "--games", "2", "--out", str(demos), "--append", "--json"]) == 0
+    assert load_demos(demos).game_id.tolist() == list(range(8))
+    with pytest.raises(DemoFormatError, match="holds games on 17 cards of their own .* the shipped cards"):
+        write_demos(demos, games=2, append=True, cards=shipped_cards())
+    # the header's carried text must compile to its digest, and be well formed
+    for bad, says in ((dict(card_table_digest="00" * 16), "card table digest"),
+                      (dict(card_files={"cards": 1}), "'card_files' must map")):
+        with pytest.raises(DemoFormatError, match=says):
+            check_header({**rd.header, **bad}, demos)
+    # behaviour cloning reads the cards from the file and saves the policy with them
+    assert main(["bc", "--demos", str(demos), "--out", str(tmp_path / "bc"), "--epochs", "1", "--policy", "small",
+                 "--json"]) == 0
+    policy = tmp_path / "bc" / "policy.pt"
+    assert policy_cards(policy).same_as(cards)
+    load_policy(policy, cards=cards)
+    with pytest.raises(CheckpointError, match="not on the shipped cards"):
+        load_policy(policy)

@@ -128,8 +128,11 @@ class BCConfig:
         return asdict(self)
 
 
-def build_bc_policy(name: str, dry: bool = False):
-    """A fresh policy of the size ``name`` names (see :attr:`BCConfig.policy`)."""
+def build_bc_policy(name: str, dry: bool = False, cards=None):
+    """A fresh policy of the size ``name`` names (see :attr:`BCConfig.policy`), for ``cards``
+    (the :class:`prefabs.CardSet` the demonstrations were played on; None: the shipped cards)."""
+    from prefabs import shipped_cards
+    cards = cards or shipped_cards()
     if name in ("small", "large"):
         pc = PolicyConfig.named(name)
     else:
@@ -142,8 +145,8 @@ def build_bc_policy(name: str, dry: bool = False):
                              f"(small, large)") from None
         if dry:
             return None
-        return build_policy(cfg)
-    return None if dry else TCGPolicy(pc)
+        return build_policy(cfg, cards)
+    return None if dry else TCGPolicy(pc, card_table=cards.pool.table)
 
 
 # ----------------------------------------------------------------------------- data
@@ -275,7 +278,8 @@ class BCTrainer:
         self.train_games = np.unique(self.data.game[train])
         self.val_games = np.unique(self.data.game[val])
         torch.manual_seed(cfg.seed)
-        self.policy = build_bc_policy(cfg.policy).to(self.device)
+        self.cards = self.data.cards   # the demonstrations' cards: the policy reads and is saved with them
+        self.policy = build_bc_policy(cfg.policy, cards=self.cards).to(self.device)
         self.loss_fn = LOSSES[cfg.loss]   # the one function for train and validation
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.rng = np.random.default_rng(cfg.seed)
@@ -329,7 +333,7 @@ class BCTrainer:
     def _save(self, path: Path, row: dict) -> None:
         save_policy(self.policy, path, extra={"bc": {"loss": self.cfg.loss, "epoch": float(row["epoch"]),
                                                      "step": int(row["step"]), "val_loss": float(row["val_loss"]),
-                                                     "demos": str(self.cfg.demos)}})
+                                                     "demos": str(self.cfg.demos)}}, cards=self.cards)
 
     def _write_curves(self) -> None:
         if not self.curves:

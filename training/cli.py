@@ -461,8 +461,12 @@ def _cmd_demos(args) -> int:
               file=sys.stderr)
         return 2
     try:
+        from tcg_env.play import cards_from_flags
+        # given by flags or a checkpoint bot; else None: an appended file's own cards, or the shipped ones
+        cards = cards_from_flags(args.cards, args.decks_file, args.bot) if (
+            args.cards is not None or args.decks_file is not None or args.bot.startswith("checkpoint:")) else None
         created = _output_folder(Path(args.out).parent, "the folder of --out")
-    except ValueError as e:
+    except ValueError as e:   # PlayError and CheckpointError are ValueErrors
         print(f"tcg demos: {e}", file=sys.stderr)
         return 2
     cols = [TextColumn("[bold]demos"), BarColumn(), MofNCompleteColumn(), TextColumn("games"),
@@ -472,7 +476,7 @@ def _cmd_demos(args) -> int:
         try:
             res = write_demos(args.out, bot=args.bot, games=args.games, seed=args.seed, append=args.append,
                               parallel=args.parallel, chunk_records=args.chunk_records,
-                              decks=args.decks,
+                              decks=args.decks, cards=cards,
                               progress=lambda g, r: prog.update(task, completed=g, records=r))
         except (DemoError, BotError, ValueError) as e:   # unknown bot or deck, a file of another version, ...
             _drop_if_unused(Path(args.out).parent, created)
@@ -707,7 +711,14 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--chunk-records", type=int, default=8192,
                     help="decisions buffered before a chunk is written (default 8192; whole games per chunk)")
     dm.add_argument("--decks", default="all", metavar="all|NAME",
-                    help="'all' (every prebuilt deck pairing in turn, default) or one prebuilt deck for both seats")
+                    help="'all' (every deck pairing in turn, default) or one deck for both seats")
+    dm.add_argument("--cards", default=None, metavar="FILE",
+                    help="play your own cards: a cards file (default: the cards a checkpoint:PATH bot was trained "
+                         "on, else the shipped cards); the file records both files' text, and tcg bc trains a "
+                         "policy of those cards from it")
+    dm.add_argument("--decks-file", default=None, metavar="FILE",
+                    help="the decks to deal, a decks file of decks built from the cards (default: the prebuilt "
+                         "decks, or a checkpoint:PATH bot's)")
     dm.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     dm.set_defaults(func=_cmd_demos)
 

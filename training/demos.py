@@ -26,7 +26,10 @@ File format, version 1 (all integers little-endian)
 JSON header: ``format`` ("tcg-demos"), ``version`` (1), ``action_spec_version``,
 ``card_table_digest`` (the compiled card pool, as in checkpoints), ``state_layout_version``,
 ``obs_size``, ``head_sizes``, ``max_legal``, and ``sessions``: one entry per writing run
-(``bot``, ``seed``, ``games``, ``parallel``, ``first_game_id``, ``created`` UTC time).
+(``bot``, ``seed``, ``games``, ``parallel``, ``first_game_id``, ``created`` UTC time). Games
+played on a designer's own cards (``tcg demos --cards F --decks-file F``) also hold
+``card_files`` (the text of both files, as checkpoints carry it), which must compile to the
+digest; a file without it was played on the shipped cards.
 
 A chunk holds whole games only (so every record's result is known), each game's records
 contiguous and in decision order. Its arrays (R records, G games, L = sum of ``legal_count``):
@@ -126,23 +129,34 @@ class BotError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- header
-def expected_header() -> dict:
-    """The header fields a file must match to be read or appended to by this code."""
-    from prefabs import default_pool
+def expected_header(cards=None) -> dict:
+    """The header fields a file of games on ``cards`` (a :class:`prefabs.CardSet`; None: the
+    shipped cards) must match to be read or appended to by this code."""
+    from prefabs import shipped_cards
     from tcg_env.observation import OBS_SIZE
-    from tcg_env.state import pool_digest
     from verification.layout import STATE_LAYOUT_VERSION
     from verification.spec import ACTION_SPEC_VERSION, HEAD_SIZES, MAX_LEGAL
+    cards = cards or shipped_cards()
     return {"format": FORMAT, "version": VERSION, "action_spec_version": ACTION_SPEC_VERSION,
-            # the same digest as training.checkpoint.card_table_digest (without importing torch)
-            "card_table_digest": pool_digest(default_pool()).hex(), "state_layout_version": STATE_LAYOUT_VERSION,
-            "obs_size": OBS_SIZE, "head_sizes": list(HEAD_SIZES), "max_legal": MAX_LEGAL}
+            "card_table_digest": cards.digest, "state_layout_version": STATE_LAYOUT_VERSION,
+            "obs_size": OBS_SIZE, "head_sizes": list(HEAD_SIZES), "max_legal": MAX_LEGAL,
+            **({} if cards.shipped else {"card_files": cards.files()})}
+
+
+def header_cards(header: dict, path):
+    """The :class:`prefabs.CardSet` a file's games were played on (its ``card_files``, else the
+    shipped cards); :class:`DemoFormatError` for malformed ``card_files``."""
+    from prefabs.cardset import carried_card_set
+    try:
+        return carried_card_set(header.get("card_files"))
+    except ValueError as e:
+        raise DemoFormatError(f"demos {path}: {e}") from None
 
 
 def check_header(header: dict, path) -> None:
     """Raise :class:`DemoFormatError` when ``header`` was not written for this game and code."""
     from tcg_env.state import shown
-    want = expected_header()
+    want = expected_header(header_cards(header, path))
     if header.get("format") != FORMAT:
         raise DemoFormatError(f"demos {path}: not a tcg demonstrations file (format {header.get('format')!r})")
     if json.dumps(header.get("version")) != json.dumps(VERSION):   # as JSON: true is not 1
@@ -217,6 +231,7 @@ class DemoReader:
                 raise DemoCorruptError(self.path, len(MAGIC) + 4, "the JSON header is not an object")
         check_header(header, self.path)
         self.header = header
+        self.cards = header_cards(header, self.path)   # the prefabs.CardSet its games were played on
         self.data_start = len(MAGIC) + 4 + hlen + 4
 
     def _scan(self, f, payloads: bool):
@@ -300,7 +315,7 @@ class DemoReader:
         """Yield each chunk's arrays (a dict), validated, in file order."""
         with self.path.open("rb") as f:
             for info, payload in self._scan(f, payloads=True):
-                yield _unpack(self.path, info, payload, self.header)
+                yield _unpack(self.path, info, payload, self.header, self.cards.pool)
 
 
 def _ids(ids: np.ndarray) -> str:
@@ -308,13 +323,14 @@ def _ids(ids: np.ndarray) -> str:
     return f"[{shown}{', ...' if len(ids) > 4 else ''}]"
 
 
-def _unpack(path, info: ChunkInfo, payload: bytes, header: dict) -> dict:
+def _unpack(path, info: ChunkInfo, payload: bytes, header: dict, pool=None) -> dict:
+    """A chunk's arrays, validated; start states against ``pool`` (the file's cards; None: shipped)."""
     pos = info.offset + CHUNK_HEADER_SIZE
 
     def bad(what):
         return DemoCorruptError(path, pos, what, info.index)
 
-    from prefabs import default_pool
+    from prefabs import default_pool as shipped_pool
     from tcg_env.state import state_rows_problem
     from verification.layout import STATE_SIZE
     R, G = info.records, info.games
@@ -347,7 +363,7 @@ def _unpack(path, info: ChunkInfo, payload: bytes, header: dict) -> dict:
         raise bad(f"the payload is not a readable .npz archive ({type(e).__name__}: {e})") from None
     # the header matched this card pool; a start state is a row GameState(row) replays, so it is checked
     # as any state row from outside is (the kernels trust their rows)
-    problem = state_rows_problem(a["game_start_state"], default_pool())
+    problem = state_rows_problem(a["game_start_state"], pool if pool is not None else shipped_pool())
     if problem is not None:
         raise bad(f"a game's start state is not one this engine can hold ({problem})")
     cnt = a["legal_count"].astype(np.int64)
@@ -403,6 +419,13 @@ class Demos:
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
+
+    @property
+    def cards(self):
+        """The :class:`prefabs.CardSet` the games were played on (the header's ``card_files``,
+        checked when the file was read; else the shipped cards)."""
+        from prefabs.cardset import carried_card_set
+        return carried_card_set(self.header.get("card_files"))
 
     def legal_of(self, r: int) -> np.ndarray:
         o = int(self.legal_offset[r])
@@ -554,14 +577,16 @@ def _bot_actor(bot, name: str):
 
 def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, append: bool = False,
                 parallel: int = 128, chunk_records: int = 8192, decks=None, progress=None,
-                _after_chunk=None) -> dict:
+                _after_chunk=None, cards=None) -> dict:
     """Play ``games`` games with ``bot`` in both seats and write (or append) them to ``path``.
 
     ``parallel`` games run at once in the batched env (each new game starts in the row a
     finished one left); the result depends only on (bot, games, seed, parallel, decks).
     ``progress(games_done, records_done)`` is called as games finish, both counting this run's
-    games and decisions only (not those an appended file already held). Returns a summary."""
-    from prefabs import deck_choice
+    games and decisions only (not those an appended file already held). ``cards``: the
+    :class:`prefabs.CardSet` to play (None: an appended file's own cards, else the shipped
+    ones); an appended file must have been played on the same cards and decks. Returns a summary."""
+    from prefabs import deck_choice, shipped_cards
     from tcg_env import VecTCG
     from tcg_env.bots import make_bot
     from tcg_env.state import check_seed
@@ -572,26 +597,39 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
     if parallel < 1 or chunk_records < 1:
         raise ValueError("parallel and chunk_records must be >= 1")
     seed = check_seed(seed)
-    if isinstance(decks, str):   # 'all' (any case) is None; a deck is recorded by its full name
-        decks = deck_choice(decks)
     base = None
     if path.exists():
         if not append:
             raise FileExistsError(f"{path} exists: pass append=True (--append) to add games to it, or remove it")
         base = DemoReader(path).verify()
+        cards = cards or base.cards
+        differ = base.cards.difference(cards, ("the file", "these games"))
+        if differ:
+            raise DemoFormatError(f"demos {path} holds games on {base.cards.describe()}, and these would be on "
+                                  f"{cards.describe()} ({differ}): one file holds games of one card set")
         header = dict(base.header)
         header["sessions"] = list(header.get("sessions", []))
     else:
-        header = {**expected_header(), "sessions": []}
+        cards = cards or shipped_cards()
+        header = {**expected_header(cards), "sessions": []}
+    if isinstance(decks, str):   # 'all' (any case) is None; a deck is recorded by its full name
+        decks = deck_choice(decks, cards.decks)
     first_id = base.n_games if base is not None else 0
     header["sessions"].append({"bot": bot, "seed": int(seed), "games": int(games), "parallel": int(parallel),
                                "decks": decks if decks is None or isinstance(decks, str) else str(decks),
                                "first_game_id": first_id,
                                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    player = make_bot(bot, seed=seed)   # raises ValueError for an unknown name before any file is made
+    player = make_bot(bot, seed=seed, cards=cards)   # ValueError for an unknown name before any file is made
     act = _bot_actor(player, bot)
     P = int(min(parallel, games))
-    env = VecTCG(P, seed=seed, decks=decks)
+    if decks is not None:
+        env_decks = cards.decks[decks]
+    elif cards.shipped:
+        env_decks = None   # VecTCG deals the prebuilt pairings in turn
+    else:   # the same deal over the file's decks
+        pairs = cards.pairings()
+        env_decks = cards.env_decks([pairs[i % len(pairs)] for i in range(P)])
+    env = VecTCG(P, seed=seed, decks=env_decks, pool=cards.pool)
     t0 = time.time()
     writer = _Writer(path, header, base)
     base_records = base.n_records if base is not None else 0
