@@ -321,3 +321,18 @@ def test_demonstrations_of_your_own_cards_carry_them_into_behaviour_cloning(tmp_
     load_policy(policy, cards=cards)
     with pytest.raises(CheckpointError, match="not on the shipped cards"):
         load_policy(policy)
+
+
+def test_tcg_cards_checks_the_files_and_plays_the_decks(capsys):
+    from training.cli import main
+    assert main(["cards", "--cards", CARDS, "--decks-file", DECKS, "--games", "8"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("17 cards (2 IKZ, 2 LEADER, 3 SPELL, 8 UNIT, 2 WEAPON); card table digest "
+                          + load_card_set(CARDS, DECKS).digest)
+    assert "deck Reefwall (control): leader Nereth, Tide Warden, 30 main cards" in out
+    assert "the heuristic against itself, 8 games" in out and "Win rate by pairing" in out and "(2)" in out
+    assert main(["cards", "--cards", CARDS]) == 2
+    assert "tcg cards: --cards: " in capsys.readouterr().err
+    assert main(["cards", "--decks-file", CARDS]) == 2
+    assert "tcg cards: --decks-file: " in capsys.readouterr().err
+    assert main(["cards", "--games", "1"]) == 2

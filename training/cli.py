@@ -59,6 +59,40 @@ def _cmd_replay(args) -> int:
     return replay_command(args)
 
 
+def _cmd_cards(args) -> int:
+    """``tcg cards``: load a cards file and a decks file as training would, list what they hold,
+    and with ``--games N`` play the heuristic against itself over every deck pairing."""
+    from collections import Counter
+
+    from prefabs import load_card_set
+    from prefabs import DeckError, PrefabError
+    from .config import match_games_problem
+    from .evaluate import format_pairings, play_match
+    if args.games:
+        bad = match_games_problem(args.games, "--games")
+        if bad:
+            print(f"tcg cards: {bad}", file=sys.stderr)
+            return 2
+    try:
+        cards = load_card_set(args.cards, args.decks_file)
+    except (PrefabError, DeckError) as e:
+        print(f"tcg cards: {'--decks-file' if isinstance(e, DeckError) else '--cards'}: {e}", file=sys.stderr)
+        return 2
+    kinds = Counter(c.type.name for c in cards.pool.cards)
+    print(f"{len(cards.pool)} cards ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); "
+          f"card table digest {cards.digest}")
+    for d in cards.decks.values():
+        print(f"deck {d.name} ({d.plan}): leader {d.leader}, {len(d.main)} main cards ({len(set(d.main))} different), "
+              f"{len(d.ikz)} IKZ")
+    if args.games:
+        from tcg_env.bots import HeuristicBot
+        res = play_match(HeuristicBot(args.seed), "heuristic", args.games, seed=args.seed, cards=cards)
+        print(f"the heuristic against itself, {args.games} games over every pairing from both seats "
+              f"({res['mean_decisions']:.0f} decisions a game on average, {res['draws']} draws or truncations):")
+        print(format_pairings(res, cards), end="")
+    return 0
+
+
 # what a training run (tcg train) or a BC run (tcg bc) writes into its folder: a new run into a
 # folder holding any of them would overwrite or append to it
 RUN_FILES = ("checkpoints", "policy.pt", "config.json", "tb", "league.csv", "league.png",   # tcg train
@@ -607,6 +641,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the replay (default replays/<timestamp>-seed<N>.json)")
     p.add_argument("--plain", action="store_true", help="plain text even on a terminal (no colours or panels)")
     p.set_defaults(func=_cmd_play)
+
+    c = sub.add_parser("cards", help="check a cards file and a decks file, and how the decks fare",
+                       description="Load a cards file and a decks file as `tcg train --set cards_file=... --set "
+                                   "decks_file=...` would, print the cards by type and each deck, and with --games N "
+                                   "play the heuristic bot against itself over every deck pairing from both seats "
+                                   "and print the win rate by pairing (a first look at balance). Exits 2 naming the "
+                                   "file, card or deck for anything the loader refuses.")
+    c.add_argument("--cards", default=None, metavar="FILE", help="a cards file (default: the shipped cards)")
+    c.add_argument("--decks-file", default=None, metavar="FILE",
+                   help="a decks file of decks built from the cards (default: the prebuilt decks)")
+    c.add_argument("--games", type=int, default=0,
+                   help="heuristic self-play games over every pairing (default 0: none; a multiple of twice the "
+                        "number of pairings weighs them equally)")
+    c.add_argument("--seed", type=seed_arg, default=0, help="seed of the games (default 0)")
+    c.set_defaults(func=_cmd_cards)
 
     r = sub.add_parser("replay", help="step through a saved game",
                        description="Re-play a replay file written by `tcg play`: each decision (whose, in words) and "
