@@ -32,9 +32,6 @@ class CardSet:
         """Hex digest of the compiled card table (a checkpoint's ``card_table_digest``)."""
         return card_table_digest(self.pool)
 
-    def deck(self, name: str) -> Deck:
-        return self.decks[name]
-
     def pairings(self) -> list[tuple[str, str]]:
         """Every ordered pairing of the decks, seat 0's first (the order ``decks='all'`` deals)."""
         names = list(self.decks)

@@ -59,13 +59,22 @@ def _cmd_replay(args) -> int:
     return replay_command(args)
 
 
+def _card_file_flags(parser, defaults: str) -> None:
+    """``--cards FILE`` and ``--decks-file FILE`` (read by ``tcg_env.play.cards_from_flags``);
+    ``defaults`` ends the help: what is played when neither is given."""
+    parser.add_argument("--cards", default=None, metavar="FILE",
+                        help="play your own cards: a cards file (TOML, the form of prefabs/data/cards.toml)" + defaults)
+    parser.add_argument("--decks-file", default=None, metavar="FILE",
+                        help="the decks to deal: a decks file of decks built from the cards (default with --cards: "
+                             "the prebuilt decks, which need the shipped cards' names)")
+
+
 def _cmd_cards(args) -> int:
     """``tcg cards``: load a cards file and a decks file as training would, list what they hold,
     and with ``--games N`` play the heuristic against itself over every deck pairing."""
     from collections import Counter
 
-    from prefabs import load_card_set
-    from prefabs import DeckError, PrefabError
+    from tcg_env.play import cards_from_flags
     from .config import match_games_problem
     from .evaluate import format_pairings, play_match
     if args.games:
@@ -74,9 +83,9 @@ def _cmd_cards(args) -> int:
             print(f"tcg cards: {bad}", file=sys.stderr)
             return 2
     try:
-        cards = load_card_set(args.cards, args.decks_file)
-    except (PrefabError, DeckError) as e:
-        print(f"tcg cards: {'--decks-file' if isinstance(e, DeckError) else '--cards'}: {e}", file=sys.stderr)
+        cards = cards_from_flags(args.cards, args.decks_file)
+    except ValueError as e:   # PlayError, naming the flag
+        print(f"tcg cards: {e}", file=sys.stderr)
         return 2
     kinds = Counter(c.type.name for c in cards.pool.cards)
     print(f"{len(cards.pool)} cards ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); "
@@ -629,12 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-decks", action="store_true",
                    help="list the decks (of --cards/--decks-file or the checkpoint opponent's cards, else the "
                         "prebuilt ones) with plan and description")
-    p.add_argument("--cards", default=None, metavar="FILE",
-                   help="play your own cards: a cards file (TOML, the form of prefabs/data/cards.toml; default: "
-                        "the cards a checkpoint:PATH opponent was trained on, else the shipped cards)")
-    p.add_argument("--decks-file", default=None, metavar="FILE",
-                   help="the decks to play, a decks file of decks built from the cards (default: the prebuilt "
-                        "decks, or a checkpoint:PATH opponent's); the replay carries both files' text")
+    _card_file_flags(p, " (default: a checkpoint:PATH opponent's, else the shipped ones); the replay carries "
+                        "both files' text")
     p.add_argument("--seat", type=int, choices=[0, 1], default=0,
                    help="your seat, 0 or 1 (default 0; who goes first is drawn from the seed)")
     p.add_argument("--replay-out", default=None, metavar="FILE",
@@ -648,9 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "play the heuristic bot against itself over every deck pairing from both seats "
                                    "and print the win rate by pairing (a first look at balance). Exits 2 naming the "
                                    "file, card or deck for anything the loader refuses.")
-    c.add_argument("--cards", default=None, metavar="FILE", help="a cards file (default: the shipped cards)")
-    c.add_argument("--decks-file", default=None, metavar="FILE",
-                   help="a decks file of decks built from the cards (default: the prebuilt decks)")
+    _card_file_flags(c, " (default: the shipped ones)")
     c.add_argument("--games", type=int, default=0,
                    help="heuristic self-play games over every pairing (default 0: none; a multiple of twice the "
                         "number of pairings weighs them equally)")
@@ -761,13 +764,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="decisions buffered before a chunk is written (default 8192; whole games per chunk)")
     dm.add_argument("--decks", default="all", metavar="all|NAME",
                     help="'all' (every deck pairing in turn, default) or one deck for both seats")
-    dm.add_argument("--cards", default=None, metavar="FILE",
-                    help="play your own cards: a cards file (default: the cards a checkpoint:PATH bot was trained "
-                         "on, else the shipped cards); the file records both files' text, and tcg bc trains a "
-                         "policy of those cards from it")
-    dm.add_argument("--decks-file", default=None, metavar="FILE",
-                    help="the decks to deal, a decks file of decks built from the cards (default: the prebuilt "
-                         "decks, or a checkpoint:PATH bot's)")
+    _card_file_flags(dm, " (default: a checkpoint:PATH bot's, else the shipped ones); the file records both "
+                         "files' text, and tcg bc trains a policy of those cards from it")
     dm.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     dm.set_defaults(func=_cmd_demos)
 
