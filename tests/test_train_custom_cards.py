@@ -330,7 +330,8 @@ def test_tcg_cards_checks_the_files_and_plays_the_decks(capsys):
     assert out.startswith("17 cards (2 IKZ, 2 LEADER, 3 SPELL, 8 UNIT, 2 WEAPON); card table digest "
                           + load_card_set(CARDS, DECKS).digest)
     assert "deck Reefwall (control): leader Nereth, Tide Warden, 30 main cards" in out
-    assert "the heuristic against itself, 8 games" in out and "Win rate by pairing" in out and "(2)" in out
+    assert "heuristic against itself, 8 games" in out and "Win rate by pairing" in out and "(2)" in out
+    assert "Cards by what starting with them is worth" in out and "Reefwall 3" in out
     assert main(["cards", "--cards", CARDS]) == 2
     assert "tcg cards: --cards: " in capsys.readouterr().err
     assert main(["cards", "--decks-file", CARDS]) == 2

@@ -69,36 +69,77 @@ def _card_file_flags(parser, defaults: str) -> None:
                              "the prebuilt decks, which need the shipped cards' names)")
 
 
+def _self_play(spec: str, seed: int, cards):
+    """What ``tcg cards --bot SPEC`` plays both seats with: ``play_match``'s (policy, opponent,
+    keyword arguments). A ``checkpoint:PATH`` policy samples its tuples (``@greedy``: plays its
+    most likely one), as ``tcg eval`` plays one; the others are :func:`tcg_env.bots.make_bot`'s."""
+    from tcg_env.bots import make_bot
+    from .checkpoint import load_policy
+    if spec.startswith("checkpoint:"):
+        path, _, mode = spec[len("checkpoint:"):].partition("@")
+        if mode not in ("", "greedy", "sample"):
+            raise ValueError(f"--bot checkpoint mode must be 'greedy' or 'sample' (checkpoint:PATH@greedy), got {mode!r}")
+        policy = load_policy(path, cards=cards)
+        return policy, "policy", {"opponent_policy": policy, "greedy": mode == "greedy"}
+    bot = make_bot(spec, seed, cards=cards)
+    return bot, bot, {}
+
+
 def _cmd_cards(args) -> int:
     """``tcg cards``: load a cards file and a decks file as training would, list what they hold,
-    and with ``--games N`` play the heuristic against itself over every deck pairing."""
+    and with ``--games N`` play a bot (default the heuristic) against itself over every deck
+    pairing and print the win rate by pairing and the per-card report of
+    :mod:`training.card_report`."""
     from collections import Counter
 
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
     from tcg_env.play import cards_from_flags
+    from .card_report import CardTally, card_report, format_card_report
     from .config import match_games_problem
-    from .evaluate import format_pairings, play_match
+    from .evaluate import format_pairings, match_decks, play_match
     if args.games:
         bad = match_games_problem(args.games, "--games")
         if bad:
             print(f"tcg cards: {bad}", file=sys.stderr)
             return 2
     try:
-        cards = cards_from_flags(args.cards, args.decks_file)
-    except ValueError as e:   # PlayError, naming the flag
+        cards = cards_from_flags(args.cards, args.decks_file, args.bot)
+        player = _self_play(args.bot, args.seed, cards) if args.games else None
+    except (ValueError, ImportError, OSError) as e:   # a file, card or deck named by its flag; a bad --bot
         print(f"tcg cards: {e}", file=sys.stderr)
         return 2
     kinds = Counter(c.type.name for c in cards.pool.cards)
-    print(f"{len(cards.pool)} cards ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); "
-          f"card table digest {cards.digest}")
-    for d in cards.decks.values():
-        print(f"deck {d.name} ({d.plan}): leader {d.leader}, {len(d.main)} main cards ({len(set(d.main))} different), "
-              f"{len(d.ikz)} IKZ")
+    out = {"cards": len(cards.pool), "by_type": dict(sorted(kinds.items())), "card_table_digest": cards.digest,
+           "decks": {d.name: {"plan": d.plan, "leader": d.leader, "main": len(d.main), "different": len(set(d.main)),
+                              "ikz": len(d.ikz)} for d in cards.decks.values()}}
+    if not args.json:
+        print(f"{len(cards.pool)} cards ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); "
+              f"card table digest {cards.digest}")
+        for d in cards.decks.values():
+            print(f"deck {d.name} ({d.plan}): leader {d.leader}, {len(d.main)} main cards ({len(set(d.main))} "
+                  f"different), {len(d.ikz)} IKZ")
     if args.games:
-        from tcg_env.bots import HeuristicBot
-        res = play_match(HeuristicBot(args.seed), "heuristic", args.games, seed=args.seed, cards=cards)
-        print(f"the heuristic against itself, {args.games} games over every pairing from both seats "
-              f"({res['mean_decisions']:.0f} decisions a game on average, {res['draws']} draws or truncations):")
-        print(format_pairings(res, cards), end="")
+        policy, opponent, kw = player
+        tally = CardTally(args.games)
+        cols = [TextColumn("[bold]cards"), BarColumn(), MofNCompleteColumn(), TextColumn("games finished"),
+                TimeElapsedColumn()]
+        with _quiet_progress(*cols, json_out=args.json) as prog:
+            task = prog.add_task("cards", total=args.games)
+            res = play_match(policy, opponent, args.games, seed=args.seed, cards=cards, observe=tally,
+                             progress=lambda done, total: prog.update(task, completed=done, total=total), **kw)
+        decks, seat = match_decks(args.games, cards=cards)
+        rows = card_report(tally, res["results"], decks, seat, cards)
+        out.update({"bot": args.bot, "games": args.games, "seed": args.seed, "mean_decisions": res["mean_decisions"],
+                    "draws": res["draws"], "illegal_actions": res["illegal_actions"],
+                    "by_pairing": res["by_pairing"], "by_card": rows})
+        if not args.json:
+            print(f"{args.bot} against itself, {args.games} games over every pairing from both seats "
+                  f"({res['mean_decisions']:.0f} decisions a game on average, {res['draws']} draws or truncations):")
+            print(format_pairings(res, cards), end="")
+            print(format_card_report(rows), end="")
+    if args.json:
+        print(json.dumps(out))
     return 0
 
 
@@ -647,17 +688,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plain", action="store_true", help="plain text even on a terminal (no colours or panels)")
     p.set_defaults(func=_cmd_play)
 
-    c = sub.add_parser("cards", help="check a cards file and a decks file, and how the decks fare",
+    c = sub.add_parser("cards", help="check a cards file and a decks file, and how the decks and cards fare",
                        description="Load a cards file and a decks file as `tcg train --set cards_file=... --set "
-                                   "decks_file=...` would, print the cards by type and each deck, and with --games N "
-                                   "play the heuristic bot against itself over every deck pairing from both seats "
-                                   "and print the win rate by pairing (a first look at balance). Exits 2 naming the "
-                                   "file, card or deck for anything the loader refuses.")
-    _card_file_flags(c, " (default: the shipped ones)")
+                                   "decks_file=...` would and print the cards by type and each deck. With --games N "
+                                   "a bot (--bot, default the heuristic) plays itself over every deck pairing from "
+                                   "both seats, and the win rate by pairing is printed, then one row per card: the "
+                                   "share of seat-games it was held in, plays per seat-game, its play rate when "
+                                   "playable, the win rate when held and when not, their difference (iwd, the "
+                                   "improvement when drawn) and the win rate when played. These are correlations "
+                                   "over the games played, not measured effects (docs/TRAINING.md, \"Your own "
+                                   "cards\"). Exits 2 naming the file, card or deck for anything the loader refuses.")
+    _card_file_flags(c, " (default: a checkpoint:PATH bot's, else the shipped ones)")
     c.add_argument("--games", type=int, default=0,
-                   help="heuristic self-play games over every pairing (default 0: none; a multiple of twice the "
-                        "number of pairings weighs them equally)")
+                   help="self-play games over every pairing (default 0: none; a multiple of twice the number of "
+                        "pairings weighs them equally; the per-card figures need a few hundred seat-games a card)")
+    c.add_argument("--bot", default="heuristic", metavar="BOT",
+                   help="who plays both seats: random, heuristic (default), search[:BUDGET], or checkpoint:PATH "
+                        "(a trained policy, sampling; checkpoint:PATH@greedy plays its most likely tuple), whose "
+                        "cards are dealt unless --cards/--decks-file name the same ones")
     c.add_argument("--seed", type=seed_arg, default=0, help="seed of the games (default 0)")
+    c.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of the tables: the cards and decks, and with --games the "
+                        "match (by_pairing) and the per-card rows (by_card)")
     c.set_defaults(func=_cmd_cards)
 
     r = sub.add_parser("replay", help="step through a saved game",

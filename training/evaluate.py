@@ -123,7 +123,7 @@ def _is_bot(x) -> bool:
 def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy: bool = False,
                opponent_policy=None, block: tuple[int, int] | None = None,
                pairing: tuple[str, str] | None = None, opponent_greedy: bool | None = None,
-               progress=None, cards=None) -> dict:
+               progress=None, cards=None, observe=None) -> dict:
     """Results of ``policy`` against ``opponent`` over ``games`` games, decks and seats laid out
     by :func:`match_decks` (the policy in seat 0 for even game ids); ``by_own_deck`` and
     ``by_opponent_deck`` break the win rate down by deck. ``opponent`` is "random",
@@ -141,7 +141,10 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
     ``progress(finished, n)`` is called whenever more games have finished (``n``: the games this
     call plays, ``hi - lo`` with ``block``).
     ``cards``: play the decks and card pool of a run on its own cards (:class:`prefabs.CardSet`;
-    None: the shipped cards and prebuilt decks)."""
+    None: the shipped cards and prebuilt decks).
+    ``observe(env, acts, rows)`` is called before every step with the tuples about to be played
+    and the rows (games of the block, in order) still playing, for tallies such as
+    :class:`training.card_report.CardTally`; it must not write to ``env`` or ``acts``."""
     device = torch.device(device)
     if isinstance(opponent, str):
         if opponent not in ("random", "heuristic", "policy"):
@@ -193,6 +196,8 @@ def play_match(policy, opponent, games: int, seed: int = 0, device="cpu", greedy
             else:
                 acts[orow] = policy_actions(opponent_policy, env, orow, device, gen,
                                             greedy if opponent_greedy is None else opponent_greedy)
+        if observe is not None:
+            observe(env, acts, np.nonzero(~finished)[0])
         env.step(acts)
         lengths[~finished] += 1
         ended = (env.terminals | env.truncations) & ~finished

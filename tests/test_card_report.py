@@ -1,0 +1,203 @@
+"""The per-card balance report (training/card_report.py) and `tcg cards --games --bot --json`:
+the tally's reading of hands and plays on hand-built decisions, the report's win rates on a
+hand-built tally, and over real self-play games the invariants every game must keep (a card is
+played only from a seen hand, the opening hand is five cards of the seat's own deck) and the
+fair deal's opening-hand shares."""
+import json
+from math import comb
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from prefabs import shipped_cards
+from tcg_env.bots import HeuristicBot
+from tcg_env.observation import OBS_SIZE, view
+from training.card_report import COLUMNS, CardTally, card_report, format_card_report
+from training.card_stats import _CARD_ID
+from training.evaluate import match_decks, play_match
+from verification.spec import ENT_MY_HAND, MAX_LEGAL, Primary
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+EMBER, THORN, ANVIL = "Emberfang Rush", "Thornwall Bastion", "Anvil Vanguard"
+
+
+def _env(hands, seats):
+    """A stand-in for the env's buffers: one row per game, each seat's hand as card ids."""
+    n = len(hands)
+    obs = np.zeros((n, OBS_SIZE), np.int8)
+    ent = view(obs, "entities")
+    for i, hand in enumerate(hands):
+        for k, c in enumerate(hand):
+            ent[i, ENT_MY_HAND + k, _CARD_ID] = c
+    legal = np.zeros((n, MAX_LEGAL, 4), np.int8)
+    count = np.zeros(n, np.int32)
+    return SimpleNamespace(observations=obs, current_player=np.array(seats, np.int32), legal_tuples=legal,
+                           legal_count=count)
+
+
+def _legal(env, row, tuples):
+    env.legal_tuples[row, :len(tuples)] = tuples
+    env.legal_count[row] = len(tuples)
+
+
+def test_the_tally_reads_the_first_hand_as_the_opening_and_counts_plays_from_the_hand():
+    t = CardTally(3)
+    env = _env([[5, 7, 7], [9], [4, 4]], seats=[0, 1, 1])
+    play_unit, play_spell = int(Primary.PLAY_UNIT), int(Primary.PLAY_SPELL)
+    _legal(env, 0, [(play_unit, ENT_MY_HAND + 1, 0, 0), (play_unit, ENT_MY_HAND + 2, 1, 0),
+                    (play_spell, ENT_MY_HAND, 0, 0), (int(Primary.END_TURN), 0, 0, 0)])
+    _legal(env, 1, [(int(Primary.END_TURN), 0, 0, 0)])
+    _legal(env, 2, [(play_spell, ENT_MY_HAND + 1, 0, 0)])
+    acts = np.zeros((3, 4), np.int32)
+    acts[0] = (play_unit, ENT_MY_HAND + 2, 1, 0)      # plays a card 7
+    acts[1] = (int(Primary.END_TURN), 0, 0, 0)
+    acts[2] = (play_spell, ENT_MY_HAND + 1, 0, 0)     # plays a card 4
+    t(env, acts, np.array([0, 1, 2]))
+    # the next decisions of the same seats, with other hands; game 2 is over (not in rows)
+    env2 = _env([[7, 11], [9, 12], [3]], seats=[0, 1, 1])
+    _legal(env2, 0, [(play_unit, ENT_MY_HAND + 1, 0, 0)])
+    _legal(env2, 1, [(int(Primary.END_TURN), 0, 0, 0)])
+    acts2 = np.zeros((3, 4), np.int32)
+    acts2[0] = (play_unit, ENT_MY_HAND + 1, 0, 0)     # plays the card 11
+    acts2[1] = (int(Primary.END_TURN), 0, 0, 0)
+    t(env2, acts2, np.array([0, 1]))
+    # the other seat of game 0 decides for the first time
+    env3 = _env([[2], [], []], seats=[1, 0, 0])
+    _legal(env3, 0, [(int(Primary.END_TURN), 0, 0, 0)])
+    t(env3, np.zeros((3, 4), np.int32), np.array([0]))
+
+    def ids(a):
+        return {(g, s): sorted(np.nonzero(a[g, s])[0].tolist()) for g in range(3) for s in range(2) if a[g, s].any()}
+    assert ids(t.opening) == {(0, 0): [5, 7], (0, 1): [2], (1, 1): [9], (2, 1): [4]}
+    assert ids(t.held) == {(0, 0): [5, 7, 11], (0, 1): [2], (1, 1): [9, 12], (2, 1): [4]}
+    assert t.started.tolist() == [[True, True], [False, True], [False, True]]
+    plays = {(g, s, c): int(t.plays[g, s, c]) for g, s, c in zip(*np.nonzero(t.plays))}
+    assert plays == {(0, 0, 7): 1, (0, 0, 11): 1, (2, 1, 4): 1}
+    # playable: card 7 and 5 at game 0's first decision (several copies count once), 4 in game 2,
+    # 11 at game 0's second decision; played: 7, 4, 11
+    playable = {c: int(t.decisions[0, c]) for c in np.nonzero(t.decisions[0])[0]}
+    assert playable == {4: 1, 5: 1, 7: 1, 11: 1}
+    assert {c: int(t.decisions[1, c]) for c in np.nonzero(t.decisions[1])[0]} == {4: 1, 7: 1, 11: 1}
+
+
+def _row(rows, name):
+    return next(r for r in rows if r["name"] == name)
+
+
+def test_the_report_compares_the_seat_games_that_dealt_a_card_with_those_of_its_decks_that_did_not():
+    cards = shipped_cards()
+    drake, golem = cards.pool.id_of("Ember Drake"), cards.pool.id_of("Siege Golem")
+    assert cards.decks[EMBER].main.count("Ember Drake") == 3 and "Ember Drake" not in cards.decks[THORN].main
+    assert all("Siege Golem" not in cards.decks[d].main for d in (EMBER, THORN))
+    decks = [(EMBER, THORN), (THORN, EMBER), (EMBER, EMBER), (THORN, THORN)]
+    seat = np.array([0, 1, 0, 1], np.int32)
+    result = np.array([1.0, -1.0, 1.0, 0.0], np.float32)
+    # seat results: g0 Ember +1 / Thorn -1; g1 Thorn +1 / Ember -1; g2 +1 / -1; g3 a draw
+    t = CardTally(4)
+    for g, s in ((0, 0), (1, 1), (2, 0), (3, 0)):   # (3, 0) holds no Ember Drake: not counted
+        t.opening[g, s, drake] = True
+    t.held[:, :, drake] = True
+    t.held[2, 1, drake] = False
+    t.plays[0, 0, drake], t.plays[1, 1, drake], t.plays[3, 1, drake] = 2, 1, 5
+    t.decisions[:, drake] = (8, 2)
+    rows = card_report(t, result, decks, seat, cards)
+    r = _row(rows, "Ember Drake")
+    assert r["decks"] == {EMBER: 3} and r["type"] == "UNIT" and r["sides"] == 4
+    # dealt: (0,0) won, (1,1) lost, (2,0) won; not dealt: (2,1) lost
+    assert r["opening"] == 0.75 and r["win_opening"] == pytest.approx(2 / 3) and r["win_not"] == 0.0
+    assert r["diff"] == pytest.approx(2 / 3) and r["se"] == pytest.approx(np.sqrt((2 / 3) * (1 / 3) / 3))
+    assert r["seen"] == 0.75 and r["plays"] == 0.75 and r["play_rate"] == 0.25
+    g = _row(rows, "Siege Golem")
+    assert g["sides"] == 0 and all(g[k] is None for k in COLUMNS if k != "sides")
+    # ordered by diff, the rows without one last
+    diffs = [x["diff"] for x in rows]
+    known = [d for d in diffs if d is not None]
+    assert known == sorted(known, reverse=True) and diffs[:len(known)] == known
+    assert rows[0]["name"] == "Ember Drake"
+    names = {n for d in cards.decks.values() for n in d.main}
+    assert {x["name"] for x in rows} == names and len(rows) == len(names)
+    text = format_card_report(rows)
+    assert "Ember Drake" in text and "+66.7\N{PLUS-MINUS SIGN}27.2" in text and "Emberfang Rush 3" in text
+    with pytest.raises(ValueError, match="the tally counted 4 games, the match has 3"):
+        card_report(t, result[:3], decks[:3], seat[:3], cards)
+
+
+@pytest.fixture(scope="module")
+def selfplay():
+    cards = shipped_cards()
+    games = 640
+    t = CardTally(games)
+    res = play_match(HeuristicBot(3), "heuristic", games, seed=3, cards=cards, observe=t)
+    decks, seat = match_decks(games, cards=cards)
+    return cards, t, res, decks, seat
+
+
+def test_over_real_games_a_card_is_played_only_from_a_seen_hand_of_its_own_deck(selfplay):
+    cards, t, res, decks, seat = selfplay
+    assert res["illegal_actions"] == 0 and t.started.all()
+    assert not ((t.plays > 0) & ~t.held).any()
+    assert not (t.opening & ~t.held).any()
+    per_seat = t.opening.sum(axis=2)
+    assert per_seat.min() >= 1 and per_seat.max() <= 5
+    for g, pair in enumerate(decks):
+        for s in range(2):
+            own = {cards.pool.id_of(n) for n in cards.decks[pair[s]].main}
+            assert set(np.nonzero(t.opening[g, s])[0]) <= own
+            assert set(np.nonzero(t.plays[g, s])[0]) <= own
+    assert t.plays.sum() == t.decisions[1].sum() > 0
+
+
+def test_the_opening_hand_shares_are_those_of_a_fair_deal(selfplay):
+    """A card with k copies in a 30-card deck is in a fair 5-card deal with probability
+    1 - C(30-k, 5) / C(30, 5); the report's share must be within 5 standard errors of it."""
+    cards, t, res, decks, seat = selfplay
+    rows = card_report(t, res["results"], decks, seat, cards)
+    for r in rows:
+        sides = {d: 0 for d in r["decks"]}
+        for pair in decks:
+            for d in pair:
+                if d in sides:
+                    sides[d] += 1
+        assert r["sides"] == sum(sides.values()) > 0
+        p = sum(n * (1 - comb(30 - r["decks"][d], 5) / comb(30, 5)) for d, n in sides.items()) / r["sides"]
+        assert abs(r["opening"] - p) <= 5 * np.sqrt(p * (1 - p) / r["sides"]), r
+        assert r["diff"] == pytest.approx(r["win_opening"] - r["win_not"])
+        assert 0 <= r["play_rate"] <= 1 and 0 < r["seen"] <= 1
+
+
+def test_tcg_cards_json_reports_every_card_and_the_same_seed_gives_the_same_report(capsys):
+    from training.cli import main
+    assert main(["cards", "--games", "32", "--seed", "4", "--json"]) == 0
+    first = capsys.readouterr().out
+    data = json.loads(first)
+    assert data["games"] == 32 and data["bot"] == "heuristic" and data["illegal_actions"] == 0
+    assert data["cards"] == len(shipped_cards().pool) and set(data["decks"]) == set(shipped_cards().decks)
+    assert {r["name"] for r in data["by_card"]} == {n for d in shipped_cards().decks.values() for n in d.main}
+    assert set(data["by_pairing"]) == set(shipped_cards().decks)
+    assert main(["cards", "--games", "32", "--seed", "4", "--json"]) == 0
+    assert capsys.readouterr().out == first
+    assert main(["cards", "--json"]) == 0   # no games: the cards and decks only
+    assert set(json.loads(capsys.readouterr().out)) == {"cards", "by_type", "card_table_digest", "decks"}
+
+
+def test_tcg_cards_plays_a_checkpoint_against_itself_and_refuses_bad_bots(tmp_path, capsys):
+    import torch
+
+    from policy import PolicyConfig, TCGPolicy
+    from training.checkpoint import save_policy
+    from training.cli import main
+    torch.manual_seed(0)
+    path = str(save_policy(TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)), tmp_path / "p.pt"))
+    assert main(["cards", "--games", "16", "--bot", f"checkpoint:{path}@greedy"]) == 0
+    out = capsys.readouterr().out
+    assert f"checkpoint:{path}@greedy against itself, 16 games" in out and "Ember Drake" in out
+    for bot, says in (("bogus", "unknown bot 'bogus'"), (f"checkpoint:{path}@x", "mode must be 'greedy' or 'sample'"),
+                      (f"checkpoint:{tmp_path / 'none.pt'}", "does not exist")):
+        assert main(["cards", "--games", "16", "--bot", bot]) == 2
+        assert says in capsys.readouterr().err
+    # a policy plays only its own cards: not the example files' decks
+    assert main(["cards", "--cards", "docs/examples/cards.toml", "--decks-file", "docs/examples/decks.toml",
+                 "--games", "8", "--bot", f"checkpoint:{path}"]) == 2
+    assert "was trained on the shipped cards" in capsys.readouterr().err

@@ -1,0 +1,155 @@
+"""A per-card balance report over a match: which cards win games when they start in the hand.
+
+``tcg cards --games N`` plays a bot (or a trained policy) against itself over every deck pairing
+from both seats and prints, per card of the decks:
+
+================= =========================================================================
+``sides``         seat-games (one seat of one game) whose deck holds the card
+``opening``       share of those in which it was in the dealt opening hand (the hand of the
+                  seat's first decision, its mulligan)
+``seen``          share in which it was in the seat's hand at any of its decisions
+``plays``         times it was played per seat-game (PLAY_UNIT, PLAY_SPELL, ATTACH_WEAPON)
+``play_rate``     decisions where it was played over decisions where it was playable (a legal
+                  tuple played it from the hand; several copies count once)
+``win_opening``   win rate of the seat-games that dealt it in the opening hand
+``win_not``       win rate of the seat-games whose deck holds it but did not deal it there
+``diff``          ``win_opening - win_not``, with ``se``, its standard error
+================= =========================================================================
+
+**Why the opening hand.** Which cards a seat is dealt is decided by the shuffle alone, so the
+seat-games that dealt a card and those that did not differ, on average, only by that card (the
+pairings, seats and the rest of the deck are alike): ``diff`` estimates what starting with the
+card is worth to the player who plays it, mulligan included. The figures card-game draft
+sites read (win rate when drawn at any time against never drawn) do not work here: a 30-card
+deck is mostly seen in a long game, so "never drawn" means "the game ended early", and the
+difference measures game length more than the card. ``seen`` and ``plays`` describe how a card
+is used; they are not compared with results. A win is a seat's game result above 0 (a draw or
+truncation is not a win, as in ``tcg eval``). ``se`` is about ``1 / sqrt(sides)`` points: a few
+thousand seat-games a card resolve a few points.
+
+Every figure is read off the acting seat's own observation (its hand's card ids) and the legal
+tuples, as :mod:`training.card_stats` reads a rollout, so nothing here decides legality.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from tcg_env.observation import view
+from verification.spec import ENT_MY_HAND, HAND_MAX
+
+from .card_stats import _CARD_ID, HAND_PRIMARIES, NUM_CARD_IDS, card_play_stats
+
+COLUMNS = ("sides", "opening", "seen", "plays", "play_rate", "win_opening", "win_not", "diff", "se")
+
+
+class CardTally:
+    """An observer for :func:`training.evaluate.play_match` (``observe=``): per game and seat, which
+    cards were in the opening hand and which were seen in the hand, and how often each was played;
+    and per card the playable and played decisions. ``games`` is the number of games the match
+    plays (its rows)."""
+
+    def __init__(self, games: int):
+        self.started = np.zeros((games, 2), np.bool_)   # the seat's first decision has been seen
+        self.opening = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
+        self.held = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
+        self.plays = np.zeros((games, 2, NUM_CARD_IDS), np.int32)
+        self.decisions = np.zeros((2, NUM_CARD_IDS), np.float64)   # playable, played
+
+    def __call__(self, env, acts: np.ndarray, rows: np.ndarray) -> None:
+        """Count the decisions of ``rows`` (games still playing), about to be stepped with
+        ``acts``."""
+        if len(rows) == 0:
+            return
+        obs = env.observations[rows]
+        ids = view(obs, "entities")[..., _CARD_ID].astype(np.int64)            # [rows, entities]
+        seat = np.asarray(env.current_player)[rows].astype(np.int64)
+        hand = ids[:, ENT_MY_HAND:ENT_MY_HAND + HAND_MAX]
+        r, c = np.nonzero(hand)
+        self.held[rows[r], seat[r], hand[r, c]] = True
+        first = ~self.started[rows, seat]
+        f = first[r]
+        self.opening[rows[r[f]], seat[r[f]], hand[r[f], c[f]]] = True
+        self.started[rows[first], seat[first]] = True
+        a = np.asarray(acts)[rows]
+        p = np.nonzero(np.isin(a[:, 0], HAND_PRIMARIES))[0]
+        np.add.at(self.plays, (rows[p], seat[p], ids[p, a[p, 1].astype(np.int64)]), 1)
+        stats = card_play_stats(obs, np.asarray(env.legal_tuples)[rows], np.asarray(env.legal_count)[rows], a,
+                                np.zeros(len(rows)))
+        self.decisions += stats[:2]
+
+
+def _rate(wins: np.ndarray, mask: np.ndarray) -> float | None:
+    n = int(mask.sum())
+    return float(wins[mask].mean()) if n else None
+
+
+def card_report(tally: CardTally, result: np.ndarray, decks, seat: np.ndarray, cards) -> list[dict]:
+    """One dict per card of the decks' main lists (``COLUMNS`` plus ``name``, ``type``, ``cost``
+    and ``decks``: {deck: copies}), ordered by ``diff``, highest first (rows without one last).
+
+    ``result``, ``decks`` and ``seat`` are the match's (``play_match``'s ``results`` and
+    :func:`training.evaluate.match_decks`): ``result[g]`` is seat ``seat[g]``'s result of game g
+    and the other seat's is its negation; ``cards`` is the :class:`prefabs.CardSet` played."""
+    games = len(result)
+    if tally.held.shape[0] != games:
+        raise ValueError(f"the tally counted {tally.held.shape[0]} games, the match has {games}")
+    g = np.arange(games)
+    reward = np.zeros((games, 2))
+    reward[g, seat] = result
+    reward[g, 1 - seat] = -np.asarray(result)
+    wins = reward > 0
+    deck_of = np.array([[pair[0], pair[1]] for pair in decks], dtype=str).reshape(games, 2)
+    copies = {d.name: Counter(d.main) for d in cards.decks.values()}
+    names = sorted({n for d in cards.decks.values() for n in d.main}, key=lambda n: cards.pool.id_of(n))
+    rows = []
+    for name in names:
+        cid = cards.pool.id_of(name)
+        card = cards.pool[cid]
+        in_deck = np.isin(deck_of, [d for d, c in copies.items() if c[name]])
+        dealt = tally.opening[:, :, cid] & in_deck
+        n, n1 = int(in_deck.sum()), int(dealt.sum())
+        win_opening, win_not = _rate(wins, dealt), _rate(wins, in_deck & ~dealt)
+        diff = se = None
+        if win_opening is not None and win_not is not None:
+            diff = win_opening - win_not
+            se = float(np.sqrt(win_opening * (1 - win_opening) / n1 + win_not * (1 - win_not) / (n - n1)))
+        playable, n_played = tally.decisions[0, cid], tally.decisions[1, cid]
+        rows.append({
+            "name": name, "type": card.type.name, "cost": int(card.cost),
+            "decks": {d: c[name] for d, c in copies.items() if c[name]},
+            "sides": n,
+            "opening": n1 / n if n else None,
+            "seen": float((tally.held[:, :, cid] & in_deck).sum() / n) if n else None,
+            "plays": float(tally.plays[:, :, cid][in_deck].sum() / n) if n else None,
+            "play_rate": float(n_played / playable) if playable else None,
+            "win_opening": win_opening, "win_not": win_not, "diff": diff, "se": se,
+        })
+    rows.sort(key=lambda r: (r["diff"] is None, -(r["diff"] or 0.0)))
+    return rows
+
+
+def format_card_report(rows: list[dict], width: int = 140) -> str:
+    """The report as a table, one card a row (``-`` where no seat-game gives the figure)."""
+    from rich.table import Table
+
+    from .evaluate import _render
+
+    def pct(x):
+        return "-" if x is None else f"{x:.0%}"
+
+    t = Table(title="Cards by what starting with them is worth (diff: win rate with the card in the opening hand "
+                    "minus without, in points, \N{PLUS-MINUS SIGN} one standard error)",
+              caption="sides: seat-games whose deck holds the card; opening: share of them that dealt it in the "
+                      "opening hand; seen: share that held it at any decision; plays: per seat-game; play rate: "
+                      "played / playable decisions. One bot's self-play; see docs/TRAINING.md, \"Your own cards\".")
+    for col in ("card", "type", "cost", "sides", "opening", "seen", "plays", "play rate", "win open", "win not",
+                "diff", "decks (copies)"):
+        t.add_column(col, justify="left" if col in ("card", "type", "decks (copies)") else "right")
+    for r in rows:
+        t.add_row(r["name"], r["type"].lower(), str(r["cost"]), str(r["sides"]), pct(r["opening"]), pct(r["seen"]),
+                  "-" if r["plays"] is None else f"{r['plays']:.2f}", pct(r["play_rate"]), pct(r["win_opening"]),
+                  pct(r["win_not"]), "-" if r["diff"] is None else f"{100 * r['diff']:+.1f}\N{PLUS-MINUS SIGN}{100 * r['se']:.1f}",
+                  ", ".join(f"{d} {c}" for d, c in r["decks"].items()))
+    return _render(t, width)
