@@ -20,12 +20,19 @@ of the encoding and legal lists instead of logits). Builds a Serial vector env o
 - some games ended (terminal rows and auto-resets went through the hook), the training
   losses are finite, and the saved checkpoint loads into a fresh ``TCGPolicy``.
 
+``--cards FILE --decks-file FILE`` trains on a designer's own cards instead (as ``tcg train
+--set cards_file=... --set decks_file=...``): every sub-env gets the files' pool and deals their
+pairings in turn, and the policy reads the files' card table (``card_text`` on). Then also:
+every card id in the stored observations is one of the files' cards, and each sub-env deals
+the files' decks.
+
 ``--perturb`` is a negative control: it nudges the weights between the first rollout and
 the first ``train()``, so the log-prob check must fail (exit 1).
 
 Prints one JSON line; exits 0 when all hold, 1 otherwise.
 
     python tests/puffer_train_check.py [--games 16] [--envs 2] [--horizon 16] [--rounds 6] [--seed 3] [--perturb]
+                                       [--cards FILE --decks-file FILE]
 """
 from __future__ import annotations
 
@@ -51,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--perturb", action="store_true",
                     help="negative control: perturb the weights between the first rollout and train(); must exit 1")
+    ap.add_argument("--cards", default=None, help="a cards file to train on (with --decks-file)")
+    ap.add_argument("--decks-file", default=None, help="a decks file of those cards (with --cards)")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
 
@@ -66,6 +75,12 @@ def main(argv=None) -> int:
     from tcg_env.puffer import FLAT_OBS_SIZE, make_env
     from training.puffer_policy import PufferTCGPolicy, install, is_installed, legal_membership, train_config
     from training.puffer_policy import unpack_tensor
+    from prefabs import load_card_set, shipped_cards
+    from tcg_env.observation import ENTITY_FEATURES, view
+    cards = shipped_cards() if a.cards is None and a.decks_file is None else load_card_set(a.cards, a.decks_file)
+    pairs = cards.pairings()
+    env_cards = {} if cards.shipped else dict(pool=cards.pool, decks=cards.env_decks([pairs[i % len(pairs)]
+                                                                                     for i in range(a.games)]))
 
     # Cosmetic, not part of the integration: PuffeRL has no switch for its rich dashboard
     # (printed from __init__ and after logged train() calls). Silence it in this process.
@@ -73,7 +88,8 @@ def main(argv=None) -> int:
     install()
     assert is_installed()
 
-    out: dict = dict(ok=False, games=a.games, envs=a.envs, horizon=a.horizon, n_rounds=a.rounds, seed=a.seed)
+    out: dict = dict(ok=False, games=a.games, envs=a.envs, horizon=a.horizon, n_rounds=a.rounds, seed=a.seed,
+                     cards=cards.describe(), card_table_digest=cards.digest)
     failures: list[str] = []
     agents = a.games * a.envs
     batch = agents * a.horizon
@@ -106,11 +122,13 @@ def main(argv=None) -> int:
                                  rollout_logprob_mean=float(tr.logprobs[seg_idx].mean()) if seg_idx else None,
                                  replay_logprob_mean=float(replay.mean()))
 
-    policy = TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32))
+    table = None if cards.shipped else cards.pool.table   # the card_text input reads the files' table
+    policy = TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, card_text=table is not None),
+                       card_table=table)
     wrapper = PufferTCGPolicy(policy, strict=True, observer=observer)
 
     vecenv = pv.make(make_env, backend=pv.Serial, num_envs=a.envs,
-                     env_kwargs=dict(num_games=a.games, log_interval=a.horizon), seed=a.seed)
+                     env_kwargs=dict(num_games=a.games, log_interval=a.horizon, **env_cards), seed=a.seed)
     with tempfile.TemporaryDirectory(prefix="puffer_train_check_") as data_dir:
         cfg = train_config(seed=a.seed, batch_size=batch, bptt_horizon=a.horizon, minibatch_size=minibatch,
                            max_minibatch_size=minibatch, update_epochs=1, total_timesteps=a.rounds * batch,
@@ -118,6 +136,7 @@ def main(argv=None) -> int:
         trainer = pufferl.PuffeRL(cfg, vecenv, wrapper)
         holder["trainer"] = trainer
         rounds, info_illegal, stored_illegal, games_ended, env_stats_last = [], 0, 0, 0, {}
+        card_ids: set[int] = set()
         closed = False
         try:
             for rnd in range(a.rounds):
@@ -128,7 +147,9 @@ def main(argv=None) -> int:
                     if k in stats and np.size(stats[k]):
                         env_stats_last[k] = float(np.mean(stats[k]))
                 flat = trainer.observations.reshape(-1, FLAT_OBS_SIZE)
-                _, legal, count = unpack_tensor(flat)
+                obs, legal, count = unpack_tensor(flat)
+                ids = view(obs.numpy().astype(np.int8), "entities")[..., ENTITY_FEATURES.index("card_id")]
+                card_ids |= set(np.unique(ids).tolist()) - {0}
                 ok = legal_membership(trainer.actions.reshape(-1, 4), legal, count)
                 stored_illegal += int((~ok).sum())
                 games_ended += int(trainer.terminals.sum())
@@ -144,11 +165,15 @@ def main(argv=None) -> int:
                                    eval_s=round(t_e, 2), round_s=round(time.perf_counter() - t_r, 2),
                                    losses={k: round(v, 5) for k, v in losses.items()}))
             vec_illegal = int(sum(int(e.vec.illegal_counts.sum()) for e in vecenv.envs))
+            want = {a: r for a, r in zip(cards.decks, cards.deck_rows())}
+            decks_dealt = all(e.vec.pool.table.tobytes() == cards.pool.table.tobytes()
+                              and all(any(np.array_equal(row, w) for w in want.values()) for row in e.vec.decks.reshape(-1, e.vec.decks.shape[-1]))
+                              for e in vecenv.envs)
             env_illegal_total = int(sum(e.illegal_total for e in vecenv.envs))
             model_path = trainer.close()
             closed = True
             state = torch.load(model_path, map_location="cpu")
-            fresh = TCGPolicy(policy.config)
+            fresh = TCGPolicy(policy.config, card_table=table)
             missing = fresh.load_state_dict({k.removeprefix("policy."): v for k, v in state.items()})
             checkpoint_loads = not missing.missing_keys and not missing.unexpected_keys
         finally:
@@ -184,12 +209,16 @@ def main(argv=None) -> int:
         failures.append("no game ended during the rollouts (terminals and auto-resets were not exercised)")
     if not checkpoint_loads:
         failures.append("the checkpoint did not load into a fresh TCGPolicy")
+    if not card_ids or max(card_ids) > len(cards.pool):
+        failures.append(f"the observations show card ids {sorted(card_ids)}, the pool has ids 1-{len(cards.pool)}")
+    if not decks_dealt:
+        failures.append(f"a sub-env does not deal {cards.describe()}")
 
     out.update(ok=not failures, failures=failures, agents=agents, batch_size=batch, minibatch_size=minibatch,
                minibatches_per_update=trainer.total_minibatches, hook=st.as_dict(),
                first_minibatch=first, illegal=dict(vec=vec_illegal, env_total=env_illegal_total,
                                                    infos_nonzero=info_illegal, stored=stored_illegal),
-               games_ended=games_ended, env_stats_last=env_stats_last, rounds=rounds, checkpoint_loads=checkpoint_loads,
+               games_ended=games_ended, card_ids_seen=len(card_ids), env_stats_last=env_stats_last, rounds=rounds, checkpoint_loads=checkpoint_loads,
                params=sum(p.numel() for p in policy.parameters()), seconds=round(time.perf_counter() - t0, 2))
     print(json.dumps(out))
     return 0 if not failures else 1

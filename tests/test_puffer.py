@@ -142,11 +142,10 @@ def test_hook_samples_legal_tuples_and_replays_them():
         sample_logits(logits, action=bad)
 
 
-@_NO_PUFFER
-def test_pufferl_trains_with_sequential_sampler():
+def _train_check(*args) -> dict:
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache" / "tests"))
-    r = subprocess.run([sys.executable, str(ROOT / "tests" / "puffer_train_check.py")],
+    r = subprocess.run([sys.executable, str(ROOT / "tests" / "puffer_train_check.py"), *args],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     assert r.returncode == 0 and lines, \
@@ -158,6 +157,24 @@ def test_pufferl_trains_with_sequential_sampler():
     assert s["illegal"] == dict(vec=0, env_total=0, infos_nonzero=0, stored=0)
     assert s["first_minibatch"]["rows"] == s["minibatch_size"] and s["first_minibatch"]["max_abs_diff"] < 1e-5
     assert len(s["rounds"]) == s["n_rounds"] >= 2 and s["minibatches_per_update"] >= 2
+    return s
+
+
+@_NO_PUFFER
+def test_pufferl_trains_with_sequential_sampler():
+    s = _train_check()
+    assert s["cards"] == "the shipped cards" and s["card_ids_seen"] > 17
+
+
+@_NO_PUFFER
+def test_pufferl_trains_on_a_designers_own_cards():
+    """The files' pool and decks in every sub-env, the policy reading their card table: the
+    stored observations show only the files' 17 card ids."""
+    from prefabs import load_card_set
+    cards, decks = "docs/examples/cards.toml", "docs/examples/decks.toml"
+    s = _train_check("--cards", cards, "--decks-file", decks)
+    assert s["card_table_digest"] == load_card_set(cards, decks).digest
+    assert s["cards"].startswith("17 cards of their own") and 0 < s["card_ids_seen"] <= 17
 
 
 def test_duel_kernels_clear_stale_rows_derive_the_mask_and_refuse_unlisted_tuples():
