@@ -76,10 +76,9 @@ def test_the_tally_reads_the_first_hand_as_the_opening_and_counts_plays_from_the
     plays = {(g, s, c): int(t.plays[g, s, c]) for g, s, c in zip(*np.nonzero(t.plays))}
     assert plays == {(0, 0, 7): 1, (0, 0, 11): 1, (2, 1, 4): 1}
     # playable: card 7 and 5 at game 0's first decision (several copies count once), 4 in game 2,
-    # 11 at game 0's second decision; played: 7, 4, 11
-    playable = {c: int(t.decisions[0, c]) for c in np.nonzero(t.decisions[0])[0]}
-    assert playable == {4: 1, 5: 1, 7: 1, 11: 1}
-    assert {c: int(t.decisions[1, c]) for c in np.nonzero(t.decisions[1])[0]} == {4: 1, 7: 1, 11: 1}
+    # 11 at game 0's second decision
+    playable = {(g, s, c): int(t.playable[g, s, c]) for g, s, c in zip(*np.nonzero(t.playable))}
+    assert playable == {(0, 0, 5): 1, (0, 0, 7): 1, (0, 0, 11): 1, (2, 1, 4): 1}
 
 
 def _row(rows, name):
@@ -101,14 +100,15 @@ def test_the_report_compares_the_seat_games_that_dealt_a_card_with_those_of_its_
     t.held[:, :, drake] = True
     t.held[2, 1, drake] = False
     t.plays[0, 0, drake], t.plays[1, 1, drake], t.plays[3, 1, drake] = 2, 1, 5
-    t.decisions[:, drake] = (8, 2)
+    t.playable[0, 0, drake], t.playable[1, 1, drake], t.playable[3, 1, drake] = 5, 3, 9
     rows = card_report(t, result, decks, seat, cards)
     r = _row(rows, "Ember Drake")
     assert r["decks"] == {EMBER: 3} and r["type"] == "UNIT" and r["sides"] == 4
     # dealt: (0,0) won, (1,1) lost, (2,0) won; not dealt: (2,1) lost
     assert r["opening"] == 0.75 and r["win_opening"] == pytest.approx(2 / 3) and r["win_not"] == 0.0
     assert r["diff"] == pytest.approx(2 / 3) and r["se"] == pytest.approx(np.sqrt((2 / 3) * (1 / 3) / 3))
-    assert r["seen"] == 0.75 and r["plays"] == 0.75 and r["play_rate"] == 0.25
+    assert r["seen"] == 0.75 and r["plays"] == 0.75 and r["play_rate"] == 3 / 8
+    assert card_report(t, result, decks, seat, cards, by_deck=True)[0] == r   # in one deck only: the same row
     g = _row(rows, "Siege Golem")
     assert g["sides"] == 0 and all(g[k] is None for k in COLUMNS if k != "sides")
     # ordered by diff, the rows without one last
@@ -122,6 +122,30 @@ def test_the_report_compares_the_seat_games_that_dealt_a_card_with_those_of_its_
     assert "Ember Drake" in text and "+66.7\N{PLUS-MINUS SIGN}27.2" in text and "Emberfang Rush 3" in text
     with pytest.raises(ValueError, match="the tally counted 4 games, the match has 3"):
         card_report(t, result[:3], decks[:3], seat[:3], cards)
+
+
+def test_a_card_in_a_strong_and_a_weak_deck_is_compared_within_each_deck():
+    """Gate Shieldbearer: 3 copies in Thornwall, 2 in Anvil. Here every Thornwall seat-game wins
+    and every Anvil one loses, whatever was dealt: starting with the card is worth nothing. Raw
+    pooling would read +27 points (dealt 2 of 3 won, not dealt 2 of 5), since the card is dealt
+    more often in the strong deck's games."""
+    cards = shipped_cards()
+    gate = cards.pool.id_of("Gate Shieldbearer")
+    assert (cards.decks[THORN].main.count("Gate Shieldbearer"), cards.decks[ANVIL].main.count("Gate Shieldbearer")) == (3, 2)
+    decks, seat, result = [(THORN, ANVIL)] * 4, np.zeros(4, np.int32), np.ones(4, np.float32)
+    t = CardTally(4)
+    for g, s in ((0, 0), (1, 0), (0, 1)):
+        t.opening[g, s, gate] = True
+    r = _row(card_report(t, result, decks, seat, cards), "Gate Shieldbearer")
+    assert r["sides"] == 8 and r["opening"] == 3 / 8
+    assert r["win_opening"] == 0.5 and r["win_not"] == 0.5 and r["diff"] == 0.0 and r["se"] == 0.0
+    by = {x["decks"].popitem()[0]: x for x in card_report(t, result, decks, seat, cards, by_deck=True)
+          if x["name"] == "Gate Shieldbearer"}
+    assert (by[THORN]["win_opening"], by[THORN]["win_not"], by[ANVIL]["win_opening"], by[ANVIL]["win_not"]) == (1, 1, 0, 0)
+    # a deck where it was dealt in every seat-game (or none) says nothing, and is left out
+    t.opening[2:, 0, gate] = True
+    r = _row(card_report(t, result, decks, seat, cards), "Gate Shieldbearer")
+    assert r["win_opening"] == 0.0 and r["win_not"] == 0.0 and r["diff"] == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +170,8 @@ def test_over_real_games_a_card_is_played_only_from_a_seen_hand_of_its_own_deck(
             own = {cards.pool.id_of(n) for n in cards.decks[pair[s]].main}
             assert set(np.nonzero(t.opening[g, s])[0]) <= own
             assert set(np.nonzero(t.plays[g, s])[0]) <= own
-    assert t.plays.sum() == t.decisions[1].sum() > 0
+    assert t.plays.sum() > 0 and not ((t.plays > 0) & (t.playable == 0)).any()
+    assert (t.plays <= t.playable).all()   # one play per decision, at a decision where it was playable
 
 
 def test_the_opening_hand_shares_are_those_of_a_fair_deal(selfplay):
@@ -201,3 +226,43 @@ def test_tcg_cards_plays_a_checkpoint_against_itself_and_refuses_bad_bots(tmp_pa
     assert main(["cards", "--cards", "docs/examples/cards.toml", "--decks-file", "docs/examples/decks.toml",
                  "--games", "8", "--bot", f"checkpoint:{path}"]) == 2
     assert "was trained on the shipped cards" in capsys.readouterr().err
+
+
+def test_the_rows_by_deck_add_up_to_the_rows_over_all_decks(selfplay):
+    cards, t, res, decks, seat = selfplay
+    pooled = {r["name"]: r for r in card_report(t, res["results"], decks, seat, cards)}
+    split = card_report(t, res["results"], decks, seat, cards, by_deck=True)
+    assert len(split) == sum(len(r["decks"]) for r in pooled.values()) > len(pooled)
+    for name, r in pooled.items():
+        parts = [x for x in split if x["name"] == name]
+        assert sorted(d for x in parts for d in x["decks"]) == sorted(r["decks"])
+        assert all(len(x["decks"]) == 1 and x["decks"].items() <= r["decks"].items() for x in parts)
+        assert sum(x["sides"] for x in parts) == r["sides"]
+        assert sum(x["opening"] * x["sides"] for x in parts) == pytest.approx(r["opening"] * r["sides"])
+        assert sum(x["plays"] * x["sides"] for x in parts) == pytest.approx(r["plays"] * r["sides"])
+        # the win rates: each deck's, averaged weighted by its seat-games (compared within decks)
+        w = np.array([x["sides"] for x in parts]) / r["sides"]
+        for k in ("win_opening", "win_not", "diff"):
+            assert w @ [x[k] for x in parts] == pytest.approx(r[k])
+        assert np.sqrt(w ** 2 @ [x["se"] ** 2 for x in parts]) == pytest.approx(r["se"])
+    # the CLI's --by-deck rows are these, for its seed and games
+    assert main_json(["--by-deck"])["by_card"] == json.loads(json.dumps(card_report(*_match(32, 4), by_deck=True)))
+
+
+def _match(games, seed):
+    cards = shipped_cards()
+    t = CardTally(games)
+    res = play_match(HeuristicBot(seed), "heuristic", games, seed=seed, cards=cards, observe=t)
+    d, s = match_decks(games, cards=cards)
+    return t, res["results"], d, s, cards
+
+
+def main_json(extra):
+    import io
+    from contextlib import redirect_stdout
+
+    from training.cli import main
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["cards", "--games", "32", "--seed", "4", "--json", *extra]) == 0
+    return json.loads(buf.getvalue())

@@ -16,10 +16,14 @@ from both seats and prints, per card of the decks:
 ``diff``          ``win_opening - win_not``, with ``se``, its standard error
 ================= =========================================================================
 
-**Why the opening hand.** Which cards a seat is dealt is decided by the shuffle alone, so the
-seat-games that dealt a card and those that did not differ, on average, only by that card (the
-pairings, seats and the rest of the deck are alike): ``diff`` estimates what starting with the
-card is worth to the player who plays it, mulligan included. The figures card-game draft
+**Why the opening hand.** Which cards a seat is dealt is decided by the shuffle alone, so among
+the seat-games of one deck, those that dealt a card and those that did not differ, on average,
+only by that card (the pairings, seats and the rest of the deck are alike): ``diff`` estimates
+what starting with the card is worth to the player who plays it, mulligan included, against the
+deck's average card. A card in several decks is compared within each deck, and the win rates
+are averaged over its decks weighted by their seat-games: pooled raw, a card with three copies
+in a strong deck and two in a weak one is dealt more often in the strong deck's games and
+would read as strong for that alone (``--by-deck`` gives each deck's row). The figures card-game draft
 sites read (win rate when drawn at any time against never drawn) do not work here: a 30-card
 deck is mostly seen in a long game, so "never drawn" means "the game ended early", and the
 difference measures game length more than the card. ``seen`` and ``plays`` describe how a card
@@ -39,23 +43,23 @@ import numpy as np
 from tcg_env.observation import view
 from verification.spec import ENT_MY_HAND, HAND_MAX
 
-from .card_stats import _CARD_ID, HAND_PRIMARIES, NUM_CARD_IDS, card_play_stats
+from .card_stats import _CARD_ID, HAND_PRIMARIES, NUM_CARD_IDS, playable_cards
 
 COLUMNS = ("sides", "opening", "seen", "plays", "play_rate", "win_opening", "win_not", "diff", "se")
 
 
 class CardTally:
     """An observer for :func:`training.evaluate.play_match` (``observe=``): per game and seat, which
-    cards were in the opening hand and which were seen in the hand, and how often each was played;
-    and per card the playable and played decisions. ``games`` is the number of games the match
-    plays (its rows)."""
+    cards were in the opening hand and which were seen in the hand, at how many decisions each was
+    playable and how often each was played (each play is a decision). ``games`` is the number of
+    games the match plays (its rows)."""
 
     def __init__(self, games: int):
         self.started = np.zeros((games, 2), np.bool_)   # the seat's first decision has been seen
         self.opening = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
         self.held = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
+        self.playable = np.zeros((games, 2, NUM_CARD_IDS), np.int32)
         self.plays = np.zeros((games, 2, NUM_CARD_IDS), np.int32)
-        self.decisions = np.zeros((2, NUM_CARD_IDS), np.float64)   # playable, played
 
     def __call__(self, env, acts: np.ndarray, rows: np.ndarray) -> None:
         """Count the decisions of ``rows`` (games still playing), about to be stepped with
@@ -75,9 +79,8 @@ class CardTally:
         a = np.asarray(acts)[rows]
         p = np.nonzero(np.isin(a[:, 0], HAND_PRIMARIES))[0]
         np.add.at(self.plays, (rows[p], seat[p], ids[p, a[p, 1].astype(np.int64)]), 1)
-        stats = card_play_stats(obs, np.asarray(env.legal_tuples)[rows], np.asarray(env.legal_count)[rows], a,
-                                np.zeros(len(rows)))
-        self.decisions += stats[:2]
+        km, kc = playable_cards(ids, np.asarray(env.legal_tuples)[rows], np.asarray(env.legal_count)[rows])
+        np.add.at(self.playable, (rows[km], seat[km], kc), 1)
 
 
 def _rate(wins: np.ndarray, mask: np.ndarray) -> float | None:
@@ -85,9 +88,11 @@ def _rate(wins: np.ndarray, mask: np.ndarray) -> float | None:
     return float(wins[mask].mean()) if n else None
 
 
-def card_report(tally: CardTally, result: np.ndarray, decks, seat: np.ndarray, cards) -> list[dict]:
+def card_report(tally: CardTally, result: np.ndarray, decks, seat: np.ndarray, cards,
+                by_deck: bool = False) -> list[dict]:
     """One dict per card of the decks' main lists (``COLUMNS`` plus ``name``, ``type``, ``cost``
     and ``decks``: {deck: copies}), ordered by ``diff``, highest first (rows without one last).
+    ``by_deck``: one row per card and deck holding it instead, over that deck's seat-games.
 
     ``result``, ``decks`` and ``seat`` are the match's (``play_match``'s ``results`` and
     :func:`training.evaluate.match_decks`): ``result[g]`` is seat ``seat[g]``'s result of game g
@@ -105,29 +110,47 @@ def card_report(tally: CardTally, result: np.ndarray, decks, seat: np.ndarray, c
     names = sorted({n for d in cards.decks.values() for n in d.main}, key=lambda n: cards.pool.id_of(n))
     rows = []
     for name in names:
-        cid = cards.pool.id_of(name)
-        card = cards.pool[cid]
-        in_deck = np.isin(deck_of, [d for d, c in copies.items() if c[name]])
-        dealt = tally.opening[:, :, cid] & in_deck
-        n, n1 = int(in_deck.sum()), int(dealt.sum())
-        win_opening, win_not = _rate(wins, dealt), _rate(wins, in_deck & ~dealt)
-        diff = se = None
-        if win_opening is not None and win_not is not None:
-            diff = win_opening - win_not
-            se = float(np.sqrt(win_opening * (1 - win_opening) / n1 + win_not * (1 - win_not) / (n - n1)))
-        playable, n_played = tally.decisions[0, cid], tally.decisions[1, cid]
-        rows.append({
-            "name": name, "type": card.type.name, "cost": int(card.cost),
-            "decks": {d: c[name] for d, c in copies.items() if c[name]},
-            "sides": n,
-            "opening": n1 / n if n else None,
-            "seen": float((tally.held[:, :, cid] & in_deck).sum() / n) if n else None,
-            "plays": float(tally.plays[:, :, cid][in_deck].sum() / n) if n else None,
-            "play_rate": float(n_played / playable) if playable else None,
-            "win_opening": win_opening, "win_not": win_not, "diff": diff, "se": se,
-        })
+        holding = [d for d, c in copies.items() if c[name]]
+        for group in ([[d] for d in holding] if by_deck else [holding]):
+            rows.append(_card_row(tally, wins, deck_of, cards, name, {d: copies[d][name] for d in group}))
     rows.sort(key=lambda r: (r["diff"] is None, -(r["diff"] or 0.0)))
     return rows
+
+
+def _card_row(tally: CardTally, wins: np.ndarray, deck_of: np.ndarray, cards, name: str, decks: dict) -> dict:
+    """The report's row of card ``name`` over the seat-games of ``decks`` ({deck: copies}). The
+    win rates are compared within each deck and averaged over the decks weighted by their
+    seat-games (decks where the card was always or never dealt are left out)."""
+    cid = cards.pool.id_of(name)
+    card = cards.pool[cid]
+    in_deck = np.isin(deck_of, list(decks))
+    n, n1 = int(in_deck.sum()), int((tally.opening[:, :, cid] & in_deck).sum())
+    weight, rates, var = [], [], []
+    for d in decks:
+        mine = deck_of == d
+        dealt = tally.opening[:, :, cid] & mine
+        k, k1 = int(mine.sum()), int(dealt.sum())
+        if 0 < k1 < k:
+            wo, wn = float(wins[dealt].mean()), float(wins[mine & ~dealt].mean())
+            weight.append(k)
+            rates.append((wo, wn))
+            var.append(wo * (1 - wo) / k1 + wn * (1 - wn) / (k - k1))
+    win_opening = win_not = diff = se = None
+    if weight:
+        w = np.array(weight, np.float64) / sum(weight)
+        win_opening, win_not = (float(x) for x in w @ np.array(rates))
+        diff = win_opening - win_not
+        se = float(np.sqrt(w ** 2 @ np.array(var)))
+    playable, n_played = tally.playable[:, :, cid][in_deck].sum(), tally.plays[:, :, cid][in_deck].sum()
+    return {
+        "name": name, "type": card.type.name, "cost": int(card.cost), "decks": decks,
+        "sides": n,
+        "opening": n1 / n if n else None,
+        "seen": float((tally.held[:, :, cid] & in_deck).sum() / n) if n else None,
+        "plays": float(n_played / n) if n else None,
+        "play_rate": float(n_played / playable) if playable else None,
+        "win_opening": win_opening, "win_not": win_not, "diff": diff, "se": se,
+    }
 
 
 def format_card_report(rows: list[dict], width: int = 140) -> str:

@@ -38,6 +38,16 @@ HAND_PRIMARIES = np.array([int(p) for p in Primary if ACTION_SPEC[p][0] == ACTIO
                           np.int64)
 
 
+def playable_cards(cards: np.ndarray, legal: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (decision, card id) pairs where a legal tuple plays that card from the hand, each
+    once (several copies in hand count once), for ``cards [M, entities]`` (the observations'
+    card ids), ``legal [M, W, 4]`` and ``count [M]`` (rows past it are padding)."""
+    valid = np.arange(legal.shape[1])[None, :] < np.asarray(count)[:, None]
+    m, w = np.nonzero(valid & np.isin(legal[..., 0], HAND_PRIMARIES))
+    key = np.unique(m * NUM_CARD_IDS + cards[m, legal[m, w, 1].astype(np.int64)])
+    return key // NUM_CARD_IDS, key % NUM_CARD_IDS
+
+
 def card_play_stats(obs: np.ndarray, legal: np.ndarray, count: np.ndarray, actions: np.ndarray,
                     adv: np.ndarray) -> np.ndarray:
     """Per-card sums over decisions: float64 ``[len(ROWS), NUM_CARD_IDS]`` (rows as in ``ROWS``).
@@ -51,10 +61,7 @@ def card_play_stats(obs: np.ndarray, legal: np.ndarray, count: np.ndarray, actio
         return out
     cards = view(obs, "entities")[..., _CARD_ID].astype(np.int64)            # [M, entities]
     adv = np.asarray(adv, np.float64)
-    valid = np.arange(legal.shape[1])[None, :] < np.asarray(count)[:, None]
-    m, w = np.nonzero(valid & np.isin(legal[..., 0], HAND_PRIMARIES))
-    key = np.unique(m * NUM_CARD_IDS + cards[m, legal[m, w, 1].astype(np.int64)])
-    km, kc = key // NUM_CARD_IDS, key % NUM_CARD_IDS                          # (decision, playable card)
+    km, kc = playable_cards(cards, legal, count)
     played_row = np.isin(actions[:, 0], HAND_PRIMARIES)
     played_card = np.full(M, -1, np.int64)
     pr = np.nonzero(played_row)[0]

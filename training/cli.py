@@ -129,7 +129,7 @@ def _cmd_cards(args) -> int:
             res = play_match(policy, opponent, args.games, seed=args.seed, cards=cards, observe=tally,
                              progress=lambda done, total: prog.update(task, completed=done, total=total), **kw)
         decks, seat = match_decks(args.games, cards=cards)
-        rows = card_report(tally, res["results"], decks, seat, cards)
+        rows = card_report(tally, res["results"], decks, seat, cards, by_deck=args.by_deck)
         out.update({"bot": args.bot, "games": args.games, "seed": args.seed, "mean_decisions": res["mean_decisions"],
                     "draws": res["draws"], "illegal_actions": res["illegal_actions"],
                     "by_pairing": res["by_pairing"], "by_card": rows})
@@ -706,6 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="who plays both seats: random, heuristic (default), search[:BUDGET], or checkpoint:PATH "
                         "(a trained policy, sampling; checkpoint:PATH@greedy plays its most likely tuple), whose "
                         "cards are dealt unless --cards/--decks-file name the same ones")
+    c.add_argument("--by-deck", action="store_true",
+                   help="one row per card and deck holding it, over that deck's seat-games (default: a card's "
+                        "row pools every deck holding it)")
     c.add_argument("--seed", type=seed_arg, default=0, help="seed of the games (default 0)")
     c.add_argument("--json", action="store_true",
                    help="print one JSON object instead of the tables: the cards and decks, and with --games the "
