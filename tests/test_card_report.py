@@ -44,11 +44,12 @@ def _legal(env, row, tuples):
 
 def test_the_tally_reads_the_first_hand_as_the_opening_and_counts_plays_from_the_hand():
     t = CardTally(3)
-    env = _env([[5, 7, 7], [9], [4, 4]], seats=[0, 1, 1])
+    env = _env([[5, 7, 7], [9], [4, 4, 1, 1, 1, 1, 1, 1, 1, 30]], seats=[0, 1, 1])   # game 2: a full hand
     play_unit, play_spell = int(Primary.PLAY_UNIT), int(Primary.PLAY_SPELL)
     _legal(env, 0, [(play_unit, ENT_MY_HAND + 1, 0, 0), (play_unit, ENT_MY_HAND + 2, 1, 0),
                     (play_spell, ENT_MY_HAND, 0, 0), (int(Primary.END_TURN), 0, 0, 0)])
     _legal(env, 1, [(int(Primary.END_TURN), 0, 0, 0)])
+    env.legal_tuples[1, 1] = (play_unit, ENT_MY_HAND, 0, 0)   # stale: past the count, not playable
     _legal(env, 2, [(play_spell, ENT_MY_HAND + 1, 0, 0)])
     acts = np.zeros((3, 4), np.int32)
     acts[0] = (play_unit, ENT_MY_HAND + 2, 1, 0)      # plays a card 7
@@ -67,18 +68,25 @@ def test_the_tally_reads_the_first_hand_as_the_opening_and_counts_plays_from_the
     env3 = _env([[2], [], []], seats=[1, 0, 0])
     _legal(env3, 0, [(int(Primary.END_TURN), 0, 0, 0)])
     t(env3, np.zeros((3, 4), np.int32), np.array([0]))
+    # game 0's first seat plays another card 7
+    env4 = _env([[7], [], []], seats=[0, 0, 0])
+    _legal(env4, 0, [(play_unit, ENT_MY_HAND, 2, 0)])
+    acts4 = np.zeros((3, 4), np.int32)
+    acts4[0] = (play_unit, ENT_MY_HAND, 2, 0)
+    t(env4, acts4, np.array([0]))
 
     def ids(a):
         return {(g, s): sorted(np.nonzero(a[g, s])[0].tolist()) for g in range(3) for s in range(2) if a[g, s].any()}
-    assert ids(t.opening) == {(0, 0): [5, 7], (0, 1): [2], (1, 1): [9], (2, 1): [4]}
-    assert ids(t.held) == {(0, 0): [5, 7, 11], (0, 1): [2], (1, 1): [9, 12], (2, 1): [4]}
+    assert ids(t.opening) == {(0, 0): [5, 7], (0, 1): [2], (1, 1): [9], (2, 1): [1, 4, 30]}
+    assert ids(t.held) == {(0, 0): [5, 7, 11], (0, 1): [2], (1, 1): [9, 12], (2, 1): [1, 4, 30]}
     assert t.started.tolist() == [[True, True], [False, True], [False, True]]
+    assert t.decisions.tolist() == [[3, 1], [0, 2], [0, 1]]
     plays = {(g, s, c): int(t.plays[g, s, c]) for g, s, c in zip(*np.nonzero(t.plays))}
-    assert plays == {(0, 0, 7): 1, (0, 0, 11): 1, (2, 1, 4): 1}
+    assert plays == {(0, 0, 7): 2, (0, 0, 11): 1, (2, 1, 4): 1}
     # playable: card 7 and 5 at game 0's first decision (several copies count once), 4 in game 2,
-    # 11 at game 0's second decision
+    # 11 at game 0's second decision, 7 at its third; not game 1's stale tuple past its count
     playable = {(g, s, c): int(t.playable[g, s, c]) for g, s, c in zip(*np.nonzero(t.playable))}
-    assert playable == {(0, 0, 5): 1, (0, 0, 7): 1, (0, 0, 11): 1, (2, 1, 4): 1}
+    assert playable == {(0, 0, 5): 1, (0, 0, 7): 2, (0, 0, 11): 1, (2, 1, 4): 1}
 
 
 def _row(rows, name):
@@ -92,22 +100,21 @@ def test_the_report_compares_the_seat_games_that_dealt_a_card_with_those_of_its_
     assert all("Siege Golem" not in cards.decks[d].main for d in (EMBER, THORN))
     decks = [(EMBER, THORN), (THORN, EMBER), (EMBER, EMBER), (THORN, THORN)]
     seat = np.array([0, 1, 0, 1], np.int32)
-    result = np.array([1.0, -1.0, 1.0, 0.0], np.float32)
-    # seat results: g0 Ember +1 / Thorn -1; g1 Thorn +1 / Ember -1; g2 +1 / -1; g3 a draw
+    result = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    # seat results: g0 Ember +1 / Thorn -1; g1 a draw (not a win); g2 +1 / -1; g3 a draw
     t = CardTally(4)
     for g, s in ((0, 0), (1, 1), (2, 0), (3, 0)):   # (3, 0) holds no Ember Drake: not counted
         t.opening[g, s, drake] = True
     t.held[:, :, drake] = True
-    t.held[2, 1, drake] = False
     t.plays[0, 0, drake], t.plays[1, 1, drake], t.plays[3, 1, drake] = 2, 1, 5
     t.playable[0, 0, drake], t.playable[1, 1, drake], t.playable[3, 1, drake] = 5, 3, 9
     rows = card_report(t, result, decks, seat, cards)
     r = _row(rows, "Ember Drake")
     assert r["decks"] == {EMBER: 3} and r["type"] == "UNIT" and r["sides"] == 4
-    # dealt: (0,0) won, (1,1) lost, (2,0) won; not dealt: (2,1) lost
+    # dealt: (0,0) won, (1,1) drew, (2,0) won; not dealt: (2,1) lost
     assert r["opening"] == 0.75 and r["win_opening"] == pytest.approx(2 / 3) and r["win_not"] == 0.0
     assert r["diff"] == pytest.approx(2 / 3) and r["se"] == pytest.approx(np.sqrt((2 / 3) * (1 / 3) / 3))
-    assert r["seen"] == 0.75 and r["plays"] == 0.75 and r["play_rate"] == 3 / 8
+    assert r["seen"] == 1.0 and r["plays"] == 0.75 and r["play_rate"] == 3 / 8
     assert card_report(t, result, decks, seat, cards, by_deck=True)[0] == r   # in one deck only: the same row
     g = _row(rows, "Siege Golem")
     assert g["sides"] == 0 and all(g[k] is None for k in COLUMNS if k != "sides")
@@ -119,7 +126,14 @@ def test_the_report_compares_the_seat_games_that_dealt_a_card_with_those_of_its_
     names = {n for d in cards.decks.values() for n in d.main}
     assert {x["name"] for x in rows} == names and len(rows) == len(names)
     text = format_card_report(rows)
-    assert "Ember Drake" in text and "+66.7\N{PLUS-MINUS SIGN}27.2" in text and "Emberfang Rush 3" in text
+    head = next(line for line in text.splitlines() if "card" in line and "decks" in line)
+    assert [c.strip() for c in head.strip("│┃ ").split("┃")] == [
+        "card", "type", "cost", "sides", "opening", "seen", "plays", "play rate", "win open", "win not", "diff",
+        "decks (copies)"]
+    line = next(line for line in text.splitlines() if "Ember Drake" in line)
+    assert [c.strip() for c in line.strip("│ ").split("│")] == [
+        "Ember Drake", "unit", "3", "4", "75%", "100%", "0.75", "38%", "67%", "0%", "+66.7\N{PLUS-MINUS SIGN}27.2",
+        "Emberfang Rush 3"]
     with pytest.raises(ValueError, match="the tally counted 4 games, the match has 3"):
         card_report(t, result[:3], decks[:3], seat[:3], cards)
 
@@ -148,6 +162,24 @@ def test_a_card_in_a_strong_and_a_weak_deck_is_compared_within_each_deck():
     assert r["win_opening"] == 0.0 and r["win_not"] == 0.0 and r["diff"] == 0.0
 
 
+def test_the_decks_rates_are_weighted_by_their_seat_games():
+    """Gate Shieldbearer over 4 Thornwall and 2 Anvil seat-games: Thornwall dealt 2 (both won),
+    not 2 (one won), Anvil dealt 1 (lost), not 1 (won). By seat-games (2/3, 1/3): win open
+    2/3 * 1 + 1/3 * 0, win not 2/3 * 0.5 + 1/3 * 1, diff 0 (equal weights would say -0.25), and
+    the error sqrt((2/3)^2 * (0 + 0.25/2) + (1/3)^2 * 0)."""
+    cards = shipped_cards()
+    gate = cards.pool.id_of("Gate Shieldbearer")
+    decks, seat = [(THORN, EMBER)] * 4 + [(ANVIL, EMBER)] * 2, np.zeros(6, np.int32)
+    result = np.array([1, 1, 1, -1, -1, 1], np.float32)
+    t = CardTally(6)
+    for g in (0, 1, 4):
+        t.opening[g, 0, gate] = True
+    r = _row(card_report(t, result, decks, seat, cards), "Gate Shieldbearer")
+    assert r["sides"] == 6 and r["opening"] == 0.5
+    assert r["win_opening"] == pytest.approx(2 / 3) and r["win_not"] == pytest.approx(2 / 3)
+    assert r["diff"] == pytest.approx(0.0, abs=1e-12) and r["se"] == pytest.approx(np.sqrt(4 / 9 * 0.125))
+
+
 @pytest.fixture(scope="module")
 def selfplay():
     cards = shipped_cards()
@@ -168,8 +200,9 @@ def test_over_real_games_a_card_is_played_only_from_a_seen_hand_of_its_own_deck(
     for g, pair in enumerate(decks):
         for s in range(2):
             own = {cards.pool.id_of(n) for n in cards.decks[pair[s]].main}
-            assert set(np.nonzero(t.opening[g, s])[0]) <= own
+            assert set(np.nonzero(t.opening[g, s])[0]) <= set(np.nonzero(t.held[g, s])[0]) <= own
             assert set(np.nonzero(t.plays[g, s])[0]) <= own
+    assert (t.decisions.sum(axis=1) == res["lengths"]).all()   # each game's decisions, none after it ended
     assert t.plays.sum() > 0 and not ((t.plays > 0) & (t.playable == 0)).any()
     assert (t.plays <= t.playable).all()   # one play per decision, at a decision where it was playable
 
@@ -190,6 +223,29 @@ def test_the_opening_hand_shares_are_those_of_a_fair_deal(selfplay):
         assert abs(r["opening"] - p) <= 5 * np.sqrt(p * (1 - p) / r["sides"]), r
         assert r["diff"] == pytest.approx(r["win_opening"] - r["win_not"])
         assert 0 <= r["play_rate"] <= 1 and 0 < r["seen"] <= 1
+    diffs = [r["diff"] for r in rows]
+    assert diffs == sorted(diffs, reverse=True)
+
+
+def test_a_single_deck_cards_row_is_its_seat_games_win_rates(selfplay):
+    """Recounted from the tally and the results for each card only one deck holds."""
+    cards, t, res, decks, seat = selfplay
+    g = np.arange(len(seat))
+    win = np.zeros((len(seat), 2), bool)
+    win[g, seat] = res["results"] > 0
+    win[g, 1 - seat] = res["results"] < 0
+    deck_of = np.array(decks)
+    checked = 0
+    for r in card_report(t, res["results"], decks, seat, cards):
+        if len(r["decks"]) != 1:
+            continue
+        mine = deck_of == next(iter(r["decks"]))
+        dealt = t.opening[:, :, cards.pool.id_of(r["name"])] & mine
+        wo, wn = win[dealt].mean(), win[mine & ~dealt].mean()
+        assert (r["win_opening"], r["win_not"]) == (pytest.approx(wo), pytest.approx(wn))
+        assert r["se"] == pytest.approx(np.sqrt(wo * (1 - wo) / dealt.sum() + wn * (1 - wn) / (mine & ~dealt).sum()))
+        checked += 1
+    assert checked > 30
 
 
 def test_tcg_cards_json_reports_every_card_and_the_same_seed_gives_the_same_report(capsys):
@@ -205,6 +261,57 @@ def test_tcg_cards_json_reports_every_card_and_the_same_seed_gives_the_same_repo
     assert capsys.readouterr().out == first
     assert main(["cards", "--json"]) == 0   # no games: the cards and decks only
     assert set(json.loads(capsys.readouterr().out)) == {"cards", "by_type", "card_table_digest", "decks"}
+
+
+def test_tcg_cards_on_the_example_files_and_with_a_seeded_random_bot(capsys):
+    from prefabs import load_card_set
+    from tcg_env.bots import RandomBot
+    from training.cli import main
+    ex = load_card_set("docs/examples/cards.toml", "docs/examples/decks.toml")
+    assert main(["cards", "--cards", "docs/examples/cards.toml", "--decks-file", "docs/examples/decks.toml",
+                 "--games", "16", "--json", "--by-deck"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["card_table_digest"] == ex.digest and set(data["by_pairing"]) == set(ex.decks)
+    assert {(r["name"], d) for r in data["by_card"] for d in r["decks"]} == {
+        (n, d.name) for d in ex.decks.values() for n in d.main}
+    assert all(r["sides"] == 16 for r in data["by_card"])   # each deck: 8 games x both seats / 2 decks
+    # the bot is seeded with --seed: the report is that of RandomBot(4) against itself
+    assert main(["cards", "--games", "32", "--seed", "4", "--bot", "random", "--json"]) == 0
+    t = CardTally(32)
+    r = play_match(RandomBot(4), "random", 32, seed=4, cards=shipped_cards(), observe=t)
+    want = card_report(t, r["results"], *match_decks(32, cards=shipped_cards()), shipped_cards())
+    assert json.loads(capsys.readouterr().out)["by_card"] == json.loads(json.dumps(want))
+
+
+def test_tcg_cards_refuses_a_bad_bot_and_by_deck_without_games(capsys):
+    from training.cli import main
+    for argv, says in ((["--bot", "bogus"], "unknown bot 'bogus'"),
+                       (["--by-deck"], "--by-deck needs --games N"),
+                       (["--games", "1"], "--games must be in 2..")):
+        assert main(["cards", *argv]) == 2
+        assert says in capsys.readouterr().err
+
+
+def test_tcg_cards_plays_a_checkpoint_sampling_or_greedy(tmp_path, monkeypatch, capsys):
+    import torch
+
+    import training.evaluate as ev
+    from policy import PolicyConfig, TCGPolicy
+    from training.checkpoint import save_policy
+    from training.cli import main
+    torch.manual_seed(0)
+    path = str(save_policy(TCGPolicy(PolicyConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32)), tmp_path / "p.pt"))
+    seen = []
+    real = ev.play_match
+
+    def spy(policy, opponent, games, **kw):
+        seen.append((opponent, kw.get("greedy"), kw.get("opponent_policy") is policy))
+        return real(policy, opponent, games, **kw)
+    monkeypatch.setattr(ev, "play_match", spy)
+    for mode, greedy in (("", False), ("@sample", False), ("@greedy", True)):
+        assert main(["cards", "--games", "4", "--json", "--bot", f"checkpoint:{path}{mode}"]) == 0
+        assert json.loads(capsys.readouterr().out)["illegal_actions"] == 0
+        assert seen.pop() == ("policy", greedy, True)
 
 
 def test_tcg_cards_plays_a_checkpoint_against_itself_and_refuses_bad_bots(tmp_path, capsys):

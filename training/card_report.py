@@ -11,8 +11,9 @@ from both seats and prints, per card of the decks:
 ``plays``         times it was played per seat-game (PLAY_UNIT, PLAY_SPELL, ATTACH_WEAPON)
 ``play_rate``     decisions where it was played over decisions where it was playable (a legal
                   tuple played it from the hand; several copies count once)
-``win_opening``   win rate of the seat-games that dealt it in the opening hand
-``win_not``       win rate of the seat-games whose deck holds it but did not deal it there
+``win_opening``   win rate of the seat-games that dealt it in the opening hand (for a card in
+                  several decks: each deck's rate, averaged weighted by its seat-games)
+``win_not``       the same of the seat-games whose deck holds it but did not deal it there
 ``diff``          ``win_opening - win_not``, with ``se``, its standard error
 ================= =========================================================================
 
@@ -28,8 +29,9 @@ sites read (win rate when drawn at any time against never drawn) do not work her
 deck is mostly seen in a long game, so "never drawn" means "the game ended early", and the
 difference measures game length more than the card. ``seen`` and ``plays`` describe how a card
 is used; they are not compared with results. A win is a seat's game result above 0 (a draw or
-truncation is not a win, as in ``tcg eval``). ``se`` is about ``1 / sqrt(sides)`` points: a few
-thousand seat-games a card resolve a few points.
+truncation is not a win, as in ``tcg eval``). ``se`` is about ``100 / sqrt(sides)`` points: a
+few thousand seat-games a card resolve a few points. With few seat-games, where a deck's rate
+is 0% or 100%, the error is understated.
 
 Every figure is read off the acting seat's own observation (its hand's card ids) and the legal
 tuples, as :mod:`training.card_stats` reads a rollout, so nothing here decides legality.
@@ -51,13 +53,14 @@ COLUMNS = ("sides", "opening", "seen", "plays", "play_rate", "win_opening", "win
 class CardTally:
     """An observer for :func:`training.evaluate.play_match` (``observe=``): per game and seat, which
     cards were in the opening hand and which were seen in the hand, at how many decisions each was
-    playable and how often each was played (each play is a decision). ``games`` is the number of
-    games the match plays (its rows)."""
+    playable and how often each was played (each play is a decision), and the seat's decisions.
+    ``games`` is the number of games the match plays (its rows)."""
 
     def __init__(self, games: int):
         self.started = np.zeros((games, 2), np.bool_)   # the seat's first decision has been seen
         self.opening = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
         self.held = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
+        self.decisions = np.zeros((games, 2), np.int32)   # the seat's decisions in the game
         self.playable = np.zeros((games, 2, NUM_CARD_IDS), np.int32)
         self.plays = np.zeros((games, 2, NUM_CARD_IDS), np.int32)
 
@@ -69,6 +72,7 @@ class CardTally:
         obs = env.observations[rows]
         ids = view(obs, "entities")[..., _CARD_ID].astype(np.int64)            # [rows, entities]
         seat = np.asarray(env.current_player)[rows].astype(np.int64)
+        np.add.at(self.decisions, (rows, seat), 1)
         hand = ids[:, ENT_MY_HAND:ENT_MY_HAND + HAND_MAX]
         r, c = np.nonzero(hand)
         self.held[rows[r], seat[r], hand[r, c]] = True
@@ -81,11 +85,6 @@ class CardTally:
         np.add.at(self.plays, (rows[p], seat[p], ids[p, a[p, 1].astype(np.int64)]), 1)
         km, kc = playable_cards(ids, np.asarray(env.legal_tuples)[rows], np.asarray(env.legal_count)[rows])
         np.add.at(self.playable, (rows[km], seat[km], kc), 1)
-
-
-def _rate(wins: np.ndarray, mask: np.ndarray) -> float | None:
-    n = int(mask.sum())
-    return float(wins[mask].mean()) if n else None
 
 
 def card_report(tally: CardTally, result: np.ndarray, decks, seat: np.ndarray, cards,
@@ -166,7 +165,7 @@ def format_card_report(rows: list[dict], width: int = 140) -> str:
                     "minus without, in points, \N{PLUS-MINUS SIGN} one standard error)",
               caption="sides: seat-games whose deck holds the card; opening: share of them that dealt it in the "
                       "opening hand; seen: share that held it at any decision; plays: per seat-game; play rate: "
-                      "played / playable decisions. One bot's self-play; see docs/TRAINING.md, \"Your own cards\".")
+                      "played / playable decisions. One bot's self-play; see docs/TRAINING.md, \"What each card is worth\".")
     for col in ("card", "type", "cost", "sides", "opening", "seen", "plays", "play rate", "win open", "win not",
                 "diff", "decks (copies)"):
         t.add_column(col, justify="left" if col in ("card", "type", "decks (copies)") else "right")

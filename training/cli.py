@@ -98,14 +98,14 @@ def _cmd_cards(args) -> int:
     from .card_report import CardTally, card_report, format_card_report
     from .config import match_games_problem
     from .evaluate import format_pairings, match_decks, play_match
-    if args.games:
-        bad = match_games_problem(args.games, "--games")
-        if bad:
-            print(f"tcg cards: {bad}", file=sys.stderr)
-            return 2
+    bad = match_games_problem(args.games, "--games") if args.games else (
+        "--by-deck needs --games N (it splits the per-card report)" if args.by_deck else None)
+    if bad:
+        print(f"tcg cards: {bad}", file=sys.stderr)
+        return 2
     try:
         cards = cards_from_flags(args.cards, args.decks_file, args.bot)
-        player = _self_play(args.bot, args.seed, cards) if args.games else None
+        player = _self_play(args.bot, args.seed, cards)   # built without --games too: a bad --bot is refused
     except (ValueError, ImportError, OSError) as e:   # a file, card or deck named by its flag; a bad --bot
         print(f"tcg cards: {e}", file=sys.stderr)
         return 2
@@ -693,22 +693,28 @@ def build_parser() -> argparse.ArgumentParser:
                                    "decks_file=...` would and print the cards by type and each deck. With --games N "
                                    "a bot (--bot, default the heuristic) plays itself over every deck pairing from "
                                    "both seats, and the win rate by pairing is printed, then one row per card: the "
-                                   "share of seat-games it was held in, plays per seat-game, its play rate when "
-                                   "playable, the win rate when held and when not, their difference (iwd, the "
-                                   "improvement when drawn) and the win rate when played. These are correlations "
-                                   "over the games played, not measured effects (docs/TRAINING.md, \"Your own "
-                                   "cards\"). Exits 2 naming the file, card or deck for anything the loader refuses.")
+                                   "share of seat-games (one seat of one game) that dealt it in the opening hand "
+                                   "and that held it at any decision, plays per seat-game, its play rate when "
+                                   "playable, and the win rate with it in the opening hand and without, compared "
+                                   "within each deck holding it (the shuffle alone decides the deal, so their "
+                                   "difference estimates what starting with the card is worth to that bot; "
+                                   "docs/TRAINING.md, \"What each card is worth\"). Exits 2 naming the file, card, "
+                                   "deck or flag for anything refused.")
     _card_file_flags(c, " (default: a checkpoint:PATH bot's, else the shipped ones)")
     c.add_argument("--games", type=int, default=0,
                    help="self-play games over every pairing (default 0: none; a multiple of twice the number of "
-                        "pairings weighs them equally; the per-card figures need a few hundred seat-games a card)")
+                        "pairings weighs them equally; a card's error is about 100/sqrt(seat-games) points, so "
+                        "a few thousand seat-games a card resolve a few points: 3200 games of four decks give "
+                        "each card 1600 or more)")
     c.add_argument("--bot", default="heuristic", metavar="BOT",
                    help="who plays both seats: random, heuristic (default), search[:BUDGET], or checkpoint:PATH "
-                        "(a trained policy, sampling; checkpoint:PATH@greedy plays its most likely tuple), whose "
-                        "cards are dealt unless --cards/--decks-file name the same ones")
+                        "(a trained policy, sampling; checkpoint:PATH@greedy plays its most likely tuple). A "
+                        "checkpoint plays the cards it was trained on: they are dealt when --cards/--decks-file "
+                        "are not given, and other files are refused")
     c.add_argument("--by-deck", action="store_true",
-                   help="one row per card and deck holding it, over that deck's seat-games (default: a card's "
-                        "row pools every deck holding it)")
+                   help="one row per card and deck holding it, over that deck's seat-games (default: one row per "
+                        "card, its win rates compared within each of its decks and averaged over them; needs "
+                        "--games)")
     c.add_argument("--seed", type=seed_arg, default=0, help="seed of the games (default 0)")
     c.add_argument("--json", action="store_true",
                    help="print one JSON object instead of the tables: the cards and decks, and with --games the "
