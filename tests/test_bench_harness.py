@@ -554,3 +554,20 @@ def test_loop_rows_choose_among_all_legal_actions(monkeypatch):
     bench.bench_aec(0.3)
     for face, seen in picks.items():
         assert len(seen) > 50 and sum(seen) > 0.5 * len(seen), (face, len(seen), sum(seen))
+
+
+def test_card_report_bench_runs_and_prints_one_json_line():
+    """benchmarks/bench_card_report.py (run by `make bench`): a tiny match, one round."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = str(Path(__file__).resolve().parents[1] / "benchmarks" / "bench_card_report.py")
+    p = subprocess.run([sys.executable, script, "--games", "32", "--rounds", "1"], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    row = json.loads(p.stdout.strip().splitlines()[-1])
+    assert row["bench"] == "card_report" and row["games"] == 32 and row["cards"] == 55
+    assert row["match_s"] > 0 and row["match_with_tally_s"] > 0 and row["tally_ratio"] > 0
+    bad = subprocess.run([sys.executable, script, "--rounds", "0"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--rounds >= 1" in bad.stderr

@@ -83,7 +83,8 @@ class CardTally:
         a = np.asarray(acts)[rows]
         p = np.nonzero(np.isin(a[:, 0], HAND_PRIMARIES))[0]
         np.add.at(self.plays, (rows[p], seat[p], ids[p, a[p, 1].astype(np.int64)]), 1)
-        km, kc = playable_cards(ids, np.asarray(env.legal_tuples)[rows], np.asarray(env.legal_count)[rows])
+        count = np.asarray(env.legal_count)[rows]
+        km, kc = playable_cards(ids, np.asarray(env.legal_tuples)[rows, :int(count.max())], count)
         np.add.at(self.playable, (rows[km], seat[km], kc), 1)
 
 

@@ -42,7 +42,9 @@ def playable_cards(cards: np.ndarray, legal: np.ndarray, count: np.ndarray) -> t
     """The (decision, card id) pairs where a legal tuple plays that card from the hand, each
     once (several copies in hand count once), for ``cards [M, entities]`` (the observations'
     card ids), ``legal [M, W, 4]`` and ``count [M]`` (rows past it are padding)."""
-    valid = np.arange(legal.shape[1])[None, :] < np.asarray(count)[:, None]
+    width = int(np.max(count)) if len(count) else 0    # the columns past every row's count are padding
+    legal = legal[:, :width]
+    valid = np.arange(width)[None, :] < np.asarray(count)[:, None]
     m, w = np.nonzero(valid & np.isin(legal[..., 0], HAND_PRIMARIES))
     key = np.unique(m * NUM_CARD_IDS + cards[m, legal[m, w, 1].astype(np.int64)])
     return key // NUM_CARD_IDS, key % NUM_CARD_IDS
