@@ -45,6 +45,12 @@ class CardSet:
         """``pairs`` (a list of (name, name)) as :class:`VecTCG`'s ``decks=`` argument."""
         return [(self.decks[a], self.decks[b]) for a, b in pairs]
 
+    def deal(self, games: int):
+        """:class:`VecTCG`'s ``decks=`` for ``games`` games dealing every pairing in turn (what
+        ``decks=None`` deals of the prebuilt decks)."""
+        pairs = self.pairings()
+        return self.env_decks([pairs[i % len(pairs)] for i in range(games)])
+
     def files(self) -> dict | None:
         """``{"cards": text, "decks": text}`` (what checkpoints and replays carry), None when shipped."""
         return None if self.shipped else {"cards": self.cards_text, "decks": self.decks_text}

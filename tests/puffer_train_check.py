@@ -78,9 +78,7 @@ def main(argv=None) -> int:
     from prefabs import load_card_set, shipped_cards
     from tcg_env.observation import ENTITY_FEATURES, view
     cards = shipped_cards() if a.cards is None and a.decks_file is None else load_card_set(a.cards, a.decks_file)
-    pairs = cards.pairings()
-    env_cards = {} if cards.shipped else dict(pool=cards.pool, decks=cards.env_decks([pairs[i % len(pairs)]
-                                                                                     for i in range(a.games)]))
+    env_cards = {} if cards.shipped else dict(pool=cards.pool, decks=cards.deal(a.games))
 
     # Cosmetic, not part of the integration: PuffeRL has no switch for its rich dashboard
     # (printed from __init__ and after logged train() calls). Silence it in this process.

@@ -79,7 +79,6 @@ def test_the_tally_reads_the_first_hand_as_the_opening_and_counts_plays_from_the
         return {(g, s): sorted(np.nonzero(a[g, s])[0].tolist()) for g in range(3) for s in range(2) if a[g, s].any()}
     assert ids(t.opening) == {(0, 0): [5, 7], (0, 1): [2], (1, 1): [9], (2, 1): [1, 4, 30]}
     assert ids(t.held) == {(0, 0): [5, 7, 11], (0, 1): [2], (1, 1): [9, 12], (2, 1): [1, 4, 30]}
-    assert t.started.tolist() == [[True, True], [False, True], [False, True]]
     assert t.decisions.tolist() == [[3, 1], [0, 2], [0, 1]]
     plays = {(g, s, c): int(t.plays[g, s, c]) for g, s, c in zip(*np.nonzero(t.plays))}
     assert plays == {(0, 0, 7): 2, (0, 0, 11): 1, (2, 1, 4): 1}
@@ -192,7 +191,7 @@ def selfplay():
 
 def test_over_real_games_a_card_is_played_only_from_a_seen_hand_of_its_own_deck(selfplay):
     cards, t, res, decks, seat = selfplay
-    assert res["illegal_actions"] == 0 and t.started.all()
+    assert res["illegal_actions"] == 0 and (t.decisions > 0).all()
     assert not ((t.plays > 0) & ~t.held).any()
     assert not (t.opening & ~t.held).any()
     per_seat = t.opening.sum(axis=2)
@@ -329,6 +328,9 @@ def test_tcg_cards_plays_a_checkpoint_against_itself_and_refuses_bad_bots(tmp_pa
                       (f"checkpoint:{tmp_path / 'none.pt'}", "does not exist")):
         assert main(["cards", "--games", "16", "--bot", bot]) == 2
         assert says in capsys.readouterr().err
+    # tcg eval reads a checkpoint opponent's mode the same way
+    assert main(["eval", "--checkpoint", path, "--opponent", f"checkpoint:{path}@x", "--games", "2"]) == 2
+    assert "--opponent checkpoint mode must be 'greedy' or 'sample'" in capsys.readouterr().err
     # a policy plays only its own cards: not the example files' decks
     assert main(["cards", "--cards", "docs/examples/cards.toml", "--decks-file", "docs/examples/decks.toml",
                  "--games", "8", "--bot", f"checkpoint:{path}"]) == 2

@@ -57,7 +57,6 @@ class CardTally:
     ``games`` is the number of games the match plays (its rows)."""
 
     def __init__(self, games: int):
-        self.started = np.zeros((games, 2), np.bool_)   # the seat's first decision has been seen
         self.opening = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
         self.held = np.zeros((games, 2, NUM_CARD_IDS), np.bool_)
         self.decisions = np.zeros((games, 2), np.int32)   # the seat's decisions in the game
@@ -72,14 +71,12 @@ class CardTally:
         obs = env.observations[rows]
         ids = view(obs, "entities")[..., _CARD_ID].astype(np.int64)            # [rows, entities]
         seat = np.asarray(env.current_player)[rows].astype(np.int64)
-        np.add.at(self.decisions, (rows, seat), 1)
         hand = ids[:, ENT_MY_HAND:ENT_MY_HAND + HAND_MAX]
         r, c = np.nonzero(hand)
         self.held[rows[r], seat[r], hand[r, c]] = True
-        first = ~self.started[rows, seat]
-        f = first[r]
+        f = self.decisions[rows, seat][r] == 0   # the seat's first decision: its dealt hand
         self.opening[rows[r[f]], seat[r[f]], hand[r[f], c[f]]] = True
-        self.started[rows[first], seat[first]] = True
+        self.decisions[rows, seat] += 1   # one decision per row
         a = np.asarray(acts)[rows]
         p = np.nonzero(np.isin(a[:, 0], HAND_PRIMARIES))[0]
         np.add.at(self.plays, (rows[p], seat[p], ids[p, a[p, 1].astype(np.int64)]), 1)

@@ -69,6 +69,15 @@ def _card_file_flags(parser, defaults: str) -> None:
                              "the prebuilt decks, which need the shipped cards' names)")
 
 
+def _checkpoint_spec(spec: str, what: str) -> tuple[str, str]:
+    """``checkpoint:PATH[@greedy|@sample]`` as (PATH, mode: '', 'greedy' or 'sample'), as
+    :func:`tcg_env.bots.make_bot` reads it; ValueError naming ``what`` (the flag) for another mode."""
+    path, _, mode = spec[len("checkpoint:"):].partition("@")
+    if mode not in ("", "greedy", "sample"):
+        raise ValueError(f"{what} checkpoint mode must be 'greedy' or 'sample' (checkpoint:PATH@greedy), got {mode!r}")
+    return path, mode
+
+
 def _self_play(spec: str, seed: int, cards):
     """What ``tcg cards --bot SPEC`` plays both seats with: ``play_match``'s (policy, opponent,
     keyword arguments). A ``checkpoint:PATH`` policy samples its tuples (``@greedy``: plays its
@@ -76,9 +85,7 @@ def _self_play(spec: str, seed: int, cards):
     from tcg_env.bots import make_bot
     from .checkpoint import load_policy
     if spec.startswith("checkpoint:"):
-        path, _, mode = spec[len("checkpoint:"):].partition("@")
-        if mode not in ("", "greedy", "sample"):
-            raise ValueError(f"--bot checkpoint mode must be 'greedy' or 'sample' (checkpoint:PATH@greedy), got {mode!r}")
+        path, mode = _checkpoint_spec(spec, "--bot")
         policy = load_policy(path, cards=cards)
         return policy, "policy", {"opponent_policy": policy, "greedy": mode == "greedy"}
     bot = make_bot(spec, seed, cards=cards)
@@ -486,10 +493,7 @@ def _cmd_eval(args) -> int:
         opp_policy, opp_greedy = None, None
         kind = args.opponent
         if kind.startswith("checkpoint:"):
-            path, _, mode = kind[len("checkpoint:"):].partition("@")   # as make_bot reads it
-            if mode not in ("", "greedy", "sample"):
-                raise ValueError(f"checkpoint opponent mode must be 'greedy' or 'sample' "
-                                 f"(checkpoint:PATH@greedy), got {mode!r}")
+            path, mode = _checkpoint_spec(kind, "--opponent")
             opp_policy, opp_greedy = load_policy(path, cards=cards), {"": None, "greedy": True, "sample": False}[mode]
             kind = "policy"
         elif kind not in ("random", "heuristic"):

@@ -76,6 +76,7 @@ import tempfile
 import time
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -420,7 +421,7 @@ class Demos:
     def __len__(self) -> int:
         return int(self.obs.shape[0])
 
-    @property
+    @cached_property
     def cards(self):
         """The :class:`prefabs.CardSet` the games were played on (the header's ``card_files``,
         checked when the file was read; else the shipped cards)."""
@@ -627,8 +628,7 @@ def write_demos(path, bot: str = "heuristic", games: int = 100, seed: int = 0, a
     elif cards.shipped:
         env_decks = None   # VecTCG deals the prebuilt pairings in turn
     else:   # the same deal over the file's decks
-        pairs = cards.pairings()
-        env_decks = cards.env_decks([pairs[i % len(pairs)] for i in range(P)])
+        env_decks = cards.deal(P)
     env = VecTCG(P, seed=seed, decks=env_decks, pool=cards.pool)
     t0 = time.time()
     writer = _Writer(path, header, base)
